@@ -1,0 +1,172 @@
+# echod build: GNU make, no configure step.
+#
+#   make                 build echod, echobench and examples/ into build/
+#   make check           build, then run every test under prove
+#   make run             build and start echod on its defaults (port 60000)
+#   make bench           benchmark matrix (bench/run.sh), prints a markdown table
+#   make ci              everything CI runs: lint, check, sanitizer builds
+#   SANITIZE=address,undefined | thread   sanitizer build in its own directory
+#   LIBURING=0           build without io_uring even when liburing is installed
+#   WERROR=0             do not turn warnings into errors
+#   V=1                  show full compiler command lines
+
+CC ?= cc
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+WERROR ?= 1
+SANITIZE ?=
+PROVE ?= prove
+
+comma := ,
+ifeq ($(SANITIZE),)
+BUILD ?= build
+OPTFLAGS = -O2 -D_FORTIFY_SOURCE=2
+SANFLAGS =
+else
+BUILD ?= build-$(subst $(comma),-,$(SANITIZE))
+OPTFLAGS = -O1
+SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+# io_uring is compiled in when liburing's header and library are present.
+LIBURING ?= $(shell printf '\#include <liburing.h>\nint main(void){struct io_uring r; return io_uring_queue_init(1, &r, 0);}\n' | \
+	$(CC) -x c - -o /dev/null -luring >/dev/null 2>&1 && echo 1 || echo 0)
+
+ifeq ($(wildcard src/backend_uring.c),)
+LIBURING := 0
+endif
+
+WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wpointer-arith -Wcast-align -Wwrite-strings -Wundef -Wvla \
+	-Wnull-dereference
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+
+CFLAGS ?= -g
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNINGS) \
+	-fstack-protector-strong -fPIE $(SANFLAGS) -MMD -MP $(CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SANFLAGS) $(LDFLAGS)
+LIBS = -pthread
+ifeq ($(LIBURING),1)
+ALL_CFLAGS += -DHAVE_LIBURING=1
+LIBS += -luring
+endif
+
+ifeq ($(V),1)
+Q =
+msg = @true
+else
+Q = @
+msg = @printf '  %-8s %s\n' $(1) $(2)
+endif
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+ALL_CFLAGS += -DECHOD_VERSION='"$(VERSION)"'
+
+# echod: every src/*.c; its library part (all but main) is shared with unit tests.
+SRC_ALL := $(wildcard src/*.c)
+SRC_LIB := $(filter-out src/echod.c,$(SRC_ALL))
+OBJ_LIB := $(SRC_LIB:%.c=$(BUILD)/%.o)
+# echobench: every bench/*.c, a program of its own.
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
+# examples: one program per file, each standalone.
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+# unit tests: tests/unit-*.c, each linked with echod's library objects.
+UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%.t,$(wildcard tests/unit-*.c))
+# test helper programs (deliberately broken servers and the like): tests/helper-*.c
+TEST_HELPERS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/helper-*.c))
+
+PROGRAMS := $(BUILD)/echod $(if $(BENCH_SRC),$(BUILD)/echobench)
+
+.PHONY: all run check check-threads bench ci install uninstall clean \
+	format format-check hdrcheck manlint
+
+all: $(PROGRAMS) $(EXAMPLES)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/echod: $(BUILD)/src/echod.o $(OBJ_LIB)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/echobench: $(BENCH_OBJ)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ -pthread -lm
+
+$(BUILD)/examples/%: $(BUILD)/examples/%.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@
+
+$(BUILD)/tests/unit-%.t: $(BUILD)/tests/unit-%.o $(OBJ_LIB)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/tests/helper-%: $(BUILD)/tests/helper-%.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ -pthread
+
+run: $(BUILD)/echod
+	$(BUILD)/echod $(ARGS)
+
+# Tests find what they run through these variables (tests/echotest.py).
+TEST_ENV = ECHOD=$(abspath $(BUILD)/echod) ECHOBENCH=$(abspath $(BUILD)/echobench) \
+	EXAMPLES_DIR=$(abspath $(BUILD)/examples) TEST_HELPERS_DIR=$(abspath $(BUILD)/tests) \
+	ECHOD_SANITIZE=$(SANITIZE) PYTHONDONTWRITEBYTECODE=1
+# Every test file runs as its own process; tests/run-one kills it after its time limit.
+TEST_FILES ?= $(wildcard tests/*.t)
+
+check: all $(UNIT_TESTS) $(TEST_HELPERS)
+	$(Q)$(TEST_ENV) tests/prove-check $(PROVE) -j2 --timer \
+		--exec tests/run-one $(TEST_FILES) $(UNIT_TESTS)
+
+# The multi-worker tests, for the ThreadSanitizer build.
+check-threads: all $(TEST_HELPERS)
+	$(Q)$(TEST_ENV) tests/prove-check $(PROVE) -j2 --timer \
+		--exec tests/run-one $(wildcard tests/*threads*.t)
+
+bench: all
+	$(Q)$(TEST_ENV) bench/run.sh
+
+hdrcheck:
+	$(Q)for h in src/*.h bench/*.h; do [ -e "$$h" ] || continue; \
+		printf '#include "%s"\n' "$$h" | $(CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) \
+		-I. -x c -fsyntax-only - || exit 1; done; echo "  HDRCHECK ok"
+
+manlint:
+	$(Q)for m in man/*.1; do out=$$(groff -mdoc -Tutf8 -ww -z $$m 2>&1); \
+		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; done; echo "  MANLINT ok"
+
+FORMAT_FILES = $(wildcard src/*.[ch] bench/*.[ch] examples/*.c tests/*.[ch])
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	$(Q)clang-format --dry-run -Werror $(FORMAT_FILES) && echo "  FORMAT ok"
+
+# What CI runs after installing dependencies (.ci/run); README quotes it.
+ci:
+	$(MAKE) format-check hdrcheck manlint
+	$(MAKE) check
+	$(MAKE) check SANITIZE=address,undefined
+	$(MAKE) check-threads SANITIZE=thread
+
+install: $(PROGRAMS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/echod $(DESTDIR)$(BINDIR)/echobench \
+		$(DESTDIR)$(MANDIR)/man1/echod.1 $(DESTDIR)$(MANDIR)/man1/echobench.1
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,206 @@
+/*
+ * echod.c - main(): parse options, open the listening sockets, start the
+ * workers, wait for a signal, stop them, and choose the exit status:
+ * 0 after SIGINT/SIGTERM, 1 on a run-time error, 2 on a usage error.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "log.h"
+#include "net.h"
+#include "options.h"
+#include "worker.h"
+
+static void usage_error(const char *msg)
+{
+	fprintf(stderr, "echod: %s\n%s", msg, options_usage);
+	exit(2);
+}
+
+static int list_backends(void)
+{
+	char why[256];
+
+#ifndef HAVE_LIBURING
+	printf("io_uring unavailable: not compiled in (built without liburing)\n");
+#endif
+	for (int i = 0; backend_table[i]; i++) {
+		if (backend_table[i]->probe(why, sizeof(why)) == 0)
+			printf("%s available\n", backend_table[i]->name);
+		else
+			printf("%s unavailable: %s\n", backend_table[i]->name,
+			       why);
+	}
+	return 0;
+}
+
+/*
+ * The addresses to listen on: each -b, or one wildcard (dual-stack [::]
+ * where the system has IPv6). An IPv6 address listed beside an IPv4 one
+ * is made IPv6-only so that the two do not collide on the port.
+ */
+static int resolve_binds(const struct options *o, union net_addr *addrs,
+			 int *flags)
+{
+	bool any_v4 = false;
+	char msg[128];
+
+	if (o->nbinds == 0) {
+		net_wildcard(&addrs[0], net_have_ipv6() == 0, o->port);
+		flags[0] = 0;
+		return 1;
+	}
+	for (int i = 0; i < o->nbinds; i++) {
+		if (net_parse_addr(o->binds[i], o->port, &addrs[i]) < 0) {
+			snprintf(msg, sizeof(msg),
+				 "bind %s: not an IPv4 or IPv6 address",
+				 o->binds[i]);
+			usage_error(msg);
+		}
+		any_v4 |= addrs[i].sa.sa_family == AF_INET;
+	}
+	for (int i = 0; i < o->nbinds; i++)
+		flags[i] = addrs[i].sa.sa_family == AF_INET6 && any_v4 ?
+				   NET_V6ONLY :
+				   0;
+	return o->nbinds;
+}
+
+/*
+ * Opens one listening socket per address for every worker. The first
+ * socket on an address claims the port (failing if it is taken); with
+ * --port 0 every later socket uses the port the kernel chose for it.
+ */
+static void open_listeners(const struct options *o, struct worker *workers)
+{
+	union net_addr addrs[OPTIONS_MAX_BINDS], bound;
+	int flags[OPTIONS_MAX_BINDS], naddrs, fd;
+	char text[NET_ADDR_TEXT];
+
+	naddrs = resolve_binds(o, addrs, flags);
+	for (int t = 0; t < o->threads; t++) {
+		for (int i = 0; i < naddrs; i++) {
+			fd = net_listen_tcp(&addrs[i], o->backlog,
+					    flags[i] | (t ? NET_REUSEPORT : 0),
+					    &bound);
+			if (fd < 0) {
+				log_error("bind %s: %s",
+					  net_addr_text(&addrs[i].sa, text,
+							sizeof(text)),
+					  strerror(-fd));
+				exit(1);
+			}
+			if (net_addr_port(&addrs[i]) == 0)
+				for (int j = 0; j < naddrs; j++)
+					net_set_port(&addrs[j],
+						     net_addr_port(&bound));
+			workers[t].listen_fds[i] = fd;
+			workers[t].nlisten = naddrs;
+			log_info("listening on tcp %s (fd %d)",
+				 net_addr_text(&bound.sa, text, sizeof(text)),
+				 fd);
+		}
+	}
+}
+
+/*
+ * Blocks the signals main() waits for in every thread (the workers
+ * inherit the mask), so they arrive here, in sigwaitinfo(), and nowhere
+ * else. A peer that closes early must not kill us with SIGPIPE.
+ */
+static void setup_signals(sigset_t *set)
+{
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+static void report(const struct options *o, const struct worker *workers)
+{
+	struct worker_stats sum = { 0 };
+
+	for (int i = 0; i < o->threads; i++) {
+		sum.accepted += workers[i].stats.accepted;
+		sum.refused += workers[i].stats.refused;
+		sum.bytes_out += workers[i].stats.bytes_out;
+		sum.messages += workers[i].stats.messages;
+	}
+	log_info("stopped: %llu connections, %llu refused, %llu messages, %llu bytes echoed",
+		 (unsigned long long)sum.accepted,
+		 (unsigned long long)sum.refused,
+		 (unsigned long long)sum.messages,
+		 (unsigned long long)sum.bytes_out);
+}
+
+int main(int argc, char **argv)
+{
+	static struct worker_shared shared;
+	const struct backend_ops *backend;
+	struct options o;
+	struct worker *workers;
+	char err[256], note[256];
+	int sig, status = 0;
+	sigset_t set;
+
+	switch (options_parse(&o, argc, argv, err, sizeof(err))) {
+	case 1:
+		return 0;
+	case -1:
+		usage_error(err);
+	}
+	log_level = LOG_INFO + (o.verbose > 2 ? 2 : o.verbose);
+	if (o.list_backends)
+		return list_backends();
+	backend = backend_select(o.backend, err, sizeof(err), note,
+				 sizeof(note));
+	if (backend == NULL) {
+		log_error("%s", err);
+		return 1;
+	}
+	log_info("backend %s%s%s%s", backend->name, note[0] ? " (" : "", note,
+		 note[0] ? ")" : "");
+	setup_signals(&set);
+	workers = calloc((size_t)o.threads, sizeof(*workers));
+	if (workers == NULL) {
+		log_error("start: %s", strerror(ENOMEM));
+		return 1;
+	}
+	open_listeners(&o, workers);
+	log_verbose("%d worker%s, framing %s, max pending %zu bytes",
+		    o.threads, o.threads > 1 ? "s" : "",
+		    options_framing_name(o.framing), o.max_pending);
+	for (int i = 0; i < o.threads; i++) {
+		workers[i].id = i;
+		workers[i].opts = &o;
+		workers[i].backend = backend;
+		workers[i].shared = &shared;
+		sig = worker_start(&workers[i]);
+		if (sig < 0) {
+			log_error("start worker %d: %s", i, strerror(-sig));
+			return 1;
+		}
+	}
+	do {
+		sig = sigwaitinfo(&set, NULL);
+	} while (sig < 0 && errno == EINTR);
+	if (sig == SIGUSR1)
+		status = 1;
+	for (int i = 0; i < o.threads; i++) {
+		worker_stop(&workers[i]);
+		for (int j = 0; j < workers[i].nlisten; j++)
+			close(workers[i].listen_fds[j]);
+	}
+	report(&o, workers);
+	free(workers);
+	return status;
+}

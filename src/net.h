@@ -1,0 +1,58 @@
+/* net.h - socket set-up and address text; every call returns >= 0 or -errno. */
+#ifndef ECHOD_NET_H
+#define ECHOD_NET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+union net_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	struct sockaddr_storage ss;
+};
+
+/* "[2001:db8::1]:60000" or "192.0.2.1:60000", and room to spare. */
+enum { NET_ADDR_TEXT = 64 };
+
+/*
+ * Parses an IPv4 or IPv6 literal ("::1", "[::1]", "127.0.0.1") into a,
+ * with the given port. Returns 0 or -EINVAL.
+ */
+int net_parse_addr(const char *text, unsigned int port, union net_addr *a);
+
+/* The wildcard address: [::] when the system has IPv6, else 0.0.0.0. */
+void net_wildcard(union net_addr *a, bool ipv6, unsigned int port);
+
+socklen_t net_addr_len(const union net_addr *a);
+unsigned int net_addr_port(const union net_addr *a);
+void net_set_port(union net_addr *a, unsigned int port);
+
+/* Formats a as text into buf (NET_ADDR_TEXT bytes); returns buf. */
+char *net_addr_text(const struct sockaddr *sa, char *buf, size_t len);
+
+enum net_listen_flags {
+	NET_V6ONLY = 1 << 0,    /* an IPv6 socket that refuses IPv4 */
+	NET_REUSEPORT = 1 << 1, /* join the port's SO_REUSEPORT group */
+};
+
+/*
+ * Opens a non-blocking TCP listening socket bound to a (SO_REUSEADDR
+ * always). Without NET_REUSEPORT the bind fails if anyone holds the
+ * port; SO_REUSEPORT is then set after bind() so that this process's
+ * other workers can join the group but no other program can. On success
+ * returns the fd and stores the bound address (with the kernel's port
+ * when a asked for port 0) in *bound.
+ */
+int net_listen_tcp(const union net_addr *a, int backlog, int flags,
+		   union net_addr *bound);
+
+/* Sets the options every accepted connection gets (TCP_NODELAY). */
+int net_tune_conn(int fd);
+
+/* Returns 0 when this system can open an IPv6 socket. */
+int net_have_ipv6(void);
+
+#endif

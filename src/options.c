@@ -1,0 +1,289 @@
+/* options.c - getopt_long parsing and validation of echod's command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "options.h"
+
+const char options_usage[] =
+	"usage: echod [-v] [-p port] [-b address]... [-n messages] [-t threads]\n"
+	"             [--framing raw|line] [--max-conns N] [--idle-timeout SECONDS]\n"
+	"             [--max-pending BYTES] [--backend auto|epoll|io_uring]\n";
+
+static const char options_help[] =
+	"echod: an RFC 862 echo server (TCP) on epoll or io_uring\n"
+	"\n"
+	"  -p, --port N            port to listen on (default 60000; 0 = any)\n"
+	"  -b, --bind ADDR         IPv4 or IPv6 literal; repeatable (default: all,\n"
+	"                          IPv6 and IPv4 on one dual-stack socket)\n"
+	"  -n, --messages N        close a connection after echoing N messages\n"
+	"      --framing raw|line  what a message is: one read (raw) or one line\n"
+	"  -t, --threads N         worker threads (default: one per CPU)\n"
+	"      --max-conns N       connections beyond N are closed at once\n"
+	"      --idle-timeout S    close connections idle for S seconds\n"
+	"      --max-pending BYTES bound on bytes waiting to be sent back per\n"
+	"                          connection; reading stops there (default 256K)\n"
+	"      --linger S          after the last echo, wait S seconds for the\n"
+	"                          client to close (default 10)\n"
+	"      --backlog N         listen(2) backlog (default 4096)\n"
+	"      --backend NAME      auto (default), epoll or io_uring\n"
+	"      --list-backends     say which backends this system can run\n"
+	"  -v, --verbose           log descriptors, peers and per-connection counts\n"
+	"                          (twice: also transient peer errors)\n"
+	"  -h, --help              this help\n"
+	"  -V, --version           print the version\n";
+
+enum {
+	OPT_FRAMING = 256,
+	OPT_MAX_CONNS,
+	OPT_IDLE_TIMEOUT,
+	OPT_MAX_PENDING,
+	OPT_LINGER,
+	OPT_BACKLOG,
+	OPT_BACKEND,
+	OPT_LIST_BACKENDS,
+};
+
+static const struct option long_options[] = {
+	{ "port", required_argument, NULL, 'p' },
+	{ "bind", required_argument, NULL, 'b' },
+	{ "messages", required_argument, NULL, 'n' },
+	{ "threads", required_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "framing", required_argument, NULL, OPT_FRAMING },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
+	{ "linger", required_argument, NULL, OPT_LINGER },
+	{ "backlog", required_argument, NULL, OPT_BACKLOG },
+	{ "backend", required_argument, NULL, OPT_BACKEND },
+	{ "list-backends", no_argument, NULL, OPT_LIST_BACKENDS },
+	{ NULL, 0, NULL, 0 },
+};
+
+long long options_number(const char *s, long long min, long long max,
+			 const char **errstr)
+{
+	long long v;
+	char *end;
+
+	*errstr = "invalid";
+	if (s == NULL || *s == '\0' || *s == ' ' || *s == '+' || *s == '\t')
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return 0;
+	if ((errno == ERANGE && v == LLONG_MIN) || v < min) {
+		*errstr = "too small";
+		return 0;
+	}
+	if ((errno == ERANGE && v == LLONG_MAX) || v > max) {
+		*errstr = "too large";
+		return 0;
+	}
+	*errstr = NULL;
+	return v;
+}
+
+/*
+ * A size with an optional K or M suffix (powers of 1024), for
+ * --max-pending; same error contract as options_number().
+ */
+static long long parse_size(const char *s, long long min, long long max,
+			    const char **errstr)
+{
+	char digits[32];
+	size_t n = strlen(s);
+	long long mult = 1, v;
+
+	if (n == 0 || n >= sizeof(digits)) {
+		*errstr = n ? "too large" : "invalid";
+		return 0;
+	}
+	memcpy(digits, s, n + 1);
+	if (digits[n - 1] == 'K' || digits[n - 1] == 'k')
+		mult = 1024;
+	else if (digits[n - 1] == 'M' || digits[n - 1] == 'm')
+		mult = 1024 * 1024;
+	if (mult != 1)
+		digits[n - 1] = '\0';
+	v = options_number(digits, 0, max / mult, errstr);
+	if (*errstr)
+		return 0;
+	if (v * mult < min) {
+		*errstr = "too small";
+		return 0;
+	}
+	return v * mult;
+}
+
+const char *options_framing_name(enum framing f)
+{
+	return f == FRAMING_LINE ? "line" : "raw";
+}
+
+static void set_defaults(struct options *o)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(o, 0, sizeof(*o));
+	o->port = OPTIONS_DEFAULT_PORT;
+	o->framing = FRAMING_RAW;
+	o->threads = cpus > 0 ? (int)(cpus < 64 ? cpus : 64) : 1;
+	o->max_pending = OPTIONS_DEFAULT_MAX_PENDING;
+	o->linger = OPTIONS_DEFAULT_LINGER;
+	o->backlog = 4096;
+	o->backend = "auto";
+}
+
+/*
+ * Applies one numeric option. Returns 0, or -1 with err naming the option,
+ * its value and what is wrong ("port 70000: too large").
+ */
+static int set_number(struct options *o, int opt, const char *arg, char *err,
+		      size_t errlen)
+{
+	const char *what, *errstr;
+	long long v;
+
+	switch (opt) {
+	case 'p':
+		what = "port";
+		v = options_number(arg, 0, 65535, &errstr);
+		o->port = (unsigned int)v;
+		break;
+	case 'n':
+		what = "messages";
+		v = options_number(arg, 1, LLONG_MAX, &errstr);
+		o->messages = (uint64_t)v;
+		break;
+	case 't':
+		what = "threads";
+		v = options_number(arg, 1, 256, &errstr);
+		o->threads = (int)v;
+		break;
+	case OPT_MAX_CONNS:
+		what = "max-conns";
+		v = options_number(arg, 1, 10000000, &errstr);
+		o->max_conns = (unsigned int)v;
+		break;
+	case OPT_IDLE_TIMEOUT:
+		what = "idle-timeout";
+		v = options_number(arg, 0, 86400 * 365, &errstr);
+		o->idle_timeout = (unsigned int)v;
+		break;
+	case OPT_LINGER:
+		what = "linger";
+		v = options_number(arg, 0, 3600, &errstr);
+		o->linger = (unsigned int)v;
+		break;
+	case OPT_BACKLOG:
+		what = "backlog";
+		v = options_number(arg, 1, 65535, &errstr);
+		o->backlog = (int)v;
+		break;
+	case OPT_MAX_PENDING:
+		what = "max-pending";
+		v = parse_size(arg, 1024, 1LL << 30, &errstr);
+		o->max_pending = (size_t)v;
+		break;
+	default:
+		what = "option";
+		errstr = "unknown";
+		break;
+	}
+	if (errstr == NULL)
+		return 0;
+	snprintf(err, errlen, "%s %s: %s", what, arg, errstr);
+	return -1;
+}
+
+static int set_word(struct options *o, int opt, const char *arg, char *err,
+		    size_t errlen)
+{
+	switch (opt) {
+	case 'b':
+		if (o->nbinds == OPTIONS_MAX_BINDS) {
+			snprintf(err, errlen, "bind %s: more than %d addresses",
+				 arg, OPTIONS_MAX_BINDS);
+			return -1;
+		}
+		o->binds[o->nbinds++] = arg;
+		return 0;
+	case OPT_FRAMING:
+		if (strcmp(arg, "raw") == 0)
+			o->framing = FRAMING_RAW;
+		else if (strcmp(arg, "line") == 0)
+			o->framing = FRAMING_LINE;
+		else
+			break;
+		return 0;
+	case OPT_BACKEND:
+		if (strcmp(arg, "auto") && strcmp(arg, "epoll") &&
+		    strcmp(arg, "io_uring"))
+			break;
+		o->backend = arg;
+		return 0;
+	}
+	snprintf(err, errlen, "%s %s: unknown (expected %s)",
+		 opt == OPT_FRAMING ? "framing" : "backend", arg,
+		 opt == OPT_FRAMING ? "raw or line" : "auto, epoll or io_uring");
+	return -1;
+}
+
+int options_parse(struct options *o, int argc, char **argv, char *err,
+		  size_t errlen)
+{
+	int c;
+
+	set_defaults(o);
+	optind = 0; /* glibc: full reset, so the unit tests can parse again */
+	opterr = 0; /* we word the error ourselves */
+	while ((c = getopt_long(argc, argv, ":p:b:n:t:vhV", long_options,
+				NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			o->verbose++;
+			break;
+		case 'h':
+			printf("%s\n%s", options_usage, options_help);
+			return 1;
+		case 'V':
+			printf("echod %s\n", ECHOD_VERSION);
+			return 1;
+		case OPT_LIST_BACKENDS:
+			o->list_backends = true;
+			break;
+		case 'b':
+		case OPT_FRAMING:
+		case OPT_BACKEND:
+			if (set_word(o, c, optarg, err, errlen))
+				return -1;
+			break;
+		case ':':
+			snprintf(err, errlen, "option %s: needs a value",
+				 argv[optind - 1]);
+			return -1;
+		case '?':
+			snprintf(err, errlen, "option %s: unknown",
+				 argv[optind - 1]);
+			return -1;
+		default:
+			if (set_number(o, c, optarg, err, errlen))
+				return -1;
+			break;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "argument %s: unexpected", argv[optind]);
+		return -1;
+	}
+	return 0;
+}

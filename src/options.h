@@ -1,0 +1,61 @@
+/* options.h - echod's command line, parsed and validated into one struct. */
+#ifndef ECHOD_OPTIONS_H
+#define ECHOD_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum framing {
+	FRAMING_RAW,  /* a message is what one read returns (the lecture) */
+	FRAMING_LINE, /* a message is bytes up to and including '\n' */
+};
+
+enum {
+	OPTIONS_MAX_BINDS = 16,
+	OPTIONS_DEFAULT_PORT = 60000,
+	OPTIONS_DEFAULT_MAX_PENDING = 256 * 1024,
+	OPTIONS_DEFAULT_LINGER = 10,
+};
+
+/* Owned by main(); workers get a const pointer and never change it. */
+struct options {
+	unsigned int port;
+	int nbinds;
+	const char *binds[OPTIONS_MAX_BINDS]; /* literals; none = dual-stack */
+	uint64_t messages;                    /* close after N; 0 = never */
+	enum framing framing;
+	int threads;
+	int verbose;
+	unsigned int max_conns;    /* 0 = no limit */
+	unsigned int idle_timeout; /* seconds; 0 = none */
+	unsigned int linger;       /* seconds to drain after our FIN */
+	size_t max_pending;        /* bytes waiting to go back, per connection */
+	int backlog;
+	const char *backend; /* "auto", "epoll", "io_uring" */
+	bool list_backends;
+};
+
+/*
+ * Fills o from argv. Returns 0 when echod should run, 1 when the request
+ * was answered already (--help, --version print to stdout), and -1 on a
+ * usage error, with one line naming what is wrong in err. Resets getopt,
+ * so it may be called more than once (the unit tests do).
+ */
+int options_parse(struct options *o, int argc, char **argv, char *err,
+		  size_t errlen);
+
+/* The usage synopsis, for --help and after a usage error. */
+extern const char options_usage[];
+
+/*
+ * Parses a decimal integer in [min, max] like OpenBSD's strtonum(3): on
+ * failure returns 0 and sets *errstr to "invalid", "too small" or
+ * "too large"; on success *errstr is NULL.
+ */
+long long options_number(const char *s, long long min, long long max,
+			 const char **errstr);
+
+const char *options_framing_name(enum framing f);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * worker.h - a worker thread: its own listening sockets (one per address,
+ * joined to the port's SO_REUSEPORT group), its own loop run by a backend,
+ * its own counters. Nothing but the connection count is shared.
+ */
+#ifndef ECHOD_WORKER_H
+#define ECHOD_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "options.h"
+
+struct backend_ops;
+
+/* Counted by the worker that did it; read by main after the join. */
+struct worker_stats {
+	uint64_t accepted;
+	uint64_t refused; /* over --max-conns or out of descriptors */
+	uint64_t closed;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t messages;
+};
+
+/* Process-wide state every worker sees; owned by main(). */
+struct worker_shared {
+	atomic_uint conns; /* open connections, for --max-conns */
+};
+
+/* Owned by main(); the thread only touches its own. */
+struct worker {
+	int id;
+	const struct options *opts;
+	const struct backend_ops *backend;
+	struct worker_shared *shared;
+	int listen_fds[OPTIONS_MAX_BINDS];
+	int nlisten;
+	int stop_fd; /* eventfd: readable when the worker must stop */
+	pthread_t thread;
+	int result; /* the backend's return value */
+	char why[256];
+	struct worker_stats stats;
+};
+
+/*
+ * Takes one connection slot under --max-conns; returns 0, or -1 when the
+ * limit is reached (the caller closes the new connection at once).
+ */
+int worker_conn_get(struct worker *w);
+void worker_conn_put(struct worker *w);
+
+/*
+ * Starts w's thread running its backend. Returns 0 or -errno. When the
+ * backend fails, the thread sends SIGUSR1 to the process so main() stops
+ * the others and exits 1.
+ */
+int worker_start(struct worker *w);
+
+/* Asks w to stop (it closes its connections) and waits for the thread. */
+void worker_stop(struct worker *w);
+
+#endif
