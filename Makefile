@@ -82,6 +82,8 @@ TEST_HELPERS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/helper-*.
 
 PROGRAMS := $(BUILD)/echod $(if $(BENCH_SRC),$(BUILD)/echobench)
 
+.SECONDARY:
+
 .PHONY: all run check check-threads bench ci install uninstall clean \
 	format format-check hdrcheck manlint
 

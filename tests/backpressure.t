@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""backpressure.t - clients that do not read, half-close, or reset: the server
+stops reading at its bound, keeps memory bounded, loses nothing, never dies;
+once per backend."""
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from echotest import *  # noqa: E402,F401
+
+MAX_PENDING = 64 * 1024
+
+
+def fill_until_blocked(s, data, quiet=1.0, limit=60.0):
+    """Sends from data without reading until the socket has taken nothing
+    for `quiet` seconds; returns how many bytes were taken."""
+    s.setblocking(False)
+    sent = 0
+    last = time.monotonic()
+    end = time.monotonic() + limit
+    while sent < len(data) and time.monotonic() < end:
+        try:
+            n = s.send(data[sent:sent + 65536])
+            sent += n
+            last = time.monotonic()
+        except BlockingIOError:
+            if time.monotonic() - last > quiet:
+                break
+            time.sleep(0.01)
+    s.setblocking(True)
+    return sent
+
+
+def test_non_reader(backend):
+    srv = Echod("-t", "1", "--max-pending", str(MAX_PENDING), backend=backend)
+    base = srv.rss_kib()
+    data = pattern(64 << 20, seed=3)
+    with connect(srv.addr()) as s:
+        sent = fill_until_blocked(s, data)
+        ok(0 < sent < 32 << 20,
+           "%s: a client that never reads is blocked after a bounded amount (%d KiB)" % (backend, sent >> 10))
+        grown = srv.rss_kib() - base
+        ok(grown < 4096, "%s: server RSS grew by %d KiB (< 4 MiB) while blocked" % (backend, grown))
+
+        # Another client is served meanwhile.
+        with connect(srv.addr()) as other:
+            other.sendall(b"still served")
+            eq(recv_exact(other, 12, 5), b"still served", "%s: others are served while one is blocked" % backend)
+
+        # The client drains: everything sent comes back, in order, and
+        # the server resumes reading the rest.
+        back = recv_exact(s, sent, 30)
+        ok(back == data[:sent], "%s: after draining, all %d bytes back in order" % (backend, sent),
+           "got %d bytes" % len(back))
+        rest = data[sent:sent + (8 << 20)]
+        ok(echo_all(s, rest, 60) == rest, "%s: service resumes after the drain (8 MiB more)" % backend)
+
+    # Twenty stuck clients: memory stays bounded by the per-connection bound.
+    base = srv.rss_kib()
+    stuck = []
+    for i in range(20):
+        c = connect(srv.addr())
+        fill_until_blocked(c, data[:8 << 20], quiet=0.3, limit=10)
+        stuck.append(c)
+    grown = srv.rss_kib() - base
+    ok(grown < 20 * MAX_PENDING // 1024 + 8192,
+       "%s: 20 blocked clients: RSS grew by %d KiB, bounded by 20 x max-pending + slack" % (backend, grown))
+    for c in stuck:
+        c.close()
+    ok(srv.alive(), "%s: server alive after blocked clients vanished" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+def test_half_close(backend):
+    srv = Echod("-t", "1", backend=backend)
+    for size in (5, 3 << 20):
+        data = pattern(size, seed=size)
+        with connect(srv.addr()) as s:
+            t = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+            t.start()
+            back, eof = recv_until_eof(s, 30)
+            t.join(10)
+            ok(back == data, "%s: half-close after %d bytes: every echo arrives" % (backend, size),
+               "got %d of %d" % (len(back), size))
+            ok(eof, "%s: then end-of-file" % backend)
+    srv.stop()
+
+
+def test_resets(backend):
+    srv = Echod("-t", "1", backend=backend)
+    data = pattern(4 << 20, seed=5)
+    for i in range(30):
+        s = connect(srv.addr())
+        s.setblocking(False)
+        try:
+            s.send(data)
+        except BlockingIOError:
+            pass
+        # Close with unread echoes: the kernel sends a reset, and the
+        # server's next send fails with EPIPE or ECONNRESET.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    for i in range(10):
+        s = connect(srv.addr())
+        s.sendall(data[:1 << 20])
+        s.shutdown(socket.SHUT_RD)
+        s.close()
+    time.sleep(0.3)
+    ok(srv.alive(), "%s: resets and EPIPE do not kill the server (nor SIGPIPE)" % backend)
+    with connect(srv.addr()) as s:
+        s.sendall(b"after resets")
+        eq(recv_exact(s, 12), b"after resets", "%s: and it still echoes" % backend)
+    ticks = srv.cpu_ticks()
+    time.sleep(1.0)
+    ok(srv.cpu_ticks() - ticks <= 5, "%s: and it is idle afterwards (no spinning)" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+for_each_backend(test_non_reader)
+for_each_backend(test_half_close)
+for_each_backend(test_resets)
+done_testing()

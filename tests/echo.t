@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""echo.t - RFC 862 echo over TCP: every byte back, in order, for any payload,
+any read pace, IPv4 and IPv6; the start-up and -v lines; once per backend."""
+import os
+import re
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from echotest import *  # noqa: E402,F401
+
+
+def slow_reader(s, n, chunk, pause):
+    """Reads n bytes in small pieces with pauses: a client slower than us."""
+    got = bytearray()
+    deadline = time.monotonic() + 60
+    s.settimeout(10)
+    while len(got) < n and time.monotonic() < deadline:
+        d = s.recv(chunk)
+        if not d:
+            break
+        got += d
+        time.sleep(pause)
+    return bytes(got)
+
+
+def test_echo(backend):
+    srv = Echod("-t", "1", "-v", backend=backend)
+    ok(re.search(r"^echod: listening on tcp \[::\]:\d+ \(fd \d+\)$", srv.log(), re.M),
+       "%s: start-up line names protocol, address, port and fd" % backend, srv.log())
+    ok(srv.port != 0, "%s: --port 0 gets a real port from the kernel" % backend)
+
+    with connect(srv.addr()) as s:
+        s.sendall(b"hello\n")
+        eq(recv_exact(s, 6), b"hello\n", "%s: a line comes back" % backend)
+        s.sendall(b"\x00\x01\xff\x00binary\x00")
+        eq(recv_exact(s, 11), b"\x00\x01\xff\x00binary\x00", "%s: NUL and binary bytes come back" % backend)
+        s.sendall(b"x")
+        eq(recv_exact(s, 1), b"x", "%s: a single byte comes back" % backend)
+
+    for size in (1, 1000, 65536 + 7, 1 << 20, 8 << 20):
+        with connect(srv.addr()) as s:
+            data = pattern(size, seed=size)
+            back = echo_all(s, data, timeout=60)
+            ok(back == data, "%s: %d bytes echoed byte for byte, in order" % (backend, size),
+               "got %d bytes, first difference at %s" % (len(back), next(
+                   (i for i in range(min(len(back), len(data))) if back[i] != data[i]), "end")))
+
+    # The client writes 4 MiB before reading anything, then reads slowly in
+    # small pieces: the server must finish every partial write, in order.
+    data = pattern(4 << 20, seed=9)
+    with connect(srv.addr()) as s:
+        t = threading.Thread(target=lambda: s.sendall(data))
+        t.start()
+        got = slow_reader(s, len(data), 4096, 0.0002)
+        t.join(30)
+        ok(got == data, "%s: 4 MiB read slowly in small pieces comes back whole" % backend,
+           "got %d of %d bytes" % (len(got), len(data)))
+
+    with connect(srv.addr()) as s:
+        s.sendall(b"one")
+        recv_exact(s, 3)
+        local = s.getsockname()
+    m = srv.wait_log(r"close fd (\d+) peer 127\.0\.0\.1:%d \(end of input\): 1 messages, 3 bytes in, 3 bytes out" % local[1])
+    ok(m, "%s: -v logs the close with fd, peer and counts" % backend, srv.log()[-800:])
+    ok(srv.wait_log(r"accept fd \d+ peer 127\.0\.0\.1:%d on fd %d" % (local[1], srv.fds[0])),
+       "%s: -v logs the accept with fd, peer and listening fd" % backend)
+
+    if have_ipv6():
+        with connect(("::1", srv.port)) as s:
+            s.sendall(b"over IPv6\n")
+            eq(recv_exact(s, 10), b"over IPv6\n", "%s: IPv6 client on the dual-stack socket" % backend)
+    else:
+        skip("%s: IPv6 client" % backend, "no IPv6 on this machine")
+    ok(srv.alive(), "%s: server still running" % backend)
+    eq(srv.stop(), 0, "%s: SIGTERM: exit status 0" % backend)
+
+
+def test_bind(backend):
+    srv = Echod("-t", "1", "-b", "127.0.0.1", "-b", "::1", backend=backend)
+    eq(sorted(h for h, _ in srv.tcp), ["127.0.0.1", "::1"], "%s: -b twice: one listener each" % backend)
+    ok(len(set(p for _, p in srv.tcp)) == 1, "%s: both on the chosen port" % backend)
+    for host in ("127.0.0.1", "::1"):
+        with connect((host, srv.port)) as s:
+            s.sendall(host.encode())
+            eq(recv_exact(s, len(host)), host.encode(), "%s: echo via %s" % (backend, host))
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+    srv = Echod("-t", "1", "-b", "127.0.0.1", backend=backend)
+    try:
+        connect(("::1", srv.port), timeout=2).close()
+        ok(False, "%s: -b 127.0.0.1 does not listen on ::1" % backend)
+    except OSError:
+        ok(True, "%s: -b 127.0.0.1 does not listen on ::1" % backend)
+    srv.stop()
+
+
+for_each_backend(test_echo)
+for_each_backend(test_bind)
+done_testing()
