@@ -121,6 +121,10 @@ run: $(BUILD)/echod
 TEST_ENV = ECHOD=$(abspath $(BUILD)/echod) ECHOBENCH=$(abspath $(BUILD)/echobench) \
 	EXAMPLES_DIR=$(abspath $(BUILD)/examples) TEST_HELPERS_DIR=$(abspath $(BUILD)/tests) \
 	ECHOD_SANITIZE=$(SANITIZE) PYTHONDONTWRITEBYTECODE=1
+# Under CI every compiled-in backend must run; a skip is a failure there.
+ifeq ($(CI),true)
+TEST_ENV += ECHOD_REQUIRE_BACKENDS=epoll$(if $(filter 1,$(LIBURING)),$(comma)io_uring)
+endif
 # Every test file runs as its own process; tests/run-one kills it after its time limit.
 TEST_FILES ?= $(wildcard tests/*.t)
 
@@ -154,6 +158,9 @@ format-check:
 
 # What CI runs after installing dependencies (.ci/run); README quotes it.
 ci:
+ifeq ($(CI),true)
+	@test "$(LIBURING)" = 1 || { echo "ci: liburing missing: io_uring would be skipped"; exit 1; }
+endif
 	$(MAKE) format-check hdrcheck manlint
 	$(MAKE) check
 	$(MAKE) check SANITIZE=address,undefined

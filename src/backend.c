@@ -21,8 +21,7 @@ static const struct backend_ops *find(const char *name)
 }
 
 const struct backend_ops *backend_select(const char *name, char *why,
-					 size_t len, char *note,
-					 size_t notelen)
+					 size_t len, char *note, size_t notelen)
 {
 	const struct backend_ops *b;
 	char reason[256];
@@ -41,7 +40,8 @@ const struct backend_ops *backend_select(const char *name, char *why,
 		return b;
 	}
 #ifndef HAVE_LIBURING
-	snprintf(note, notelen, "io_uring not compiled in: built without liburing");
+	snprintf(note, notelen,
+		 "io_uring not compiled in: built without liburing");
 #endif
 	for (int i = 0; backend_table[i]; i++) {
 		b = backend_table[i];

@@ -32,7 +32,7 @@ enum {
 	MAX_EVENTS = 256,
 	ACCEPTS_PER_WAKEUP = 64,
 	SCRATCH_SIZE = 64 * 1024,
-	POOL_CACHE = 64,       /* pending buffers kept for reuse */
+	POOL_CACHE = 64, /* pending buffers kept for reuse */
 	ACCEPT_PAUSE_MS = 100, /* when out of descriptors */
 };
 
@@ -51,11 +51,11 @@ struct loop {
 	size_t read_size;
 	struct conn_pool pool;
 	struct conn_table table;
-	struct conn_list idle;   /* open connections, oldest activity first */
+	struct conn_list idle; /* open connections, oldest activity first */
 	struct conn_list linger; /* after our FIN, oldest first */
 	uint64_t now_ms;
 	uint64_t paused_until; /* accepting paused (EMFILE) until then */
-	bool exhausted;        /* in an out-of-descriptors episode */
+	bool exhausted; /* in an out-of-descriptors episode */
 };
 
 static void update_clock(struct loop *l)
@@ -121,8 +121,7 @@ static int flush(struct loop *l, struct conn *c)
  * Echoes data[0, n) at once, keeping whatever the socket does not take.
  * Returns 0 or -errno.
  */
-static int echo_now(struct loop *l, struct conn *c, const char *data,
-		    size_t n)
+static int echo_now(struct loop *l, struct conn *c, const char *data, size_t n)
 {
 	ssize_t sent;
 
@@ -192,7 +191,7 @@ static void finish_limit(struct loop *l, struct conn *c)
  */
 static int update_interest(struct loop *l, struct conn *c)
 {
-	struct epoll_event ev = { 0 };
+	struct epoll_event ev = {0};
 	uint32_t want = 0;
 
 	if (!(c->flags & CONN_PEER_EOF) && conn_room(l->o, c) > 0)
@@ -246,10 +245,9 @@ static void handle_conn(struct loop *l, struct conn *c, uint32_t events)
 		close_conn(l, c, "epoll_ctl failed");
 }
 
-static int add_conn(struct loop *l, int fd, const union net_addr *peer,
-		    int lfd)
+static int add_conn(struct loop *l, int fd, const union net_addr *peer, int lfd)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	char text[NET_ADDR_TEXT];
 	struct conn *c;
 
@@ -275,7 +273,7 @@ static int add_conn(struct loop *l, int fd, const union net_addr *peer,
 
 static void set_listening(struct loop *l, uint32_t events)
 {
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	for (int i = 0; i < l->w->nlisten; i++) {
 		ev.data.u64 = TAG_LISTEN(i);
@@ -294,8 +292,9 @@ static void handle_exhaustion(struct loop *l, int lfd, int err)
 	int fd = -1, accept_err = 0;
 
 	if (!l->exhausted)
-		log_warn("accept on fd %d: %s; refusing clients until descriptors free up",
-			 lfd, strerror(err));
+		log_warn(
+			"accept on fd %d: %s; refusing clients until descriptors free up",
+			lfd, strerror(err));
 	l->exhausted = true;
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		if (l->reserve_fd >= 0)
@@ -329,8 +328,8 @@ static void handle_accept(struct loop *l, int lfd)
 			err = errno;
 			if (err == EAGAIN || err == EWOULDBLOCK)
 				return;
-			if (err == EMFILE || err == ENFILE ||
-			    err == ENOBUFS || err == ENOMEM) {
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+			    err == ENOMEM) {
 				handle_exhaustion(l, lfd, err);
 				return;
 			}
@@ -363,7 +362,8 @@ static void expire(struct loop *l)
 	uint64_t idle = (uint64_t)l->o->idle_timeout * 1000;
 	uint64_t linger = (uint64_t)l->o->linger * 1000;
 
-	while (idle && l->idle.head && l->idle.head->last_ms + idle <= l->now_ms)
+	while (idle && l->idle.head &&
+	       l->idle.head->last_ms + idle <= l->now_ms)
 		close_conn(l, l->idle.head, "idle timeout");
 	while (l->linger.head && l->linger.head->last_ms + linger <= l->now_ms)
 		close_conn(l, l->linger.head, "linger timeout");
@@ -393,14 +393,14 @@ static int next_timeout(const struct loop *l)
 
 static int loop_init(struct loop *l, struct worker *w)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_STOP };
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_STOP};
 
 	memset(l, 0, sizeof(*l));
 	l->w = w;
 	l->o = w->opts;
 	l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	l->read_size = l->o->max_pending < SCRATCH_SIZE ? l->o->max_pending :
-							  SCRATCH_SIZE;
+	l->read_size = l->o->max_pending < SCRATCH_SIZE ? l->o->max_pending
+							: SCRATCH_SIZE;
 	l->scratch = malloc(SCRATCH_SIZE);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0 || l->scratch == NULL ||
@@ -410,7 +410,8 @@ static int loop_init(struct loop *l, struct worker *w)
 		return -errno;
 	for (int i = 0; i < w->nlisten; i++) {
 		ev.data.u64 = TAG_LISTEN(i);
-		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->listen_fds[i], &ev) < 0)
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->listen_fds[i], &ev) <
+		    0)
 			return -errno;
 	}
 	update_clock(l);

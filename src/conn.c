@@ -136,6 +136,14 @@ int conn_keep(struct conn_pool *p, struct conn *c, const char *data, size_t n)
 	return 0;
 }
 
+void conn_compact(struct conn *c)
+{
+	if (c->off == 0 || c->pending == NULL)
+		return;
+	memmove(c->pending, c->pending + c->off, c->len);
+	c->off = 0;
+}
+
 void conn_sent(struct conn_pool *p, struct conn *c, size_t n)
 {
 	c->bytes_out += n;
@@ -260,9 +268,10 @@ void conn_log_close(const struct conn *c, const char *why)
 {
 	char peer[NET_ADDR_TEXT];
 
-	log_verbose("close fd %d peer %s (%s): %llu messages, %llu bytes in, %llu bytes out",
-		    c->fd, net_addr_text(&c->peer.sa, peer, sizeof(peer)), why,
-		    (unsigned long long)c->messages,
-		    (unsigned long long)c->bytes_in,
-		    (unsigned long long)c->bytes_out);
+	log_verbose(
+		"close fd %d peer %s (%s): %llu messages, %llu bytes in, %llu bytes out",
+		c->fd, net_addr_text(&c->peer.sa, peer, sizeof(peer)), why,
+		(unsigned long long)c->messages,
+		(unsigned long long)c->bytes_in,
+		(unsigned long long)c->bytes_out);
 }

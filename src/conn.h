@@ -14,10 +14,10 @@
 #include "options.h"
 
 enum conn_flags {
-	CONN_LIMIT = 1 << 0,    /* -n reached: echo what is owed, then FIN */
+	CONN_LIMIT = 1 << 0, /* -n reached: echo what is owed, then FIN */
 	CONN_PEER_EOF = 1 << 1, /* the peer shut its sending side */
-	CONN_SHUT_WR = 1 << 2,  /* we sent our FIN; input is discarded */
-	CONN_LINGER = 1 << 3,   /* on the linger list, not the idle list */
+	CONN_SHUT_WR = 1 << 2, /* we sent our FIN; input is discarded */
+	CONN_LINGER = 1 << 3, /* on the linger list, not the idle list */
 };
 
 /*
@@ -28,14 +28,14 @@ enum conn_flags {
  */
 struct conn {
 	struct conn *prev, *next; /* idle or linger list */
-	char *pending;            /* [off, off + len) waits to be sent */
+	char *pending; /* [off, off + len) waits to be sent */
 	uint32_t off, len;
 	uint32_t flags;
-	uint32_t slot;     /* index in the worker's conn_table */
-	uint32_t gen;      /* tells a reused slot from its past */
+	uint32_t slot; /* index in the worker's conn_table */
+	uint32_t gen; /* tells a reused slot from its past */
 	int fd;
 	int backend_state; /* the backend's own (epoll: registered events) */
-	uint64_t last_ms;  /* last activity, for the idle timeout */
+	uint64_t last_ms; /* last activity, for the idle timeout */
 	uint64_t messages, bytes_in, bytes_out;
 	union net_addr peer;
 };
@@ -82,6 +82,14 @@ size_t conn_room(const struct options *o, const struct conn *c);
  * caller made sure it fits (conn_room). Returns 0 or -ENOMEM.
  */
 int conn_keep(struct conn_pool *p, struct conn *c, const char *data, size_t n);
+
+/*
+ * Moves the pending bytes to the start of their buffer, so that bytes
+ * appended later need no move. For a backend whose kernel may still be
+ * reading the bytes already pending (io_uring): it compacts only while
+ * no send is in flight, and then appends without moving.
+ */
+void conn_compact(struct conn *c);
 
 /* Marks n pending bytes sent; gives the buffer back once it is empty. */
 void conn_sent(struct conn_pool *p, struct conn *c, size_t n);

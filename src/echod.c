@@ -3,6 +3,7 @@
  * workers, wait for a signal, stop them, and choose the exit status:
  * 0 after SIGINT/SIGTERM, 1 on a run-time error, 2 on a usage error.
  */
+#include <sys/resource.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -67,9 +68,9 @@ static int resolve_binds(const struct options *o, union net_addr *addrs,
 		any_v4 |= addrs[i].sa.sa_family == AF_INET;
 	}
 	for (int i = 0; i < o->nbinds; i++)
-		flags[i] = addrs[i].sa.sa_family == AF_INET6 && any_v4 ?
-				   NET_V6ONLY :
-				   0;
+		flags[i] = addrs[i].sa.sa_family == AF_INET6 && any_v4
+				   ? NET_V6ONLY
+				   : 0;
 	return o->nbinds;
 }
 
@@ -78,13 +79,13 @@ static int resolve_binds(const struct options *o, union net_addr *addrs,
  * socket on an address claims the port (failing if it is taken); with
  * --port 0 every later socket uses the port the kernel chose for it.
  */
-static void open_listeners(const struct options *o, struct worker *workers)
+static void open_listeners(const struct options *o, struct worker *workers,
+			   union net_addr *addrs, const int *flags, int naddrs)
 {
-	union net_addr addrs[OPTIONS_MAX_BINDS], bound;
-	int flags[OPTIONS_MAX_BINDS], naddrs, fd;
+	union net_addr bound;
 	char text[NET_ADDR_TEXT];
+	int fd;
 
-	naddrs = resolve_binds(o, addrs, flags);
 	for (int t = 0; t < o->threads; t++) {
 		for (int i = 0; i < naddrs; i++) {
 			fd = net_listen_tcp(&addrs[i], o->backlog,
@@ -125,9 +126,25 @@ static void setup_signals(sigset_t *set)
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
+/*
+ * Raises the soft descriptor limit to the hard one: an echo endpoint is
+ * expected to hold thousands of clients, and 1024 is a relic.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("setrlimit RLIMIT_NOFILE: %s",
+				 strerror(errno));
+	}
+}
+
 static void report(const struct options *o, const struct worker *workers)
 {
-	struct worker_stats sum = { 0 };
+	struct worker_stats sum = {0};
 
 	for (int i = 0; i < o->threads; i++) {
 		sum.accepted += workers[i].stats.accepted;
@@ -135,16 +152,19 @@ static void report(const struct options *o, const struct worker *workers)
 		sum.bytes_out += workers[i].stats.bytes_out;
 		sum.messages += workers[i].stats.messages;
 	}
-	log_info("stopped: %llu connections, %llu refused, %llu messages, %llu bytes echoed",
-		 (unsigned long long)sum.accepted,
-		 (unsigned long long)sum.refused,
-		 (unsigned long long)sum.messages,
-		 (unsigned long long)sum.bytes_out);
+	log_info(
+		"stopped: %llu connections, %llu refused, %llu messages, %llu bytes echoed",
+		(unsigned long long)sum.accepted,
+		(unsigned long long)sum.refused,
+		(unsigned long long)sum.messages,
+		(unsigned long long)sum.bytes_out);
 }
 
 int main(int argc, char **argv)
 {
 	static struct worker_shared shared;
+	union net_addr addrs[OPTIONS_MAX_BINDS];
+	int flags[OPTIONS_MAX_BINDS], naddrs;
 	const struct backend_ops *backend;
 	struct options o;
 	struct worker *workers;
@@ -161,8 +181,9 @@ int main(int argc, char **argv)
 	log_level = LOG_INFO + (o.verbose > 2 ? 2 : o.verbose);
 	if (o.list_backends)
 		return list_backends();
-	backend = backend_select(o.backend, err, sizeof(err), note,
-				 sizeof(note));
+	naddrs = resolve_binds(&o, addrs, flags);
+	backend =
+		backend_select(o.backend, err, sizeof(err), note, sizeof(note));
 	if (backend == NULL) {
 		log_error("%s", err);
 		return 1;
@@ -170,15 +191,16 @@ int main(int argc, char **argv)
 	log_info("backend %s%s%s%s", backend->name, note[0] ? " (" : "", note,
 		 note[0] ? ")" : "");
 	setup_signals(&set);
+	raise_nofile();
 	workers = calloc((size_t)o.threads, sizeof(*workers));
 	if (workers == NULL) {
 		log_error("start: %s", strerror(ENOMEM));
 		return 1;
 	}
-	open_listeners(&o, workers);
-	log_verbose("%d worker%s, framing %s, max pending %zu bytes",
-		    o.threads, o.threads > 1 ? "s" : "",
-		    options_framing_name(o.framing), o.max_pending);
+	open_listeners(&o, workers, addrs, flags, naddrs);
+	log_verbose("%d worker%s, framing %s, max pending %zu bytes", o.threads,
+		    o.threads > 1 ? "s" : "", options_framing_name(o.framing),
+		    o.max_pending);
 	for (int i = 0; i < o.threads; i++) {
 		workers[i].id = i;
 		workers[i].opts = &o;

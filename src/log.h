@@ -7,7 +7,7 @@ enum log_level {
 	LOG_WARN,
 	LOG_INFO,
 	LOG_VERBOSE, /* -v: per-connection lines, the lecture's view */
-	LOG_DEBUG,   /* -vv: transient peer errors and the like */
+	LOG_DEBUG, /* -vv: transient peer errors and the like */
 };
 
 /*
@@ -22,10 +22,10 @@ void log_set_worker(int id);
 void log_write(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The level is tested before the arguments are evaluated. */
-#define log_at(level, ...)                                                     \
-	do {                                                                   \
-		if (log_level >= (level))                                      \
-			log_write(__VA_ARGS__);                                \
+#define log_at(level, ...)                      \
+	do {                                    \
+		if (log_level >= (level))       \
+			log_write(__VA_ARGS__); \
 	} while (0)
 #define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_at(LOG_WARN, __VA_ARGS__)

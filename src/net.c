@@ -57,8 +57,8 @@ socklen_t net_addr_len(const union net_addr *a)
 
 unsigned int net_addr_port(const union net_addr *a)
 {
-	return ntohs(a->sa.sa_family == AF_INET6 ? a->in6.sin6_port :
-						   a->in.sin_port);
+	return ntohs(a->sa.sa_family == AF_INET6 ? a->in6.sin6_port
+						 : a->in.sin_port);
 }
 
 void net_set_port(union net_addr *a, unsigned int port)
@@ -132,8 +132,7 @@ int net_listen_tcp(const union net_addr *a, int backlog, int flags,
 		if (err)
 			goto out_close_fd;
 	}
-	if (listen(fd, backlog) < 0 ||
-	    getsockname(fd, &bound->sa, &len) < 0) {
+	if (listen(fd, backlog) < 0 || getsockname(fd, &bound->sa, &len) < 0) {
 		err = -errno;
 		goto out_close_fd;
 	}

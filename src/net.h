@@ -15,7 +15,9 @@ union net_addr {
 };
 
 /* "[2001:db8::1]:60000" or "192.0.2.1:60000", and room to spare. */
-enum { NET_ADDR_TEXT = 64 };
+enum {
+	NET_ADDR_TEXT = 64
+};
 
 /*
  * Parses an IPv4 or IPv6 literal ("::1", "[::1]", "127.0.0.1") into a,
@@ -34,7 +36,7 @@ void net_set_port(union net_addr *a, unsigned int port);
 char *net_addr_text(const struct sockaddr *sa, char *buf, size_t len);
 
 enum net_listen_flags {
-	NET_V6ONLY = 1 << 0,    /* an IPv6 socket that refuses IPv4 */
+	NET_V6ONLY = 1 << 0, /* an IPv6 socket that refuses IPv4 */
 	NET_REUSEPORT = 1 << 1, /* join the port's SO_REUSEPORT group */
 };
 

@@ -49,22 +49,22 @@ enum {
 };
 
 static const struct option long_options[] = {
-	{ "port", required_argument, NULL, 'p' },
-	{ "bind", required_argument, NULL, 'b' },
-	{ "messages", required_argument, NULL, 'n' },
-	{ "threads", required_argument, NULL, 't' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ "framing", required_argument, NULL, OPT_FRAMING },
-	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-	{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
-	{ "linger", required_argument, NULL, OPT_LINGER },
-	{ "backlog", required_argument, NULL, OPT_BACKLOG },
-	{ "backend", required_argument, NULL, OPT_BACKEND },
-	{ "list-backends", no_argument, NULL, OPT_LIST_BACKENDS },
-	{ NULL, 0, NULL, 0 },
+	{"port", required_argument, NULL, 'p'},
+	{"bind", required_argument, NULL, 'b'},
+	{"messages", required_argument, NULL, 'n'},
+	{"threads", required_argument, NULL, 't'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{"framing", required_argument, NULL, OPT_FRAMING},
+	{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+	{"max-pending", required_argument, NULL, OPT_MAX_PENDING},
+	{"linger", required_argument, NULL, OPT_LINGER},
+	{"backlog", required_argument, NULL, OPT_BACKLOG},
+	{"backend", required_argument, NULL, OPT_BACKEND},
+	{"list-backends", no_argument, NULL, OPT_LIST_BACKENDS},
+	{NULL, 0, NULL, 0},
 };
 
 long long options_number(const char *s, long long min, long long max,
@@ -234,7 +234,8 @@ static int set_word(struct options *o, int opt, const char *arg, char *err,
 	}
 	snprintf(err, errlen, "%s %s: unknown (expected %s)",
 		 opt == OPT_FRAMING ? "framing" : "backend", arg,
-		 opt == OPT_FRAMING ? "raw or line" : "auto, epoll or io_uring");
+		 opt == OPT_FRAMING ? "raw or line"
+				    : "auto, epoll or io_uring");
 	return -1;
 }
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 enum framing {
-	FRAMING_RAW,  /* a message is what one read returns (the lecture) */
+	FRAMING_RAW, /* a message is what one read returns (the lecture) */
 	FRAMING_LINE, /* a message is bytes up to and including '\n' */
 };
 
@@ -23,14 +23,14 @@ struct options {
 	unsigned int port;
 	int nbinds;
 	const char *binds[OPTIONS_MAX_BINDS]; /* literals; none = dual-stack */
-	uint64_t messages;                    /* close after N; 0 = never */
+	uint64_t messages; /* close after N; 0 = never */
 	enum framing framing;
 	int threads;
 	int verbose;
-	unsigned int max_conns;    /* 0 = no limit */
+	unsigned int max_conns; /* 0 = no limit */
 	unsigned int idle_timeout; /* seconds; 0 = none */
-	unsigned int linger;       /* seconds to drain after our FIN */
-	size_t max_pending;        /* bytes waiting to go back, per connection */
+	unsigned int linger; /* seconds to drain after our FIN */
+	size_t max_pending; /* bytes waiting to go back, per connection */
 	int backlog;
 	const char *backend; /* "auto", "epoll", "io_uring" */
 	bool list_backends;

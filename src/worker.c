@@ -12,8 +12,8 @@
 int worker_conn_get(struct worker *w)
 {
 	unsigned int max = w->opts->max_conns;
-	unsigned int n = atomic_load_explicit(&w->shared->conns,
-					      memory_order_relaxed);
+	unsigned int n =
+		atomic_load_explicit(&w->shared->conns, memory_order_relaxed);
 
 	/* A CAS loop, so concurrent accepts never overshoot the limit. */
 	do {

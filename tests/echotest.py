@@ -88,7 +88,24 @@ def bail_out(reason):
     os._exit(255)
 
 
+SANITIZER_RE = re.compile(r"Sanitizer|runtime error:|LeakSanitizer")
+
+
+def _check_servers():
+    """Stops every server still running and, in a sanitizer build, fails
+    the file if any server reported an error or exited non-zero."""
+    reports = []
+    for srv in _servers:
+        status = srv.stop()
+        if SANITIZED and (SANITIZER_RE.search(srv.log()) or status not in (0, 1, 2)):
+            reports.append("%s: exit %s\n%s" % (" ".join(srv.argv), status, srv.log()[-3000:]))
+    if SANITIZED:
+        ok(not reports, "no sanitizer report from %d echod runs (%s)" % (len(_servers), os.environ.get("ECHOD_SANITIZE")),
+           *reports[:3])
+
+
 def done_testing():
+    _check_servers()
     if _tap.planned is None:
         print("1..%d" % _tap.n, flush=True)
     _cleanup()
@@ -112,6 +129,7 @@ def need_program(name):
 # ------------------------------------------------------------ processes
 
 _procs = []
+_servers = []
 
 
 def _cleanup():
@@ -178,6 +196,7 @@ class Echod:
         e = dict(os.environ)
         if env:
             e.update(env)
+        _servers.append(self)
         self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, env=e)
         self.lines = []
@@ -354,6 +373,17 @@ def sees_eof(s, timeout=5.0):
     """True when the peer closed cleanly (EOF) within timeout, not by reset."""
     data, eof = recv_until_eof(s, timeout)
     return eof and not data
+
+
+def closed_within(s, timeout=3.0):
+    """True when s sees EOF or a reset within timeout (and no data)."""
+    s.settimeout(timeout)
+    try:
+        return s.recv(100) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
 
 
 def echo_all(s, payload, timeout=30.0, chunk=65536):

@@ -14,18 +14,18 @@ static inline void plan(int n)
 }
 
 /* ok(cond, fmt, ...): one test line; returns cond. */
-#define ok(cond, ...)                                                          \
-	({                                                                     \
-		int ok_c_ = !!(cond);                                          \
-		printf("%sok %d - ", ok_c_ ? "" : "not ", ++tap_n);            \
-		printf(__VA_ARGS__);                                           \
-		printf("\n");                                                  \
-		if (!ok_c_) {                                                  \
-			tap_failed++;                                          \
-			printf("#   failed at %s:%d: %s\n", __FILE__,          \
-			       __LINE__, #cond);                               \
-		}                                                              \
-		ok_c_;                                                         \
+#define ok(cond, ...)                                                 \
+	({                                                            \
+		int ok_c_ = !!(cond);                                 \
+		printf("%sok %d - ", ok_c_ ? "" : "not ", ++tap_n);   \
+		printf(__VA_ARGS__);                                  \
+		printf("\n");                                         \
+		if (!ok_c_) {                                         \
+			tap_failed++;                                 \
+			printf("#   failed at %s:%d: %s\n", __FILE__, \
+			       __LINE__, #cond);                      \
+		}                                                     \
+		ok_c_;                                                \
 	})
 
 /* Integer equality that prints both values when it fails. */
@@ -37,16 +37,16 @@ static inline void plan(int n)
 		is_g_ == is_w_;                                                \
 	})
 
-#define is_str(got, want, ...)                                                 \
-	({                                                                     \
-		const char *is_g_ = (got), *is_w_ = (want);                    \
-		int is_e_ = is_g_ && is_w_ ? strcmp(is_g_, is_w_) == 0 :       \
-					     is_g_ == is_w_;                   \
-		if (!ok(is_e_, __VA_ARGS__))                                   \
-			printf("#   got \"%s\", want \"%s\"\n",                \
-			       is_g_ ? is_g_ : "(null)",                       \
-			       is_w_ ? is_w_ : "(null)");                      \
-		is_e_;                                                         \
+#define is_str(got, want, ...)                                         \
+	({                                                             \
+		const char *is_g_ = (got), *is_w_ = (want);            \
+		int is_e_ = is_g_ && is_w_ ? strcmp(is_g_, is_w_) == 0 \
+					   : is_g_ == is_w_;           \
+		if (!ok(is_e_, __VA_ARGS__))                           \
+			printf("#   got \"%s\", want \"%s\"\n",        \
+			       is_g_ ? is_g_ : "(null)",               \
+			       is_w_ ? is_w_ : "(null)");              \
+		is_e_;                                                 \
 	})
 
 static inline int done_testing(void)

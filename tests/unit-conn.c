@@ -8,7 +8,7 @@
 
 static struct options opts(enum framing f, uint64_t messages)
 {
-	struct options o = { .framing = f, .messages = messages };
+	struct options o = {.framing = f, .messages = messages};
 
 	o.max_pending = 4096;
 	return o;
@@ -22,7 +22,7 @@ static size_t feed(const struct options *o, struct conn *c, const char *s)
 static void test_line_framing(void)
 {
 	struct options o = opts(FRAMING_LINE, 3);
-	struct conn c = { 0 };
+	struct conn c = {0};
 
 	/* TCP may split a line anywhere and join several in one segment. */
 	is_int(feed(&o, &c, "te"), 2, "a partial line is echoed at once");
@@ -41,7 +41,7 @@ static void test_line_framing(void)
 static void test_raw_framing(void)
 {
 	struct options o = opts(FRAMING_RAW, 2);
-	struct conn c = { 0 };
+	struct conn c = {0};
 
 	is_int(feed(&o, &c, "a\nb\nc\n"), 6, "raw: a read is a message");
 	is_int(c.messages, 1, "one message for one read");
@@ -53,7 +53,7 @@ static void test_raw_framing(void)
 static void test_unlimited(void)
 {
 	struct options o = opts(FRAMING_LINE, 0);
-	struct conn c = { 0 };
+	struct conn c = {0};
 
 	is_int(feed(&o, &c, "1\n2\n3\n4\n5"), 9, "no limit: all echoed");
 	is_int(c.messages, 4, "lines counted without a limit");
@@ -64,7 +64,7 @@ static void test_pending(void)
 {
 	struct options o = opts(FRAMING_RAW, 0);
 	struct conn_pool pool;
-	struct conn c = { 0 };
+	struct conn c = {0};
 	size_t space;
 	char *tail;
 
@@ -90,7 +90,7 @@ static void test_pending(void)
 
 static void test_table(void)
 {
-	struct conn_table t = { 0 };
+	struct conn_table t = {0};
 	struct conn *a, *b;
 	uint32_t slot, gen;
 

@@ -10,12 +10,13 @@
 /* Parses a NULL-terminated argument list; returns options_parse()'s value. */
 static int parse(struct options *o, char *err, const char *first, ...)
 {
-	char *argv[32] = { (char *)"echod" };
+	char *argv[32] = {(char *)"echod"};
 	int argc = 1;
 	va_list ap;
 
 	va_start(ap, first);
-	for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
+	for (const char *a = first; a && argc < 31;
+	     a = va_arg(ap, const char *))
 		argv[argc++] = (char *)a;
 	va_end(ap);
 	argv[argc] = NULL;

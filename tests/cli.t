@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""cli.t - usage errors (exit 2), run-time errors (exit 1), each one clear
+line on stderr; --help and --version; SIGINT/SIGTERM stop cleanly (exit 0)."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from echotest import *  # noqa: E402,F401
+
+
+def run(*args):
+    return subprocess.run([ECHOD] + list(args), capture_output=True, text=True, timeout=10)
+
+
+def first_line(p):
+    return p.stderr.splitlines()[0] if p.stderr else ""
+
+
+for args, want in [
+        (["-p", "70000"], "echod: port 70000: too large"),
+        (["-p", "http"], "echod: port http: invalid"),
+        (["-n", "0"], "echod: messages 0: too small"),
+        (["--framing", "words"], "echod: framing words: unknown (expected raw or line)"),
+        (["-b", "1.2.3"], "echod: bind 1.2.3: not an IPv4 or IPv6 address"),
+        (["--bogus"], "echod: option --bogus: unknown"),
+        (["-t"], "echod: option -t: needs a value"),
+        (["extra"], "echod: argument extra: unexpected"),
+        (["--backend", "kqueue"], "echod: backend kqueue: unknown (expected auto, epoll or io_uring)")]:
+    p = run(*args)
+    eq((p.returncode, first_line(p)), (2, want), "usage error %s: exit 2 and one line" % " ".join(args))
+    ok(p.stderr.count("\n") <= 4 and "usage: echod" in p.stderr, "usage error %s: the usage line follows" % " ".join(args))
+
+p = run("--help")
+ok(p.returncode == 0 and "--port" in p.stdout and "--framing" in p.stdout, "--help: exit 0, options listed")
+p = run("--version")
+ok(p.returncode == 0 and re.match(r"echod \d+\.\d+", p.stdout), "--version: exit 0 and a version")
+
+# A port someone else holds: one line naming the address and the cause.
+holder = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+holder.bind(("::", 0))
+holder.listen()
+port = holder.getsockname()[1]
+p = run("-p", str(port), "-t", "1")
+eq((p.returncode, p.stderr.strip().splitlines()[-1]), (1, "echod: bind [::]:%d: Address already in use" % port),
+   "a port in use: exit 1, one line naming address and cause")
+holder.close()
+
+# Two echods on one port: SO_REUSEPORT must not let the second share it.
+first = Echod("-t", "2")
+p = run("-p", str(first.port), "-t", "2")
+eq(p.returncode, 1, "a second echod on the same port is refused, not silently sharing it")
+ok("Address already in use" in p.stderr, "... with the cause", p.stderr)
+first.stop()
+
+p = run("-p", "0", "-b", "192.0.2.1")
+eq((p.returncode, p.stderr.strip().splitlines()[-1]),
+   (1, "echod: bind 192.0.2.1:0: Cannot assign requested address"),
+   "an address this host does not have: exit 1, one line")
+
+for sig in (signal.SIGINT, signal.SIGTERM):
+    srv = Echod("-t", "2")
+    conns = [connect(srv.addr()) for _ in range(5)]
+    for c in conns:
+        c.sendall(b"x")
+        recv_exact(c, 1)
+    eq(srv.stop(sig), 0, "%s with open connections: exit 0" % signal.Signals(sig).name)
+    ok(all(closed_within(c, 3) for c in conns),
+       "%s: connections were closed" % signal.Signals(sig).name)
+    ok(re.search(r"stopped: 5 connections", srv.log()), "%s: the exit line counts connections" % signal.Signals(sig).name, srv.log())
+    for c in conns:
+        c.close()
+
+p = run("--list-backends")
+ok(p.returncode == 0 and re.search(r"^epoll available$", p.stdout, re.M), "--list-backends lists epoll as available")
+done_testing()
