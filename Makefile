@@ -31,7 +31,7 @@ SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 endif
 
 # io_uring is compiled in when liburing's header and library are present.
-LIBURING ?= $(shell printf '\#include <liburing.h>\nint main(void){struct io_uring r; return io_uring_queue_init(1, &r, 0);}\n' | \
+LIBURING ?= $(shell printf '\043include <liburing.h>\nint main(void){struct io_uring r; return io_uring_queue_init(1, &r, 0);}\n' | \
 	$(CC) -x c - -o /dev/null -luring >/dev/null 2>&1 && echo 1 || echo 0)
 
 ifeq ($(wildcard src/backend_uring.c),)

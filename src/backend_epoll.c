@@ -26,6 +26,7 @@
 #include "conn.h"
 #include "log.h"
 #include "net.h"
+#include "udp.h"
 #include "worker.h"
 
 enum {
@@ -40,6 +41,8 @@ enum {
 #define TAG_SPECIAL (1ULL << 63)
 #define TAG_STOP (TAG_SPECIAL | 0xffffu)
 #define TAG_LISTEN(i) (TAG_SPECIAL | (uint64_t)(i))
+#define TAG_UDP_BIT 0x10000u
+#define TAG_UDP(i) (TAG_SPECIAL | TAG_UDP_BIT | (uint64_t)(i))
 
 /* One worker's loop state; lives on the worker thread's stack. */
 struct loop {
@@ -56,6 +59,7 @@ struct loop {
 	uint64_t now_ms;
 	uint64_t paused_until; /* accepting paused (EMFILE) until then */
 	bool exhausted; /* in an out-of-descriptors episode */
+	struct udp_worker udp;
 };
 
 static void update_clock(struct loop *l)
@@ -406,12 +410,16 @@ static int loop_init(struct loop *l, struct worker *w)
 	if (l->epfd < 0 || l->scratch == NULL ||
 	    conn_pool_init(&l->pool, l->o->max_pending, POOL_CACHE) < 0)
 		return l->epfd < 0 ? -errno : -ENOMEM;
+	if (w->nudp && udp_init(&l->udp, l->o, w->port) < 0)
+		return -ENOMEM;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->stop_fd, &ev) < 0)
 		return -errno;
-	for (int i = 0; i < w->nlisten; i++) {
-		ev.data.u64 = TAG_LISTEN(i);
-		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->listen_fds[i], &ev) <
-		    0)
+	for (int i = 0; i < w->nlisten + w->nudp; i++) {
+		bool udp = i >= w->nlisten;
+		int fd = udp ? w->udp_fds[i - w->nlisten] : w->listen_fds[i];
+
+		ev.data.u64 = udp ? TAG_UDP(i - w->nlisten) : TAG_LISTEN(i);
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 			return -errno;
 	}
 	update_clock(l);
@@ -425,6 +433,8 @@ static void loop_destroy(struct loop *l)
 	while (l->linger.head)
 		close_conn(l, l->linger.head, "shutdown");
 	conn_table_destroy(&l->table);
+	l->w->udp_stats = l->udp.stats;
+	udp_destroy(&l->udp);
 	if (l->pool.free)
 		conn_pool_destroy(&l->pool);
 	free(l->scratch);
@@ -438,9 +448,15 @@ static void dispatch(struct loop *l, const struct epoll_event *ev, bool *stop)
 {
 	uint64_t tag = ev->data.u64;
 	struct conn *c;
+	int fd, err;
 
 	if (tag == TAG_STOP) {
 		*stop = true;
+	} else if (tag & TAG_SPECIAL && tag & TAG_UDP_BIT) {
+		fd = l->w->udp_fds[tag & 0xffff];
+		err = udp_serve(&l->udp, fd, l->now_ms);
+		if (err < 0)
+			log_warn("udp fd %d: %s", fd, strerror(-err));
 	} else if (tag & TAG_SPECIAL) {
 		handle_accept(l, l->w->listen_fds[tag & 0xffff]);
 	} else {

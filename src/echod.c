@@ -75,39 +75,53 @@ static int resolve_binds(const struct options *o, union net_addr *addrs,
 }
 
 /*
- * Opens one listening socket per address for every worker. The first
- * socket on an address claims the port (failing if it is taken); with
- * --port 0 every later socket uses the port the kernel chose for it.
+ * Opens one socket of protocol udp (or TCP) on addrs[i] for worker t.
+ * The first socket on an address claims the port (failing if it is
+ * taken); with --port 0 every later socket uses the port the kernel
+ * chose for the first. Exits with one line on failure.
  */
-static void open_listeners(const struct options *o, struct worker *workers,
-			   union net_addr *addrs, const int *flags, int naddrs)
+static int open_one(const struct options *o, union net_addr *addrs, int naddrs,
+		    int i, int flags, bool udp)
 {
 	union net_addr bound;
 	char text[NET_ADDR_TEXT];
 	int fd;
 
+	if (udp)
+		fd = net_bind_udp(&addrs[i], flags, &bound);
+	else
+		fd = net_listen_tcp(&addrs[i], o->backlog, flags, &bound);
+	if (fd < 0) {
+		log_error("bind %s%s: %s", udp ? "udp " : "",
+			  net_addr_text(&addrs[i].sa, text, sizeof(text)),
+			  strerror(-fd));
+		exit(1);
+	}
+	if (net_addr_port(&addrs[i]) == 0)
+		for (int j = 0; j < naddrs; j++)
+			net_set_port(&addrs[j], net_addr_port(&bound));
+	log_info("listening on %s %s (fd %d)", udp ? "udp" : "tcp",
+		 net_addr_text(&bound.sa, text, sizeof(text)), fd);
+	return fd;
+}
+
+static void open_listeners(const struct options *o, struct worker *workers,
+			   union net_addr *addrs, const int *flags, int naddrs)
+{
 	for (int t = 0; t < o->threads; t++) {
+		struct worker *w = &workers[t];
+		int f;
+
 		for (int i = 0; i < naddrs; i++) {
-			fd = net_listen_tcp(&addrs[i], o->backlog,
-					    flags[i] | (t ? NET_REUSEPORT : 0),
-					    &bound);
-			if (fd < 0) {
-				log_error("bind %s: %s",
-					  net_addr_text(&addrs[i].sa, text,
-							sizeof(text)),
-					  strerror(-fd));
-				exit(1);
-			}
-			if (net_addr_port(&addrs[i]) == 0)
-				for (int j = 0; j < naddrs; j++)
-					net_set_port(&addrs[j],
-						     net_addr_port(&bound));
-			workers[t].listen_fds[i] = fd;
-			workers[t].nlisten = naddrs;
-			log_info("listening on tcp %s (fd %d)",
-				 net_addr_text(&bound.sa, text, sizeof(text)),
-				 fd);
+			f = flags[i] | (t ? NET_REUSEPORT : 0);
+			if (o->tcp)
+				w->listen_fds[w->nlisten++] =
+					open_one(o, addrs, naddrs, i, f, false);
+			if (o->udp)
+				w->udp_fds[w->nudp++] =
+					open_one(o, addrs, naddrs, i, f, true);
 		}
+		w->port = net_addr_port(&addrs[0]);
 	}
 }
 
@@ -142,6 +156,30 @@ static void raise_nofile(void)
 	}
 }
 
+/* The UDP counters, summed over workers, on one line. */
+static void report_udp(const struct worker *workers, int n)
+{
+	struct udp_stats sum = {0};
+
+	for (int i = 0; i < n; i++) {
+		const struct udp_stats *u = &workers[i].udp_stats;
+
+		sum.received += u->received;
+		sum.echoed += u->echoed;
+		for (int v = 0; v < UDP_NVERDICTS; v++)
+			sum.dropped[v] += u->dropped[v];
+	}
+	log_info(
+		"udp: %llu datagrams received, %llu echoed; dropped: %llu loop-prone port, %llu non-unicast source, %llu over rate, %llu truncated or too large, %llu send failed",
+		(unsigned long long)sum.received,
+		(unsigned long long)sum.echoed,
+		(unsigned long long)sum.dropped[UDP_DROP_PORT],
+		(unsigned long long)sum.dropped[UDP_DROP_SOURCE],
+		(unsigned long long)sum.dropped[UDP_DROP_RATE],
+		(unsigned long long)sum.dropped[UDP_DROP_SIZE],
+		(unsigned long long)sum.dropped[UDP_DROP_SEND]);
+}
+
 static void report(const struct options *o, const struct worker *workers)
 {
 	struct worker_stats sum = {0};
@@ -152,6 +190,10 @@ static void report(const struct options *o, const struct worker *workers)
 		sum.bytes_out += workers[i].stats.bytes_out;
 		sum.messages += workers[i].stats.messages;
 	}
+	if (o->udp)
+		report_udp(workers, o->threads);
+	if (!o->tcp)
+		return;
 	log_info(
 		"stopped: %llu connections, %llu refused, %llu messages, %llu bytes echoed",
 		(unsigned long long)sum.accepted,
@@ -221,6 +263,10 @@ int main(int argc, char **argv)
 		worker_stop(&workers[i]);
 		for (int j = 0; j < workers[i].nlisten; j++)
 			close(workers[i].listen_fds[j]);
+		for (int j = 0; j < workers[i].nudp; j++)
+			close(workers[i].udp_fds[j]);
+		for (int j = 0; j < workers[i].nudp; j++)
+			close(workers[i].udp_fds[j]);
 	}
 	report(&o, workers);
 	free(workers);

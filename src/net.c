@@ -143,6 +143,49 @@ out_close_fd:
 	return err;
 }
 
+int net_bind_udp(const union net_addr *a, int flags, union net_addr *bound)
+{
+	socklen_t len = sizeof(*bound);
+	bool v6 = a->sa.sa_family == AF_INET6;
+	int fd, err;
+
+	fd = socket(a->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    IPPROTO_UDP);
+	if (fd < 0)
+		return -errno;
+	err = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (!err && v6)
+		err = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+				  !!(flags & NET_V6ONLY));
+	if (!err && v6)
+		err = set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
+	/* A dual-stack socket reports IPv4 destinations as IP_PKTINFO. */
+	if (!err && (!v6 || !(flags & NET_V6ONLY)))
+		err = set_int_opt(fd, IPPROTO_IP, IP_PKTINFO, 1);
+	if (!err && (flags & NET_REUSEPORT))
+		err = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+	if (err)
+		goto out_close_fd;
+	if (bind(fd, &a->sa, net_addr_len(a)) < 0) {
+		err = -errno;
+		goto out_close_fd;
+	}
+	if (!(flags & NET_REUSEPORT)) {
+		err = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+		if (err)
+			goto out_close_fd;
+	}
+	if (getsockname(fd, &bound->sa, &len) < 0) {
+		err = -errno;
+		goto out_close_fd;
+	}
+	return fd;
+
+out_close_fd:
+	close(fd);
+	return err;
+}
+
 int net_tune_conn(int fd)
 {
 	/*

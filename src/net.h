@@ -51,6 +51,13 @@ enum net_listen_flags {
 int net_listen_tcp(const union net_addr *a, int backlog, int flags,
 		   union net_addr *bound);
 
+/*
+ * Opens a non-blocking UDP socket bound to a, with the same port-claiming
+ * rule as net_listen_tcp(), and with IP_PKTINFO (and IPV6_RECVPKTINFO)
+ * on so that each datagram says which local address it was sent to.
+ */
+int net_bind_udp(const union net_addr *a, int flags, union net_addr *bound);
+
 /* Sets the options every accepted connection gets (TCP_NODELAY). */
 int net_tune_conn(int fd);
 

@@ -12,7 +12,9 @@
 const char options_usage[] =
 	"usage: echod [-v] [-p port] [-b address]... [-n messages] [-t threads]\n"
 	"             [--framing raw|line] [--max-conns N] [--idle-timeout SECONDS]\n"
-	"             [--max-pending BYTES] [--backend auto|epoll|io_uring]\n";
+	"             [--max-pending BYTES] [--backend auto|epoll|io_uring]\n"
+	"             [-u] [--no-tcp] [--udp-rate N] [--udp-byte-rate BYTES]\n"
+	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n";
 
 static const char options_help[] =
 	"echod: an RFC 862 echo server (TCP) on epoll or io_uring\n"
@@ -32,6 +34,17 @@ static const char options_help[] =
 	"      --backlog N         listen(2) backlog (default 4096)\n"
 	"      --backend NAME      auto (default), epoll or io_uring\n"
 	"      --list-backends     say which backends this system can run\n"
+	"  -u, --udp               also serve UDP on the same port and addresses\n"
+	"      --no-tcp            serve UDP only\n"
+	"      --udp-rate N        datagrams/s answered per source address\n"
+	"                          (default 1000; 0 = no limit)\n"
+	"      --udp-byte-rate B   bytes/s answered per source (default 1M; 0 = none)\n"
+	"      --udp-max-size B    larger datagrams are dropped (default 65535)\n"
+	"      --udp-deny-ports L  source ports never answered, comma-separated, or\n"
+	"                          none (default " OPTIONS_UDP_DENY_DEFAULT
+	",\n"
+	"                          and our own port)\n"
+	"      --udp-allow-nonunicast  answer broadcast/multicast/unspecified sources\n"
 	"  -v, --verbose           log descriptors, peers and per-connection counts\n"
 	"                          (twice: also transient peer errors)\n"
 	"  -h, --help              this help\n"
@@ -46,6 +59,12 @@ enum {
 	OPT_BACKLOG,
 	OPT_BACKEND,
 	OPT_LIST_BACKENDS,
+	OPT_NO_TCP,
+	OPT_UDP_RATE,
+	OPT_UDP_BYTE_RATE,
+	OPT_UDP_MAX_SIZE,
+	OPT_UDP_DENY_PORTS,
+	OPT_UDP_ALLOW_NONUNICAST,
 };
 
 static const struct option long_options[] = {
@@ -64,6 +83,13 @@ static const struct option long_options[] = {
 	{"backlog", required_argument, NULL, OPT_BACKLOG},
 	{"backend", required_argument, NULL, OPT_BACKEND},
 	{"list-backends", no_argument, NULL, OPT_LIST_BACKENDS},
+	{"udp", no_argument, NULL, 'u'},
+	{"no-tcp", no_argument, NULL, OPT_NO_TCP},
+	{"udp-rate", required_argument, NULL, OPT_UDP_RATE},
+	{"udp-byte-rate", required_argument, NULL, OPT_UDP_BYTE_RATE},
+	{"udp-max-size", required_argument, NULL, OPT_UDP_MAX_SIZE},
+	{"udp-deny-ports", required_argument, NULL, OPT_UDP_DENY_PORTS},
+	{"udp-allow-nonunicast", no_argument, NULL, OPT_UDP_ALLOW_NONUNICAST},
 	{NULL, 0, NULL, 0},
 };
 
@@ -141,6 +167,47 @@ static void set_defaults(struct options *o)
 	o->linger = OPTIONS_DEFAULT_LINGER;
 	o->backlog = 4096;
 	o->backend = "auto";
+	o->tcp = true;
+	o->udp_rate = OPTIONS_DEFAULT_UDP_RATE;
+	o->udp_byte_rate = OPTIONS_DEFAULT_UDP_BYTE_RATE;
+	o->udp_max_size = OPTIONS_UDP_MAX;
+}
+
+/*
+ * Parses "7,9,19" (or "none") into the deny bitmap. Returns 0, or -1 with
+ * err naming the bad entry.
+ */
+static int set_deny_ports(struct options *o, const char *list, char *err,
+			  size_t errlen)
+{
+	char item[16];
+	const char *p = list, *errstr;
+	size_t n;
+	long long port;
+
+	memset(o->udp_deny, 0, sizeof(o->udp_deny));
+	o->udp_deny_own = strcmp(list, "none") != 0;
+	if (!o->udp_deny_own)
+		return 0;
+	while (*p) {
+		n = strcspn(p, ",");
+		if (n == 0 || n >= sizeof(item)) {
+			snprintf(err, errlen, "udp-deny-ports %s: invalid",
+				 list);
+			return -1;
+		}
+		memcpy(item, p, n);
+		item[n] = '\0';
+		port = options_number(item, 0, 65535, &errstr);
+		if (errstr) {
+			snprintf(err, errlen, "udp-deny-ports %s: %s", item,
+				 errstr);
+			return -1;
+		}
+		o->udp_deny[port >> 3] |= (uint8_t)(1u << (port & 7));
+		p += n + (p[n] == ',');
+	}
+	return 0;
 }
 
 /*
@@ -188,6 +255,21 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		what = "backlog";
 		v = options_number(arg, 1, 65535, &errstr);
 		o->backlog = (int)v;
+		break;
+	case OPT_UDP_RATE:
+		what = "udp-rate";
+		v = options_number(arg, 0, 100000000, &errstr);
+		o->udp_rate = (unsigned int)v;
+		break;
+	case OPT_UDP_BYTE_RATE:
+		what = "udp-byte-rate";
+		v = parse_size(arg, 0, 1LL << 40, &errstr);
+		o->udp_byte_rate = (uint64_t)v;
+		break;
+	case OPT_UDP_MAX_SIZE:
+		what = "udp-max-size";
+		v = options_number(arg, 0, OPTIONS_UDP_MAX, &errstr);
+		o->udp_max_size = (unsigned int)v;
 		break;
 	case OPT_MAX_PENDING:
 		what = "max-pending";
@@ -245,9 +327,10 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 	int c;
 
 	set_defaults(o);
+	set_deny_ports(o, OPTIONS_UDP_DENY_DEFAULT, err, errlen);
 	optind = 0; /* glibc: full reset, so the unit tests can parse again */
 	opterr = 0; /* we word the error ourselves */
-	while ((c = getopt_long(argc, argv, ":p:b:n:t:vhV", long_options,
+	while ((c = getopt_long(argc, argv, ":p:b:n:t:uvhV", long_options,
 				NULL)) != -1) {
 		switch (c) {
 		case 'v':
@@ -261,6 +344,19 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 			return 1;
 		case OPT_LIST_BACKENDS:
 			o->list_backends = true;
+			break;
+		case 'u':
+			o->udp = true;
+			break;
+		case OPT_NO_TCP:
+			o->tcp = false;
+			break;
+		case OPT_UDP_ALLOW_NONUNICAST:
+			o->udp_allow_nonunicast = true;
+			break;
+		case OPT_UDP_DENY_PORTS:
+			if (set_deny_ports(o, optarg, err, errlen))
+				return -1;
 			break;
 		case 'b':
 		case OPT_FRAMING:
@@ -284,6 +380,10 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 	}
 	if (optind < argc) {
 		snprintf(err, errlen, "argument %s: unexpected", argv[optind]);
+		return -1;
+	}
+	if (!o->tcp && !o->udp) {
+		snprintf(err, errlen, "option --no-tcp: needs --udp");
 		return -1;
 	}
 	return 0;

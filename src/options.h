@@ -16,6 +16,9 @@ enum {
 	OPTIONS_DEFAULT_PORT = 60000,
 	OPTIONS_DEFAULT_MAX_PENDING = 256 * 1024,
 	OPTIONS_DEFAULT_LINGER = 10,
+	OPTIONS_DEFAULT_UDP_RATE = 1000,
+	OPTIONS_DEFAULT_UDP_BYTE_RATE = 1024 * 1024,
+	OPTIONS_UDP_MAX = 65535,
 };
 
 /* Owned by main(); workers get a const pointer and never change it. */
@@ -34,7 +37,24 @@ struct options {
 	int backlog;
 	const char *backend; /* "auto", "epoll", "io_uring" */
 	bool list_backends;
+	bool tcp; /* serve TCP (not --no-tcp) */
+	bool udp; /* serve UDP (-u) */
+	bool udp_allow_nonunicast; /* answer multicast/broadcast sources */
+	unsigned int udp_rate; /* datagrams/s per source; 0 = no limit */
+	uint64_t udp_byte_rate; /* bytes/s per source; 0 = no limit */
+	unsigned int udp_max_size; /* larger datagrams are dropped */
+	bool udp_deny_own; /* refuse our own port as a source */
+	uint8_t udp_deny[65536 / 8]; /* source ports never answered */
 };
+
+/* The source ports refused by default: UDP services that answer anything. */
+#define OPTIONS_UDP_DENY_DEFAULT "0,7,9,11,13,17,19,37,53,69,123,161,1900"
+
+static inline bool options_udp_denied(const struct options *o,
+				      unsigned int port)
+{
+	return o->udp_deny[port >> 3] & (1u << (port & 7));
+}
 
 /*
  * Fills o from argv. Returns 0 when echod should run, 1 when the request

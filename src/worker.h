@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "options.h"
+#include "udp.h"
 
 struct backend_ops;
 
@@ -35,13 +36,17 @@ struct worker {
 	const struct options *opts;
 	const struct backend_ops *backend;
 	struct worker_shared *shared;
-	int listen_fds[OPTIONS_MAX_BINDS];
+	int listen_fds[OPTIONS_MAX_BINDS]; /* TCP, one per address */
 	int nlisten;
+	int udp_fds[OPTIONS_MAX_BINDS]; /* UDP, one per address (-u) */
+	int nudp;
+	unsigned int port; /* the service port, for the UDP self-loop check */
 	int stop_fd; /* eventfd: readable when the worker must stop */
 	pthread_t thread;
 	int result; /* the backend's return value */
 	char why[256];
 	struct worker_stats stats;
+	struct udp_stats udp_stats; /* copied from the backend's at exit */
 };
 
 /*

@@ -32,7 +32,7 @@ for args, want in [
         (["--backend", "kqueue"], "echod: backend kqueue: unknown (expected auto, epoll or io_uring)")]:
     p = run(*args)
     eq((p.returncode, first_line(p)), (2, want), "usage error %s: exit 2 and one line" % " ".join(args))
-    ok(p.stderr.count("\n") <= 4 and "usage: echod" in p.stderr, "usage error %s: the usage line follows" % " ".join(args))
+    ok(p.stderr.splitlines()[1].startswith("usage: echod"), "usage error %s: the usage line follows" % " ".join(args))
 
 p = run("--help")
 ok(p.returncode == 0 and "--port" in p.stdout and "--framing" in p.stdout, "--help: exit 0, options listed")
@@ -74,6 +74,21 @@ for sig in (signal.SIGINT, signal.SIGTERM):
     ok(re.search(r"stopped: 5 connections", srv.log()), "%s: the exit line counts connections" % signal.Signals(sig).name, srv.log())
     for c in conns:
         c.close()
+
+p = run("--no-tcp")
+eq((p.returncode, first_line(p)), (2, "echod: option --no-tcp: needs --udp"), "--no-tcp alone: usage error")
+p = run("-u", "--udp-deny-ports", "7,x")
+eq((p.returncode, first_line(p)), (2, "echod: udp-deny-ports x: invalid"), "a bad deny list: usage error")
+
+# UDP port in use.
+holder = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+holder.bind(("::", 0))
+port = holder.getsockname()[1]
+p = run("-p", str(port), "-t", "1", "-u", "--no-tcp")
+eq((p.returncode, p.stderr.strip().splitlines()[-1]), (1, "echod: bind udp [::]:%d: Address already in use" % port),
+   "a UDP port in use: exit 1, one line")
+holder.close()
 
 p = run("--list-backends")
 ok(p.returncode == 0 and re.search(r"^epoll available$", p.stdout, re.M), "--list-backends lists epoll as available")

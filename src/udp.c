@@ -1,0 +1,338 @@
+/* udp.c - datagram echo with recvmmsg/sendmmsg and its safety guards. */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "options.h"
+#include "udp.h"
+
+static const char *const verdict_names[UDP_NVERDICTS] = {
+	[UDP_ECHO] = "echoed",
+	[UDP_DROP_PORT] = "loop-prone source port",
+	[UDP_DROP_SOURCE] = "non-unicast source",
+	[UDP_DROP_RATE] = "over rate",
+	[UDP_DROP_SIZE] = "truncated or too large",
+	[UDP_DROP_SEND] = "send failed",
+};
+
+const char *udp_verdict_name(enum udp_verdict v)
+{
+	return verdict_names[v];
+}
+
+int udp_init(struct udp_worker *u, const struct options *o,
+	     unsigned int own_port)
+{
+	memset(u, 0, sizeof(*u));
+	u->o = o;
+	u->own_port = own_port;
+	/* One byte more than the limit, so MSG_TRUNC marks anything over it. */
+	u->buf_size = (size_t)o->udp_max_size + 1;
+	u->bufs = malloc(UDP_BATCH * u->buf_size);
+	u->sources = calloc(UDP_SOURCES, sizeof(*u->sources));
+	if (u->bufs == NULL || u->sources == NULL) {
+		udp_destroy(u);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void udp_destroy(struct udp_worker *u)
+{
+	free(u->bufs);
+	free(u->sources);
+	u->bufs = NULL;
+	u->sources = NULL;
+}
+
+/* IPv4 (or IPv4-mapped) source address in host order, or false. */
+static bool ipv4_of(const union net_addr *a, uint32_t *ip)
+{
+	const uint8_t *b = a->in6.sin6_addr.s6_addr;
+
+	if (a->sa.sa_family == AF_INET) {
+		*ip = ntohl(a->in.sin_addr.s_addr);
+		return true;
+	}
+	if (IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr)) {
+		*ip = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+		      (uint32_t)b[14] << 8 | b[15];
+		return true;
+	}
+	return false;
+}
+
+enum udp_verdict udp_check_source(const struct options *o,
+				  unsigned int own_port,
+				  const union net_addr *src)
+{
+	unsigned int port = net_addr_port(src);
+	uint32_t ip;
+
+	/*
+	 * A forged datagram from another echo (or chargen, daytime...)
+	 * service would make two servers answer each other forever; so
+	 * would one from our own port on another host.
+	 */
+	if (options_udp_denied(o, port) ||
+	    (port == own_port && o->udp_deny_own))
+		return UDP_DROP_PORT;
+	if (o->udp_allow_nonunicast)
+		return UDP_ECHO;
+	if (ipv4_of(src, &ip))
+		return ip == 0 || ip == 0xffffffff || (ip >> 28) == 0xe
+			       ? UDP_DROP_SOURCE
+			       : UDP_ECHO;
+	if (IN6_IS_ADDR_UNSPECIFIED(&src->in6.sin6_addr) ||
+	    IN6_IS_ADDR_MULTICAST(&src->in6.sin6_addr))
+		return UDP_DROP_SOURCE;
+	return UDP_ECHO;
+}
+
+static bool same_host(const union net_addr *a, const union net_addr *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+	return memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
+}
+
+static uint32_t host_hash(const union net_addr *a)
+{
+	const uint8_t *p = a->sa.sa_family == AF_INET
+				   ? (const uint8_t *)&a->in.sin_addr
+				   : a->in6.sin6_addr.s6_addr;
+	size_t n = a->sa.sa_family == AF_INET ? 4 : 16;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/*
+ * The source's entry: found within a short probe window, or else the
+ * window's least recently seen entry is taken over, so the table never
+ * grows however many sources (forged or not) there are.
+ */
+static struct udp_source *find_source(struct udp_worker *u,
+				      const union net_addr *src)
+{
+	uint32_t h = host_hash(src);
+	struct udp_source *s, *oldest = NULL;
+
+	for (uint32_t i = 0; i < 8; i++) {
+		s = &u->sources[(h + i) % UDP_SOURCES];
+		if (s->last_ms && same_host(&s->addr, src))
+			return s;
+		if (oldest == NULL || s->last_ms < oldest->last_ms)
+			oldest = s;
+	}
+	memset(oldest, 0, sizeof(*oldest));
+	oldest->addr = *src;
+	return oldest;
+}
+
+/* Adds what elapsed at rate per second, capped at one second's worth. */
+static void refill(int64_t *tokens, uint64_t rate, uint64_t elapsed_ms)
+{
+	int64_t cap = (int64_t)rate * 1000;
+
+	*tokens += (int64_t)(rate * elapsed_ms);
+	if (*tokens > cap)
+		*tokens = cap;
+}
+
+bool udp_rate_allow(struct udp_worker *u, const union net_addr *src, size_t n,
+		    uint64_t now_ms)
+{
+	const struct options *o = u->o;
+	struct udp_source *s;
+
+	if (o->udp_rate == 0 && o->udp_byte_rate == 0)
+		return true;
+	s = find_source(u, src);
+	if (s->last_ms == 0) {
+		/* A new source starts with a full second's budget. */
+		s->packets = (int64_t)o->udp_rate * 1000;
+		s->bytes = (int64_t)o->udp_byte_rate * 1000;
+	} else {
+		refill(&s->packets, o->udp_rate, now_ms - s->last_ms);
+		refill(&s->bytes, o->udp_byte_rate, now_ms - s->last_ms);
+	}
+	s->last_ms = now_ms ? now_ms : 1;
+	if ((o->udp_rate && s->packets < 1000) ||
+	    (o->udp_byte_rate && s->bytes < (int64_t)n * 1000))
+		return false;
+	s->packets -= 1000;
+	s->bytes -= (int64_t)n * 1000;
+	return true;
+}
+
+static void log_refusal(struct udp_worker *u, const union net_addr *src,
+			enum udp_verdict v, uint64_t now_ms)
+{
+	char text[NET_ADDR_TEXT];
+
+	if (now_ms < u->log_next_ms) {
+		u->log_missed++;
+		return;
+	}
+	log_info(
+		"udp: drop from %s: %s (%llu more dropped since the last such line)",
+		net_addr_text(&src->sa, text, sizeof(text)),
+		udp_verdict_name(v), (unsigned long long)u->log_missed);
+	u->log_missed = 0;
+	u->log_next_ms = now_ms + 1000;
+}
+
+/*
+ * Turns the destination the datagram was sent to (its pktinfo) into the
+ * control message that makes the reply leave from that same address.
+ * Returns the control length, or 0 when there was none.
+ */
+static size_t reply_control(struct msghdr *in, char *out)
+{
+	struct msghdr m = {.msg_control = out, .msg_controllen = UDP_CTRL};
+	struct cmsghdr *c, *oc = CMSG_FIRSTHDR(&m);
+
+	for (c = CMSG_FIRSTHDR(in); c; c = CMSG_NXTHDR(in, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			pi.ipi_spec_dst = pi.ipi_addr;
+			pi.ipi_ifindex = 0;
+			oc->cmsg_level = IPPROTO_IP;
+			oc->cmsg_type = IP_PKTINFO;
+			oc->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(oc), &pi, sizeof(pi));
+			return CMSG_SPACE(sizeof(pi));
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 &&
+		    c->cmsg_type == IPV6_PKTINFO) {
+			oc->cmsg_level = IPPROTO_IPV6;
+			oc->cmsg_type = IPV6_PKTINFO;
+			oc->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+			memcpy(CMSG_DATA(oc), CMSG_DATA(c),
+			       sizeof(struct in6_pktinfo));
+			return CMSG_SPACE(sizeof(struct in6_pktinfo));
+		}
+	}
+	return 0;
+}
+
+static void prepare_batch(struct udp_worker *u)
+{
+	for (int i = 0; i < UDP_BATCH; i++) {
+		struct msghdr *m = &u->in[i].msg_hdr;
+
+		u->iov[i].iov_base = u->bufs + (size_t)i * u->buf_size;
+		u->iov[i].iov_len = u->buf_size;
+		m->msg_name = &u->names[i];
+		m->msg_namelen = sizeof(u->names[i]);
+		m->msg_iov = &u->iov[i];
+		m->msg_iovlen = 1;
+		m->msg_control = u->ctrl_in[i];
+		m->msg_controllen = UDP_CTRL;
+		m->msg_flags = 0;
+	}
+}
+
+/* Judges one received datagram; UDP_ECHO means it gets a reply. */
+static enum udp_verdict judge(struct udp_worker *u, struct mmsghdr *h,
+			      uint64_t now_ms)
+{
+	const union net_addr *src = h->msg_hdr.msg_name;
+	enum udp_verdict v;
+
+	if ((h->msg_hdr.msg_flags & MSG_TRUNC) ||
+	    h->msg_len > u->o->udp_max_size)
+		return UDP_DROP_SIZE;
+	v = udp_check_source(u->o, u->own_port, src);
+	if (v == UDP_ECHO && !udp_rate_allow(u, src, h->msg_len, now_ms))
+		v = UDP_DROP_RATE;
+	return v;
+}
+
+/*
+ * Sends the n replies in u->out. A reply the kernel refuses (no route,
+ * buffer full) is dropped and counted: UDP promises nothing, and
+ * waiting would let one destination stall every other.
+ */
+static void send_batch(struct udp_worker *u, int fd, int n)
+{
+	int done = 0, r;
+
+	while (done < n) {
+		r = sendmmsg(fd, &u->out[done], (unsigned int)(n - done),
+			     MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			log_debug("udp sendmmsg: %s", strerror(errno));
+			u->stats.dropped[UDP_DROP_SEND]++;
+			done++;
+			continue;
+		}
+		for (int i = done; i < done + r; i++) {
+			u->stats.echoed++;
+			u->stats.bytes += u->out[i].msg_len;
+		}
+		done += r;
+	}
+}
+
+int udp_serve(struct udp_worker *u, int fd, uint64_t now_ms)
+{
+	enum udp_verdict v;
+	int n, k;
+
+	for (int b = 0; b < UDP_BATCHES_PER_CALL; b++) {
+		prepare_batch(u);
+		n = recvmmsg(fd, u->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR)
+				return 0;
+			/* ICMP errors of earlier replies surface here. */
+			if (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+			    errno == ENETUNREACH)
+				continue;
+			return -errno;
+		}
+		k = 0;
+		for (int i = 0; i < n; i++) {
+			struct msghdr *m = &u->out[k].msg_hdr;
+
+			u->stats.received++;
+			v = judge(u, &u->in[i], now_ms);
+			if (v != UDP_ECHO) {
+				u->stats.dropped[v]++;
+				log_refusal(u, &u->names[i], v, now_ms);
+				continue;
+			}
+			u->iov[i].iov_len = u->in[i].msg_len;
+			memset(m, 0, sizeof(*m));
+			m->msg_name = &u->names[i];
+			m->msg_namelen = u->in[i].msg_hdr.msg_namelen;
+			m->msg_iov = &u->iov[i];
+			m->msg_iovlen = 1;
+			m->msg_control = u->ctrl_out[k];
+			m->msg_controllen = reply_control(&u->in[i].msg_hdr,
+							  u->ctrl_out[k]);
+			if (m->msg_controllen == 0)
+				m->msg_control = NULL;
+			k++;
+		}
+		if (k)
+			send_batch(u, fd, k);
+		if (n < UDP_BATCH)
+			return 0;
+	}
+	return 0;
+}

@@ -1,0 +1,94 @@
+/*
+ * udp.h - datagram echo, backend-neutral: batched receive and reply with
+ * recvmmsg/sendmmsg, each reply sent from the address the datagram was
+ * sent to, and the guards that make an open UDP echo safe to expose
+ * (loop ports, non-unicast sources, per-source rate limits, size limits).
+ */
+#ifndef ECHOD_UDP_H
+#define ECHOD_UDP_H
+
+#include <sys/socket.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net.h"
+
+struct options;
+
+enum udp_verdict {
+	UDP_ECHO,
+	UDP_DROP_PORT, /* source port 0, a loop-prone service, or ours */
+	UDP_DROP_SOURCE, /* broadcast, multicast or unspecified source */
+	UDP_DROP_RATE, /* over the source's packet or byte budget */
+	UDP_DROP_SIZE, /* truncated (MSG_TRUNC) or over --udp-max-size */
+	UDP_DROP_SEND, /* the reply could not be sent (buffer full...) */
+	UDP_NVERDICTS,
+};
+
+/* Counted by one worker; summed by main() at exit. */
+struct udp_stats {
+	uint64_t received;
+	uint64_t echoed;
+	uint64_t bytes;
+	uint64_t dropped[UDP_NVERDICTS];
+};
+
+enum {
+	UDP_BATCH = 32, /* datagrams per recvmmsg/sendmmsg */
+	UDP_BATCHES_PER_CALL = 4, /* so a flood cannot starve TCP */
+	UDP_SOURCES = 4096, /* rate-limit table entries per worker */
+	UDP_CTRL = 64, /* room for one pktinfo control message */
+};
+
+/* One source's token buckets; tokens are kept in thousandths. */
+struct udp_source {
+	union net_addr addr; /* port ignored: the budget is per address */
+	uint64_t last_ms;
+	int64_t packets, bytes;
+};
+
+/*
+ * One worker's UDP state: the batch arrays and their buffers, the rate
+ * table, counters. Owned by the worker's backend; allocated by udp_init.
+ */
+struct udp_worker {
+	const struct options *o;
+	unsigned int own_port;
+	char *bufs; /* UDP_BATCH buffers of buf_size bytes */
+	size_t buf_size;
+	struct udp_source *sources;
+	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	union net_addr names[UDP_BATCH];
+	/* cmsg(3) needs control buffers aligned like a cmsghdr. */
+	_Alignas(struct cmsghdr) char ctrl_in[UDP_BATCH][UDP_CTRL];
+	_Alignas(struct cmsghdr) char ctrl_out[UDP_BATCH][UDP_CTRL];
+	struct udp_stats stats;
+	uint64_t log_next_ms; /* refusals are logged at most once a second */
+	uint64_t log_missed;
+};
+
+/* Returns 0 or -ENOMEM. */
+int udp_init(struct udp_worker *u, const struct options *o,
+	     unsigned int own_port);
+void udp_destroy(struct udp_worker *u);
+
+/*
+ * Serves what waits on fd: up to UDP_BATCHES_PER_CALL batches, so the
+ * caller must call again while fd stays readable (level-triggered).
+ * Returns 0, or -errno when fd itself failed.
+ */
+int udp_serve(struct udp_worker *u, int fd, uint64_t now_ms);
+
+/* The address and port checks alone (pure; unit-tested). */
+enum udp_verdict udp_check_source(const struct options *o,
+				  unsigned int own_port,
+				  const union net_addr *src);
+
+/* The rate check alone: charges one datagram of n bytes to src's budget. */
+bool udp_rate_allow(struct udp_worker *u, const union net_addr *src, size_t n,
+		    uint64_t now_ms);
+
+const char *udp_verdict_name(enum udp_verdict v);
+
+#endif

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""udp.t - datagram echo (-u): each datagram back whole, as one datagram,
+from the address it was sent to; loop-prone and non-unicast sources refused;
+the per-source rate limit holds and recovers; floods never block TCP or grow
+memory; once per backend."""
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from echotest import *  # noqa: E402,F401
+
+
+def udp_sock(family=socket.AF_INET, bind=None):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    if bind:
+        s.bind(bind)
+    s.settimeout(2)
+    return s
+
+
+def roundtrip(s, data, addr, timeout=2.0):
+    """Sends one datagram; returns (reply, from) or (None, None)."""
+    s.settimeout(timeout)
+    s.sendto(data, addr)
+    try:
+        return s.recvfrom(70000)
+    except socket.timeout:
+        return None, None
+
+
+def test_boundaries(backend):
+    srv = Echod("-u", "-t", "1", "--udp-rate", "0", backend=backend)
+    ok(srv.udp and srv.tcp, "%s: -u listens on udp and tcp, one line each" % backend, srv.log())
+    eq(srv.udp[0][1], srv.tcp[0][1], "%s: udp on the same port as tcp" % backend)
+    for family, host, top in ((socket.AF_INET, "127.0.0.1", 65507), (socket.AF_INET6, "::1", 65527)):
+        if family == socket.AF_INET6 and not have_ipv6():
+            skip("%s: IPv6 datagrams" % backend, "no IPv6")
+            continue
+        s = udp_sock(family)
+        good = True
+        for size in (0, 1, 100, 1400, 8192, 65000, top):
+            data = pattern(size, seed=size)
+            reply, frm = roundtrip(s, data, (host, srv.port))
+            if reply != data:
+                good = ok(False, "%s: %s %d-byte datagram echoed whole" % (backend, host, size),
+                          "got %s" % (None if reply is None else len(reply)))
+        if good:
+            ok(True, "%s: %s datagrams of 0 to %d bytes come back whole, one each" % (backend, host, top))
+        # Three back to back keep their boundaries.
+        for d in (b"one", b"", b"three"):
+            s.sendto(d, (host, srv.port))
+        got = [s.recvfrom(100)[0] for _ in range(3)]
+        eq(got, [b"one", b"", b"three"], "%s: %s three datagrams back as three, zero-length included" % (backend, host))
+        s.close()
+    srv.stop()
+
+
+def test_source_address(backend):
+    srv = Echod("-u", "--no-tcp", "-t", "1", backend=backend)
+    ok(not srv.tcp, "%s: --no-tcp: no TCP listener" % backend)
+    for host in ("127.0.0.1", "127.0.0.2"):
+        s = udp_sock()
+        reply, frm = roundtrip(s, b"who answers?", (host, srv.port))
+        eq((reply, frm), (b"who answers?", (host, srv.port)),
+           "%s: a datagram to %s is answered from %s" % (backend, host, host))
+        s.close()
+    if have_ipv6():
+        s = udp_sock(socket.AF_INET6)
+        reply, frm = roundtrip(s, b"v6", ("::1", srv.port))
+        eq((reply, frm[:2] if frm else None), (b"v6", ("::1", srv.port)), "%s: IPv6 answered from ::1" % backend)
+    srv.stop()
+
+
+def test_loop_ports(backend):
+    srv = Echod("-u", "-t", "1", "-b", "127.0.0.1", backend=backend)
+    for port in (7, 19, 37):
+        s = udp_sock(bind=("127.0.0.1", port))
+        reply, _ = roundtrip(s, b"loop?", ("127.0.0.1", srv.port), 0.5)
+        eq(reply, None, "%s: a datagram from port %d (a loop-prone service) is dropped" % (backend, port))
+        s.close()
+    # Another echod on this port at another address: refused too.
+    s = udp_sock(bind=("127.0.0.2", srv.port))
+    reply, _ = roundtrip(s, b"self?", ("127.0.0.1", srv.port), 0.5)
+    eq(reply, None, "%s: a datagram from our own service port is dropped" % backend)
+    s.close()
+    s = udp_sock()
+    eq(roundtrip(s, b"fine", ("127.0.0.1", srv.port))[0], b"fine", "%s: an ordinary port is answered" % backend)
+    s.close()
+    ok(srv.wait_log(r"udp: drop from 127\.0\.0\.1:7: loop-prone source port"), "%s: the refusal is logged" % backend)
+    srv.stop()
+    ok(re.search(r"udp: \d+ datagrams received, 1 echoed; dropped: 4 loop-prone port", srv.log()),
+       "%s: counters at exit" % backend, srv.log())
+
+    srv = Echod("-u", "-t", "1", "-b", "127.0.0.1", "--udp-deny-ports", "none", backend=backend)
+    s = udp_sock(bind=("127.0.0.1", 19))
+    eq(roundtrip(s, b"allowed", ("127.0.0.1", srv.port))[0], b"allowed",
+       "%s: --udp-deny-ports none answers port 19" % backend)
+    s.close()
+    srv.stop()
+
+
+def test_rate_limit(backend):
+    srv = Echod("-u", "-t", "1", "--udp-rate", "20", backend=backend)
+    s = udp_sock()
+    for i in range(100):
+        s.sendto(b"%03d" % i, ("127.0.0.1", srv.port))
+    got = 0
+    s.settimeout(0.5)
+    try:
+        while True:
+            s.recvfrom(100)
+            got += 1
+    except socket.timeout:
+        pass
+    ok(15 <= got <= 25, "%s: --udp-rate 20: a burst of 100 gets about 20 answers (%d)" % (backend, got))
+    time.sleep(1.1)
+    eq(roundtrip(s, b"later", ("127.0.0.1", srv.port))[0], b"later", "%s: the budget recovers after a second" % backend)
+    s.close()
+    srv.stop()
+    ok(re.search(r"dropped: 0 loop-prone port, 0 non-unicast source, (\d+) over rate", srv.log()),
+       "%s: drops over rate are counted" % backend)
+
+    srv = Echod("-u", "-t", "1", "--udp-rate", "0", "--udp-byte-rate", "10000", backend=backend)
+    s = udp_sock()
+    for i in range(5):
+        s.sendto(b"x" * 4000, ("127.0.0.1", srv.port))
+    answered = 0
+    s.settimeout(0.5)
+    try:
+        while True:
+            s.recvfrom(5000)
+            answered += 1
+    except socket.timeout:
+        pass
+    eq(answered, 2, "%s: --udp-byte-rate 10000: two 4000-byte datagrams pass, not five" % backend)
+    s.close()
+    srv.stop()
+
+    srv = Echod("-u", "-t", "1", "--udp-max-size", "1000", backend=backend)
+    s = udp_sock()
+    eq(roundtrip(s, b"y" * 1000, ("127.0.0.1", srv.port))[0], b"y" * 1000, "%s: --udp-max-size 1000: 1000 bytes echoed" % backend)
+    eq(roundtrip(s, b"y" * 1001, ("127.0.0.1", srv.port), 0.5)[0], None, "%s: 1001 bytes dropped, never echoed cut" % backend)
+    s.close()
+    srv.stop()
+    ok(re.search(r"1 truncated or too large", srv.log()), "%s: and counted" % backend)
+
+
+def test_flood(backend):
+    srv = Echod("-u", "-t", "1", backend=backend)
+    base = srv.rss_kib()
+    stop = threading.Event()
+
+    def flood():
+        socks = [udp_sock() for _ in range(50)]
+        payload = b"f" * 1200
+        while not stop.is_set():
+            for s in socks:
+                try:
+                    s.sendto(payload, ("127.0.0.1", srv.port))
+                except OSError:
+                    pass
+        for s in socks:
+            s.close()
+
+    threads = [threading.Thread(target=flood) for _ in range(2)]
+    for t in threads:
+        t.start()
+    worst = 0.0
+    good = 0
+    with connect(srv.addr()) as c:
+        for i in range(50):
+            t0 = time.monotonic()
+            c.sendall(b"tcp %02d" % i)
+            if recv_exact(c, 6, 5) == b"tcp %02d" % i:
+                good += 1
+            worst = max(worst, time.monotonic() - t0)
+            time.sleep(0.02)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    eq(good, 50, "%s: TCP keeps answering during a UDP flood (worst round trip %.0f ms)" % (backend, worst * 1000))
+    ok(worst < 1.0, "%s: ... each within a second" % backend)
+    grown = srv.rss_kib() - base
+    ok(grown < 8192, "%s: the flood grew RSS by %d KiB only" % (backend, grown))
+    ok(srv.alive(), "%s: alive after the flood" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+def test_clients(backend):
+    srv = Echod("-u", "-t", "1", backend=backend)
+    if need_program("socat"):
+        p = subprocess.run(["socat", "-T", "2", "-", "UDP:127.0.0.1:%d" % srv.port],
+                           input=b"via socat\n", capture_output=True, timeout=10)
+        eq(p.stdout, b"via socat\n", "%s: socat's datagram echoed" % backend)
+    else:
+        skip("%s: socat" % backend, "socat not installed")
+    if need_program("nc"):
+        p = subprocess.run(["nc", "-u", "-w", "1", "127.0.0.1", str(srv.port)],
+                           input=b"via nc\n", capture_output=True, timeout=10)
+        eq(p.stdout, b"via nc\n", "%s: nc -u's datagram echoed" % backend)
+    else:
+        skip("%s: nc -u" % backend, "nc not installed")
+    srv.stop()
+
+
+for_each_backend(test_boundaries)
+for_each_backend(test_source_address)
+for_each_backend(test_loop_ports)
+for_each_backend(test_rate_limit)
+for_each_backend(test_flood)
+for_each_backend(test_clients)
+done_testing()
