@@ -89,7 +89,15 @@ PROGRAMS := $(BUILD)/echod $(if $(BENCH_SRC),$(BUILD)/echobench)
 
 all: $(PROGRAMS) $(EXAMPLES)
 
-$(BUILD)/%.o: %.c
+# Objects are rebuilt when the flags change (LIBURING=0, SANITIZE...).
+FLAGS_FILE := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(LIBS)
+ifneq ($(FLAGS_NOW),$(file <$(FLAGS_FILE)))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_FILE),$(FLAGS_NOW))
+endif
+
+$(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@

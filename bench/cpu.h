@@ -1,0 +1,25 @@
+/* cpu.h - CPU time of echobench itself and of the server under test. */
+#ifndef ECHOBENCH_CPU_H
+#define ECHOBENCH_CPU_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+struct cpu_sample {
+	uint64_t user_us;
+	uint64_t sys_us;
+};
+
+/* This process, all threads (getrusage). Returns 0 or -errno. */
+int cpu_self(struct cpu_sample *s);
+
+/*
+ * Process pid, its live descendants and the children it has reaped, from
+ * /proc: a forking server such as socat runs each connection in a child.
+ * Resolution is the kernel's clock tick (10 ms at USER_HZ 100). Returns 0
+ * or -errno (-ESRCH when pid is gone).
+ */
+int cpu_tree(pid_t pid, struct cpu_sample *s);
+
+#endif

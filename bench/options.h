@@ -1,0 +1,51 @@
+/* options.h - echobench's command line, parsed into one struct bench_opts. */
+#ifndef ECHOBENCH_OPTIONS_H
+#define ECHOBENCH_OPTIONS_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum bench_mode {
+	MODE_PINGPONG, /* closed or open loop, depth messages in flight */
+	MODE_STREAM, /* the same loop, deep pipeline, big messages: MB/s */
+	MODE_CHURN, /* connect, one echo, close, again */
+};
+
+/* Owned by main(); workers get a const pointer and never change it. */
+struct bench_opts {
+	const char *target; /* HOST:PORT as given, for reports */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	unsigned int connections;
+	size_t size;
+	unsigned int depth;
+	double duration; /* seconds; 0 = until --requests are done */
+	uint64_t requests; /* measured echoes to complete; 0 = by duration */
+	double warmup; /* seconds excluded from every statistic */
+	double rate; /* offered messages/s over all; 0 = closed loop */
+	double timeout; /* seconds to wait for late echoes (see man page) */
+	unsigned int threads;
+	enum bench_mode mode;
+	bool udp;
+	bool json;
+	bool quiet;
+	const char *csv; /* percentile distribution file, or NULL */
+	const char *svg; /* latency plot file, or NULL */
+	pid_t server_pid; /* 0 = none */
+	const char *selftest_hist; /* hidden: check the histogram, see main */
+};
+
+/*
+ * Fills o from argv and resolves the target. Exits with status 2 and one
+ * line on a usage error, 1 if the host does not resolve, 0 after --help
+ * or --version.
+ */
+void opts_parse(struct bench_opts *o, int argc, char **argv);
+
+const char *opts_mode_name(enum bench_mode m);
+
+#endif

@@ -1,0 +1,235 @@
+/* report.c - progress lines, the text summary and the JSON document. */
+#include <stdio.h>
+
+#include "options.h"
+#include "report.h"
+
+#ifndef ECHOD_VERSION
+#define ECHOD_VERSION "0.0.0"
+#endif
+
+static const double pcts[] = {50, 90, 99, 99.9, 99.99};
+static const char *const pct_names[] = {"p50", "p90", "p99", "p99.9", "p99.99"};
+static const char *const pct_keys[] = {"p50", "p90", "p99", "p99_9", "p99_99"};
+
+enum {
+	NPCT = sizeof(pcts) / sizeof(pcts[0])
+};
+
+/* A latency with a unit chosen for it: "850 ns", "12.3 us", "1.20 ms". */
+static const char *lat(char *buf, size_t len, uint64_t ns)
+{
+	if (ns < 1000)
+		snprintf(buf, len, "%llu ns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.1f us", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
+	else
+		snprintf(buf, len, "%.2f s", (double)ns / 1e9);
+	return buf;
+}
+
+static const char *unit(const struct bench_opts *o)
+{
+	return o->mode == MODE_CHURN ? "conn/s" : "echo/s";
+}
+
+void report_progress(FILE *f, const struct bench_opts *o,
+		     const struct interval *iv, bool tty)
+{
+	char p99[40], v[24];
+
+	if (iv->warmup)
+		snprintf(p99, sizeof(p99), "warm-up");
+	else
+		snprintf(p99, sizeof(p99), "p99 %s",
+			 lat(v, sizeof(v), iv->p99));
+	fprintf(f,
+		"%s%6.2f-%.2f s  %10.0f %s  %9.2f MB/s  %-14s  errors %llu%s",
+		tty ? "\r\033[K" : "", iv->start, iv->end, iv->rps, unit(o),
+		iv->mbps, p99, (unsigned long long)iv->errors, tty ? "" : "\n");
+	fflush(f);
+}
+
+uint64_t report_failures(const struct result *r)
+{
+	uint64_t n = 0;
+
+	for (int k = 0; k < ERR_FATAL_MAX; k++)
+		n += r->err[k];
+	return n;
+}
+
+static double per_s(const struct result *r, double v)
+{
+	return r->seconds > 0 ? v / r->seconds : 0;
+}
+
+static double per_req(const struct result *r, uint64_t us)
+{
+	return r->requests ? (double)us / (double)r->requests : 0;
+}
+
+static void text_config(FILE *f, const struct bench_opts *o)
+{
+	const char *what = o->udp		   ? "socket"
+			   : o->mode == MODE_CHURN ? "slot"
+						   : "connection";
+
+	fprintf(f, "echobench: %s %s to %s: %u %s%s, %zu B, depth %u, ",
+		o->udp ? "udp" : "tcp", opts_mode_name(o->mode), o->target,
+		o->connections, what, o->connections == 1 ? "" : "s", o->size,
+		o->depth);
+	if (o->rate > 0)
+		fprintf(f, "open loop at %.0f msg/s, ", o->rate);
+	else
+		fprintf(f, "closed loop, ");
+	fprintf(f, "%u thread%s\n", o->threads, o->threads == 1 ? "" : "s");
+}
+
+static void text_errors(FILE *f, const struct result *r)
+{
+	const char *sep = "";
+
+	fprintf(f, "  errors     ");
+	for (int k = 0; k < ERR_MAX; k++) {
+		if (!r->err[k])
+			continue;
+		fprintf(f, "%s%s %llu", sep, err_names[k],
+			(unsigned long long)r->err[k]);
+		sep = ", ";
+	}
+	fprintf(f, "%s\n", *sep ? "" : "none");
+}
+
+void report_text(FILE *f, const struct result *r)
+{
+	const struct bench_opts *o = r->o;
+	char a[32];
+
+	text_config(f, o);
+	fprintf(f, "  time       %.2f s measured after %.2f s warm-up\n",
+		r->seconds, o->warmup);
+	fprintf(f, "  echoes     %llu, %.1f %s, %.2f MB/s each way\n",
+		(unsigned long long)r->requests, per_s(r, (double)r->requests),
+		unit(o), per_s(r, (double)r->bytes) / 1e6);
+	fprintf(f, "  latency   ");
+	for (int i = 0; i < NPCT; i++)
+		fprintf(f, " %s %s,", pct_names[i],
+			lat(a, sizeof(a), hist_percentile(r->hist, pcts[i])));
+	fprintf(f, " max %s",
+		lat(a, sizeof(a), r->hist->total ? r->hist->max : 0));
+	fprintf(f, " (mean %s)\n",
+		lat(a, sizeof(a),
+		    r->hist->total ? r->hist->sum / r->hist->total : 0));
+	fprintf(f, "  client cpu %.2f us/echo (user %.2f, sys %.2f)\n",
+		per_req(r, r->client.user_us + r->client.sys_us),
+		per_req(r, r->client.user_us), per_req(r, r->client.sys_us));
+	if (r->have_server)
+		fprintf(f, "  server cpu %.2f us/echo (user %.2f, sys %.2f)\n",
+			per_req(r, r->server.user_us + r->server.sys_us),
+			per_req(r, r->server.user_us),
+			per_req(r, r->server.sys_us));
+	text_errors(f, r);
+}
+
+/* A JSON string; the target is the only text from the user. */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void json_cpu(FILE *f, const struct result *r, const char *name,
+		     const struct cpu_sample *c)
+{
+	fprintf(f,
+		"    \"%s\": {\"user\": %.3f, \"sys\": %.3f, \"total\": %.3f}",
+		name, per_req(r, c->user_us), per_req(r, c->sys_us),
+		per_req(r, c->user_us + c->sys_us));
+}
+
+static void json_config(FILE *f, const struct bench_opts *o)
+{
+	fprintf(f, "{\n  \"tool\": \"echobench\",\n  \"version\": \"%s\",\n",
+		ECHOD_VERSION);
+	fprintf(f, "  \"target\": ");
+	json_str(f, o->target);
+	fprintf(f, ",\n  \"proto\": \"%s\",\n  \"mode\": \"%s\",\n",
+		o->udp ? "udp" : "tcp", opts_mode_name(o->mode));
+	fprintf(f,
+		"  \"connections\": %u,\n  \"size\": %zu,\n  \"depth\": %u,\n",
+		o->connections, o->size, o->depth);
+	fprintf(f, "  \"threads\": %u,\n  \"rate\": ", o->threads);
+	if (o->rate > 0)
+		fprintf(f, "%.3f,\n", o->rate);
+	else
+		fprintf(f, "null,\n");
+	fprintf(f, "  \"warmup_s\": %.3f,\n", o->warmup);
+}
+
+static void json_latency(FILE *f, const struct hist *h)
+{
+	fprintf(f, "  \"latency_us\": {\"min\": %.3f, \"mean\": %.3f",
+		h->total ? (double)h->min / 1e3 : 0,
+		h->total ? (double)h->sum / (double)h->total / 1e3 : 0);
+	for (int i = 0; i < NPCT; i++)
+		fprintf(f, ", \"%s\": %.3f", pct_keys[i],
+			(double)hist_percentile(h, pcts[i]) / 1e3);
+	fprintf(f, ", \"max\": %.3f},\n", h->total ? (double)h->max / 1e3 : 0);
+}
+
+static void json_intervals(FILE *f, const struct result *r)
+{
+	const struct interval *iv;
+
+	fprintf(f, "  \"intervals\": [");
+	for (size_t i = 0; i < r->niv; i++) {
+		iv = &r->iv[i];
+		fprintf(f,
+			"%s\n    {\"start\": %.3f, \"end\": %.3f, \"warmup\": %s, \"requests_per_s\": %.1f, \"mb_per_s\": %.3f, \"p99_us\": ",
+			i ? "," : "", iv->start, iv->end,
+			iv->warmup ? "true" : "false", iv->rps, iv->mbps);
+		if (iv->warmup)
+			fprintf(f, "null");
+		else
+			fprintf(f, "%.3f", (double)iv->p99 / 1e3);
+		fprintf(f, ", \"errors\": %llu}",
+			(unsigned long long)iv->errors);
+	}
+	fprintf(f, "%s]\n}\n", r->niv ? "\n  " : "");
+}
+
+void report_json(FILE *f, const struct result *r)
+{
+	json_config(f, r->o);
+	fprintf(f, "  \"seconds\": %.3f,\n  \"requests\": %llu,\n", r->seconds,
+		(unsigned long long)r->requests);
+	fprintf(f, "  \"bytes\": %llu,\n  \"requests_per_s\": %.1f,\n",
+		(unsigned long long)r->bytes, per_s(r, (double)r->requests));
+	fprintf(f, "  \"mb_per_s\": %.3f,\n", per_s(r, (double)r->bytes) / 1e6);
+	json_latency(f, r->hist);
+	fprintf(f, "  \"errors\": {");
+	for (int k = 0; k < ERR_MAX; k++)
+		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", err_names[k],
+			(unsigned long long)r->err[k]);
+	fprintf(f, "},\n  \"failed\": %s,\n",
+		report_failures(r) ? "true" : "false");
+	fprintf(f, "  \"cpu_us_per_request\": {\n");
+	json_cpu(f, r, "client", &r->client);
+	if (r->have_server) {
+		fprintf(f, ",\n");
+		json_cpu(f, r, "server", &r->server);
+	}
+	fprintf(f, "\n  },\n");
+	json_intervals(f, r);
+}

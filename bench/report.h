@@ -1,0 +1,53 @@
+/* report.h - progress lines, the summary, JSON, CSV and SVG output. */
+#ifndef ECHOBENCH_REPORT_H
+#define ECHOBENCH_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cpu.h"
+#include "hist.h"
+#include "worker.h"
+
+struct bench_opts;
+
+/* One second of the run, as the progress line showed it. */
+struct interval {
+	double start, end; /* seconds since the load began */
+	bool warmup;
+	double rps;
+	double mbps;
+	uint64_t p99; /* ns; 0 in warm-up */
+	uint64_t errors;
+};
+
+/* Everything the reports show; filled by main after the workers end. */
+struct result {
+	const struct bench_opts *o;
+	struct hist *hist; /* measured latencies of all workers */
+	uint64_t requests; /* measured echoes */
+	uint64_t bytes;
+	double seconds; /* measured time */
+	uint64_t err[ERR_MAX];
+	bool have_server;
+	struct cpu_sample client; /* over the measured time */
+	struct cpu_sample server;
+	const struct interval *iv;
+	size_t niv;
+};
+
+/* Prints one progress line; on a terminal it rewrites the last one. */
+void report_progress(FILE *f, const struct bench_opts *o,
+		     const struct interval *iv, bool tty);
+void report_text(FILE *f, const struct result *r);
+void report_json(FILE *f, const struct result *r);
+/* Write the percentile distribution and its plot; 0 or -errno. */
+int report_csv(const char *path, const struct result *r);
+int report_svg(const char *path, const struct result *r);
+
+/* Nonzero when an error of a failing kind was counted. */
+uint64_t report_failures(const struct result *r);
+
+#endif

@@ -1,0 +1,210 @@
+#!/bin/bash
+# bench/run.sh - `make bench`: a fixed matrix of echobench workloads against
+# echod and reference servers on this machine, printed as one markdown table.
+#
+# Each cell runs a fresh server pinned to one CPU (SERVER_CPU) with the load
+# pinned to the other (LOAD_CPU); repetitions are interleaved (every server
+# once, then again) and the cell shows the median, because this machine is
+# shared and noisy: only ratios inside one run mean anything.
+#
+# Environment:
+#   ECHOD, ECHOBENCH   programs (make exports them; default build/)
+#   REPS=3 DURATION=2 WARMUP=1   repetitions, seconds per run
+#   WORKLOADS="a b c d e"          columns to run
+#   SERVERS="echod-epoll echod-io_uring asyncio socat"   rows (those available)
+#   PEERS='name=cmd {PORT};name2=cmd2 {PORT}'   more TCP servers to compare,
+#                      started by sh with {PORT} replaced by a free port
+#   SERVER_CPU=0 LOAD_CPU=1        the CPUs for taskset
+#   OUT=dir            keep each run's JSON there (default: a temporary dir)
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+ECHOD=${ECHOD:-$here/../build/echod}
+ECHOBENCH=${ECHOBENCH:-$here/../build/echobench}
+REPS=${REPS:-3}
+DURATION=${DURATION:-2}
+WARMUP=${WARMUP:-1}
+WORKLOADS=${WORKLOADS:-a b c d e}
+SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio socat}
+PEERS=${PEERS:-}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+PYTHON=${PYTHON:-python3}
+
+if [ -z "${OUT:-}" ]; then
+	OUT=$(mktemp -d "${TMPDIR:-/tmp}/echobench-run.XXXXXX")
+	trap 'rm -rf "$OUT"' EXIT
+fi
+mkdir -p "$OUT"
+
+# The workloads: echobench arguments for each column.
+workload_args() {
+	case $1 in
+	a) echo "-c 1 -s 64" ;;
+	b) echo "-c 50 -s 512" ;;
+	c) echo "-c 500 -s 128" ;;
+	d) echo "-c 1 -s 65536 -d 8" ;;
+	e) echo "--udp -c 50 -s 512" ;;
+	esac
+}
+
+# The command that starts server $1 for workload $2, with {PORT}; empty
+# when that server cannot run it.
+server_cmd() {
+	local udp=
+	[ "$2" = e ] && udp=1
+	case $1 in
+	echod-*)
+		local backend=${1#echod-}
+		"$ECHOD" --list-backends 2>/dev/null | grep -q "^$backend available" ||
+			return 0
+		if [ -n "$udp" ]; then
+			"$ECHOD" --help 2>&1 | grep -q -- '--udp' || return 0
+			echo "$ECHOD --port {PORT} --threads 1 --backend $backend --udp"
+		else
+			echo "$ECHOD --port {PORT} --threads 1 --backend $backend"
+		fi
+		;;
+	asyncio)
+		echo "$PYTHON $here/ref_asyncio.py --port {PORT}${udp:+ --udp}"
+		;;
+	socat)
+		command -v socat >/dev/null || return 0
+		# socat forks a child per connection; UDP forks per peer too
+		# and is left out.
+		[ -z "$udp" ] &&
+			echo "socat TCP-LISTEN:{PORT},reuseaddr,fork,backlog=4096 PIPE"
+		;;
+	*)
+		[ -n "$udp" ] && return 0
+		peer_cmd "$1"
+		;;
+	esac
+	return 0
+}
+
+peer_cmd() {
+	local IFS=';' p
+	for p in $PEERS; do
+		[ "${p%%=*}" = "$1" ] && echo "${p#*=}"
+	done
+	return 0
+}
+
+peer_names() {
+	local IFS=';' p
+	for p in $PEERS; do
+		printf '%s ' "${p%%=*}"
+	done
+}
+
+free_port() {
+	# Probe-and-release: the servers under test take {PORT} on their
+	# command line, so one must be chosen for them.
+	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Runs one cell once: fresh server, wait until it echoes, measure, kill.
+run_cell() {
+	local server=$1 w=$2 rep=$3 cmd port pid proto='' st
+	cmd=$(server_cmd "$server" "$w")
+	[ -n "$cmd" ] || return 0
+	port=$(free_port)
+	cmd=${cmd//\{PORT\}/$port}
+	[ "$w" = e ] && proto=--udp
+	taskset -c "$SERVER_CPU" setsid sh -c "exec $cmd" </dev/null >/dev/null 2>"$OUT/$server.$w.$rep.log" &
+	pid=$!
+	for _ in $(seq 50); do
+		taskset -c "$LOAD_CPU" "$ECHOBENCH" $proto -c 1 -n 1 -w 0 -q -t 1 \
+			"127.0.0.1:$port" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	st=0
+	# shellcheck disable=SC2046
+	taskset -c "$LOAD_CPU" "$ECHOBENCH" $(workload_args "$w") -T 1 \
+		-D "$DURATION" -w "$WARMUP" -q --json --server-pid "$pid" \
+		"127.0.0.1:$port" >"$OUT/$server.$w.$rep.json" \
+		2>>"$OUT/$server.$w.$rep.log" || st=$?
+	echo "$st" >"$OUT/$server.$w.$rep.status"
+	kill -TERM -- "-$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL -- "-$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	printf '  %s %s rep %s: exit %s\n' "$server" "$w" "$rep" "$st" >&2
+}
+
+start=$(date +%s)
+rows="$SERVERS $(peer_names)"
+for rep in $(seq "$REPS"); do
+	for w in $WORKLOADS; do
+		for server in $rows; do
+			run_cell "$server" "$w" "$rep"
+		done
+	done
+done
+elapsed=$(($(date +%s) - start))
+
+{
+	echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
+	echo "Servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU; $REPS interleaved repetitions of ${DURATION}s (+${WARMUP}s warm-up), median shown; $elapsed s in all."
+	echo
+}
+"$PYTHON" - "$OUT" "$REPS" "$rows" "$WORKLOADS" <<'PY'
+import json, os, statistics, sys
+
+out, reps, rows, cols = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
+names = {"a": "a: 1 conn 64 B", "b": "b: 50 conn 512 B", "c": "c: 500 conn 128 B",
+         "d": "d: 1 conn 64 KiB x8", "e": "e: UDP 50 x 512 B"}
+
+def runs(server, w):
+    res = []
+    for rep in range(1, reps + 1):
+        base = os.path.join(out, "%s.%s.%d" % (server, w, rep))
+        if not os.path.exists(base + ".status"):
+            continue
+        status = int(open(base + ".status").read())
+        try:
+            doc = json.load(open(base + ".json"))
+        except (OSError, ValueError):
+            doc = None
+        res.append((status, doc))
+    return res
+
+def fmt_rate(v):
+    return "%.1fk" % (v / 1e3) if v >= 1e3 else "%.0f" % v
+
+def fmt_us(v):
+    return "%.2f ms" % (v / 1e3) if v >= 1e3 else "%.0f µs" % v
+
+def cell(server, w, which):
+    rs = runs(server, w)
+    if not rs:
+        return "n/a"
+    good = [d for s, d in rs if s == 0 and d]
+    if len(good) < len(rs):
+        return "FAIL (%d of %d runs)" % (len(rs) - len(good), len(rs))
+    med = lambda f: statistics.median(f(d) for d in good)
+    if which == "client":
+        return "%.1f" % med(lambda d: d["cpu_us_per_request"]["client"]["total"])
+    srv = med(lambda d: d["cpu_us_per_request"].get("server", {}).get("total", float("nan")))
+    return "%s/s, p99 %s, %.1f µs" % (fmt_rate(med(lambda d: d["requests_per_s"])),
+                                      fmt_us(med(lambda d: d["latency_us"]["p99"])), srv)
+
+present = [r for r in rows if any(runs(r, w) for w in cols)]
+print("| server | " + " | ".join(names[w] for w in cols) + " |")
+print("|---|" + "---|" * len(cols))
+for r in present:
+    print("| %s | %s |" % (r, " | ".join(cell(r, w, "server") for w in cols)))
+print()
+print("Cells: requests/s, p99 latency, server CPU-µs per request (user+sys), medians.")
+print()
+print("echobench's own CPU-µs per request (same runs):")
+print()
+print("| server | " + " | ".join(w for w in cols) + " |")
+print("|---|" + "---|" * len(cols))
+for r in present:
+    print("| %s | %s |" % (r, " | ".join(cell(r, w, "client") for w in cols)))
+PY

@@ -1,0 +1,524 @@
+/*
+ * tcp.c - the TCP client loop of one worker: pipelined ping-pong (closed or
+ * open loop), stream and churn, checking every echoed byte.
+ *
+ * Non-blocking sockets in an edge-triggered epoll set: each readiness edge
+ * is followed by reads until a short read and sends until EAGAIN, so no
+ * epoll_ctl is needed after a socket is added. Messages are sent straight
+ * from the shared pattern table and checked against it as they arrive, so
+ * nothing is allocated or copied per message, whatever the size.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <err.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "options.h"
+#include "pattern.h"
+#include "worker.h"
+
+enum cstate {
+	C_IDLE, /* no socket: churn between connections, or done */
+	C_CONNECTING, /* connect(2) in progress */
+	C_OPEN,
+	C_DEAD, /* failed; not reopened (churn slots included) */
+};
+
+/*
+ * One connection (one churn slot). Messages are numbered per connection;
+ * tx_seq is the one being sent, rx_seq the one being received. TCP keeps
+ * order, so the bytes expected next are always message rx_seq at rx_off.
+ */
+struct tconn {
+	int fd;
+	uint32_t id; /* global: the pattern depends on it */
+	uint8_t state; /* enum cstate */
+	bool tx_busy; /* message tx_seq is started (time taken) */
+	bool blocked; /* send hit EAGAIN: wait for EPOLLOUT */
+	uint64_t tx_seq; /* message being sent */
+	uint64_t rx_seq; /* message being received */
+	size_t tx_off; /* bytes of tx_seq sent */
+	size_t rx_off; /* bytes of rx_seq received */
+	uint64_t due; /* open loop: when the next message is due */
+	uint64_t *t0; /* [depth]: send (or due) time per message in flight */
+};
+
+/* A worker's TCP state; lives on its stack for the thread's lifetime. */
+struct tloop {
+	struct worker *w;
+	const struct bench_opts *o;
+	struct tconn *c;
+	uint64_t *t0s; /* the t0 rings of all connections */
+	unsigned char *rx;
+	size_t rxcap;
+	int epfd;
+	uint32_t open; /* connections connecting or open */
+	uint32_t dead; /* connections failed for good */
+	bool running; /* past the start barrier */
+	bool stopping; /* no new messages: draining */
+	uint64_t drain_end;
+	uint64_t next_due; /* open loop: earliest due time worth a wake-up */
+};
+
+enum {
+	RX_CAP = 256 * 1024,
+	MAX_EVENTS = 256,
+};
+
+static void conn_close(struct tloop *l, struct tconn *c, enum cstate to)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+		l->open--;
+	}
+	if (to == C_DEAD && c->state != C_DEAD)
+		l->dead++;
+	c->state = to;
+	c->blocked = false;
+}
+
+static bool outstanding(const struct tconn *c)
+{
+	return c->tx_busy || c->tx_seq != c->rx_seq;
+}
+
+/* Starts a non-blocking connect; false (slot dead) if it failed at once. */
+static bool conn_open(struct tloop *l, struct tconn *c)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP |
+					   EPOLLET};
+	int one = 1, fd;
+
+	fd = socket(l->o->addr.ss_family,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		err(1, "socket");
+	/* Pipelined small messages must not wait for Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev.data.u32 = (uint32_t)(c - l->c);
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev))
+		err(1, "epoll_ctl");
+	c->fd = fd;
+	c->state = C_CONNECTING;
+	l->open++;
+	if (connect(fd, (const struct sockaddr *)&l->o->addr, l->o->addrlen) &&
+	    errno != EINPROGRESS) {
+		worker_error(l->w, ERR_CONNECT, "connect %s: %s", l->o->target,
+			     strerror(errno));
+		conn_close(l, c, C_DEAD);
+		return false;
+	}
+	return true;
+}
+
+static bool conn_connected(struct tloop *l, struct tconn *c)
+{
+	socklen_t len = sizeof(int);
+	int e = 0;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+		e = errno;
+	if (e == EINPROGRESS)
+		return false;
+	if (e) {
+		worker_error(l->w, ERR_CONNECT, "connect %s: %s", l->o->target,
+			     strerror(e));
+		conn_close(l, c, C_DEAD);
+		return false;
+	}
+	c->state = C_OPEN;
+	return true;
+}
+
+/* Counts an error that ends this connection. */
+#define conn_fail(l, c, kind, ...)                         \
+	do {                                               \
+		worker_error((l)->w, (kind), __VA_ARGS__); \
+		conn_close((l), (c), C_DEAD);              \
+	} while (0)
+
+/* Notes when an open-loop connection next wants the CPU. */
+static void want_due(struct tloop *l, uint64_t due)
+{
+	if (due < l->next_due)
+		l->next_due = due;
+}
+
+/*
+ * Decides whether message tx_seq may start now: depth not full, due (open
+ * loop), quota left (-n). Takes its time stamp: the due time in open loop,
+ * so that a stalled server cannot hide its stall (coordinated omission).
+ */
+static bool may_start(struct tloop *l, struct tconn *c, uint64_t now)
+{
+	uint64_t t0 = now;
+
+	if (l->stopping || l->o->mode == MODE_CHURN)
+		return false;
+	if (c->tx_seq - c->rx_seq >= l->o->depth)
+		return false;
+	if (l->o->rate > 0) {
+		if (c->due > now) {
+			want_due(l, c->due);
+			return false;
+		}
+		t0 = c->due;
+	}
+	if (!worker_take(l->w, t0))
+		return false;
+	if (l->o->rate > 0)
+		c->due += l->w->run->period;
+	c->t0[c->tx_seq % l->o->depth] = t0;
+	c->tx_busy = true;
+	return true;
+}
+
+static void send_some(struct tloop *l, struct tconn *c, uint64_t now)
+{
+	size_t len;
+	const unsigned char *p;
+	ssize_t n;
+
+	while (c->state == C_OPEN && !c->blocked) {
+		if (!c->tx_busy && !may_start(l, c, now))
+			return;
+		len = l->o->size - c->tx_off;
+		p = pat_bytes(pat_start(c->id, c->tx_seq) + c->tx_off, &len);
+		n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->blocked = true;
+			return;
+		}
+		if (n < 0) {
+			conn_fail(l, c, ERR_CLOSED, "conn %u: send: %s", c->id,
+				  strerror(errno));
+			return;
+		}
+		c->tx_off += (size_t)n;
+		if (c->tx_off == l->o->size) {
+			c->tx_seq++;
+			c->tx_off = 0;
+			c->tx_busy = false;
+		}
+	}
+}
+
+/* Bytes of message rx_seq that were sent and not yet echoed. */
+static size_t expected(const struct tloop *l, const struct tconn *c)
+{
+	if (c->rx_seq < c->tx_seq)
+		return l->o->size - c->rx_off;
+	if (c->rx_seq == c->tx_seq && c->tx_busy)
+		return c->tx_off - c->rx_off;
+	return 0;
+}
+
+static void churn_next(struct tloop *l, struct tconn *c, uint64_t now);
+
+/* A whole echo is back: record it; churn closes and starts over. */
+static void complete(struct tloop *l, struct tconn *c, uint64_t now)
+{
+	worker_done(l->w, c->t0[c->rx_seq % l->o->depth], now, l->o->size);
+	c->rx_seq++;
+	c->rx_off = 0;
+	if (l->o->mode == MODE_CHURN) {
+		conn_close(l, c, C_IDLE);
+		churn_next(l, c, now);
+	} else if (l->stopping && !outstanding(c)) {
+		conn_close(l, c, C_IDLE);
+	}
+}
+
+/*
+ * Checks n received bytes against what was sent, across message bounds.
+ * Returns false when the connection was closed (error, or churn done).
+ */
+static bool check(struct tloop *l, struct tconn *c, size_t n, uint64_t now)
+{
+	const unsigned char *buf = l->rx;
+	size_t k;
+	long bad;
+
+	while (n) {
+		k = expected(l, c);
+		if (!k) {
+			conn_fail(
+				l, c, ERR_EXCESS,
+				"conn %u: %zu bytes more than were sent, after message %llu",
+				c->id, n, (unsigned long long)c->rx_seq);
+			return false;
+		}
+		k = k < n ? k : n;
+		bad = pat_compare(pat_start(c->id, c->rx_seq) + c->rx_off, buf,
+				  k);
+		if (bad >= 0) {
+			conn_fail(
+				l, c, ERR_MISMATCH,
+				"conn %u message %llu byte %zu: sent 0x%02x, got 0x%02x",
+				c->id, (unsigned long long)c->rx_seq,
+				c->rx_off + (size_t)bad,
+				*pat_bytes(pat_start(c->id, c->rx_seq) +
+						   c->rx_off + (size_t)bad,
+					   &k),
+				buf[bad]);
+			return false;
+		}
+		c->rx_off += k;
+		buf += k;
+		n -= k;
+		if (c->rx_off == l->o->size) {
+			complete(l, c, now);
+			if (c->state == C_OPEN)
+				continue;
+			if (n)
+				worker_error(
+					l->w, ERR_EXCESS,
+					"conn %u: %zu bytes more than were sent, after its last message",
+					c->id, n);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The server closed: an error unless we were done with the connection. */
+static void peer_closed(struct tloop *l, struct tconn *c, int e)
+{
+	if (!outstanding(c) && l->stopping) {
+		conn_close(l, c, C_IDLE);
+		return;
+	}
+	conn_fail(
+		l, c, ERR_CLOSED,
+		"conn %u: %s by server after %llu echoes, %zu bytes of message %llu outstanding",
+		c->id, e ? strerror(e) : "closed",
+		(unsigned long long)c->rx_seq, expected(l, c),
+		(unsigned long long)c->rx_seq);
+}
+
+static bool read_some(struct tloop *l, struct tconn *c, uint64_t now, bool hup)
+{
+	ssize_t n;
+
+	for (;;) {
+		n = recv(c->fd, l->rx, l->rxcap, MSG_DONTWAIT);
+		if (n > 0) {
+			if (!check(l, c, (size_t)n, now))
+				return false;
+			/*
+			 * A short read emptied the socket; with EPOLLET the
+			 * next arrival raises a new edge. A FIN that came
+			 * with the data raises none: read on to see it.
+			 */
+			if ((size_t)n < l->rxcap && !hup)
+				return true;
+		} else if (n == 0) {
+			peer_closed(l, c, 0);
+			return false;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			return true;
+		} else if (errno != EINTR) {
+			peer_closed(l, c, errno);
+			return false;
+		}
+	}
+}
+
+/* Churn: starts the slot's next connection if it is due. */
+static void churn_next(struct tloop *l, struct tconn *c, uint64_t now)
+{
+	uint64_t t0 = now;
+
+	if (l->stopping || c->state != C_IDLE)
+		return;
+	if (l->o->rate > 0) {
+		if (c->due > now) {
+			want_due(l, c->due);
+			return;
+		}
+		t0 = c->due;
+	}
+	if (!worker_take(l->w, t0))
+		return;
+	if (l->o->rate > 0)
+		c->due += l->w->run->period;
+	/* Latency runs from connect(2) to the last byte of the echo. */
+	c->t0[c->tx_seq % l->o->depth] = t0;
+	c->tx_busy = true;
+	conn_open(l, c);
+}
+
+static void handle(struct tloop *l, struct tconn *c, uint32_t ev, uint64_t now)
+{
+	if (c->state == C_CONNECTING) {
+		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ||
+		    !conn_connected(l, c))
+			return;
+		if (l->running)
+			send_some(l, c, now);
+		return;
+	}
+	if (c->state != C_OPEN)
+		return;
+	if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		c->blocked = false;
+	if ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) &&
+	    !read_some(l, c, now, ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
+		return;
+	send_some(l, c, now);
+}
+
+static void dispatch(struct tloop *l, uint64_t deadline)
+{
+	struct epoll_event ev[MAX_EVENTS];
+	uint64_t now;
+	int n;
+
+	n = worker_wait(l->epfd, ev, MAX_EVENTS, deadline);
+	if (n < 0 && errno != EINTR)
+		err(1, "epoll_pwait2");
+	now = now_ns();
+	for (int i = 0; i < n; i++)
+		handle(l, &l->c[ev[i].data.u32], ev[i].events, now);
+}
+
+/* Open loop: sends whatever is due and finds the next due time. */
+static void scan_due(struct tloop *l, uint64_t now)
+{
+	l->next_due = UINT64_MAX;
+	for (uint32_t i = 0; i < l->w->nconns; i++) {
+		if (l->o->mode == MODE_CHURN)
+			churn_next(l, &l->c[i], now);
+		else
+			send_some(l, &l->c[i], now);
+	}
+}
+
+/* End of the load: finish what is in flight, close what is idle. */
+static void begin_stop(struct tloop *l, uint64_t now)
+{
+	struct tconn *c;
+
+	l->stopping = true;
+	l->drain_end = now + (uint64_t)(l->o->timeout * 1e9);
+	for (uint32_t i = 0; i < l->w->nconns; i++) {
+		c = &l->c[i];
+		if (c->state == C_CONNECTING && !outstanding(c))
+			conn_close(l, c, C_IDLE);
+		if (c->state == C_OPEN && !outstanding(c))
+			conn_close(l, c, C_IDLE);
+	}
+}
+
+/* Whatever is still in flight after the drain time never came back. */
+static void finish(struct tloop *l)
+{
+	struct tconn *c;
+
+	for (uint32_t i = 0; i < l->w->nconns; i++) {
+		c = &l->c[i];
+		if (c->state == C_OPEN || c->state == C_CONNECTING)
+			worker_error(
+				l->w, ERR_SHORT,
+				"conn %u: %zu bytes of message %llu not echoed within %g s",
+				c->id, expected(l, c),
+				(unsigned long long)c->rx_seq, l->o->timeout);
+		conn_close(l, c, C_IDLE);
+	}
+}
+
+static void setup(struct tloop *l, struct worker *w)
+{
+	const struct bench_opts *o = w->run->o;
+
+	l->w = w;
+	l->o = o;
+	l->rxcap = RX_CAP;
+	l->rx = malloc(l->rxcap);
+	l->c = calloc(w->nconns, sizeof(*l->c));
+	l->t0s = calloc((size_t)w->nconns * o->depth, sizeof(*l->t0s));
+	if (!l->rx || !l->c || !l->t0s)
+		err(1, "malloc");
+	l->next_due = UINT64_MAX;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0)
+		err(1, "epoll_create1");
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		l->c[i].fd = -1;
+		l->c[i].id = w->first + i * o->threads;
+		l->c[i].t0 = l->t0s + (size_t)i * o->depth;
+	}
+}
+
+/*
+ * Opens every connection before the clock starts (churn opens its own),
+ * waiting up to --timeout, at least 5 s, for the handshakes.
+ */
+static void connect_all(struct tloop *l)
+{
+	uint64_t deadline = now_ns() + 5000000000ULL;
+	bool pending = true;
+
+	if (l->o->mode == MODE_CHURN)
+		return;
+	if (l->o->timeout > 5)
+		deadline += (uint64_t)((l->o->timeout - 5) * 1e9);
+	for (uint32_t i = 0; i < l->w->nconns; i++)
+		conn_open(l, &l->c[i]);
+	while (pending && now_ns() < deadline) {
+		dispatch(l, deadline);
+		pending = false;
+		for (uint32_t i = 0; i < l->w->nconns; i++)
+			pending |= l->c[i].state == C_CONNECTING;
+	}
+	for (uint32_t i = 0; i < l->w->nconns; i++)
+		if (l->c[i].state == C_CONNECTING)
+			conn_fail(l, &l->c[i], ERR_CONNECT,
+				  "connect %s: no answer within 5 s",
+				  l->o->target);
+}
+
+void tcp_run(struct worker *w)
+{
+	struct tloop l = {0};
+	uint64_t now, deadline;
+
+	setup(&l, w);
+	connect_all(&l);
+	pthread_barrier_wait(&w->run->ready);
+	pthread_barrier_wait(&w->run->go);
+	l.running = true;
+	for (uint32_t i = 0; i < w->nconns; i++)
+		l.c[i].due = worker_first_due(w, l.c[i].id);
+	scan_due(&l, now_ns());
+	for (;;) {
+		now = now_ns();
+		if (!l.stopping && worker_stopping(w, now))
+			begin_stop(&l, now);
+		if (l.dead == w->nconns ||
+		    (!l.open && (l.stopping || l.o->mode != MODE_CHURN)))
+			break;
+		if (l.stopping && now >= l.drain_end)
+			break;
+		if (!l.stopping && l.o->rate > 0 && now >= l.next_due)
+			scan_due(&l, now);
+		deadline = l.stopping ? l.drain_end : w->run->end;
+		if (!l.stopping && l.o->rate > 0 && l.next_due < deadline)
+			deadline = l.next_due;
+		dispatch(&l, deadline);
+	}
+	finish(&l);
+	close(l.epfd);
+	free(l.t0s);
+	free(l.c);
+	free(l.rx);
+}

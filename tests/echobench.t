@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""echobench.t - echobench against echod, reference and broken servers.
+
+Proves that verification catches a server that corrupts, drops, duplicates
+or reorders a byte, or closes early; that the histogram's percentiles match
+a sorted list within 1 %; that open-loop latency shows a 100 ms stall that
+closed-loop p99 hides; that --json, --csv and --svg are well formed; and
+that every mode runs against echod. Broken servers are tests/bench_broken.py.
+"""
+
+import json
+import math
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import xml.dom.minidom
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import echotest as t  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BROKEN = os.path.join(HERE, "bench_broken.py")
+REF = os.path.join(t.ROOT, "bench", "ref_asyncio.py")
+TMP = tempfile.mkdtemp(prefix="echobench-t.")
+
+
+def bench(*args, timeout=30):
+    """Runs echobench; returns (status, stdout, stderr)."""
+    p = subprocess.run([t.ECHOBENCH] + [str(a) for a in args], capture_output=True,
+                       text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def bench_json(*args, timeout=30):
+    """Runs echobench --json; returns (status, parsed document or None, stderr)."""
+    st, out, err = bench("--json", "-q", *args, timeout=timeout)
+    try:
+        return st, json.loads(out), err
+    except ValueError:
+        return st, None, err + "\nstdout: " + out
+
+
+class PyServer:
+    """A Python server that prints echod's start-up line; killed at exit."""
+
+    def __init__(self, *argv, proto="tcp"):
+        self.proc = t.spawn([sys.executable] + list(argv), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.port = None
+        line = b""
+        # Bounded: the first line names the port, or the server failed.
+        rx = re.compile(r"listening on %s \S+:(\d+)" % proto)
+        for line in iter(self.proc.stderr.readline, b""):
+            m = rx.search(line.decode())
+            if m:
+                self.port = int(m.group(1))
+                break
+        if self.port is None:
+            raise RuntimeError("%s did not start: %r" % (argv, line))
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(timeout=5)
+
+
+def errors(doc):
+    return {k: v for k, v in doc["errors"].items() if v} if doc else None
+
+
+# ------------------------------------------------------------- arguments
+
+def test_usage():
+    st, out, err = bench("--help")
+    t.ok(st == 0 and "usage: echobench" in out and "--connections" in out,
+         "--help prints usage and options, exit 0", out + err)
+    st, out, _ = bench("--version")
+    t.ok(st == 0 and re.match(r"echobench \d+\.\d+", out), "--version, exit 0", out)
+    for args, what in ((["-c", "0", "127.0.0.1:7"], "connections 0: too small"),
+                       (["--mode", "burst", "127.0.0.1:7"], "mode burst"),
+                       (["-s", "12x", "127.0.0.1:7"], "size 12x: invalid"),
+                       ([], "missing HOST:PORT"),
+                       (["--udp", "-s", "8", "127.0.0.1:7"], "UDP needs"),
+                       (["localhost"], "HOST:PORT")):
+        st, out, err = bench(*args)
+        t.ok(st == 2 and what in err.splitlines()[0] and not out,
+             "bad arguments %s: exit 2, %r first" % (" ".join(args), what), err)
+
+
+def test_unreachable():
+    # A bound, unlistened socket keeps the port ours and refuses connects.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    st, out, err = bench("-D", "1", "127.0.0.1:%d" % port)
+    s.close()
+    lines = err.strip().splitlines()
+    t.ok(st == 1 and len(lines) == 1 and "Connection refused" in lines[0] and not out,
+         "unreachable server: one line, exit 1", err)
+
+
+# ------------------------------------------------------------- histogram
+
+def nearest_rank(sorted_v, p):
+    if p >= 100:
+        return sorted_v[-1]
+    k = max(1, math.ceil(p / 100 * len(sorted_v)))
+    return sorted_v[k - 1]
+
+
+def test_histogram():
+    rnd = random.Random(862)
+    sets = {
+        "log-uniform 1 us - 60 s": [int(10 ** rnd.uniform(3, math.log10(60e9))) for _ in range(50000)],
+        "normal 50 us": [max(1000, int(rnd.gauss(50000, 8000))) for _ in range(50000)],
+        "bimodal 20 us / 100 ms": [int(rnd.expovariate(1 / 20000)) + 1000 if rnd.random() < 0.99
+                                   else int(rnd.uniform(9e7, 1.1e8)) for _ in range(50000)],
+        "few values": [rnd.choice((1000, 1001, 59999999999)) for _ in range(1001)],
+    }
+    for name, values in sets.items():
+        path = os.path.join(TMP, "hist.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(map(str, values)) + "\n")
+        st, out, err = bench("--selftest-histogram", path)
+        got = dict(line.split() for line in out.splitlines())
+        values.sort()
+        bad = []
+        for key, v in got.items():
+            if key == "count":
+                continue
+            want = nearest_rank(values, float(key[1:]))
+            if abs(int(v) - want) > 0.01 * want:
+                bad.append("%s: got %s, sorted list %d" % (key, v, want))
+        t.ok(st == 0 and int(got.get("count", 0)) == len(values) and len(got) > 10 and not bad,
+             "histogram percentiles within 1 %% of a sorted list: %s" % name, *bad, err)
+
+
+# ------------------------------------------------------------- broken servers
+
+def test_broken_tcp():
+    want = {"corrupt": "mismatch", "drop": "mismatch", "dup": "mismatch",
+            "reorder": "mismatch", "close": "closed"}
+    for mode, kind in want.items():
+        srv = PyServer(BROKEN, mode)
+        st, doc, err = bench_json("-c", "1", "-D", "1", "-w", "0", "-t", "1", srv.addr)
+        srv.stop()
+        t.ok(st == 1 and doc and doc["failed"] and errors(doc).get(kind) == 1
+             and sum(errors(doc).values()) == 1,
+             "server that does %s one byte: %s counted, exit 1" % (mode, kind),
+             "status %d, errors %s" % (st, errors(doc)), err)
+        if mode == "close":
+            first = err.splitlines()[0] if err else ""
+            t.ok("closed by server" in first, "early close named in one line", err)
+
+
+def test_drop_last_byte_is_short():
+    # Depth 2 with a byte dropped at the very end: nothing follows it, so
+    # it can only show as bytes that never came back.
+    srv = PyServer(BROKEN, "drop")
+    st, doc, err = bench_json("-c", "1", "-s", "1001", "-n", "1", "-w", "0", "-t", "0.5",
+                              srv.addr)
+    srv.stop()
+    t.ok(st == 1 and doc and errors(doc) == {"short": 1},
+         "a byte dropped from the last message: short, exit 1", errors(doc), err)
+
+
+def test_stall_open_vs_closed():
+    srv = PyServer(BROKEN, "stall")
+    st1, closed, err1 = bench_json("-c", "1", "-D", "2", "-w", "0", srv.addr)
+    srv.stop()
+    srv = PyServer(BROKEN, "stall")
+    st2, opened, err2 = bench_json("-c", "1", "-D", "2", "-w", "0", "-r", "1000", srv.addr)
+    srv.stop()
+    if not closed or not opened:
+        t.ok(False, "stall runs produce JSON", err1, err2)
+        return
+    c99, cmax = closed["latency_us"]["p99"], closed["latency_us"]["max"]
+    o99 = opened["latency_us"]["p99"]
+    t.diag("100 ms stall: closed loop p99 %.0f us max %.0f us; open loop p99 %.0f us"
+           % (c99, cmax, o99))
+    t.ok(st1 == 0 and c99 < 20000 and cmax >= 99000,
+         "closed loop: the stall is only in max, p99 hides it")
+    t.ok(st2 == 0 and o99 >= 50000,
+         "open loop: p99 shows the 100 ms stall (latency from when each was due)")
+
+
+def test_udp_broken():
+    cases = (("drop", 0, "lost"), ("reorder", 0, "reordered"), ("dup", 0, "duplicate"),
+             ("corrupt", 1, "mismatch"))
+    for mode, status, kind in cases:
+        srv = PyServer(BROKEN, mode, "--udp", proto="udp")
+        st, doc, err = bench_json("--udp", "-c", "2", "-d", "4", "-n", "2000", "-w", "0",
+                                  "-t", "0.3", srv.addr)
+        srv.stop()
+        t.ok(st == status and doc and errors(doc).get(kind, 0) > 0,
+             "UDP server that does %s: %s counted, exit %d" % (mode, kind, status),
+             "status %d, errors %s" % (st, errors(doc)), err)
+
+
+# ------------------------------------------------------------- echod
+
+def check_run(name, st, doc, err, unit_min=1):
+    good = st == 0 and doc and not errors(doc) and doc["requests"] >= unit_min
+    t.ok(good, name, "status %d, %s" % (st, json.dumps(doc)[:600] if doc else None), err)
+    return good
+
+
+def test_echod_modes(echod):
+    addr = "127.0.0.1:%d" % echod.port
+    pid = str(echod.proc.pid)
+    runs = (
+        ("pingpong", ["-c", "4", "-s", "64"]),
+        ("pipelined depth 8, 64 KiB", ["-c", "1", "-s", "64K", "-d", "8"]),
+        ("stream", ["--mode", "stream", "-c", "2"]),
+        ("churn", ["--mode", "churn", "-c", "4"]),
+        ("open loop", ["-c", "4", "-r", "2000"]),
+        ("4 MiB messages", ["-c", "1", "-s", "4M", "-d", "2"]),
+    )
+    for name, args in runs:
+        st, doc, err = bench_json("-D", "1", "-w", "0.2", "--server-pid", pid, *args, addr)
+        if check_run("echod %s: every byte verified, exit 0" % name, st, doc, err) \
+                and name == "pingpong":
+            t.ok("server" in doc["cpu_us_per_request"]
+                 and doc["cpu_us_per_request"]["server"]["total"] > 0
+                 and doc["intervals"] and doc["latency_us"]["p99"] > 0,
+                 "--server-pid: server CPU per request in --json", json.dumps(doc)[:800])
+    st, doc, err = bench_json("-c", "3", "-n", "1000", "-w", "0", addr)
+    check_run("echod -n 1000: stops after exactly 1000", st, doc, err)
+    t.eq(doc and doc["requests"], 1000, "-n 1000 measures exactly 1000 echoes")
+    if t.have_ipv6():
+        st, doc, err = bench_json("-c", "2", "-D", "0.5", "-w", "0", "[::1]:%d" % echod.port)
+        check_run("echod over IPv6 [::1]:PORT", st, doc, err)
+    else:
+        t.skip("echod over IPv6", "no IPv6 loopback")
+
+
+def test_outputs(echod):
+    csv, svg = os.path.join(TMP, "lat.csv"), os.path.join(TMP, "lat.svg")
+    st, out, err = bench("-c", "2", "-D", "1", "-w", "0", "--csv", csv, "--svg", svg,
+                         "127.0.0.1:%d" % echod.port)
+    t.ok(st == 0 and re.search(r"latency +p50 .* p99\.99 .* max", out) and "errors     none" in out,
+         "text summary with percentiles and no errors", out, err)
+    lines = err.strip().splitlines()
+    t.ok(lines and all(re.match(r"\s*\d+\.\d+-\d+\.\d+ s .* echo/s .* MB/s .* errors \d+$", x)
+                       for x in lines), "progress: plain lines once a second off a TTY", err)
+    rows = []
+    try:
+        with open(csv) as f:
+            header = f.readline().strip()
+            rows = [r.strip().split(",") for r in f]
+    except OSError as e:
+        header = str(e)
+    pct = [float(r[1]) for r in rows]
+    t.ok(header.startswith("latency_us,percentile") and rows and pct == sorted(pct)
+         and abs(pct[-1] - 100) < 1e-9, "--csv: percentile distribution up to 100", header)
+    try:
+        doc = xml.dom.minidom.parse(svg)
+        good = doc.documentElement.tagName == "svg" and doc.getElementsByTagName("polyline")
+    except Exception as e:  # noqa: BLE001 - any parse failure fails the test
+        good, err = False, str(e)
+    t.ok(good, "--svg: well-formed SVG with a latency curve", err)
+
+
+def test_udp(echod):
+    srv = PyServer(REF, "--port", "0", "--udp", proto="udp")
+    st, doc, err = bench_json("--udp", "-c", "4", "-D", "1", "-w", "0", "-s", "512", srv.addr)
+    check_run("UDP closed loop against bench/ref_asyncio.py", st, doc, err)
+    st, doc, err = bench_json("--udp", "-c", "4", "-D", "1", "-w", "0", "-r", "2000", srv.addr)
+    check_run("UDP open loop against bench/ref_asyncio.py", st, doc, err)
+    srv.stop()
+    def run_udp(backend):
+        # The rate limit is off: one source sends thousands of datagrams/s.
+        udp = t.Echod("--udp", "--udp-rate", "0", "--udp-byte-rate", "0", "-t", "1", backend=backend)
+        t.ok(udp.udp, "%s: echod --udp listens on udp" % backend, udp.log())
+        st, doc, err = bench_json("--udp", "-c", "4", "-D", "1", "-w", "0",
+                                  "127.0.0.1:%d" % udp.port)
+        check_run("%s: echod --udp: closed loop, every datagram verified" % backend, st, doc, err)
+        udp.stop()
+
+    t.for_each_backend(run_udp)
+    udp.stop()
+
+
+def main():
+    t.plan(43)
+    test_usage()
+    test_unreachable()
+    test_histogram()
+    test_broken_tcp()
+    test_drop_last_byte_is_short()
+    test_stall_open_vs_closed()
+    test_udp_broken()
+    try:
+        echod = t.Echod("--threads", "1")
+    except (RuntimeError, OSError) as e:
+        t.bail_out("echod did not start: %s" % e)
+    test_echod_modes(echod)
+    test_outputs(echod)
+    test_udp(echod)
+    echod.stop()
+    t.done_testing()
+
+
+main()
