@@ -22,7 +22,8 @@
  * When the ring runs dry, a receive ends with -ENOBUFS; the connection
  * then waits on a list and its receive is re-armed as buffers come back.
  * ECHOD_URING_BUFFERS=N (1..32768, default 1024) sets how many buffers a
- * worker's ring has, so tests can run more readers than buffers.
+ * worker's ring may have, so tests can run more readers than buffers.
+ * UDP sockets are served by udp.c from a one-shot poll.
  */
 #ifdef HAVE_LIBURING
 
@@ -46,6 +47,7 @@
 #include "log.h"
 #include "net.h"
 #include "options.h"
+#include "udp.h"
 #include "worker.h"
 
 enum {
@@ -53,7 +55,14 @@ enum {
 	CQ_ENTRIES = 8192,
 	DEFAULT_BUFFERS = 1024,
 	MAX_BUFFERS = 32768, /* buffer ids are 16 bits; BID_NONE stays free */
-	BUF_SIZE = 16 * 1024,
+	BUF_SIZE = 4096,
+	BUFS_LOW = 32, /* fewer free than this: give the kernel more */
+	/*
+	 * Room past --max-pending in a pending buffer (touched only when
+	 * used) for what one multishot receive delivers in one go before
+	 * its cancel takes effect: up to two rounds of 32 buffers.
+	 */
+	SPILL = 64 * BUF_SIZE,
 	BGID = 0, /* each worker's ring has one buffer group */
 	ACCEPTS_PER_WAKEUP = 64,
 	POOL_CACHE = 64, /* pending buffers kept for reuse */
@@ -78,6 +87,8 @@ enum op {
 	OP_SEND,
 	OP_STOP,
 	OP_CANCEL,
+	OP_LPOLL, /* a listener's poll while out of descriptors */
+	OP_UPOLL, /* a UDP socket's poll; udp.c does the rest */
 };
 
 enum uconn_state {
@@ -89,11 +100,13 @@ enum uconn_state {
 	U_SCANCEL = 1 << 5, /* ... and its cancellation was asked for */
 	U_WAIT = 1 << 6, /* on the wait list */
 	U_CLOSING = 1 << 7, /* closed; freed once nothing is in flight */
+	U_QUIET = 1 << 8, /* the last receive emptied the socket */
 };
 
 enum accept_state {
-	A_ARMED = 1 << 0,
-	A_CANCEL = 1 << 1,
+	A_ARMED = 1 << 0, /* a request is armed on the listener */
+	A_CANCEL = 1 << 1, /* ... and its cancellation was asked for */
+	A_POLL = 1 << 2, /* ... it is a poll, not a multishot accept */
 };
 
 /*
@@ -105,8 +118,8 @@ struct uconn {
 	uint32_t chain_bytes; /* unsent bytes in the chain */
 	uint32_t wait_next; /* next slot on the wait list */
 	uint16_t head, tail; /* the chain, oldest first; BID_NONE if empty */
-	uint8_t inflight; /* requests in the kernel naming this slot */
-	uint8_t state; /* enum uconn_state */
+	uint16_t inflight; /* requests in the kernel naming this slot */
+	uint16_t state; /* enum uconn_state */
 };
 
 /* A ring buffer in a chain: its unsent bytes and the next buffer. */
@@ -126,6 +139,7 @@ struct loop {
 	struct uconn *u; /* by connection slot */
 	size_t br_bytes, bufs_bytes;
 	uint32_t nbufs, buf_size, bufs_free, nu;
+	uint32_t nprovided; /* buffers ids [0, nprovided) were ever given */
 	unsigned int br_adds; /* buffers given back since the last publish */
 	int br_mask;
 	struct conn_pool pool;
@@ -136,6 +150,8 @@ struct loop {
 	unsigned int ops; /* requests whose last CQE is still due */
 	int reserve_fd; /* spare descriptor, given up to refuse on EMFILE */
 	uint8_t accept_state[OPTIONS_MAX_BINDS];
+	bool udp_armed[OPTIONS_MAX_BINDS];
+	struct udp_worker udp;
 	uint64_t now_ms;
 	uint64_t paused_until; /* accepting paused (EMFILE) until then */
 	bool ring_ok, exhausted, stopping, stop_armed;
@@ -200,12 +216,12 @@ static void setup_reason(int err, char *why, size_t len)
  * and multishot receive (6.0), by receiving one byte through a
  * socketpair into a one-buffer ring at page. Returns 0 or -errno.
  */
-static int probe_multishot(struct io_uring *ring, char *page, char *why,
+static int probe_multishot(struct io_uring *ring, void *page, char *why,
 			   size_t len)
 {
 	struct io_uring_buf_reg reg = {
 		.ring_addr = (uintptr_t)page, .ring_entries = 1, .bgid = BGID};
-	struct io_uring_buf_ring *br = (struct io_uring_buf_ring *)page;
+	struct io_uring_buf_ring *br = page;
 	struct __kernel_timespec ts = {.tv_sec = 1};
 	struct io_uring_cqe *cqe = NULL;
 	struct io_uring_sqe *sqe;
@@ -218,7 +234,7 @@ static int probe_multishot(struct io_uring *ring, char *page, char *why,
 		return err;
 	}
 	io_uring_buf_ring_init(br);
-	io_uring_buf_ring_add(br, page + 2048, 64, 0, 0, 0);
+	io_uring_buf_ring_add(br, (char *)page + 2048, 64, 0, 0, 0);
 	io_uring_buf_ring_advance(br, 1);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		snprintf(why, len, "socketpair: %s", strerror(errno));
@@ -246,7 +262,7 @@ static int probe_multishot(struct io_uring *ring, char *page, char *why,
 	return 0;
 }
 
-static int probe_ring(struct io_uring *ring, char *page, char *why, size_t len)
+static int probe_ring(struct io_uring *ring, void *page, char *why, size_t len)
 {
 	static const int ops[] = {IORING_OP_ACCEPT, IORING_OP_RECV,
 				  IORING_OP_SEND, IORING_OP_POLL_ADD,
@@ -283,7 +299,7 @@ static int probe(char *why, size_t len)
 {
 	const char *env = getenv("ECHOD_DISABLE_IO_URING");
 	struct io_uring ring;
-	char *page;
+	void *page;
 	int err;
 
 	if (env && env[0] && strcmp(env, "0") != 0) {
@@ -332,7 +348,12 @@ static struct io_uring_sqe *get_sqe(struct loop *l)
 	return sqe;
 }
 
-/* Asks the kernel to end the request tagged ud. Returns 0 or -EBUSY. */
+/*
+ * Asks the kernel to end the request tagged ud. The cancel's own tag is
+ * ud with OP_CANCEL on top and ud's operation below it, so a cancel that
+ * missed (a multishot receive between two rounds is not found) can be
+ * told to its connection and tried again. Returns 0 or -EBUSY.
+ */
 static int cancel(struct loop *l, uint64_t ud)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
@@ -340,7 +361,9 @@ static int cancel(struct loop *l, uint64_t ud)
 	if (sqe == NULL)
 		return -EBUSY;
 	io_uring_prep_cancel64(sqe, ud, 0);
-	io_uring_sqe_set_data64(sqe, ud_make(OP_CANCEL, 0, 0));
+	io_uring_sqe_set_data64(sqe, (uint64_t)OP_CANCEL << 60 |
+					     (ud >> 60) << 56 |
+					     (ud & ((1ULL << 56) - 1)));
 	return 0;
 }
 
@@ -358,9 +381,24 @@ static void recycle(struct loop *l, unsigned int bid)
 	l->bufs_free++;
 }
 
-/* One release store for all the buffers given back in this loop. */
+/*
+ * One release store for all the buffers given back in this loop. The
+ * kernel takes buffers in ring order, so every buffer it was ever given
+ * gets touched: the set grows (by half, at least BUFS_LOW) only when
+ * few are free, so memory follows the load up to ECHOD_URING_BUFFERS.
+ */
 static void publish_bufs(struct loop *l)
 {
+	uint32_t more = l->nprovided / 2;
+
+	if (l->bufs_free < BUFS_LOW && l->nprovided < l->nbufs) {
+		if (more < BUFS_LOW)
+			more = BUFS_LOW;
+		if (more > l->nbufs - l->nprovided)
+			more = l->nbufs - l->nprovided;
+		while (more-- > 0)
+			recycle(l, l->nprovided++);
+	}
 	if (l->br_adds) {
 		io_uring_buf_ring_advance(l->br, (int)l->br_adds);
 		l->br_adds = 0;
@@ -393,9 +431,9 @@ static void *map_anon(size_t n)
 }
 
 /*
- * Sets up the worker's buffer ring: nbufs buffers of buf_size bytes (at
- * most --max-pending, so one receive never passes that bound), all given
- * to the kernel. Returns 0 or -errno.
+ * Sets up the worker's buffer ring: room for nbufs buffers of buf_size
+ * bytes (at most --max-pending, so one receive never passes that bound),
+ * mapped but untouched; publish_bufs hands them out. Returns 0 or -errno.
  */
 static int bufs_init(struct loop *l)
 {
@@ -422,8 +460,6 @@ static int bufs_init(struct loop *l)
 		return err;
 	io_uring_buf_ring_init(l->br);
 	l->br_mask = io_uring_buf_ring_mask(entries);
-	for (unsigned int bid = 0; bid < l->nbufs; bid++)
-		recycle(l, bid);
 	publish_bufs(l);
 	return 0;
 }
@@ -527,7 +563,7 @@ static struct conn *wait_pop(struct loop *l)
 	if (l->wait_head == WAIT_NONE)
 		l->wait_tail = WAIT_NONE;
 	l->nwait--;
-	l->u[slot].state &= (uint8_t)~U_WAIT;
+	l->u[slot].state &= (uint16_t)~U_WAIT;
 	return l->table.slots[slot];
 }
 
@@ -596,23 +632,31 @@ static void close_conn(struct loop *l, struct conn *c, const char *why)
 }
 
 /*
- * Bytes c can take in without holding a ring buffer and without passing
- * --max-pending. While the kernel reads pending bytes for a send,
- * appending must not move them, so only the buffer's tail counts.
+ * Bytes c's stream can grow by before it holds limit bytes. While the
+ * kernel reads pending bytes for a send, appending must not move them,
+ * so only the pending buffer's tail counts.
  */
-static size_t intake(const struct loop *l, const struct conn *c)
+static size_t room_below(const struct loop *l, const struct conn *c,
+			 size_t limit)
 {
 	const struct uconn *u = &l->u[c->slot];
 	size_t used = (size_t)c->len + u->chain_bytes;
 
 	if ((u->state & (U_SEND | U_ZC)) == U_SEND)
 		used += c->off;
-	return used < l->o->max_pending ? l->o->max_pending - used : 0;
+	return used < limit ? limit - used : 0;
+}
+
+/* What c may still receive: a receive is armed only if a buffer fits. */
+static size_t intake(const struct loop *l, const struct conn *c)
+{
+	return room_below(l, c, l->o->max_pending);
 }
 
 /*
  * Moves the chain's bytes, in order, to the end of the pending buffer as
- * far as --max-pending allows, and gives the emptied ring buffers back.
+ * far as it goes (--max-pending plus SPILL, for what a multishot receive
+ * delivered past the bound), and gives the emptied ring buffers back.
  * Only while no send is in flight: conn_keep may move pending bytes.
  * Returns 0 or -ENOMEM.
  */
@@ -624,7 +668,7 @@ static int absorb(struct loop *l, struct conn *c)
 
 	while (u->head != BID_NONE) {
 		b = &l->binfo[u->head];
-		n = l->o->max_pending - c->len;
+		n = l->pool.size - c->len;
 		if (n > b->len)
 			n = b->len;
 		if (n == 0)
@@ -657,7 +701,8 @@ static int take(struct loop *l, struct conn *c, unsigned int bid, size_t n)
 		recycle(l, bid);
 		return 0;
 	}
-	if (u->head == BID_NONE && c->len > 0 && intake(l, c) >= echo) {
+	if (u->head == BID_NONE && c->len > 0 &&
+	    room_below(l, c, l->pool.size) >= echo) {
 		err = conn_keep(&l->pool, c, buf_at(l, bid), echo);
 		recycle(l, bid);
 		return err;
@@ -667,11 +712,12 @@ static int take(struct loop *l, struct conn *c, unsigned int bid, size_t n)
 }
 
 /*
- * Starts c's one send, from the front of its stream: the pending buffer
- * if it holds bytes (the chain joins it first), waiting for room in the
- * socket; else the chain's first ring buffer in place, with MSG_DONTWAIT
- * so that a slow reader shows at once as a short send. Returns 0,
- * -EBUSY when no SQE is free, or -ENOMEM.
+ * Starts c's one send, from the front of its stream. The fast path is a
+ * lone ring buffer, sent in place with MSG_DONTWAIT so that a slow
+ * reader shows at once as a short send. Otherwise the chain joins the
+ * pending buffer (one copy, and the ring buffers go back) and all of it
+ * goes in one send that waits for room in the socket. Returns 0, -EBUSY
+ * when no SQE is free, or -ENOMEM.
  */
 static int start_send(struct loop *l, struct conn *c)
 {
@@ -681,11 +727,11 @@ static int start_send(struct loop *l, struct conn *c)
 	const char *data;
 	uint32_t n;
 
-	if (c->len > 0) {
+	if (c->len > 0 || l->binfo[u->head].next != BID_NONE) {
 		if (absorb(l, c) < 0)
 			return -ENOMEM;
 		/* Leave a whole buffer's room behind the bytes in flight. */
-		if (c->off + c->len + l->buf_size > l->o->max_pending)
+		if (c->off + c->len + l->buf_size > l->pool.size)
 			conn_compact(c);
 		data = c->pending + c->off;
 		n = c->len;
@@ -701,15 +747,18 @@ static int start_send(struct loop *l, struct conn *c)
 	io_uring_prep_send(sqe, c->fd, data, n, flags);
 	io_uring_sqe_set_data64(sqe, ud_conn(OP_SEND, c));
 	u->send_len = n;
-	u->state |= (uint8_t)(U_SEND | zc);
+	u->state |= (uint16_t)(U_SEND | zc);
 	u->inflight++;
 	return 0;
 }
 
 /*
- * Arms c's receive: multishot while nothing is pending (the fast path),
- * else one buffer's worth, so what arrives always fits. Returns 0 or
- * -EBUSY.
+ * Arms c's receive: multishot while the peer is interactive (its last
+ * message emptied the socket) and nothing is pending, else one buffer's
+ * worth. A multishot receive takes whatever the socket holds, dozens of
+ * buffers in one go, and a cancel only stops it between rounds; so a
+ * streaming peer gets one-shot receives, each armed only when a buffer
+ * fits under --max-pending. Returns 0 or -EBUSY.
  */
 static int arm_recv(struct loop *l, struct conn *c)
 {
@@ -718,10 +767,8 @@ static int arm_recv(struct loop *l, struct conn *c)
 
 	if (sqe == NULL)
 		return -EBUSY;
-	if (c->len == 0) {
+	if (c->len == 0 && (u->state & U_QUIET)) {
 		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
-		/* Do not try a receive now: it was just found empty. */
-		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		u->state |= U_MULTI;
 	} else {
 		io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
@@ -737,7 +784,8 @@ static int arm_recv(struct loop *l, struct conn *c)
 /*
  * Keeps a receive armed while c may take a whole ring buffer more and
  * the peer may still send. A multishot receive is cancelled when bytes
- * become pending or room runs out; what it still delivers is kept.
+ * become pending, room runs out or the peer streams; what it still
+ * delivers is kept.
  */
 static void update_recv(struct loop *l, struct conn *c)
 {
@@ -751,7 +799,7 @@ static void update_recv(struct loop *l, struct conn *c)
 		return;
 	}
 	if ((u->state & (U_MULTI | U_CANCEL)) != U_MULTI ||
-	    (want && c->len == 0))
+	    (want && c->len == 0 && (u->state & U_QUIET)))
 		return;
 	if (cancel(l, ud_conn(OP_RECV, c)) < 0)
 		wait_push(l, c);
@@ -816,6 +864,23 @@ static bool transient(int res)
 }
 
 /*
+ * A full buffer, or more data behind it, says the peer streams. Only a
+ * one-shot receive may find it quiet again, so that a steady stream
+ * does not flip between the two kinds of receive.
+ */
+static void note_pace(const struct loop *l, struct uconn *u,
+		      const struct io_uring_cqe *cqe)
+{
+	if (cqe->res <= 0)
+		return;
+	if ((uint32_t)cqe->res == l->buf_size ||
+	    (cqe->flags & IORING_CQE_F_SOCK_NONEMPTY))
+		u->state &= (uint16_t)~U_QUIET;
+	else if (!(u->state & U_MULTI))
+		u->state |= U_QUIET;
+}
+
+/*
  * A receive completed: a buffer of data (echoed in order), end of input,
  * the ring ran dry (-ENOBUFS: re-armed when buffers return), our cancel,
  * or an error that ends c. Every buffer the CQE names is kept or given
@@ -828,8 +893,9 @@ static void handle_recv(struct loop *l, struct conn *c,
 	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	int res = cqe->res, err = 0;
 
+	note_pace(l, u, cqe);
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
-		u->state &= (uint8_t) ~(U_RECV | U_MULTI | U_CANCEL);
+		u->state &= (uint16_t) ~(U_RECV | U_MULTI | U_CANCEL);
 		u->inflight--;
 	}
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
@@ -867,7 +933,7 @@ static void handle_send(struct loop *l, struct conn *c, int res)
 	bool zc = u->state & U_ZC;
 	uint32_t n = res > 0 ? (uint32_t)res : 0;
 
-	u->state &= (uint8_t) ~(U_SEND | U_ZC | U_SCANCEL);
+	u->state &= (uint16_t) ~(U_SEND | U_ZC | U_SCANCEL);
 	u->inflight--;
 	if (u->state & U_CLOSING) {
 		maybe_free(l, c);
@@ -954,16 +1020,33 @@ static void add_conn(struct loop *l, int fd, int lfd)
 	update(l, c);
 }
 
+/*
+ * Cancels the listeners' armed requests: all of them, or only the
+ * multishot accepts. Those must go while descriptors are out: an
+ * io_uring accept takes a descriptor before it looks for a client, so
+ * it would fail at once, again and again; a poll waits for a client.
+ */
+static void stop_listeners(struct loop *l, bool polls_too)
+{
+	unsigned int op;
+	uint8_t st;
+
+	for (int i = 0; i < l->w->nlisten; i++) {
+		st = l->accept_state[i];
+		if (!(st & A_ARMED) || (st & A_CANCEL) ||
+		    ((st & A_POLL) && !polls_too))
+			continue;
+		op = st & A_POLL ? OP_LPOLL : OP_ACCEPT;
+		if (cancel(l, ud_make(op, 0, (uint32_t)i)) == 0)
+			l->accept_state[i] |= A_CANCEL;
+	}
+}
+
 /* Stops accepting for ACCEPT_PAUSE_MS; arm_listeners resumes after. */
 static void pause_accepting(struct loop *l)
 {
 	l->paused_until = l->now_ms + ACCEPT_PAUSE_MS;
-	for (int i = 0; i < l->w->nlisten; i++) {
-		if (l->accept_state[i] != A_ARMED)
-			continue;
-		if (cancel(l, ud_make(OP_ACCEPT, 0, (uint32_t)i)) == 0)
-			l->accept_state[i] |= A_CANCEL;
-	}
+	stop_listeners(l, true);
 }
 
 /*
@@ -995,8 +1078,42 @@ static void handle_exhaustion(struct loop *l, int lfd, int err)
 			break;
 	}
 	if (fd < 0 && (accept_err == EAGAIN || accept_err == EWOULDBLOCK))
+		stop_listeners(l, false);
+	else
+		pause_accepting(l);
+}
+
+static bool out_of_fds(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	       err == ENOMEM;
+}
+
+/*
+ * A client waits on listener i while descriptors are out: accept as
+ * epoll does (accept4, bounded per wakeup), refusing while none is free.
+ * Once one is accepted, arm_listeners goes back to multishot accept.
+ */
+static void handle_lpoll(struct loop *l, uint32_t i, int res)
+{
+	int lfd = l->w->listen_fds[i], fd;
+
+	l->accept_state[i] = 0;
+	if (res < 0 || l->stopping)
 		return;
-	pause_accepting(l);
+	for (int k = 0; k < ACCEPTS_PER_WAKEUP; k++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			add_conn(l, fd, lfd);
+		} else if (out_of_fds(errno)) {
+			handle_exhaustion(l, lfd, errno);
+			return;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			return;
+		} else {
+			log_debug("accept on fd %d: %s", lfd, strerror(errno));
+		}
+	}
 }
 
 /*
@@ -1016,8 +1133,7 @@ static void handle_accept(struct loop *l, uint32_t i,
 			close(res);
 		else
 			add_conn(l, res, lfd);
-	} else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS ||
-		   res == -ENOMEM) {
+	} else if (out_of_fds(-res)) {
 		handle_exhaustion(l, lfd, -res);
 	} else if (res != -ECANCELED) {
 		/* ECONNABORTED, EPROTO...: that client only. */
@@ -1037,6 +1153,14 @@ static void arm_listeners(struct loop *l)
 		sqe = get_sqe(l);
 		if (sqe == NULL)
 			return;
+		if (l->exhausted) {
+			io_uring_prep_poll_add(sqe, l->w->listen_fds[i],
+					       POLLIN);
+			io_uring_sqe_set_data64(
+				sqe, ud_make(OP_LPOLL, 0, (uint32_t)i));
+			l->accept_state[i] = A_ARMED | A_POLL;
+			continue;
+		}
 		io_uring_prep_multishot_accept(sqe, l->w->listen_fds[i], NULL,
 					       NULL, SOCK_CLOEXEC);
 		io_uring_sqe_set_data64(sqe,
@@ -1045,7 +1169,64 @@ static void arm_listeners(struct loop *l)
 	}
 }
 
+/*
+ * UDP rides on one-shot polls: udp_serve handles a bounded number of
+ * batches with recvmmsg/sendmmsg, and a poll armed again on a socket
+ * that still holds datagrams fires at once, as level-triggered epoll.
+ */
+static void arm_udp(struct loop *l)
+{
+	struct io_uring_sqe *sqe;
+
+	for (int i = 0; i < l->w->nudp && !l->stopping; i++) {
+		if (l->udp_armed[i])
+			continue;
+		sqe = get_sqe(l);
+		if (sqe == NULL)
+			return;
+		io_uring_prep_poll_add(sqe, l->w->udp_fds[i], POLLIN);
+		io_uring_sqe_set_data64(sqe, ud_make(OP_UPOLL, 0, (uint32_t)i));
+		l->udp_armed[i] = true;
+	}
+}
+
+static void handle_udp(struct loop *l, uint32_t i, int res)
+{
+	int fd = l->w->udp_fds[i], err;
+
+	l->udp_armed[i] = false;
+	if (res < 0 || l->stopping)
+		return;
+	err = udp_serve(&l->udp, fd, l->now_ms);
+	if (err < 0)
+		log_warn("udp fd %d: %s", fd, strerror(-err));
+}
+
 /* --------------------------------------------------------------- loop */
+
+/*
+ * A cancel found nothing to cancel: the request ended meanwhile (fine),
+ * or it was between two rounds of a multishot receive, still running;
+ * then the connection asks again from update() or the wait list.
+ */
+static void cancel_missed(struct loop *l, unsigned int op, uint32_t slot,
+			  uint32_t gen)
+{
+	struct conn *c = conn_table_find(&l->table, slot, gen);
+	struct uconn *u;
+
+	if (c == NULL || (op != OP_RECV && op != OP_SEND))
+		return;
+	u = &l->u[c->slot];
+	if (op == OP_RECV && (u->state & U_RECV))
+		u->state &= (uint16_t)~U_CANCEL;
+	else if (op == OP_SEND && (u->state & U_SEND))
+		u->state &= (uint16_t)~U_SCANCEL;
+	else
+		return;
+	l->retry = true;
+	wait_push(l, c);
+}
 
 static void dispatch(struct loop *l, const struct io_uring_cqe *cqe)
 {
@@ -1064,7 +1245,15 @@ static void dispatch(struct loop *l, const struct io_uring_cqe *cqe)
 		l->stop_armed = false;
 		l->stopping = true;
 		return;
+	case OP_LPOLL:
+		handle_lpoll(l, slot, cqe->res);
+		return;
+	case OP_UPOLL:
+		handle_udp(l, slot, cqe->res);
+		return;
 	case OP_CANCEL:
+		if (cqe->res < 0)
+			cancel_missed(l, (ud >> 56) & 0xf, slot, gen);
 		return;
 	}
 	c = conn_table_find(&l->table, slot, gen);
@@ -1105,6 +1294,7 @@ static void run_waiters(struct loop *l)
 	uint32_t n = l->nwait;
 	struct conn *c;
 
+	publish_bufs(l);
 	if (!l->retry && l->bufs_free < n)
 		n = l->bufs_free;
 	l->retry = false;
@@ -1204,8 +1394,10 @@ static int loop_init(struct loop *l, struct worker *w)
 	err = ring_init(l);
 	if (err == 0)
 		err = bufs_init(l);
+	if (err == 0 && w->nudp && udp_init(&l->udp, l->o, w->port) < 0)
+		err = -ENOMEM;
 	if (err == 0 &&
-	    conn_pool_init(&l->pool, l->o->max_pending, POOL_CACHE) < 0)
+	    conn_pool_init(&l->pool, l->o->max_pending + SPILL, POOL_CACHE) < 0)
 		err = -ENOMEM;
 	if (err == 0)
 		err = arm_stop(l);
@@ -1226,10 +1418,10 @@ static void drain(struct loop *l)
 		close_conn(l, l->idle.head, "shutdown");
 	while (l->linger.head)
 		close_conn(l, l->linger.head, "shutdown");
-	for (int i = 0; i < l->w->nlisten; i++)
-		if (l->accept_state[i] == A_ARMED &&
-		    cancel(l, ud_make(OP_ACCEPT, 0, (uint32_t)i)) == 0)
-			l->accept_state[i] |= A_CANCEL;
+	stop_listeners(l, true);
+	for (int i = 0; i < l->w->nudp; i++)
+		if (l->udp_armed[i])
+			cancel(l, ud_make(OP_UPOLL, 0, (uint32_t)i));
 	if (l->stop_armed && cancel(l, ud_make(OP_STOP, 0, 0)) == 0)
 		l->stop_armed = false;
 	while (l->ops > 0 && l->now_ms < deadline) {
@@ -1258,6 +1450,8 @@ static void loop_destroy(struct loop *l)
 		worker_conn_put(l->w);
 	}
 	conn_table_destroy(&l->table);
+	l->w->udp_stats = l->udp.stats;
+	udp_destroy(&l->udp);
 	if (l->pool.free)
 		conn_pool_destroy(&l->pool);
 	free(l->u);
@@ -1284,6 +1478,7 @@ static int run(struct worker *w)
 	}
 	while (!l.stopping) {
 		arm_listeners(&l);
+		arm_udp(&l);
 		err = submit_wait(&l, next_timeout(&l));
 		if (err < 0) {
 			snprintf(w->why, sizeof(w->why), "io_uring_enter: %s",

@@ -72,8 +72,13 @@ void net_set_port(union net_addr *a, unsigned int port)
 char *net_addr_text(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-	const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+	union net_addr a;
+	const struct sockaddr_in6 *in6 = &a.in6;
+	const struct sockaddr_in *in = &a.in;
+
+	/* Copied, not cast: the caller's sockaddr may be less aligned. */
+	memcpy(&a, sa,
+	       sa->sa_family == AF_INET6 ? sizeof(a.in6) : sizeof(a.in));
 
 	if (sa->sa_family == AF_INET6 &&
 	    IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {

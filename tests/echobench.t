@@ -285,11 +285,9 @@ def test_udp(echod):
         udp.stop()
 
     t.for_each_backend(run_udp)
-    udp.stop()
 
 
 def main():
-    t.plan(43)
     test_usage()
     test_unreachable()
     test_histogram()

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""uring.t - what only the io_uring backend can get wrong: buffers of the
+shared ring handed to the wrong client or lost, a ring that runs dry, clients
+that never read holding every buffer, and `auto` falling back to epoll when
+io_uring is refused (ECHOD_DISABLE_IO_URING=1, a seccomp filter).
+
+ECHOD_URING_BUFFERS=N shrinks each worker's ring of provided buffers (4 KiB
+each, normally 1024) so that a handful of clients outnumber the buffers."""
+import ctypes
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from echotest import *  # noqa: E402,F401
+
+
+def uring_reason():
+    """None when io_uring is available, else the probe's reason."""
+    for name, available, why in backends():
+        if name == "io_uring":
+            return None if available else why
+    return "not compiled in"
+
+
+def client_rounds(addr, seed, rounds, errors):
+    """Connects `rounds` times; each time echoes a pattern of its own,
+    written in uneven pieces, and checks it gets exactly that back."""
+    rng = random.Random(seed)
+    for r in range(rounds):
+        # Byte-sized writes only for short payloads: the Python client,
+        # not the server, would be the bottleneck otherwise.
+        size = rng.choice((rng.randint(1, 2000), rng.randint(1, 200000)))
+        chunk = rng.choice((1, 100)) if size <= 2000 else rng.choice((4096, 65536))
+        data = pattern(size, seed=seed * 1000 + r)
+        try:
+            with connect(addr, 10) as s:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                back = echo_all(s, data, timeout=60, chunk=chunk)
+        except OSError as e:
+            errors.append("client %d round %d: %s" % (seed, r, e))
+            return
+        if back != data:
+            errors.append("client %d round %d: %d of %d bytes, %s" % (
+                seed, r, len(back), len(data), "a prefix" if data.startswith(back) else "other bytes"))
+            return
+
+
+def run_clients(addr, nclients, rounds):
+    errors = []
+    threads = [threading.Thread(target=client_rounds, args=(addr, i + 1, rounds, errors))
+               for i in range(nclients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return errors
+
+
+def test_own_bytes():
+    """Buffers go back to the ring after use by one client and are
+    refilled for another: nobody may ever see a byte of someone else's."""
+    srv = Echod("-t", "2", backend="io_uring")
+    errors = run_clients(srv.addr(), 40, 8)
+    ok(not errors, "io_uring: 40 clients x 8 reconnects each get only their own bytes back",
+       *errors[:5])
+    eq(srv.stop(), 0, "io_uring: exit 0 after the churn")
+
+
+def test_dry_ring():
+    """More concurrent readers than buffers: receives end with -ENOBUFS
+    and must be re-armed when buffers come back, losing nothing."""
+    srv = Echod("-t", "1", backend="io_uring", env={"ECHOD_URING_BUFFERS": "4"})
+    errors = run_clients(srv.addr(), 32, 3)
+    ok(not errors, "io_uring: 32 clients on a ring of 4 buffers: every byte back, in order",
+       *errors[:5])
+    ok(srv.alive(), "io_uring: the server survives a dry ring")
+    with connect(srv.addr()) as s:
+        data = pattern(1 << 20, seed=77)
+        ok(echo_all(s, data, 60) == data, "io_uring: ... and serves 1 MiB afterwards")
+    eq(srv.stop(), 0, "io_uring: exit 0")
+
+
+def fill(s, data, quiet=0.3, limit=10.0):
+    """Writes without reading until the socket takes nothing for `quiet` s."""
+    s.setblocking(False)
+    sent, last, end = 0, time.monotonic(), time.monotonic() + limit
+    while sent < len(data) and time.monotonic() < end:
+        try:
+            sent += s.send(data[sent:sent + 65536])
+            last = time.monotonic()
+        except BlockingIOError:
+            if time.monotonic() - last > quiet:
+                break
+            time.sleep(0.005)
+    s.setblocking(True)
+    return sent
+
+
+def test_blocked_hold_no_buffers():
+    """Clients that send and never read end up with their bytes in
+    pending buffers, not in the ring: others still get buffers."""
+    srv = Echod("-t", "1", "--max-pending", "64K", backend="io_uring",
+                env={"ECHOD_URING_BUFFERS": "64"})
+    stuck = []
+    data = pattern(8 << 20, seed=5)
+    for i in range(12):
+        s = connect(srv.addr())
+        stuck.append((s, fill(s, data)))
+    with connect(srv.addr()) as s:
+        other = pattern(2 << 20, seed=6)
+        ok(echo_all(s, other, 30) == other,
+           "io_uring: 12 blocked clients on a 64-buffer ring do not starve another client")
+    good = all(recv_exact(s, n, 30) == data[:n] for s, n in stuck)
+    ok(good, "io_uring: the blocked clients then get all their bytes, in order")
+    for s, _ in stuck:
+        s.close()
+    eq(srv.stop(), 0, "io_uring: exit 0")
+
+
+def test_disabled_env():
+    srv = Echod("-t", "1", env={"ECHOD_DISABLE_IO_URING": "1"})
+    first = srv.lines[0] if srv.lines else ""
+    eq(first, "echod: backend epoll (io_uring unavailable: disabled by ECHOD_DISABLE_IO_URING)",
+       "auto: ECHOD_DISABLE_IO_URING=1 falls back to epoll and says why, first")
+    with connect(srv.addr()) as s:
+        s.sendall(b"fallback\n")
+        eq(recv_exact(s, 9), b"fallback\n", "auto: ... and the fallback echoes")
+    srv.stop()
+    p = subprocess.run([ECHOD, "--port", "0", "--backend", "io_uring"], capture_output=True,
+                       text=True, timeout=10, env=dict(os.environ, ECHOD_DISABLE_IO_URING="1"))
+    eq((p.returncode, p.stderr.strip()),
+       (1, "echod: backend io_uring: disabled by ECHOD_DISABLE_IO_URING"),
+       "--backend io_uring when disabled: exit 1 with the reason")
+
+
+SYS_IO_URING_SETUP = 425  # the same number on every architecture since 5.1
+AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+
+
+def deny_io_uring():
+    """preexec_fn: a seccomp filter making io_uring_setup fail with EPERM,
+    as container runtimes do (Docker's default profile)."""
+    arch = AUDIT_ARCH[platform.machine()]
+
+    class Insn(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
+                    ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Insn))]
+
+    ld, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_RET|K
+    insns = [Insn(ld, 0, 0, 4), Insn(jeq, 1, 0, arch), Insn(ret, 0, 0, 0x7FFF0000),
+             Insn(ld, 0, 0, 0), Insn(jeq, 0, 1, SYS_IO_URING_SETUP),
+             Insn(ret, 0, 0, 0x00050000 | 1),  # SECCOMP_RET_ERRNO | EPERM
+             Insn(ret, 0, 0, 0x7FFF0000)]      # SECCOMP_RET_ALLOW
+    arr = (Insn * len(insns))(*insns)
+    prog = Prog(len(insns), arr)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        os._exit(97)
+    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        os._exit(98)
+
+
+def test_seccomp():
+    if platform.machine() not in AUDIT_ARCH:
+        skip("auto: seccomp denying io_uring_setup", "no filter for " + platform.machine())
+        return
+    p = subprocess.run([ECHOD, "--list-backends"], capture_output=True, text=True,
+                       timeout=10, preexec_fn=deny_io_uring)
+    ok("io_uring unavailable: io_uring_setup: Operation not permitted" in p.stdout,
+       "seccomp: --list-backends names the refused io_uring_setup", p.stdout, p.stderr)
+    env = dict(os.environ)
+    env.pop("ECHOD_DISABLE_IO_URING", None)
+    proc = spawn([ECHOD, "--port", "0", "-t", "1"], stdin=subprocess.DEVNULL,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                 preexec_fn=deny_io_uring)
+    first = proc.stderr.readline().decode().strip()
+    ok(first.startswith("echod: backend epoll (io_uring unavailable: io_uring_setup: "
+                        "Operation not permitted"),
+       "seccomp: auto falls back to epoll and says why, first", first)
+    line = proc.stderr.readline().decode()
+    port = int(LISTEN_RE.search(line).group(3)) if LISTEN_RE.search(line) else 0
+    if port:
+        with connect(("127.0.0.1", port)) as s:
+            s.sendall(b"filtered")
+            eq(recv_exact(s, 8), b"filtered", "seccomp: ... and the fallback echoes")
+    else:
+        ok(False, "seccomp: ... and the fallback echoes", line)
+    proc.terminate()
+    eq(proc.wait(10), 0, "seccomp: exit 0")
+
+
+why = uring_reason()
+for t in (test_own_bytes, test_dry_ring, test_blocked_hold_no_buffers):
+    if why is None:
+        t()
+    else:
+        skip("io_uring: " + t.__name__, "io_uring unavailable: " + why)
+for t in (test_disabled_env, test_seccomp):
+    if why is not None and why.startswith("not compiled in"):
+        skip("auto: " + t.__name__, "io_uring " + why)
+    else:
+        t()
+done_testing()
