@@ -21,7 +21,7 @@
  *
  * When the ring runs dry, a receive ends with -ENOBUFS; the connection
  * then waits on a list and its receive is re-armed as buffers come back.
- * ECHOD_URING_BUFFERS=N (1..32768, default 1024) sets how many buffers a
+ * ECHOD_URING_BUFFERS=N (1..32768, default 256) sets how many buffers a
  * worker's ring may have, so tests can run more readers than buffers.
  * UDP sockets are served by udp.c from a one-shot poll.
  */
@@ -53,16 +53,16 @@
 enum {
 	SQ_ENTRIES = 512,
 	CQ_ENTRIES = 8192,
-	DEFAULT_BUFFERS = 1024,
+	DEFAULT_BUFFERS = 256, /* 16 MiB of 64 KiB buffers at most */
 	MAX_BUFFERS = 32768, /* buffer ids are 16 bits; BID_NONE stays free */
-	BUF_SIZE = 4096,
+	BUF_SIZE = 65536,
 	BUFS_LOW = 32, /* fewer free than this: give the kernel more */
 	/*
 	 * Room past --max-pending in a pending buffer (touched only when
 	 * used) for what one multishot receive delivers in one go before
-	 * its cancel takes effect: up to two rounds of 32 buffers.
+	 * its cancel takes effect; beyond it, bytes stay in ring buffers.
 	 */
-	SPILL = 64 * BUF_SIZE,
+	SPILL = 256 * 1024,
 	BGID = 0, /* each worker's ring has one buffer group */
 	ACCEPTS_PER_WAKEUP = 64,
 	POOL_CACHE = 64, /* pending buffers kept for reuse */
