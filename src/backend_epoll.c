@@ -178,16 +178,6 @@ static int read_once(struct loop *l, struct conn *c)
 	return flush(l, c);
 }
 
-/* Moves c to the linger list once its last echo is out and our FIN sent. */
-static void finish_limit(struct loop *l, struct conn *c)
-{
-	shutdown(c->fd, SHUT_WR);
-	c->flags |= CONN_SHUT_WR | CONN_LINGER;
-	conn_list_remove(&l->idle, c);
-	conn_list_push(&l->linger, c);
-	c->last_ms = l->now_ms;
-}
-
 /*
  * Brings c's epoll interest in line with its state: read while there is
  * room under --max-pending and the peer may still send; wait for
@@ -237,7 +227,7 @@ static void handle_conn(struct loop *l, struct conn *c, uint32_t events)
 	}
 	if (c->len == 0 && (c->flags & CONN_LIMIT) &&
 	    !(c->flags & CONN_SHUT_WR))
-		finish_limit(l, c);
+		conn_finish_limit(&l->idle, &l->linger, c, l->now_ms);
 	if (!(c->flags & CONN_LINGER) && c->last_ms != l->now_ms &&
 	    l->o->idle_timeout) {
 		conn_list_remove(&l->idle, c);
@@ -293,27 +283,18 @@ static void set_listening(struct loop *l, uint32_t events)
  */
 static void handle_exhaustion(struct loop *l, int lfd, int err)
 {
-	int fd = -1, accept_err = 0;
+	unsigned long long refused = 0;
+	int busy;
 
 	if (!l->exhausted)
 		log_warn(
 			"accept on fd %d: %s; refusing clients until descriptors free up",
 			lfd, strerror(err));
 	l->exhausted = true;
-	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-		if (l->reserve_fd >= 0)
-			close(l->reserve_fd);
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		accept_err = errno;
-		if (fd >= 0) {
-			close(fd);
-			l->w->stats.refused++;
-		}
-		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			break;
-	}
-	if (fd < 0 && (accept_err == EAGAIN || accept_err == EWOULDBLOCK))
+	busy = net_refuse_waiting(lfd, &l->reserve_fd, ACCEPTS_PER_WAKEUP,
+				  &refused);
+	l->w->stats.refused += refused;
+	if (busy == 0)
 		return;
 	set_listening(l, 0);
 	l->paused_until = l->now_ms + ACCEPT_PAUSE_MS;

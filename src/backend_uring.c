@@ -811,16 +811,6 @@ static void update_recv(struct loop *l, struct conn *c)
 		u->state |= U_CANCEL;
 }
 
-/* Moves c to the linger list once its last echo is out and our FIN sent. */
-static void finish_limit(struct loop *l, struct conn *c)
-{
-	shutdown(c->fd, SHUT_WR);
-	c->flags |= CONN_SHUT_WR | CONN_LINGER;
-	conn_list_remove(&l->idle, c);
-	conn_list_push(&l->linger, c);
-	c->last_ms = l->now_ms;
-}
-
 /*
  * Brings c's requests in the kernel in line with its state, as epoll's
  * update_interest does: a send while bytes wait, a receive while there
@@ -846,7 +836,7 @@ static void update(struct loop *l, struct conn *c)
 		return;
 	}
 	if (empty && (c->flags & CONN_LIMIT) && !(c->flags & CONN_SHUT_WR))
-		finish_limit(l, c);
+		conn_finish_limit(&l->idle, &l->linger, c, l->now_ms);
 	update_recv(l, c);
 }
 
@@ -1061,27 +1051,18 @@ static void pause_accepting(struct loop *l)
  */
 static void handle_exhaustion(struct loop *l, int lfd, int err)
 {
-	int fd = -1, accept_err = 0;
+	unsigned long long refused = 0;
+	int busy;
 
 	if (!l->exhausted)
 		log_warn(
 			"accept on fd %d: %s; refusing clients until descriptors free up",
 			lfd, strerror(err));
 	l->exhausted = true;
-	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-		if (l->reserve_fd >= 0)
-			close(l->reserve_fd);
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		accept_err = errno;
-		if (fd >= 0) {
-			close(fd);
-			l->w->stats.refused++;
-		}
-		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			break;
-	}
-	if (fd < 0 && (accept_err == EAGAIN || accept_err == EWOULDBLOCK))
+	busy = net_refuse_waiting(lfd, &l->reserve_fd, ACCEPTS_PER_WAKEUP,
+				  &refused);
+	l->w->stats.refused += refused;
+	if (busy == 0)
 		stop_listeners(l, false);
 	else
 		pause_accepting(l);

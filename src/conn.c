@@ -1,4 +1,5 @@
 /* conn.c - framing, pending bytes and idle lists, shared by every backend. */
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,16 @@ void conn_list_remove(struct conn_list *l, struct conn *c)
 		l->tail = c->prev;
 	c->prev = c->next = NULL;
 	l->count--;
+}
+
+void conn_finish_limit(struct conn_list *idle, struct conn_list *linger,
+		       struct conn *c, uint64_t now_ms)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->flags |= CONN_SHUT_WR | CONN_LINGER;
+	conn_list_remove(idle, c);
+	conn_list_push(linger, c);
+	c->last_ms = now_ms;
 }
 
 void conn_log_close(const struct conn *c, const char *why)

@@ -130,6 +130,14 @@ void conn_table_destroy(struct conn_table *t);
 void conn_list_push(struct conn_list *l, struct conn *c);
 void conn_list_remove(struct conn_list *l, struct conn *c);
 
+/*
+ * After the -n'th echo is out: sends our FIN (the client still gets every
+ * byte) and moves c from the idle list to the linger list, where it waits
+ * for the client's close while its input is read and discarded.
+ */
+void conn_finish_limit(struct conn_list *idle, struct conn_list *linger,
+		       struct conn *c, uint64_t now_ms);
+
 /* Logs the per-connection counts at close (-v). */
 void conn_log_close(const struct conn *c, const char *why);
 

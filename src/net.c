@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -199,6 +200,29 @@ int net_tune_conn(int fd)
 	 * ACKs on the client that is tens of milliseconds.
 	 */
 	return set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+}
+
+int net_refuse_waiting(int lfd, int *reserve, int max,
+		       unsigned long long *refused)
+{
+	int fd = -1, err = 0;
+
+	for (int i = 0; i < max; i++) {
+		if (*reserve >= 0)
+			close(*reserve);
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		err = errno;
+		if (fd >= 0) {
+			close(fd);
+			++*refused;
+		}
+		*reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+	}
+	if (fd >= 0 || err == EAGAIN || err == EWOULDBLOCK)
+		return 0;
+	return -err;
 }
 
 int net_have_ipv6(void)

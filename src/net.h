@@ -61,6 +61,16 @@ int net_bind_udp(const union net_addr *a, int flags, union net_addr *bound);
 /* Sets the options every accepted connection gets (TCP_NODELAY). */
 int net_tune_conn(int fd);
 
+/*
+ * Out of descriptors: refuses up to max clients waiting on listener lfd
+ * by giving up the spare descriptor *reserve for each accept and close,
+ * then taking it back. Adds the refused to *refused. Returns 0 when the
+ * backlog is empty, or -errno when accepting still fails (the caller
+ * then pauses accepting rather than spin).
+ */
+int net_refuse_waiting(int lfd, int *reserve, int max,
+		       unsigned long long *refused);
+
 /* Returns 0 when this system can open an IPv6 socket. */
 int net_have_ipv6(void);
 
