@@ -54,8 +54,7 @@ struct loop {
 	size_t read_size;
 	struct conn_pool pool;
 	struct conn_table table;
-	struct conn_list idle; /* open connections, oldest activity first */
-	struct conn_list linger; /* after our FIN, oldest first */
+	struct conn_lists lists; /* every open connection, by deadline */
 	uint64_t now_ms;
 	uint64_t paused_until; /* accepting paused (EMFILE) until then */
 	bool exhausted; /* in an out-of-descriptors episode */
@@ -79,14 +78,9 @@ static int probe(char *why, size_t len)
 
 static void close_conn(struct loop *l, struct conn *c, const char *why)
 {
-	struct worker_stats *s = &l->w->stats;
 
-	s->closed++;
-	s->bytes_in += c->bytes_in;
-	s->bytes_out += c->bytes_out;
-	s->messages += c->messages;
-	conn_log_close(c, why);
-	conn_list_remove(c->flags & CONN_LINGER ? &l->linger : &l->idle, c);
+	worker_count_close(l->w, c, why);
+	conn_lists_remove(&l->lists, c);
 	conn_release(&l->pool, c);
 	/* close() also drops the fd from the epoll set: it is never dup'd. */
 	close(c->fd);
@@ -227,13 +221,8 @@ static void handle_conn(struct loop *l, struct conn *c, uint32_t events)
 	}
 	if (c->len == 0 && (c->flags & CONN_LIMIT) &&
 	    !(c->flags & CONN_SHUT_WR))
-		conn_finish_limit(&l->idle, &l->linger, c, l->now_ms);
-	if (!(c->flags & CONN_LINGER) && c->last_ms != l->now_ms &&
-	    l->o->idle_timeout) {
-		conn_list_remove(&l->idle, c);
-		conn_list_push(&l->idle, c);
-		c->last_ms = l->now_ms;
-	}
+		conn_finish_limit(&l->lists, c, l->now_ms);
+	conn_touch(&l->lists, l->o, c, l->now_ms);
 	err = update_interest(l, c);
 	if (err < 0)
 		close_conn(l, c, "epoll_ctl failed");
@@ -250,7 +239,6 @@ static int add_conn(struct loop *l, int fd, const union net_addr *peer, int lfd)
 		return -ENOMEM;
 	c->fd = fd;
 	c->peer = *peer;
-	c->last_ms = l->now_ms;
 	c->backend_state = EPOLLIN;
 	ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -258,7 +246,7 @@ static int add_conn(struct loop *l, int fd, const union net_addr *peer, int lfd)
 		return -errno;
 	}
 	net_tune_conn(fd);
-	conn_list_push(&l->idle, c);
+	conn_lists_add(&l->lists, c, l->now_ms);
 	l->w->stats.accepted++;
 	log_verbose("accept fd %d peer %s on fd %d", fd,
 		    net_addr_text(&peer->sa, text, sizeof(text)), lfd);
@@ -326,13 +314,8 @@ static void handle_accept(struct loop *l, int lfd)
 			log_info("accepting again on fd %d", lfd);
 			l->exhausted = false;
 		}
-		if (worker_conn_get(l->w) < 0) {
-			log_verbose("refuse fd %d: --max-conns %u reached", fd,
-				    l->o->max_conns);
-			l->w->stats.refused++;
-			close(fd);
+		if (worker_admit(l->w, fd) < 0)
 			continue;
-		}
 		if (add_conn(l, fd, &peer, lfd) < 0) {
 			worker_conn_put(l->w);
 			l->w->stats.refused++;
@@ -344,14 +327,11 @@ static void handle_accept(struct loop *l, int lfd)
 /* Closes connections whose idle or linger time ran out. */
 static void expire(struct loop *l)
 {
-	uint64_t idle = (uint64_t)l->o->idle_timeout * 1000;
-	uint64_t linger = (uint64_t)l->o->linger * 1000;
+	const char *why;
+	struct conn *c;
 
-	while (idle && l->idle.head &&
-	       l->idle.head->last_ms + idle <= l->now_ms)
-		close_conn(l, l->idle.head, "idle timeout");
-	while (l->linger.head && l->linger.head->last_ms + linger <= l->now_ms)
-		close_conn(l, l->linger.head, "linger timeout");
+	while ((c = conn_expired(&l->lists, l->o, l->now_ms, &why)))
+		close_conn(l, c, why);
 	if (l->paused_until && l->paused_until <= l->now_ms) {
 		l->paused_until = 0;
 		set_listening(l, EPOLLIN);
@@ -361,13 +341,8 @@ static void expire(struct loop *l)
 /* Milliseconds until the next deadline, or -1 when there is none. */
 static int next_timeout(const struct loop *l)
 {
-	uint64_t next = UINT64_MAX;
+	uint64_t next = conn_next_deadline(&l->lists, l->o);
 
-	if (l->o->idle_timeout && l->idle.head)
-		next = l->idle.head->last_ms + l->o->idle_timeout * 1000ULL;
-	if (l->linger.head &&
-	    l->linger.head->last_ms + l->o->linger * 1000ULL < next)
-		next = l->linger.head->last_ms + l->o->linger * 1000ULL;
 	if (l->paused_until && l->paused_until < next)
 		next = l->paused_until;
 	if (next == UINT64_MAX)
@@ -409,10 +384,10 @@ static int loop_init(struct loop *l, struct worker *w)
 
 static void loop_destroy(struct loop *l)
 {
-	while (l->idle.head)
-		close_conn(l, l->idle.head, "shutdown");
-	while (l->linger.head)
-		close_conn(l, l->linger.head, "shutdown");
+	while (l->lists.idle.head)
+		close_conn(l, l->lists.idle.head, "shutdown");
+	while (l->lists.linger.head)
+		close_conn(l, l->lists.linger.head, "shutdown");
 	conn_table_destroy(&l->table);
 	l->w->udp_stats = l->udp.stats;
 	udp_destroy(&l->udp);

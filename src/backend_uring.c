@@ -147,8 +147,7 @@ struct loop {
 	int br_mask;
 	struct conn_pool pool;
 	struct conn_table table;
-	struct conn_list idle; /* open connections, oldest activity first */
-	struct conn_list linger; /* after our FIN, oldest first */
+	struct conn_lists lists; /* every open connection, by deadline */
 	uint32_t wait_head, wait_tail, nwait;
 	unsigned int ops; /* requests whose last CQE is still due */
 	int reserve_fd; /* spare descriptor, given up to refuse on EMFILE */
@@ -620,15 +619,10 @@ static int cancel_all(struct loop *l, struct conn *c)
  */
 static void close_conn(struct loop *l, struct conn *c, const char *why)
 {
-	struct worker_stats *s = &l->w->stats;
 	struct uconn *u = &l->u[c->slot];
 
-	s->closed++;
-	s->bytes_in += c->bytes_in;
-	s->bytes_out += c->bytes_out;
-	s->messages += c->messages;
-	conn_log_close(c, why);
-	conn_list_remove(c->flags & CONN_LINGER ? &l->linger : &l->idle, c);
+	worker_count_close(l->w, c, why);
+	conn_lists_remove(&l->lists, c);
 	u->state |= U_CLOSING;
 	if (cancel_all(l, c) < 0)
 		wait_push(l, c);
@@ -836,19 +830,8 @@ static void update(struct loop *l, struct conn *c)
 		return;
 	}
 	if (empty && (c->flags & CONN_LIMIT) && !(c->flags & CONN_SHUT_WR))
-		conn_finish_limit(&l->idle, &l->linger, c, l->now_ms);
+		conn_finish_limit(&l->lists, c, l->now_ms);
 	update_recv(l, c);
-}
-
-/* Counts activity for the idle timeout, as epoll's handle_conn does. */
-static void touch(struct loop *l, struct conn *c)
-{
-	if ((c->flags & CONN_LINGER) || !l->o->idle_timeout ||
-	    c->last_ms == l->now_ms)
-		return;
-	conn_list_remove(&l->idle, c);
-	conn_list_push(&l->idle, c);
-	c->last_ms = l->now_ms;
 }
 
 static bool transient(int res)
@@ -912,7 +895,7 @@ static void handle_recv(struct loop *l, struct conn *c,
 		close_conn(l, c, err == -ENOMEM ? "out of memory" : "error");
 		return;
 	}
-	touch(l, c);
+	conn_touch(&l->lists, l->o, c, l->now_ms);
 	update(l, c);
 }
 
@@ -952,7 +935,7 @@ static void handle_send(struct loop *l, struct conn *c, int res)
 	} else if (n > 0) {
 		conn_sent(&l->pool, c, n);
 	}
-	touch(l, c);
+	conn_touch(&l->lists, l->o, c, l->now_ms);
 	update(l, c);
 }
 
@@ -986,13 +969,8 @@ static void add_conn(struct loop *l, int fd, int lfd)
 		log_info("accepting again on fd %d", lfd);
 		l->exhausted = false;
 	}
-	if (worker_conn_get(l->w) < 0) {
-		log_verbose("refuse fd %d: --max-conns %u reached", fd,
-			    l->o->max_conns);
-		l->w->stats.refused++;
-		close(fd);
+	if (worker_admit(l->w, fd) < 0)
 		return;
-	}
 	c = new_conn(l);
 	if (c == NULL) {
 		worker_conn_put(l->w);
@@ -1001,13 +979,12 @@ static void add_conn(struct loop *l, int fd, int lfd)
 		return;
 	}
 	c->fd = fd;
-	c->last_ms = l->now_ms;
 	len = sizeof(c->peer);
 	/* Only the -v lines show the peer; spare the syscall otherwise. */
 	if (log_level >= LOG_VERBOSE)
 		getpeername(fd, &c->peer.sa, &len);
 	net_tune_conn(fd);
-	conn_list_push(&l->idle, c);
+	conn_lists_add(&l->lists, c, l->now_ms);
 	l->w->stats.accepted++;
 	log_verbose("accept fd %d peer %s on fd %d", fd,
 		    net_addr_text(&c->peer.sa, text, sizeof(text)), lfd);
@@ -1299,14 +1276,11 @@ static void run_waiters(struct loop *l)
 /* Closes connections whose idle or linger time ran out. */
 static void expire(struct loop *l)
 {
-	uint64_t idle = (uint64_t)l->o->idle_timeout * 1000;
-	uint64_t linger = (uint64_t)l->o->linger * 1000;
+	const char *why;
+	struct conn *c;
 
-	while (idle && l->idle.head &&
-	       l->idle.head->last_ms + idle <= l->now_ms)
-		close_conn(l, l->idle.head, "idle timeout");
-	while (l->linger.head && l->linger.head->last_ms + linger <= l->now_ms)
-		close_conn(l, l->linger.head, "linger timeout");
+	while ((c = conn_expired(&l->lists, l->o, l->now_ms, &why)))
+		close_conn(l, c, why);
 	if (l->paused_until && l->paused_until <= l->now_ms)
 		l->paused_until = 0;
 }
@@ -1314,13 +1288,8 @@ static void expire(struct loop *l)
 /* Milliseconds until the next deadline, or -1 when there is none. */
 static int next_timeout(const struct loop *l)
 {
-	uint64_t next = UINT64_MAX;
+	uint64_t next = conn_next_deadline(&l->lists, l->o);
 
-	if (l->o->idle_timeout && l->idle.head)
-		next = l->idle.head->last_ms + l->o->idle_timeout * 1000ULL;
-	if (l->linger.head &&
-	    l->linger.head->last_ms + l->o->linger * 1000ULL < next)
-		next = l->linger.head->last_ms + l->o->linger * 1000ULL;
 	if (l->paused_until && l->paused_until < next)
 		next = l->paused_until;
 	if (next == UINT64_MAX)
@@ -1336,7 +1305,7 @@ static int next_timeout(const struct loop *l)
  */
 static int submit_wait(struct loop *l, int timeout_ms)
 {
-	unsigned int batch = l->idle.count / BATCH_PER_CONNS;
+	unsigned int batch = l->lists.idle.count / BATCH_PER_CONNS;
 	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
 	int ret;
@@ -1418,10 +1387,10 @@ static void drain(struct loop *l)
 	uint64_t deadline = l->now_ms + DRAIN_MS;
 
 	l->stopping = true;
-	while (l->idle.head)
-		close_conn(l, l->idle.head, "shutdown");
-	while (l->linger.head)
-		close_conn(l, l->linger.head, "shutdown");
+	while (l->lists.idle.head)
+		close_conn(l, l->lists.idle.head, "shutdown");
+	while (l->lists.linger.head)
+		close_conn(l, l->lists.linger.head, "shutdown");
 	stop_listeners(l, true);
 	for (int i = 0; i < l->w->nudp; i++)
 		if (l->udp_armed[i])

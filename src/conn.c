@@ -265,14 +265,68 @@ void conn_list_remove(struct conn_list *l, struct conn *c)
 	l->count--;
 }
 
-void conn_finish_limit(struct conn_list *idle, struct conn_list *linger,
-		       struct conn *c, uint64_t now_ms)
+void conn_lists_add(struct conn_lists *ls, struct conn *c, uint64_t now_ms)
+{
+	c->last_ms = now_ms;
+	conn_list_push(&ls->idle, c);
+}
+
+void conn_lists_remove(struct conn_lists *ls, struct conn *c)
+{
+	conn_list_remove(c->flags & CONN_LINGER ? &ls->linger : &ls->idle, c);
+}
+
+void conn_touch(struct conn_lists *ls, const struct options *o, struct conn *c,
+		uint64_t now_ms)
+{
+	/* A lingering connection's deadline runs from our FIN, not its input.
+	 */
+	if ((c->flags & CONN_LINGER) || !o->idle_timeout ||
+	    c->last_ms == now_ms)
+		return;
+	conn_list_remove(&ls->idle, c);
+	conn_list_push(&ls->idle, c);
+	c->last_ms = now_ms;
+}
+
+void conn_finish_limit(struct conn_lists *ls, struct conn *c, uint64_t now_ms)
 {
 	shutdown(c->fd, SHUT_WR);
 	c->flags |= CONN_SHUT_WR | CONN_LINGER;
-	conn_list_remove(idle, c);
-	conn_list_push(linger, c);
+	conn_list_remove(&ls->idle, c);
+	conn_list_push(&ls->linger, c);
 	c->last_ms = now_ms;
+}
+
+struct conn *conn_expired(const struct conn_lists *ls, const struct options *o,
+			  uint64_t now_ms, const char **why)
+{
+	struct conn *c = ls->idle.head;
+
+	if (o->idle_timeout && c &&
+	    c->last_ms + o->idle_timeout * 1000ULL <= now_ms) {
+		*why = "idle timeout";
+		return c;
+	}
+	c = ls->linger.head;
+	if (c && c->last_ms + o->linger * 1000ULL <= now_ms) {
+		*why = "linger timeout";
+		return c;
+	}
+	return NULL;
+}
+
+uint64_t conn_next_deadline(const struct conn_lists *ls,
+			    const struct options *o)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (o->idle_timeout && ls->idle.head)
+		next = ls->idle.head->last_ms + o->idle_timeout * 1000ULL;
+	if (ls->linger.head &&
+	    ls->linger.head->last_ms + o->linger * 1000ULL < next)
+		next = ls->linger.head->last_ms + o->linger * 1000ULL;
+	return next;
 }
 
 void conn_log_close(const struct conn *c, const char *why)

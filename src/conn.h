@@ -46,6 +46,17 @@ struct conn_list {
 };
 
 /*
+ * A worker's open connections in the order their deadlines come: idle
+ * ones by last activity (for --idle-timeout), lingering ones (after our
+ * FIN, for --linger) by when they started to linger. Each connection is
+ * on exactly one of them.
+ */
+struct conn_lists {
+	struct conn_list idle;
+	struct conn_list linger;
+};
+
+/*
  * A worker's connections by slot number. Backends name a connection to
  * the kernel (epoll data, io_uring user_data) by slot and generation,
  * never by fd or pointer, so an event for a closed connection whose slot
@@ -130,13 +141,34 @@ void conn_table_destroy(struct conn_table *t);
 void conn_list_push(struct conn_list *l, struct conn *c);
 void conn_list_remove(struct conn_list *l, struct conn *c);
 
+/* Puts a new connection on the idle list, active as of now_ms. */
+void conn_lists_add(struct conn_lists *ls, struct conn *c, uint64_t now_ms);
+
+/* Takes c off whichever list it is on. */
+void conn_lists_remove(struct conn_lists *ls, struct conn *c);
+
+/* Records activity on c, for the idle timeout (O(1), at most once a ms). */
+void conn_touch(struct conn_lists *ls, const struct options *o, struct conn *c,
+		uint64_t now_ms);
+
 /*
  * After the -n'th echo is out: sends our FIN (the client still gets every
  * byte) and moves c from the idle list to the linger list, where it waits
  * for the client's close while its input is read and discarded.
  */
-void conn_finish_limit(struct conn_list *idle, struct conn_list *linger,
-		       struct conn *c, uint64_t now_ms);
+void conn_finish_limit(struct conn_lists *ls, struct conn *c, uint64_t now_ms);
+
+/*
+ * The next connection whose idle or linger time ran out by now_ms, with
+ * the reason in *why, or NULL. The caller closes it (taking it off its
+ * list) before asking again.
+ */
+struct conn *conn_expired(const struct conn_lists *ls, const struct options *o,
+			  uint64_t now_ms, const char **why);
+
+/* When the next idle or linger time runs out; UINT64_MAX if never. */
+uint64_t conn_next_deadline(const struct conn_lists *ls,
+			    const struct options *o);
 
 /* Logs the per-connection counts at close (-v). */
 void conn_log_close(const struct conn *c, const char *why);

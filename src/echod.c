@@ -248,9 +248,10 @@ int main(int argc, char **argv)
 		workers[i].opts = &o;
 		workers[i].backend = backend;
 		workers[i].shared = &shared;
-		sig = worker_start(&workers[i]);
-		if (sig < 0) {
-			log_error("start worker %d: %s", i, strerror(-sig));
+		int ret = worker_start(&workers[i]);
+
+		if (ret < 0) {
+			log_error("start worker %d: %s", i, strerror(-ret));
 			return 1;
 		}
 	}

@@ -106,14 +106,18 @@ static int set_int_opt(int fd, int level, int name, int value)
 	return 0;
 }
 
-int net_listen_tcp(const union net_addr *a, int backlog, int flags,
-		   union net_addr *bound)
+/*
+ * Opens a non-blocking socket of type bound to a, with SO_REUSEADDR and
+ * the v6-only choice of flags. Without NET_REUSEPORT the bind fails if
+ * anyone holds the port; SO_REUSEPORT is set only after it, so that this
+ * process's other workers can join the port's group but no other program
+ * can. Returns the fd or -errno.
+ */
+static int open_bound(const union net_addr *a, int type, int flags)
 {
-	socklen_t len = sizeof(*bound);
 	int fd, err;
 
-	fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    IPPROTO_TCP);
+	fd = socket(a->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	err = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
@@ -122,74 +126,55 @@ int net_listen_tcp(const union net_addr *a, int backlog, int flags,
 				  !!(flags & NET_V6ONLY));
 	if (!err && (flags & NET_REUSEPORT))
 		err = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-	if (err)
-		goto out_close_fd;
-	if (bind(fd, &a->sa, net_addr_len(a)) < 0) {
+	if (!err && bind(fd, &a->sa, net_addr_len(a)) < 0)
 		err = -errno;
-		goto out_close_fd;
-	}
-	/*
-	 * The group's first socket binds without SO_REUSEPORT, so a port
-	 * that anyone holds is refused instead of silently shared; setting
-	 * it now, before listen(), lets our other workers join.
-	 */
-	if (!(flags & NET_REUSEPORT)) {
+	if (!err && !(flags & NET_REUSEPORT))
 		err = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-		if (err)
-			goto out_close_fd;
-	}
-	if (listen(fd, backlog) < 0 || getsockname(fd, &bound->sa, &len) < 0) {
-		err = -errno;
-		goto out_close_fd;
+	if (err) {
+		close(fd);
+		return err;
 	}
 	return fd;
+}
 
-out_close_fd:
-	close(fd);
-	return err;
+int net_listen_tcp(const union net_addr *a, int backlog, int flags,
+		   union net_addr *bound)
+{
+	socklen_t len = sizeof(*bound);
+	int fd, err;
+
+	fd = open_bound(a, SOCK_STREAM, flags);
+	if (fd < 0)
+		return fd;
+	if (listen(fd, backlog) < 0 || getsockname(fd, &bound->sa, &len) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 int net_bind_udp(const union net_addr *a, int flags, union net_addr *bound)
 {
 	socklen_t len = sizeof(*bound);
 	bool v6 = a->sa.sa_family == AF_INET6;
-	int fd, err;
+	int fd, err = 0;
 
-	fd = socket(a->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    IPPROTO_UDP);
+	fd = open_bound(a, SOCK_DGRAM, flags);
 	if (fd < 0)
-		return -errno;
-	err = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-	if (!err && v6)
-		err = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-				  !!(flags & NET_V6ONLY));
-	if (!err && v6)
+		return fd;
+	if (v6)
 		err = set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
 	/* A dual-stack socket reports IPv4 destinations as IP_PKTINFO. */
 	if (!err && (!v6 || !(flags & NET_V6ONLY)))
 		err = set_int_opt(fd, IPPROTO_IP, IP_PKTINFO, 1);
-	if (!err && (flags & NET_REUSEPORT))
-		err = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-	if (err)
-		goto out_close_fd;
-	if (bind(fd, &a->sa, net_addr_len(a)) < 0) {
+	if (!err && getsockname(fd, &bound->sa, &len) < 0)
 		err = -errno;
-		goto out_close_fd;
-	}
-	if (!(flags & NET_REUSEPORT)) {
-		err = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-		if (err)
-			goto out_close_fd;
-	}
-	if (getsockname(fd, &bound->sa, &len) < 0) {
-		err = -errno;
-		goto out_close_fd;
+	if (err) {
+		close(fd);
+		return err;
 	}
 	return fd;
-
-out_close_fd:
-	close(fd);
-	return err;
 }
 
 int net_tune_conn(int fd)

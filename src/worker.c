@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "conn.h"
 #include "log.h"
 #include "worker.h"
 
@@ -28,6 +29,28 @@ int worker_conn_get(struct worker *w)
 void worker_conn_put(struct worker *w)
 {
 	atomic_fetch_sub_explicit(&w->shared->conns, 1, memory_order_relaxed);
+}
+
+int worker_admit(struct worker *w, int fd)
+{
+	if (worker_conn_get(w) == 0)
+		return 0;
+	log_verbose("refuse fd %d: --max-conns %u reached", fd,
+		    w->opts->max_conns);
+	w->stats.refused++;
+	close(fd);
+	return -1;
+}
+
+void worker_count_close(struct worker *w, const struct conn *c, const char *why)
+{
+	struct worker_stats *s = &w->stats;
+
+	s->closed++;
+	s->bytes_in += c->bytes_in;
+	s->bytes_out += c->bytes_out;
+	s->messages += c->messages;
+	conn_log_close(c, why);
 }
 
 static void *worker_main(void *arg)

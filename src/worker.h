@@ -14,6 +14,7 @@
 #include "udp.h"
 
 struct backend_ops;
+struct conn;
 
 /* Counted by the worker that did it; read by main after the join. */
 struct worker_stats {
@@ -55,6 +56,16 @@ struct worker {
  */
 int worker_conn_get(struct worker *w);
 void worker_conn_put(struct worker *w);
+
+/*
+ * Admits a new connection fd under --max-conns. Returns 0, or -1 after
+ * closing fd at once (counted and logged) when the limit is reached.
+ */
+int worker_admit(struct worker *w, int fd);
+
+/* Adds a closing connection's counts to w's and logs them (-v). */
+void worker_count_close(struct worker *w, const struct conn *c,
+			const char *why);
 
 /*
  * Starts w's thread running its backend. Returns 0 or -errno. When the

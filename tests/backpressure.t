@@ -15,26 +15,6 @@ from echotest import *  # noqa: E402,F401
 MAX_PENDING = 64 * 1024
 
 
-def fill_until_blocked(s, data, quiet=1.0, limit=60.0):
-    """Sends from data without reading until the socket has taken nothing
-    for `quiet` seconds; returns how many bytes were taken."""
-    s.setblocking(False)
-    sent = 0
-    last = time.monotonic()
-    end = time.monotonic() + limit
-    while sent < len(data) and time.monotonic() < end:
-        try:
-            n = s.send(data[sent:sent + 65536])
-            sent += n
-            last = time.monotonic()
-        except BlockingIOError:
-            if time.monotonic() - last > quiet:
-                break
-            time.sleep(0.01)
-    s.setblocking(True)
-    return sent
-
-
 def test_non_reader(backend):
     srv = Echod("-t", "1", "--max-pending", str(MAX_PENDING), backend=backend)
     base = srv.rss_kib()

@@ -375,6 +375,26 @@ def sees_eof(s, timeout=5.0):
     return eof and not data
 
 
+def fill_until_blocked(s, data, quiet=1.0, limit=60.0):
+    """Sends from data without reading until the socket has taken nothing
+    for `quiet` seconds; returns how many bytes were taken."""
+    s.setblocking(False)
+    sent = 0
+    last = time.monotonic()
+    end = time.monotonic() + limit
+    while sent < len(data) and time.monotonic() < end:
+        try:
+            n = s.send(data[sent:sent + 65536])
+            sent += n
+            last = time.monotonic()
+        except BlockingIOError:
+            if time.monotonic() - last > quiet:
+                break
+            time.sleep(0.01)
+    s.setblocking(True)
+    return sent
+
+
 def closed_within(s, timeout=3.0):
     """True when s sees EOF or a reset within timeout (and no data)."""
     s.settimeout(timeout)

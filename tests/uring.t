@@ -86,22 +86,6 @@ def test_dry_ring():
     eq(srv.stop(), 0, "io_uring: exit 0")
 
 
-def fill(s, data, quiet=0.3, limit=10.0):
-    """Writes without reading until the socket takes nothing for `quiet` s."""
-    s.setblocking(False)
-    sent, last, end = 0, time.monotonic(), time.monotonic() + limit
-    while sent < len(data) and time.monotonic() < end:
-        try:
-            sent += s.send(data[sent:sent + 65536])
-            last = time.monotonic()
-        except BlockingIOError:
-            if time.monotonic() - last > quiet:
-                break
-            time.sleep(0.005)
-    s.setblocking(True)
-    return sent
-
-
 def test_blocked_hold_no_buffers():
     """Clients that send and never read end up with their bytes in
     pending buffers, not in the ring: others still get buffers."""
@@ -111,7 +95,7 @@ def test_blocked_hold_no_buffers():
     data = pattern(8 << 20, seed=5)
     for i in range(12):
         s = connect(srv.addr())
-        stuck.append((s, fill(s, data)))
+        stuck.append((s, fill_until_blocked(s, data, quiet=0.3, limit=10.0)))
     with connect(srv.addr()) as s:
         other = pattern(2 << 20, seed=6)
         ok(echo_all(s, other, 30) == other,
