@@ -1,16 +1,37 @@
 /* backend.c - the table of backends and the --backend choice. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "backend.h"
 
-const struct backend_ops *const backend_table[] = {
-#ifdef HAVE_LIBURING
-	&backend_uring,
+#ifndef HAVE_LIBURING
+/*
+ * A build without liburing still lists io_uring, so that --backend
+ * io_uring, auto and --list-backends all give the one reason.
+ */
+static int uring_absent(char *why, size_t len)
+{
+	snprintf(why, len, "not compiled in (built without liburing)");
+	return -ENOSYS;
+}
+
+const struct backend_ops backend_uring = {
+	.name = "io_uring",
+	.probe = uring_absent,
+};
 #endif
+
+const struct backend_ops *const backend_table[] = {
+	&backend_uring,
 	&backend_epoll,
 	NULL,
 };
+
+int backend_probe(const struct backend_ops *b, char *why, size_t len)
+{
+	return b->probe ? b->probe(why, len) : 0;
+}
 
 static const struct backend_ops *find(const char *name)
 {
@@ -30,22 +51,18 @@ const struct backend_ops *backend_select(const char *name, char *why,
 	if (strcmp(name, "auto") != 0) {
 		b = find(name);
 		if (b == NULL) {
-			snprintf(why, len, "backend %s: not compiled in", name);
+			snprintf(why, len, "backend %s: unknown", name);
 			return NULL;
 		}
-		if (b->probe(reason, sizeof(reason)) < 0) {
+		if (backend_probe(b, reason, sizeof(reason)) < 0) {
 			snprintf(why, len, "backend %s: %s", name, reason);
 			return NULL;
 		}
 		return b;
 	}
-#ifndef HAVE_LIBURING
-	snprintf(note, notelen,
-		 "io_uring not compiled in: built without liburing");
-#endif
 	for (int i = 0; backend_table[i]; i++) {
 		b = backend_table[i];
-		if (b->probe(reason, sizeof(reason)) == 0)
+		if (backend_probe(b, reason, sizeof(reason)) == 0)
 			return b;
 		snprintf(note, notelen, "%s unavailable: %s", b->name, reason);
 	}

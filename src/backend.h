@@ -4,7 +4,8 @@
  * A backend runs one worker's whole loop: readiness (epoll) and completion
  * (io_uring) models differ too much to share a "watch this fd" layer, so
  * the cut is at "serve this worker's listeners until told to stop". What
- * they share lives in conn.c (framing, pending bytes, limits) and net.c.
+ * they share is the loop core (core.h): connections from admission to
+ * close, deadlines, the queue of bytes to send back (outq.h), and UDP.
  */
 #ifndef ECHOD_BACKEND_H
 #define ECHOD_BACKEND_H
@@ -18,23 +19,32 @@ struct backend_ops {
 	/*
 	 * Returns 0 when this process can use the backend here, or -errno
 	 * with a one-line reason in why ("kernel.io_uring_disabled is 2").
+	 * NULL: always usable. Called through backend_probe.
 	 */
 	int (*probe)(char *why, size_t len);
+	/* The size of the loop state the worker allocates, zeroed. */
+	size_t loop_size;
+	/* Sets up the loop for w; returns 0 or -errno. */
+	int (*init)(void *loop, struct worker *w);
 	/*
 	 * Serves w's listeners until w->stop_fd becomes readable, then
 	 * closes every connection it owns. Returns 0, or -errno with a
-	 * reason in w->why when the worker cannot go on.
+	 * reason in w->why (worker_failed) when the worker cannot go on.
 	 */
-	int (*run)(struct worker *w);
+	int (*serve)(void *loop);
+	/* Frees what init set up, whether it succeeded or not. */
+	void (*destroy)(void *loop);
 };
 
 extern const struct backend_ops backend_epoll;
-#ifdef HAVE_LIBURING
+/* Without liburing, a stand-in whose probe says so. */
 extern const struct backend_ops backend_uring;
-#endif
 
 /* Every backend compiled in, best first; NULL-terminated. */
 extern const struct backend_ops *const backend_table[];
+
+/* b's probe, or 0 when it has none. */
+int backend_probe(const struct backend_ops *b, char *why, size_t len);
 
 /*
  * Picks the backend named by --backend ("auto" takes the first whose

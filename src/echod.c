@@ -29,11 +29,8 @@ static int list_backends(void)
 {
 	char why[256];
 
-#ifndef HAVE_LIBURING
-	printf("io_uring unavailable: not compiled in (built without liburing)\n");
-#endif
 	for (int i = 0; backend_table[i]; i++) {
-		if (backend_table[i]->probe(why, sizeof(why)) == 0)
+		if (backend_probe(backend_table[i], why, sizeof(why)) == 0)
 			printf("%s available\n", backend_table[i]->name);
 		else
 			printf("%s unavailable: %s\n", backend_table[i]->name,

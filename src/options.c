@@ -13,6 +13,7 @@ const char options_usage[] =
 	"usage: echod [-v] [-p port] [-b address]... [-n messages] [-t threads]\n"
 	"             [--framing raw|line] [--max-conns N] [--idle-timeout SECONDS]\n"
 	"             [--max-pending BYTES] [--backend auto|epoll|io_uring]\n"
+	"             [--uring-buffers N]\n"
 	"             [-u] [--no-tcp] [--udp-rate N] [--udp-byte-rate BYTES]\n"
 	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n";
 
@@ -34,6 +35,8 @@ static const char options_help[] =
 	"      --backlog N         listen(2) backlog (default 4096)\n"
 	"      --backend NAME      auto (default), epoll or io_uring\n"
 	"      --list-backends     say which backends this system can run\n"
+	"      --uring-buffers N   io_uring: 64 KiB receive buffers per worker, given\n"
+	"                          to the kernel as load needs them (default 256)\n"
 	"  -u, --udp               also serve UDP on the same port and addresses\n"
 	"      --no-tcp            serve UDP only\n"
 	"      --udp-rate N        datagrams/s answered per source address\n"
@@ -65,6 +68,7 @@ enum {
 	OPT_UDP_MAX_SIZE,
 	OPT_UDP_DENY_PORTS,
 	OPT_UDP_ALLOW_NONUNICAST,
+	OPT_URING_BUFFERS,
 };
 
 static const struct option long_options[] = {
@@ -90,6 +94,7 @@ static const struct option long_options[] = {
 	{"udp-max-size", required_argument, NULL, OPT_UDP_MAX_SIZE},
 	{"udp-deny-ports", required_argument, NULL, OPT_UDP_DENY_PORTS},
 	{"udp-allow-nonunicast", no_argument, NULL, OPT_UDP_ALLOW_NONUNICAST},
+	{"uring-buffers", required_argument, NULL, OPT_URING_BUFFERS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -171,6 +176,7 @@ static void set_defaults(struct options *o)
 	o->udp_rate = OPTIONS_DEFAULT_UDP_RATE;
 	o->udp_byte_rate = OPTIONS_DEFAULT_UDP_BYTE_RATE;
 	o->udp_max_size = OPTIONS_UDP_MAX;
+	o->uring_buffers = OPTIONS_DEFAULT_URING_BUFFERS;
 }
 
 /*
@@ -270,6 +276,11 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		what = "udp-max-size";
 		v = options_number(arg, 0, OPTIONS_UDP_MAX, &errstr);
 		o->udp_max_size = (unsigned int)v;
+		break;
+	case OPT_URING_BUFFERS:
+		what = "uring-buffers";
+		v = options_number(arg, 1, OPTIONS_MAX_URING_BUFFERS, &errstr);
+		o->uring_buffers = (unsigned int)v;
 		break;
 	case OPT_MAX_PENDING:
 		what = "max-pending";

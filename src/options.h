@@ -19,6 +19,8 @@ enum {
 	OPTIONS_DEFAULT_UDP_RATE = 1000,
 	OPTIONS_DEFAULT_UDP_BYTE_RATE = 1024 * 1024,
 	OPTIONS_UDP_MAX = 65535,
+	OPTIONS_DEFAULT_URING_BUFFERS = 256,
+	OPTIONS_MAX_URING_BUFFERS = 32768, /* io_uring buffer ids: 16 bits */
 };
 
 /* Owned by main(); workers get a const pointer and never change it. */
@@ -36,6 +38,7 @@ struct options {
 	size_t max_pending; /* bytes waiting to go back, per connection */
 	int backlog;
 	const char *backend; /* "auto", "epoll", "io_uring" */
+	unsigned int uring_buffers; /* provided buffers per io_uring worker */
 	bool list_backends;
 	bool tcp; /* serve TCP (not --no-tcp) */
 	bool udp; /* serve UDP (-u) */

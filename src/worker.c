@@ -1,56 +1,44 @@
-/* worker.c - worker threads: start, stop, and the shared connection count. */
+/* worker.c - worker threads: start one running its backend, stop it. */
 #include <sys/eventfd.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "backend.h"
-#include "conn.h"
 #include "log.h"
 #include "worker.h"
 
-int worker_conn_get(struct worker *w)
+int worker_failed(struct worker *w, const char *what, int err)
 {
-	unsigned int max = w->opts->max_conns;
-	unsigned int n =
-		atomic_load_explicit(&w->shared->conns, memory_order_relaxed);
-
-	/* A CAS loop, so concurrent accepts never overshoot the limit. */
-	do {
-		if (max && n >= max)
-			return -1;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&w->shared->conns, &n, n + 1, memory_order_relaxed,
-		memory_order_relaxed));
-	return 0;
+	snprintf(w->why, sizeof(w->why), "%s: %s", what, strerror(-err));
+	return err;
 }
 
-void worker_conn_put(struct worker *w)
+/* Runs w's backend: set-up, the loop until stopped, tear-down. */
+static int run_backend(struct worker *w)
 {
-	atomic_fetch_sub_explicit(&w->shared->conns, 1, memory_order_relaxed);
-}
+	const struct backend_ops *b = w->backend;
+	char what[64];
+	void *loop;
+	int err;
 
-int worker_admit(struct worker *w, int fd)
-{
-	if (worker_conn_get(w) == 0)
-		return 0;
-	log_verbose("refuse fd %d: --max-conns %u reached", fd,
-		    w->opts->max_conns);
-	w->stats.refused++;
-	close(fd);
-	return -1;
-}
-
-void worker_count_close(struct worker *w, const struct conn *c, const char *why)
-{
-	struct worker_stats *s = &w->stats;
-
-	s->closed++;
-	s->bytes_in += c->bytes_in;
-	s->bytes_out += c->bytes_out;
-	s->messages += c->messages;
-	conn_log_close(c, why);
+	loop = calloc(1, b->loop_size);
+	if (loop == NULL)
+		return worker_failed(w, "start", -ENOMEM);
+	err = b->init(loop, w);
+	if (err < 0) {
+		snprintf(what, sizeof(what), "%s set-up", b->name);
+		worker_failed(w, what, err);
+	} else {
+		err = b->serve(loop);
+	}
+	b->destroy(loop);
+	free(loop);
+	return err;
 }
 
 static void *worker_main(void *arg)
@@ -58,7 +46,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	log_set_worker(w->id);
-	w->result = w->backend->run(w);
+	w->result = run_backend(w);
 	if (w->result < 0) {
 		log_error("%s", w->why);
 		/* main() waits in sigwaitinfo(); this tells it we failed. */

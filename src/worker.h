@@ -1,7 +1,8 @@
 /*
  * worker.h - a worker thread: its own listening sockets (one per address,
- * joined to the port's SO_REUSEPORT group), its own loop run by a backend,
- * its own counters. Nothing but the connection count is shared.
+ * joined to the port's SO_REUSEPORT group), its own loop run by a backend
+ * over the loop core (core.h), its own counters. Nothing but the
+ * connection count is shared.
  */
 #ifndef ECHOD_WORKER_H
 #define ECHOD_WORKER_H
@@ -14,9 +15,8 @@
 #include "udp.h"
 
 struct backend_ops;
-struct conn;
 
-/* Counted by the worker that did it; read by main after the join. */
+/* Counted by the worker's core; read by main after the join. */
 struct worker_stats {
 	uint64_t accepted;
 	uint64_t refused; /* over --max-conns or out of descriptors */
@@ -47,25 +47,8 @@ struct worker {
 	int result; /* the backend's return value */
 	char why[256];
 	struct worker_stats stats;
-	struct udp_stats udp_stats; /* copied from the backend's at exit */
+	struct udp_stats udp_stats; /* copied from the core's at exit */
 };
-
-/*
- * Takes one connection slot under --max-conns; returns 0, or -1 when the
- * limit is reached (the caller closes the new connection at once).
- */
-int worker_conn_get(struct worker *w);
-void worker_conn_put(struct worker *w);
-
-/*
- * Admits a new connection fd under --max-conns. Returns 0, or -1 after
- * closing fd at once (counted and logged) when the limit is reached.
- */
-int worker_admit(struct worker *w, int fd);
-
-/* Adds a closing connection's counts to w's and logs them (-v). */
-void worker_count_close(struct worker *w, const struct conn *c,
-			const char *why);
 
 /*
  * Starts w's thread running its backend. Returns 0 or -errno. When the
@@ -73,6 +56,12 @@ void worker_count_close(struct worker *w, const struct conn *c,
  * the others and exits 1.
  */
 int worker_start(struct worker *w);
+
+/*
+ * For a backend that cannot go on: records "what: strerror" as the
+ * reason worker_main logs, and returns err (a -errno).
+ */
+int worker_failed(struct worker *w, const char *what, int err);
 
 /* Asks w to stop (it closes its connections) and waits for the thread. */
 void worker_stop(struct worker *w);

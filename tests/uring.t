@@ -75,7 +75,7 @@ def test_own_bytes():
 def test_dry_ring():
     """More concurrent readers than buffers: receives end with -ENOBUFS
     and must be re-armed when buffers come back, losing nothing."""
-    srv = Echod("-t", "1", backend="io_uring", env={"ECHOD_URING_BUFFERS": "4"})
+    srv = Echod("-t", "1", "--uring-buffers", "4", backend="io_uring")
     errors = run_clients(srv.addr(), 32, 3)
     ok(not errors, "io_uring: 32 clients on a ring of 4 buffers: every byte back, in order",
        *errors[:5])
@@ -89,8 +89,8 @@ def test_dry_ring():
 def test_blocked_hold_no_buffers():
     """Clients that send and never read end up with their bytes in
     pending buffers, not in the ring: others still get buffers."""
-    srv = Echod("-t", "1", "--max-pending", "64K", backend="io_uring",
-                env={"ECHOD_URING_BUFFERS": "64"})
+    srv = Echod("-t", "1", "--max-pending", "64K", "--uring-buffers", "64",
+                backend="io_uring")
     stuck = []
     data = pattern(8 << 20, seed=5)
     for i in range(12):

@@ -1,0 +1,138 @@
+/*
+ * core.h - the loop core: everything a worker's event loop is, whichever
+ * backend turns kernel events into calls on it. It owns the worker's
+ * connections from admission to close (slot table, deadline lists,
+ * pooled send buffers, counters), the spare descriptor and the accept
+ * pause for when descriptors run out, the UDP state, and the clock.
+ *
+ * A backend only watches descriptors or completes requests: it asks the
+ * core to admit each accepted descriptor, tells it of bytes moved, asks
+ * it after each event whether a connection is done, retires and frees
+ * connections through it, and sleeps no longer than core_timeout_ms.
+ * A new policy at accept or close, or a new per-connection column, is an
+ * edit here and in no backend.
+ */
+#ifndef ECHOD_CORE_H
+#define ECHOD_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deadline.h"
+#include "outq.h"
+#include "table.h"
+#include "udp.h"
+
+struct conn;
+struct options;
+struct worker;
+union net_addr;
+
+enum {
+	CORE_ACCEPTS_PER_WAKEUP = 64, /* so a connect flood cannot starve */
+	CORE_ACCEPT_PAUSE_MS = 100, /* out of descriptors, spare gone too */
+	CORE_POOL_CACHE = 64, /* pooled send buffers kept for reuse */
+};
+
+/* What a backend does after an accept failed (core_accept_failed). */
+enum core_accept {
+	CORE_ACCEPT_GO_ON, /* that client only: accept the next one */
+	CORE_ACCEPT_EMPTIED, /* out of descriptors, waiting clients refused */
+	CORE_ACCEPT_PAUSED, /* stop watching the listeners until resumed */
+};
+
+/* One worker's loop core; lives in the backend's loop state. */
+struct core {
+	struct worker *w;
+	const struct options *o;
+	uint64_t now_ms; /* CLOCK_MONOTONIC_COARSE, once per wakeup */
+	struct conn_table table;
+	struct deadlines due; /* every open connection, by deadline */
+	struct outq_pool pool;
+	struct udp_worker udp;
+	int spare_fd; /* given up to refuse clients when out of fds */
+	uint64_t paused_until; /* accepting paused until then; 0 = not */
+	bool exhausted; /* in an out-of-descriptors episode */
+};
+
+/*
+ * Sets up k for worker w: priv_size bytes of backend state per
+ * connection (conn_priv), pooled send buffers of pool_size bytes.
+ * Returns 0 or -errno; core_destroy is safe either way.
+ */
+int core_init(struct core *k, struct worker *w, size_t priv_size,
+	      size_t pool_size);
+
+/*
+ * Frees everything, closing the descriptors of connections the backend
+ * could not free (a ring torn down with requests in flight); the
+ * backend has retired every connection before.
+ */
+void core_destroy(struct core *k);
+
+void core_clock(struct core *k);
+
+/*
+ * Admits descriptor fd, accepted on listener lfd from peer (NULL if not
+ * known): takes a --max-conns place, a slot, the deadline clock.
+ * Returns the connection, or NULL after closing fd (refused, counted).
+ * Access policies belong here.
+ */
+struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
+			int lfd);
+
+/* accept on lfd failed with errno err: counts, refuses, maybe pauses. */
+enum core_accept core_accept_failed(struct core *k, int lfd, int err);
+
+/* Accepting is paused (CORE_ACCEPT_PAUSED) and not yet resumed. */
+static inline bool core_paused(const struct core *k)
+{
+	return k->paused_until != 0;
+}
+
+/*
+ * Once per wakeup: ends a pause whose time is up; returns true when it
+ * did, and the backend watches its listeners again.
+ */
+bool core_resume_due(struct core *k);
+
+/*
+ * After c's bytes moved: sends our FIN once every echo owed after -n is
+ * out, and restarts the idle clock. Returns why c must close now ("end
+ * of input"), or NULL.
+ */
+const char *core_settle(struct core *k, struct conn *c);
+
+/* The next connection whose idle or linger time ran out, with why. */
+struct conn *core_expired(struct core *k, const char **why);
+
+/* Milliseconds until the next deadline or pause end; -1 if none. */
+int core_timeout_ms(const struct core *k);
+
+/*
+ * Ends c for the core, once: counts it, logs it (-v), takes it off its
+ * deadline list and marks it CONN_CLOSING. The backend then ends what
+ * the kernel still holds of c and calls core_free.
+ */
+void core_retire(struct core *k, struct conn *c, const char *why);
+
+/* Closes c's descriptor, gives back its place, slot and send buffer. */
+void core_free(struct core *k, struct conn *c);
+
+/* Any open (not retired) connection, for closing them all; or NULL. */
+static inline struct conn *core_any(const struct core *k)
+{
+	return deadline_any(&k->due);
+}
+
+/* How many connections are open (not retired) on this worker. */
+static inline unsigned int core_count(const struct core *k)
+{
+	return k->due.idle.count + k->due.linger.count;
+}
+
+/* Serves what waits on the worker's i'th UDP socket (level-triggered). */
+void core_serve_udp(struct core *k, int i);
+
+#endif
