@@ -1,0 +1,106 @@
+/* loadgen.c - lg_: thread start-up, per-thread counters, timeline helpers. */
+#include <sys/epoll.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "loadgen.h"
+#include "options.h"
+
+const char *const err_names[ERR_MAX] = {
+	[ERR_MISMATCH] = "mismatch", [ERR_SHORT] = "short",
+	[ERR_EXCESS] = "excess",     [ERR_CLOSED] = "closed",
+	[ERR_CONNECT] = "connect",   [ERR_LOST] = "lost",
+	[ERR_REORDER] = "reordered", [ERR_DUP] = "duplicate",
+	[ERR_LATE] = "late",
+};
+
+void lg_error(struct lg_thread *th, enum err_kind k, const char *fmt, ...)
+{
+	va_list ap;
+
+	inc(&th->st.err[k], 1);
+	if (th->first_err[0] || k >= ERR_FATAL_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(th->first_err, sizeof(th->first_err), fmt, ap);
+	va_end(ap);
+}
+
+void lg_done(struct lg_thread *th, uint64_t t0, uint64_t now, size_t bytes)
+{
+	inc(&th->st.done, 1);
+	inc(&th->st.bytes, bytes);
+	if (t0 < th->lg->measure)
+		return;
+	hist_record(&th->hist, now > t0 ? now - t0 : 0);
+	inc(&th->st.measured, 1);
+	inc(&th->st.measured_bytes, bytes);
+	__atomic_store_n(&th->st.last_done, now, __ATOMIC_RELAXED);
+}
+
+bool lg_stopping(const struct lg_thread *th, uint64_t now)
+{
+	return now >= th->lg->end ||
+	       __atomic_load_n(&th->lg->stop, __ATOMIC_RELAXED) ||
+	       (th->limited && !th->quota);
+}
+
+bool lg_take(struct lg_thread *th, uint64_t t0)
+{
+	if (!th->limited || t0 < th->lg->measure)
+		return true;
+	if (!th->quota)
+		return false;
+	th->quota--;
+	return true;
+}
+
+uint64_t lg_first_due(const struct lg_thread *th, uint32_t id)
+{
+	const struct bench_opts *o = th->lg->o;
+
+	/* Spread the connections' phases evenly over one period. */
+	return th->lg->start + (uint64_t)((double)id * 1e9 / o->rate);
+}
+
+int lg_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline)
+{
+	uint64_t now = now_ns(), left;
+	struct timespec ts;
+
+	/* Wake at least every 100 ms to notice lg->stop. */
+	left = deadline > now ? deadline - now : 0;
+	if (left > 100000000)
+		left = 100000000;
+	ts.tv_sec = (time_t)(left / 1000000000);
+	ts.tv_nsec = (long)(left % 1000000000);
+	return epoll_pwait2(epfd, ev, n, &ts, NULL);
+}
+
+static void *thread_main(void *arg)
+{
+	struct lg_thread *th = arg;
+
+	if (th->lg->o->udp)
+		udp_run(th);
+	else
+		tcp_run(th);
+	__atomic_store_n(&th->finished, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+int lg_start(struct lg_thread *th)
+{
+	int e = pthread_create(&th->tid, NULL, thread_main, th);
+
+	return e ? -e : 0;
+}
+
+void lg_join(struct lg_thread *th)
+{
+	pthread_join(th->tid, NULL);
+}
