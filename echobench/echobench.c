@@ -20,6 +20,8 @@
 #include "probe.h"
 #include "report.h"
 #include "selftest.h"
+#include "tcp.h"
+#include "udp.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -62,6 +64,7 @@ static void take_sample(struct monitor *m, struct sample *s)
 static void start_threads(struct monitor *m)
 {
 	const struct bench_opts *o = m->o;
+	const struct lg_ops *ops = o->udp ? &udp_ops : &tcp_ops;
 	unsigned int t = o->threads;
 	struct lg_thread *th;
 
@@ -80,7 +83,7 @@ static void start_threads(struct monitor *m)
 		th->limited = o->requests > 0;
 		th->quota = o->requests / t + (i < o->requests % t);
 		hist_init(&th->hist);
-		errno = -lg_start(th);
+		errno = -lg_start(th, ops);
 		if (errno)
 			err(1, "pthread_create");
 	}

@@ -85,18 +85,17 @@ static void *thread_main(void *arg)
 {
 	struct lg_thread *th = arg;
 
-	if (th->lg->o->udp)
-		udp_run(th);
-	else
-		tcp_run(th);
+	th->ops->run(th);
 	__atomic_store_n(&th->finished, true, __ATOMIC_RELEASE);
 	return NULL;
 }
 
-int lg_start(struct lg_thread *th)
+int lg_start(struct lg_thread *th, const struct lg_ops *ops)
 {
-	int e = pthread_create(&th->tid, NULL, thread_main, th);
+	int e;
 
+	th->ops = ops;
+	e = pthread_create(&th->tid, NULL, thread_main, th);
 	return e ? -e : 0;
 }
 

@@ -59,10 +59,23 @@ struct lg_stats {
 	uint64_t err[ERR_MAX];
 };
 
+struct lg_thread;
+
+/*
+ * A transport's client loop (tcp.c, udp.c), run by each thread: it opens
+ * its connections, waits at both barriers of struct loadgen, loads until
+ * lg_stopping() and drains. The thread module reaches the transports only
+ * through this table, so calls go one way: transports into loadgen.c.
+ */
+struct lg_ops {
+	void (*run)(struct lg_thread *th);
+};
+
 /* One thread and its share of the connections; owned by main. */
 struct lg_thread {
 	int id;
 	struct loadgen *lg;
+	const struct lg_ops *ops; /* set by lg_start */
 	uint32_t first; /* global id of its first connection */
 	uint32_t nconns;
 	bool limited; /* -n: at most quota measured messages */
@@ -116,12 +129,11 @@ uint64_t lg_first_due(const struct lg_thread *th, uint32_t id);
 /* Takes one message from the -n quota if it would be measured. */
 bool lg_take(struct lg_thread *th, uint64_t t0);
 
-/* Starts and joins the threads; start returns -errno on failure. */
-int lg_start(struct lg_thread *th);
+/*
+ * lg_start runs ops->run(th) on a new thread (ops must outlive it) and
+ * returns 0 or -errno; lg_join waits for that thread to end.
+ */
+int lg_start(struct lg_thread *th, const struct lg_ops *ops);
 void lg_join(struct lg_thread *th);
-
-/* The loops, one per transport: tcp.c and udp.c. */
-void tcp_run(struct lg_thread *th);
-void udp_run(struct lg_thread *th);
 
 #endif

@@ -22,6 +22,7 @@
 #include "loadgen.h"
 #include "options.h"
 #include "pattern.h"
+#include "tcp.h"
 
 enum cstate {
 	C_IDLE, /* no socket: churn between connections, or done */
@@ -487,7 +488,7 @@ static void connect_all(struct tloop *l)
 				   l->o->target);
 }
 
-void tcp_run(struct lg_thread *th)
+static void tcp_run(struct lg_thread *th)
 {
 	struct tloop l = {0};
 	uint64_t now, deadline;
@@ -522,3 +523,7 @@ void tcp_run(struct lg_thread *th)
 	free(l.c);
 	free(l.rx);
 }
+
+const struct lg_ops tcp_ops = {
+	.run = tcp_run,
+};

@@ -22,6 +22,7 @@
 #include "loadgen.h"
 #include "options.h"
 #include "pattern.h"
+#include "udp.h"
 
 enum {
 	UWIN = 1024, /* datagrams remembered per socket; depth <= UWIN / 2 */
@@ -283,7 +284,7 @@ static void dispatch(struct uloop *l, uint64_t deadline)
 	}
 }
 
-void udp_run(struct lg_thread *th)
+static void udp_run(struct lg_thread *th)
 {
 	struct uloop l = {0};
 	uint64_t now, deadline, drain_end = 0;
@@ -318,3 +319,7 @@ void udp_run(struct lg_thread *th)
 	free(l.c);
 	free(l.rx);
 }
+
+const struct lg_ops udp_ops = {
+	.run = udp_run,
+};
