@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "loadgen.h"
-#include "options.h"
 
 const char *const err_names[ERR_MAX] = {
 	[ERR_MISMATCH] = "mismatch", [ERR_SHORT] = "short",
@@ -57,14 +56,6 @@ bool lg_take(struct lg_thread *th, uint64_t t0)
 		return false;
 	th->quota--;
 	return true;
-}
-
-uint64_t lg_first_due(const struct lg_thread *th, uint32_t id)
-{
-	const struct bench_opts *o = th->lg->o;
-
-	/* Spread the connections' phases evenly over one period. */
-	return th->lg->start + (uint64_t)((double)id * 1e9 / o->rate);
 }
 
 int lg_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline)

@@ -123,9 +123,6 @@ bool lg_stopping(const struct lg_thread *th, uint64_t now);
 struct epoll_event;
 int lg_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline);
 
-/* Open loop: when connection id's first message is due. */
-uint64_t lg_first_due(const struct lg_thread *th, uint32_t id);
-
 /* Takes one message from the -n quota if it would be measured. */
 bool lg_take(struct lg_thread *th, uint64_t t0);
 

@@ -21,6 +21,7 @@
 
 #include "loadgen.h"
 #include "options.h"
+#include "pace.h"
 #include "pattern.h"
 #include "tcp.h"
 
@@ -46,7 +47,7 @@ struct tconn {
 	uint64_t rx_seq; /* message being received */
 	size_t tx_off; /* bytes of tx_seq sent */
 	size_t rx_off; /* bytes of rx_seq received */
-	uint64_t due; /* open loop: when the next message is due */
+	struct pace pace; /* open loop: when the next message is due */
 	uint64_t *t0; /* [depth]: send (or due) time per message in flight */
 };
 
@@ -145,37 +146,20 @@ static bool tconn_connected(struct tloop *l, struct tconn *c)
 		tconn_close((l), (c), C_DEAD);          \
 	} while (0)
 
-/* Notes when an open-loop connection next wants the CPU. */
-static void want_due(struct tloop *l, uint64_t due)
-{
-	if (due < l->next_due)
-		l->next_due = due;
-}
-
 /*
- * Decides whether message tx_seq may start now: depth not full, due (open
- * loop), quota left (-n). Takes its time stamp: the due time in open loop,
- * so that a stalled server cannot hide its stall (coordinated omission).
+ * Decides whether message tx_seq may start now: depth not full, then due
+ * and within the -n quota (pace.c), which also gives its time stamp.
  */
 static bool may_start(struct tloop *l, struct tconn *c, uint64_t now)
 {
-	uint64_t t0 = now;
+	uint64_t t0;
 
 	if (l->stopping || l->o->mode == MODE_CHURN)
 		return false;
 	if (c->tx_seq - c->rx_seq >= l->o->depth)
 		return false;
-	if (l->o->rate > 0) {
-		if (c->due > now) {
-			want_due(l, c->due);
-			return false;
-		}
-		t0 = c->due;
-	}
-	if (!lg_take(l->th, t0))
+	if (!pace_next(&c->pace, l->th, now, &t0, &l->next_due))
 		return false;
-	if (l->o->rate > 0)
-		c->due += l->th->lg->period;
 	c->t0[c->tx_seq % l->o->depth] = t0;
 	c->tx_busy = true;
 	return true;
@@ -337,21 +321,12 @@ static bool read_some(struct tloop *l, struct tconn *c, uint64_t now, bool hup)
 /* Churn: starts the slot's next connection if it is due. */
 static void churn_next(struct tloop *l, struct tconn *c, uint64_t now)
 {
-	uint64_t t0 = now;
+	uint64_t t0;
 
 	if (l->stopping || c->state != C_IDLE)
 		return;
-	if (l->o->rate > 0) {
-		if (c->due > now) {
-			want_due(l, c->due);
-			return;
-		}
-		t0 = c->due;
-	}
-	if (!lg_take(l->th, t0))
+	if (!pace_next(&c->pace, l->th, now, &t0, &l->next_due))
 		return;
-	if (l->o->rate > 0)
-		c->due += l->th->lg->period;
 	/* Latency runs from connect(2) to the last byte of the echo. */
 	c->t0[c->tx_seq % l->o->depth] = t0;
 	c->tx_busy = true;
@@ -499,7 +474,7 @@ static void tcp_run(struct lg_thread *th)
 	pthread_barrier_wait(&th->lg->go);
 	l.running = true;
 	for (uint32_t i = 0; i < th->nconns; i++)
-		l.c[i].due = lg_first_due(th, l.c[i].id);
+		pace_init(&l.c[i].pace, th, l.c[i].id);
 	scan_due(&l, now_ns());
 	for (;;) {
 		now = now_ns();

@@ -21,6 +21,7 @@
 
 #include "loadgen.h"
 #include "options.h"
+#include "pace.h"
 #include "pattern.h"
 #include "udp.h"
 
@@ -50,7 +51,7 @@ struct udp_client {
 	bool dead; /* the server refused: ICMP port unreachable */
 	uint64_t tx_seq; /* next datagram to send */
 	uint64_t lo; /* lowest datagram neither echoed nor lost */
-	uint64_t due; /* open loop: when tx_seq is due */
+	struct pace pace; /* open loop: when tx_seq is due */
 	uint64_t t0[UWIN]; /* latency base: send time, or due time */
 	uint64_t sent[UWIN]; /* when it really left, for the loss timer */
 	uint8_t state[UWIN];
@@ -94,21 +95,12 @@ static void expire(struct uloop *l, struct udp_client *c, uint64_t now)
 
 static bool may_start(struct uloop *l, struct udp_client *c, uint64_t now)
 {
-	uint64_t t0 = now;
+	uint64_t t0;
 
 	if (l->stopping || c->dead || c->tx_seq - c->lo >= l->o->depth)
 		return false;
-	if (l->o->rate > 0) {
-		if (c->due > now) {
-			want(l, c->due);
-			return false;
-		}
-		t0 = c->due;
-	}
-	if (!lg_take(l->th, t0))
+	if (!pace_next(&c->pace, l->th, now, &t0, &l->next_wake))
 		return false;
-	if (l->o->rate > 0)
-		c->due += l->th->lg->period;
 	c->t0[c->tx_seq % UWIN] = t0;
 	return true;
 }
@@ -293,7 +285,7 @@ static void udp_run(struct lg_thread *th)
 	pthread_barrier_wait(&th->lg->ready);
 	pthread_barrier_wait(&th->lg->go);
 	for (uint32_t i = 0; i < th->nconns; i++)
-		l.c[i].due = lg_first_due(th, l.c[i].id);
+		pace_init(&l.c[i].pace, th, l.c[i].id);
 	scan(&l, now_ns());
 	for (;;) {
 		now = now_ns();
