@@ -1,6 +1,7 @@
 /* loadgen.c - lg_: thread start-up, per-thread counters, timeline helpers. */
 #include <sys/epoll.h>
 
+#include <err.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -62,6 +63,7 @@ int lg_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline)
 {
 	uint64_t now = now_ns(), left;
 	struct timespec ts;
+	int got;
 
 	/* Wake at least every 100 ms to notice lg->stop. */
 	left = deadline > now ? deadline - now : 0;
@@ -69,7 +71,10 @@ int lg_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline)
 		left = 100000000;
 	ts.tv_sec = (time_t)(left / 1000000000);
 	ts.tv_nsec = (long)(left % 1000000000);
-	return epoll_pwait2(epfd, ev, n, &ts, NULL);
+	got = epoll_pwait2(epfd, ev, n, &ts, NULL);
+	if (got < 0 && errno != EINTR)
+		err(1, "epoll_pwait2");
+	return got < 0 ? 0 : got;
 }
 
 static void *thread_main(void *arg)

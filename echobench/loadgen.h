@@ -118,7 +118,9 @@ bool lg_stopping(const struct lg_thread *th, uint64_t now);
 
 /*
  * Waits in epoll until an event or the deadline (ns, CLOCK_MONOTONIC),
- * with sub-millisecond precision. Returns what epoll_pwait2 returns.
+ * with sub-millisecond precision. Returns the number of events, 0 on a
+ * timeout or a signal; other failures end the program with one line, as
+ * a loop without its epoll set cannot go on.
  */
 struct epoll_event;
 int lg_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline);

@@ -360,8 +360,6 @@ static void dispatch(struct tloop *l, uint64_t deadline)
 	int n;
 
 	n = lg_wait(l->epfd, ev, MAX_EVENTS, deadline);
-	if (n < 0 && errno != EINTR)
-		err(1, "epoll_pwait2");
 	now = now_ns();
 	for (int i = 0; i < n; i++)
 		handle(l, &l->c[ev[i].data.u32], ev[i].events, now);
