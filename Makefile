@@ -70,9 +70,10 @@ ALL_CFLAGS += -DECHOD_VERSION='"$(VERSION)"'
 SRC_ALL := $(wildcard src/*.c)
 SRC_LIB := $(filter-out src/echod.c,$(SRC_ALL))
 OBJ_LIB := $(SRC_LIB:%.c=$(BUILD)/%.o)
-# echobench: every bench/*.c, a program of its own.
-BENCH_SRC := $(wildcard bench/*.c)
-BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
+# echobench: every echobench/*.c, a program of its own. Its objects go to
+# echobench-obj/, since $(BUILD)/echobench is the program itself.
+BENCH_SRC := $(wildcard echobench/*.c)
+BENCH_OBJ := $(BENCH_SRC:echobench/%.c=$(BUILD)/echobench-obj/%.o)
 # examples: one program per file, each standalone.
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 # unit tests: tests/unit-*.c, each linked with echod's library objects.
@@ -105,6 +106,11 @@ $(BUILD)/%.o: %.c $(FLAGS_FILE)
 $(BUILD)/echod: $(BUILD)/src/echod.o $(OBJ_LIB)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/echobench-obj/%.o: echobench/%.c $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/echobench: $(BENCH_OBJ)
 	$(call msg,LD,$@)
@@ -149,7 +155,7 @@ bench: all
 	$(Q)$(TEST_ENV) bench/run.sh
 
 hdrcheck:
-	$(Q)for h in src/*.h bench/*.h; do [ -e "$$h" ] || continue; \
+	$(Q)for h in src/*.h echobench/*.h; do [ -e "$$h" ] || continue; \
 		printf '#include "%s"\n' "$$h" | $(CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) \
 		-I. -x c -fsyntax-only - || exit 1; done; echo "  HDRCHECK ok"
 
@@ -157,7 +163,7 @@ manlint:
 	$(Q)for m in man/*.1; do out=$$(groff -mdoc -Tutf8 -ww -z $$m 2>&1); \
 		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; done; echo "  MANLINT ok"
 
-FORMAT_FILES = $(wildcard src/*.[ch] bench/*.[ch] examples/*.c tests/*.[ch])
+FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] examples/*.c tests/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 

@@ -8,7 +8,7 @@
  * Twice the period, so that any window of up to PAT_PERIOD bytes starting
  * inside the first half is contiguous: senders hand it straight to send(2)
  * and checks are one memcmp, no copy per message. Written once by
- * pat_init() before the workers start, read-only afterwards.
+ * pat_init() before the threads start, read-only afterwards.
  */
 static unsigned char tab[2 * PAT_PERIOD];
 

@@ -9,7 +9,7 @@
 
 #include "cpu.h"
 #include "hist.h"
-#include "worker.h"
+#include "loadgen.h"
 
 struct bench_opts;
 
@@ -23,10 +23,10 @@ struct interval {
 	uint64_t errors;
 };
 
-/* Everything the reports show; filled by main after the workers end. */
+/* Everything the reports show; filled by main after the threads end. */
 struct result {
 	const struct bench_opts *o;
-	struct hist *hist; /* measured latencies of all workers */
+	struct hist *hist; /* measured latencies of all threads */
 	uint64_t requests; /* measured echoes */
 	uint64_t bytes;
 	double seconds; /* measured time */

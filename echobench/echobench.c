@@ -14,12 +14,14 @@
 #include <unistd.h>
 
 #include "cpu.h"
+#include "loadgen.h"
 #include "options.h"
 #include "pattern.h"
 #include "probe.h"
 #include "report.h"
 #include "selftest.h"
-#include "worker.h"
+#include "tcp.h"
+#include "udp.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -36,11 +38,11 @@ struct sample {
 	bool server_ok;
 };
 
-/* The monitor's state: workers, snapshots for intervals, samples. */
+/* The monitor's state: threads, snapshots for intervals, samples. */
 struct monitor {
 	const struct bench_opts *o;
-	struct run run;
-	struct worker *w;
+	struct loadgen lg;
+	struct lg_thread *th;
 	struct hist *snap[2]; /* previous and current, for interval p99 */
 	uint64_t prev_done, prev_bytes;
 	struct interval *iv;
@@ -59,57 +61,58 @@ static void take_sample(struct monitor *m, struct sample *s)
 }
 
 /* Connections go round-robin to threads; -n is shared the same way. */
-static void start_workers(struct monitor *m)
+static void start_threads(struct monitor *m)
 {
 	const struct bench_opts *o = m->o;
+	const struct lg_ops *ops = o->udp ? &udp_ops : &tcp_ops;
 	unsigned int t = o->threads;
-	struct worker *w;
+	struct lg_thread *th;
 
-	m->w = calloc(t, sizeof(*m->w));
-	if (!m->w)
+	m->th = calloc(t, sizeof(*m->th));
+	if (!m->th)
 		err(1, "malloc");
-	if (pthread_barrier_init(&m->run.ready, NULL, t + 1) ||
-	    pthread_barrier_init(&m->run.go, NULL, t + 1))
+	if (pthread_barrier_init(&m->lg.ready, NULL, t + 1) ||
+	    pthread_barrier_init(&m->lg.go, NULL, t + 1))
 		errx(1, "pthread_barrier_init failed");
 	for (unsigned int i = 0; i < t; i++) {
-		w = &m->w[i];
-		w->id = (int)i;
-		w->run = &m->run;
-		w->first = i;
-		w->nconns = (o->connections - i + t - 1) / t;
-		w->limited = o->requests > 0;
-		w->quota = o->requests / t + (i < o->requests % t);
-		hist_init(&w->hist);
-		errno = -worker_start(w);
+		th = &m->th[i];
+		th->id = (int)i;
+		th->lg = &m->lg;
+		th->first = i;
+		th->nconns = (o->connections - i + t - 1) / t;
+		th->limited = o->requests > 0;
+		th->quota = o->requests / t + (i < o->requests % t);
+		hist_init(&th->hist);
+		errno = -lg_start(th, ops);
 		if (errno)
 			err(1, "pthread_create");
 	}
 }
 
-/* Sets the timeline once every worker has connected, and releases them. */
-static void release_workers(struct monitor *m)
+/* Sets the timeline once every thread has connected, and releases them. */
+static void release_threads(struct monitor *m)
 {
 	const struct bench_opts *o = m->o;
-	struct run *r = &m->run;
+	struct loadgen *lg = &m->lg;
 
-	pthread_barrier_wait(&r->ready);
-	r->start = now_ns();
-	r->measure = r->start + (uint64_t)(o->warmup * 1e9);
-	r->end = o->duration > 0 ? r->measure + (uint64_t)(o->duration * 1e9)
-				 : UINT64_MAX;
+	pthread_barrier_wait(&lg->ready);
+	lg->start = now_ns();
+	lg->measure = lg->start + (uint64_t)(o->warmup * 1e9);
+	lg->end = o->duration > 0 ? lg->measure + (uint64_t)(o->duration * 1e9)
+				  : UINT64_MAX;
 	if (o->rate > 0)
-		r->period = (uint64_t)(1e9 * o->connections / o->rate);
+		lg->period = (uint64_t)(1e9 * o->connections / o->rate);
 	if (!o->warmup) {
 		take_sample(m, &m->begin);
 		m->began = true;
 	}
-	pthread_barrier_wait(&r->go);
+	pthread_barrier_wait(&lg->go);
 }
 
 static bool all_finished(const struct monitor *m)
 {
 	for (unsigned int i = 0; i < m->o->threads; i++)
-		if (!__atomic_load_n(&m->w[i].finished, __ATOMIC_ACQUIRE))
+		if (!__atomic_load_n(&m->th[i].finished, __ATOMIC_ACQUIRE))
 			return false;
 	return true;
 }
@@ -120,10 +123,10 @@ static void sum(const struct monitor *m, uint64_t *done, uint64_t *bytes,
 {
 	*done = *bytes = *errors = 0;
 	for (unsigned int i = 0; i < m->o->threads; i++) {
-		*done += rd(&m->w[i].st.done);
-		*bytes += rd(&m->w[i].st.bytes);
+		*done += rd(&m->th[i].st.done);
+		*bytes += rd(&m->th[i].st.bytes);
 		for (int k = 0; k < ERR_FATAL_MAX; k++)
-			*errors += rd(&m->w[i].st.err[k]);
+			*errors += rd(&m->th[i].st.err[k]);
 	}
 }
 
@@ -136,14 +139,14 @@ static void tick(struct monitor *m, uint64_t now)
 	double secs;
 
 	iv.start = m->niv ? m->iv[m->niv - 1].end : 0;
-	iv.end = (double)(now - m->run.start) / 1e9;
+	iv.end = (double)(now - m->lg.start) / 1e9;
 	secs = iv.end - iv.start;
 	sum(m, &done, &bytes, &errors);
 	hist_init(m->snap[1]);
 	for (unsigned int i = 0; i < m->o->threads; i++)
-		hist_add(m->snap[1], &m->w[i].hist);
+		hist_add(m->snap[1], &m->th[i].hist);
 	hist_sub(&delta, m->snap[1], m->snap[0]);
-	iv.warmup = now <= m->run.measure || !delta.total;
+	iv.warmup = now <= m->lg.measure || !delta.total;
 	iv.p99 = hist_percentile(&delta, 99);
 	iv.rps = secs > 0 ? (double)(done - m->prev_done) / secs : 0;
 	iv.mbps = secs > 0 ? (double)(bytes - m->prev_bytes) / secs / 1e6 : 0;
@@ -172,23 +175,23 @@ static void sleep_until(uint64_t t)
 }
 
 /*
- * Follows the run until every worker is done: progress each second, CPU
+ * Follows the run until every thread is done: progress each second, CPU
  * samples when the measured time begins and ends (SIGINT ends it early).
  */
 static void follow(struct monitor *m)
 {
-	uint64_t next = m->run.start + 1000000000, now, t;
+	uint64_t next = m->lg.start + 1000000000, now, t;
 
 	for (;;) {
 		now = now_ns();
 		if (interrupted)
-			__atomic_store_n(&m->run.stop, 1, __ATOMIC_RELAXED);
-		if (!m->began && now >= m->run.measure) {
+			__atomic_store_n(&m->lg.stop, 1, __ATOMIC_RELAXED);
+		if (!m->began && now >= m->lg.measure) {
 			take_sample(m, &m->begin);
 			m->began = true;
 		}
 		if (m->began && !m->ended &&
-		    (now >= m->run.end || interrupted)) {
+		    (now >= m->lg.end || interrupted)) {
 			take_sample(m, &m->end);
 			m->ended = true;
 		}
@@ -198,10 +201,10 @@ static void follow(struct monitor *m)
 			tick(m, now);
 			next += 1000000000;
 		}
-		t = now + 20000000; /* notice finished workers and signals */
+		t = now + 20000000; /* notice finished threads and signals */
 		t = t < next ? t : next;
-		t = !m->began && m->run.measure < t ? m->run.measure : t;
-		t = !m->ended && m->run.end < t ? m->run.end : t;
+		t = !m->began && m->lg.measure < t ? m->lg.measure : t;
+		t = !m->ended && m->lg.end < t ? m->lg.end : t;
 		sleep_until(t);
 	}
 	if (!m->ended) {
@@ -215,29 +218,29 @@ static void follow(struct monitor *m)
 		fputc('\n', stderr);
 }
 
-/* Sums the workers into r and prints each worker's first error. */
+/* Sums the threads into r and prints each thread's first error. */
 static void gather(struct monitor *m, struct result *r, struct hist *h)
 {
 	const struct bench_opts *o = m->o;
 	uint64_t last = 0, end = m->end.at;
-	struct worker *w;
+	struct lg_thread *th;
 
 	memset(r, 0, sizeof(*r));
 	r->o = o;
 	r->hist = h;
 	hist_init(h);
 	for (unsigned int i = 0; i < o->threads; i++) {
-		w = &m->w[i];
-		worker_join(w);
-		hist_add(h, &w->hist);
-		r->requests += w->st.measured;
-		r->bytes += w->st.measured_bytes;
+		th = &m->th[i];
+		lg_join(th);
+		hist_add(h, &th->hist);
+		r->requests += th->st.measured;
+		r->bytes += th->st.measured_bytes;
 		for (int k = 0; k < ERR_MAX; k++)
-			r->err[k] += w->st.err[k];
-		if (w->st.last_done > last)
-			last = w->st.last_done;
-		if (w->first_err[0])
-			warnx("%s", w->first_err);
+			r->err[k] += th->st.err[k];
+		if (th->st.last_done > last)
+			last = th->st.last_done;
+		if (th->first_err[0])
+			warnx("%s", th->first_err);
 	}
 	if (!m->began)
 		m->begin = m->end;
@@ -245,7 +248,7 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 	if (o->requests && !o->duration && last)
 		end = last;
 	r->seconds =
-		end > m->run.measure ? (double)(end - m->run.measure) / 1e9 : 0;
+		end > m->lg.measure ? (double)(end - m->lg.measure) / 1e9 : 0;
 	r->client.user_us = m->end.client.user_us - m->begin.client.user_us;
 	r->client.sys_us = m->end.client.sys_us - m->begin.client.sys_us;
 	r->have_server = m->begin.server_ok && m->end.server_ok;
@@ -312,7 +315,7 @@ int main(int argc, char **argv)
 	pat_init();
 
 	m.o = &o;
-	m.run.o = &o;
+	m.lg.o = &o;
 	m.tty = isatty(STDERR_FILENO);
 	m.snap[0] = malloc(sizeof(struct hist));
 	m.snap[1] = malloc(sizeof(struct hist));
@@ -320,15 +323,15 @@ int main(int argc, char **argv)
 	if (!m.snap[0] || !m.snap[1] || !h)
 		err(1, "malloc");
 	hist_init(m.snap[0]);
-	start_workers(&m);
-	release_workers(&m);
+	start_threads(&m);
+	release_threads(&m);
 	follow(&m);
 	gather(&m, &r, h);
 	status = report(&r);
 	free(m.snap[0]);
 	free(m.snap[1]);
 	free(m.iv);
-	free(m.w);
+	free(m.th);
 	free(h);
 	return status;
 }

@@ -1,6 +1,6 @@
-/* worker.h - event-loop threads, their counters, and the run's timeline. */
-#ifndef ECHOBENCH_WORKER_H
-#define ECHOBENCH_WORKER_H
+/* loadgen.h - lg_: event-loop threads, their counters, and the timeline. */
+#ifndef ECHOBENCH_LOADGEN_H
+#define ECHOBENCH_LOADGEN_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -32,25 +32,25 @@ enum err_kind {
 extern const char *const err_names[ERR_MAX];
 
 /*
- * The run's timeline, written by main before the workers are released
+ * The run's timeline, owned by main: written before the threads are released
  * from the start barrier and read-only afterwards, except stop.
  */
-struct run {
+struct loadgen {
 	const struct bench_opts *o;
 	uint64_t start; /* ns, CLOCK_MONOTONIC: load begins */
 	uint64_t measure; /* ns: warm-up ends, statistics begin */
 	uint64_t end; /* ns: no new messages after; UINT64_MAX with -n */
 	uint64_t period; /* open loop: ns between one connection's messages */
 	int stop; /* set (atomically) by main on SIGINT */
-	pthread_barrier_t ready; /* workers have connected */
+	pthread_barrier_t ready; /* threads have connected */
 	pthread_barrier_t go; /* main has set the timeline */
 };
 
 /*
- * Counters one worker writes with relaxed atomic stores and main reads
+ * Counters one thread writes with relaxed atomic stores and main reads
  * with relaxed loads, each a whole value (see hist.h).
  */
-struct worker_stats {
+struct lg_stats {
 	uint64_t done; /* echoes completed, warm-up included */
 	uint64_t bytes; /* bytes of those echoes */
 	uint64_t measured; /* echoes completed that were sent after warm-up */
@@ -59,16 +59,29 @@ struct worker_stats {
 	uint64_t err[ERR_MAX];
 };
 
+struct lg_thread;
+
+/*
+ * A transport's client loop (tcp.c, udp.c), run by each thread: it opens
+ * its connections, waits at both barriers of struct loadgen, loads until
+ * lg_stopping() and drains. The thread module reaches the transports only
+ * through this table, so calls go one way: transports into loadgen.c.
+ */
+struct lg_ops {
+	void (*run)(struct lg_thread *th);
+};
+
 /* One thread and its share of the connections; owned by main. */
-struct worker {
+struct lg_thread {
 	int id;
-	struct run *run;
+	struct loadgen *lg;
+	const struct lg_ops *ops; /* set by lg_start */
 	uint32_t first; /* global id of its first connection */
 	uint32_t nconns;
 	bool limited; /* -n: at most quota measured messages */
 	uint64_t quota;
 	struct hist hist; /* latency of measured echoes */
-	struct worker_stats st;
+	struct lg_stats st;
 	bool finished; /* set (atomically) when the thread is done */
 	char first_err[160]; /* description of its first error */
 	pthread_t tid;
@@ -87,41 +100,39 @@ static inline uint64_t rd(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-/* Single-writer increment: see struct worker_stats. */
+/* Single-writer increment: see struct lg_stats. */
 static inline void inc(uint64_t *p, uint64_t by)
 {
 	__atomic_store_n(p, *p + by, __ATOMIC_RELAXED);
 }
 
-/* Counts an error and keeps the first description; workers only. */
-void worker_error(struct worker *w, enum err_kind k, const char *fmt, ...)
+/* Counts an error and keeps the first description; threads only. */
+void lg_error(struct lg_thread *th, enum err_kind k, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Records one completed echo sent (or due) at t0 and done at now. */
-void worker_done(struct worker *w, uint64_t t0, uint64_t now, size_t bytes);
+void lg_done(struct lg_thread *th, uint64_t t0, uint64_t now, size_t bytes);
 
 /* True once the load should stop: end time passed or main said stop. */
-bool worker_stopping(const struct worker *w, uint64_t now);
+bool lg_stopping(const struct lg_thread *th, uint64_t now);
 
 /*
  * Waits in epoll until an event or the deadline (ns, CLOCK_MONOTONIC),
- * with sub-millisecond precision. Returns what epoll_pwait2 returns.
+ * with sub-millisecond precision. Returns the number of events, 0 on a
+ * timeout or a signal; other failures end the program with one line, as
+ * a loop without its epoll set cannot go on.
  */
 struct epoll_event;
-int worker_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline);
-
-/* Open loop: when connection id's first message is due. */
-uint64_t worker_first_due(const struct worker *w, uint32_t id);
+int lg_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline);
 
 /* Takes one message from the -n quota if it would be measured. */
-bool worker_take(struct worker *w, uint64_t t0);
+bool lg_take(struct lg_thread *th, uint64_t t0);
 
-/* Starts and joins the threads; start returns -errno on failure. */
-int worker_start(struct worker *w);
-void worker_join(struct worker *w);
-
-/* The loops, one per transport: tcp.c and udp.c. */
-void tcp_run(struct worker *w);
-void udp_run(struct worker *w);
+/*
+ * lg_start runs ops->run(th) on a new thread (ops must outlive it) and
+ * returns 0 or -errno; lg_join waits for that thread to end.
+ */
+int lg_start(struct lg_thread *th, const struct lg_ops *ops);
+void lg_join(struct lg_thread *th);
 
 #endif

@@ -15,7 +15,7 @@ enum bench_mode {
 	MODE_CHURN, /* connect, one echo, close, again */
 };
 
-/* Owned by main(); workers get a const pointer and never change it. */
+/* Owned by main(); threads get a const pointer and never change it. */
 struct bench_opts {
 	const char *target; /* HOST:PORT as given, for reports */
 	struct sockaddr_storage addr;

@@ -1,5 +1,5 @@
 /*
- * udp.c - the UDP client loop of one worker: closed and open loop over
+ * udp.c - the UDP client loop of one thread: closed and open loop over
  * connected datagram sockets. Losses, reorders and duplicates are what
  * UDP may do, so they are counted, not failed on; a datagram whose bytes
  * differ from what was sent fails the run.
@@ -19,9 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "loadgen.h"
 #include "options.h"
+#include "pace.h"
 #include "pattern.h"
-#include "worker.h"
+#include "udp.h"
 
 enum {
 	UWIN = 1024, /* datagrams remembered per socket; depth <= UWIN / 2 */
@@ -42,24 +44,24 @@ struct dgram_hdr {
 };
 
 /* One socket; slot seq % UWIN describes datagram seq while it is recent. */
-struct uconn {
+struct udp_client {
 	int fd;
 	uint32_t id;
 	bool blocked; /* send hit EAGAIN: wait for EPOLLOUT */
 	bool dead; /* the server refused: ICMP port unreachable */
 	uint64_t tx_seq; /* next datagram to send */
 	uint64_t lo; /* lowest datagram neither echoed nor lost */
-	uint64_t due; /* open loop: when tx_seq is due */
+	struct pace pace; /* open loop: when tx_seq is due */
 	uint64_t t0[UWIN]; /* latency base: send time, or due time */
 	uint64_t sent[UWIN]; /* when it really left, for the loss timer */
 	uint8_t state[UWIN];
 };
 
-/* A worker's UDP state; lives on its stack for the thread's lifetime. */
+/* A thread's UDP state; lives on its stack while it runs. */
 struct uloop {
-	struct worker *w;
+	struct lg_thread *th;
 	const struct bench_opts *o;
-	struct uconn *c;
+	struct udp_client *c;
 	unsigned char *rx;
 	int epfd;
 	uint64_t timeout; /* ns */
@@ -74,7 +76,7 @@ static void want(struct uloop *l, uint64_t t)
 }
 
 /* Declares lost what has waited --timeout; moves lo past answered ones. */
-static void expire(struct uloop *l, struct uconn *c, uint64_t now)
+static void expire(struct uloop *l, struct udp_client *c, uint64_t now)
 {
 	unsigned int i;
 
@@ -87,38 +89,29 @@ static void expire(struct uloop *l, struct uconn *c, uint64_t now)
 			return;
 		}
 		c->state[i] = D_LOST;
-		worker_error(l->w, ERR_LOST, "lost");
+		lg_error(l->th, ERR_LOST, "lost");
 	}
 }
 
-static bool may_start(struct uloop *l, struct uconn *c, uint64_t now)
+static bool may_start(struct uloop *l, struct udp_client *c, uint64_t now)
 {
-	uint64_t t0 = now;
+	uint64_t t0;
 
 	if (l->stopping || c->dead || c->tx_seq - c->lo >= l->o->depth)
 		return false;
-	if (l->o->rate > 0) {
-		if (c->due > now) {
-			want(l, c->due);
-			return false;
-		}
-		t0 = c->due;
-	}
-	if (!worker_take(l->w, t0))
+	if (!pace_next(&c->pace, l->th, now, &t0, &l->next_wake))
 		return false;
-	if (l->o->rate > 0)
-		c->due += l->w->run->period;
 	c->t0[c->tx_seq % UWIN] = t0;
 	return true;
 }
 
-static void refused(struct uloop *l, struct uconn *c, int e)
+static void refused(struct uloop *l, struct udp_client *c, int e)
 {
-	worker_error(l->w, ERR_CLOSED, "conn %u: %s", c->id, strerror(e));
+	lg_error(l->th, ERR_CLOSED, "conn %u: %s", c->id, strerror(e));
 	c->dead = true;
 }
 
-static void send_some(struct uloop *l, struct uconn *c, uint64_t now)
+static void send_some(struct uloop *l, struct udp_client *c, uint64_t now)
 {
 	struct dgram_hdr h = {.conn = c->id, .size = (uint32_t)l->o->size};
 	struct iovec iov[2];
@@ -151,7 +144,7 @@ static void send_some(struct uloop *l, struct uconn *c, uint64_t now)
 }
 
 /* Matches one echo to its datagram and checks every byte of it. */
-static void check(struct uloop *l, struct uconn *c, size_t n, uint64_t now)
+static void check(struct uloop *l, struct udp_client *c, size_t n, uint64_t now)
 {
 	struct dgram_hdr h;
 	unsigned int i;
@@ -159,32 +152,31 @@ static void check(struct uloop *l, struct uconn *c, size_t n, uint64_t now)
 	memcpy(&h, l->rx, sizeof(h));
 	if (n != l->o->size || h.conn != c->id || h.size != n ||
 	    h.seq >= c->tx_seq) {
-		worker_error(l->w, n < l->o->size ? ERR_SHORT : ERR_MISMATCH,
-			     "conn %u: a %zu-byte datagram that was not sent",
-			     c->id, n);
+		lg_error(l->th, n < l->o->size ? ERR_SHORT : ERR_MISMATCH,
+			 "conn %u: a %zu-byte datagram that was not sent",
+			 c->id, n);
 		return;
 	}
 	if (pat_compare(pat_start(c->id, h.seq), l->rx + HDR, n - HDR) >= 0) {
-		worker_error(
-			l->w, ERR_MISMATCH,
-			"conn %u datagram %llu: bytes differ from those sent",
-			c->id, (unsigned long long)h.seq);
+		lg_error(l->th, ERR_MISMATCH,
+			 "conn %u datagram %llu: bytes differ from those sent",
+			 c->id, (unsigned long long)h.seq);
 		return;
 	}
 	i = h.seq % UWIN;
 	if (c->tx_seq - h.seq > UWIN / 2 || c->state[i] == D_LOST) {
-		worker_error(l->w, ERR_LATE, "late");
+		lg_error(l->th, ERR_LATE, "late");
 	} else if (c->state[i] == D_DONE) {
-		worker_error(l->w, ERR_DUP, "duplicate");
+		lg_error(l->th, ERR_DUP, "duplicate");
 	} else {
 		if (h.seq != c->lo)
-			worker_error(l->w, ERR_REORDER, "reordered");
+			lg_error(l->th, ERR_REORDER, "reordered");
 		c->state[i] = D_DONE;
-		worker_done(l->w, c->t0[i], now, n);
+		lg_done(l->th, c->t0[i], now, n);
 	}
 }
 
-static void read_some(struct uloop *l, struct uconn *c, uint64_t now)
+static void read_some(struct uloop *l, struct udp_client *c, uint64_t now)
 {
 	ssize_t n;
 
@@ -204,26 +196,26 @@ static void read_some(struct uloop *l, struct uconn *c, uint64_t now)
 	}
 }
 
-static void setup(struct uloop *l, struct worker *w)
+static void setup(struct uloop *l, struct lg_thread *th)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET};
-	const struct bench_opts *o = w->run->o;
-	struct uconn *c;
+	const struct bench_opts *o = th->lg->o;
+	struct udp_client *c;
 
-	l->w = w;
+	l->th = th;
 	l->o = o;
 	l->timeout = (uint64_t)(o->timeout * 1e9);
 	l->next_wake = UINT64_MAX;
 	l->rx = malloc(65536);
-	l->c = calloc(w->nconns, sizeof(*l->c));
+	l->c = calloc(th->nconns, sizeof(*l->c));
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (!l->rx || !l->c)
 		err(1, "malloc");
 	if (l->epfd < 0)
 		err(1, "epoll_create1");
-	for (uint32_t i = 0; i < w->nconns; i++) {
+	for (uint32_t i = 0; i < th->nconns; i++) {
 		c = &l->c[i];
-		c->id = w->first + i * o->threads;
+		c->id = th->first + i * o->threads;
 		c->fd = socket(o->addr.ss_family,
 			       SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (c->fd < 0)
@@ -240,7 +232,7 @@ static void setup(struct uloop *l, struct worker *w)
 static void scan(struct uloop *l, uint64_t now)
 {
 	l->next_wake = UINT64_MAX;
-	for (uint32_t i = 0; i < l->w->nconns; i++) {
+	for (uint32_t i = 0; i < l->th->nconns; i++) {
 		expire(l, &l->c[i], now);
 		send_some(l, &l->c[i], now);
 	}
@@ -248,7 +240,7 @@ static void scan(struct uloop *l, uint64_t now)
 
 static bool all_answered(const struct uloop *l)
 {
-	for (uint32_t i = 0; i < l->w->nconns; i++)
+	for (uint32_t i = 0; i < l->th->nconns; i++)
 		if (l->c[i].lo != l->c[i].tx_seq && !l->c[i].dead)
 			return false;
 	return true;
@@ -256,7 +248,7 @@ static bool all_answered(const struct uloop *l)
 
 static bool all_dead(const struct uloop *l)
 {
-	for (uint32_t i = 0; i < l->w->nconns; i++)
+	for (uint32_t i = 0; i < l->th->nconns; i++)
 		if (!l->c[i].dead)
 			return false;
 	return true;
@@ -265,13 +257,11 @@ static bool all_dead(const struct uloop *l)
 static void dispatch(struct uloop *l, uint64_t deadline)
 {
 	struct epoll_event ev[MAX_EVENTS];
-	struct uconn *c;
+	struct udp_client *c;
 	uint64_t now;
 	int n;
 
-	n = worker_wait(l->epfd, ev, MAX_EVENTS, deadline);
-	if (n < 0 && errno != EINTR)
-		err(1, "epoll_pwait2");
+	n = lg_wait(l->epfd, ev, MAX_EVENTS, deadline);
 	now = now_ns();
 	for (int i = 0; i < n; i++) {
 		c = &l->c[ev[i].data.u32];
@@ -284,20 +274,20 @@ static void dispatch(struct uloop *l, uint64_t deadline)
 	}
 }
 
-void udp_run(struct worker *w)
+static void udp_run(struct lg_thread *th)
 {
 	struct uloop l = {0};
 	uint64_t now, deadline, drain_end = 0;
 
-	setup(&l, w);
-	pthread_barrier_wait(&w->run->ready);
-	pthread_barrier_wait(&w->run->go);
-	for (uint32_t i = 0; i < w->nconns; i++)
-		l.c[i].due = worker_first_due(w, l.c[i].id);
+	setup(&l, th);
+	pthread_barrier_wait(&th->lg->ready);
+	pthread_barrier_wait(&th->lg->go);
+	for (uint32_t i = 0; i < th->nconns; i++)
+		pace_init(&l.c[i].pace, th, l.c[i].id);
 	scan(&l, now_ns());
 	for (;;) {
 		now = now_ns();
-		if (!l.stopping && worker_stopping(w, now)) {
+		if (!l.stopping && lg_stopping(th, now)) {
 			l.stopping = true;
 			drain_end = now + l.timeout;
 		}
@@ -306,16 +296,20 @@ void udp_run(struct worker *w)
 			break;
 		if (now >= l.next_wake)
 			scan(&l, now);
-		deadline = l.stopping ? drain_end : w->run->end;
+		deadline = l.stopping ? drain_end : th->lg->end;
 		if (l.next_wake < deadline)
 			deadline = l.next_wake;
 		dispatch(&l, deadline);
 	}
 	/* What the drain did not bring back is lost. */
 	scan(&l, UINT64_MAX - l.timeout);
-	for (uint32_t i = 0; i < w->nconns; i++)
+	for (uint32_t i = 0; i < th->nconns; i++)
 		close(l.c[i].fd);
 	close(l.epfd);
 	free(l.c);
 	free(l.rx);
 }
+
+const struct lg_ops udp_ops = {
+	.run = udp_run,
+};

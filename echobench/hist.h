@@ -19,7 +19,7 @@ enum {
 };
 
 /*
- * One writer (the worker owning it) updates it with relaxed atomic stores,
+ * One writer (the thread owning it) updates it with relaxed atomic stores,
  * so that the main thread may read a live histogram for the progress line
  * with relaxed loads: a snapshot may be a few counts behind, never torn.
  */

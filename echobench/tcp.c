@@ -1,5 +1,5 @@
 /*
- * tcp.c - the TCP client loop of one worker: pipelined ping-pong (closed or
+ * tcp.c - the TCP client loop of one thread: pipelined ping-pong (closed or
  * open loop), stream and churn, checking every echoed byte.
  *
  * Non-blocking sockets in an edge-triggered epoll set: each readiness edge
@@ -19,9 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "loadgen.h"
 #include "options.h"
+#include "pace.h"
 #include "pattern.h"
-#include "worker.h"
+#include "tcp.h"
 
 enum cstate {
 	C_IDLE, /* no socket: churn between connections, or done */
@@ -45,13 +47,13 @@ struct tconn {
 	uint64_t rx_seq; /* message being received */
 	size_t tx_off; /* bytes of tx_seq sent */
 	size_t rx_off; /* bytes of rx_seq received */
-	uint64_t due; /* open loop: when the next message is due */
+	struct pace pace; /* open loop: when the next message is due */
 	uint64_t *t0; /* [depth]: send (or due) time per message in flight */
 };
 
-/* A worker's TCP state; lives on its stack for the thread's lifetime. */
+/* A thread's TCP state; lives on its stack while it runs. */
 struct tloop {
-	struct worker *w;
+	struct lg_thread *th;
 	const struct bench_opts *o;
 	struct tconn *c;
 	uint64_t *t0s; /* the t0 rings of all connections */
@@ -71,7 +73,7 @@ enum {
 	MAX_EVENTS = 256,
 };
 
-static void conn_close(struct tloop *l, struct tconn *c, enum cstate to)
+static void tconn_close(struct tloop *l, struct tconn *c, enum cstate to)
 {
 	if (c->fd >= 0) {
 		close(c->fd);
@@ -90,7 +92,7 @@ static bool outstanding(const struct tconn *c)
 }
 
 /* Starts a non-blocking connect; false (slot dead) if it failed at once. */
-static bool conn_open(struct tloop *l, struct tconn *c)
+static bool tconn_open(struct tloop *l, struct tconn *c)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP |
 					   EPOLLET};
@@ -110,15 +112,15 @@ static bool conn_open(struct tloop *l, struct tconn *c)
 	l->open++;
 	if (connect(fd, (const struct sockaddr *)&l->o->addr, l->o->addrlen) &&
 	    errno != EINPROGRESS) {
-		worker_error(l->w, ERR_CONNECT, "connect %s: %s", l->o->target,
-			     strerror(errno));
-		conn_close(l, c, C_DEAD);
+		lg_error(l->th, ERR_CONNECT, "connect %s: %s", l->o->target,
+			 strerror(errno));
+		tconn_close(l, c, C_DEAD);
 		return false;
 	}
 	return true;
 }
 
-static bool conn_connected(struct tloop *l, struct tconn *c)
+static bool tconn_connected(struct tloop *l, struct tconn *c)
 {
 	socklen_t len = sizeof(int);
 	int e = 0;
@@ -128,9 +130,9 @@ static bool conn_connected(struct tloop *l, struct tconn *c)
 	if (e == EINPROGRESS)
 		return false;
 	if (e) {
-		worker_error(l->w, ERR_CONNECT, "connect %s: %s", l->o->target,
-			     strerror(e));
-		conn_close(l, c, C_DEAD);
+		lg_error(l->th, ERR_CONNECT, "connect %s: %s", l->o->target,
+			 strerror(e));
+		tconn_close(l, c, C_DEAD);
 		return false;
 	}
 	c->state = C_OPEN;
@@ -138,43 +140,26 @@ static bool conn_connected(struct tloop *l, struct tconn *c)
 }
 
 /* Counts an error that ends this connection. */
-#define conn_fail(l, c, kind, ...)                         \
-	do {                                               \
-		worker_error((l)->w, (kind), __VA_ARGS__); \
-		conn_close((l), (c), C_DEAD);              \
+#define tconn_fail(l, c, kind, ...)                     \
+	do {                                            \
+		lg_error((l)->th, (kind), __VA_ARGS__); \
+		tconn_close((l), (c), C_DEAD);          \
 	} while (0)
 
-/* Notes when an open-loop connection next wants the CPU. */
-static void want_due(struct tloop *l, uint64_t due)
-{
-	if (due < l->next_due)
-		l->next_due = due;
-}
-
 /*
- * Decides whether message tx_seq may start now: depth not full, due (open
- * loop), quota left (-n). Takes its time stamp: the due time in open loop,
- * so that a stalled server cannot hide its stall (coordinated omission).
+ * Decides whether message tx_seq may start now: depth not full, then due
+ * and within the -n quota (pace.c), which also gives its time stamp.
  */
 static bool may_start(struct tloop *l, struct tconn *c, uint64_t now)
 {
-	uint64_t t0 = now;
+	uint64_t t0;
 
 	if (l->stopping || l->o->mode == MODE_CHURN)
 		return false;
 	if (c->tx_seq - c->rx_seq >= l->o->depth)
 		return false;
-	if (l->o->rate > 0) {
-		if (c->due > now) {
-			want_due(l, c->due);
-			return false;
-		}
-		t0 = c->due;
-	}
-	if (!worker_take(l->w, t0))
+	if (!pace_next(&c->pace, l->th, now, &t0, &l->next_due))
 		return false;
-	if (l->o->rate > 0)
-		c->due += l->w->run->period;
 	c->t0[c->tx_seq % l->o->depth] = t0;
 	c->tx_busy = true;
 	return true;
@@ -199,8 +184,8 @@ static void send_some(struct tloop *l, struct tconn *c, uint64_t now)
 			return;
 		}
 		if (n < 0) {
-			conn_fail(l, c, ERR_CLOSED, "conn %u: send: %s", c->id,
-				  strerror(errno));
+			tconn_fail(l, c, ERR_CLOSED, "conn %u: send: %s", c->id,
+				   strerror(errno));
 			return;
 		}
 		c->tx_off += (size_t)n;
@@ -227,14 +212,14 @@ static void churn_next(struct tloop *l, struct tconn *c, uint64_t now);
 /* A whole echo is back: record it; churn closes and starts over. */
 static void complete(struct tloop *l, struct tconn *c, uint64_t now)
 {
-	worker_done(l->w, c->t0[c->rx_seq % l->o->depth], now, l->o->size);
+	lg_done(l->th, c->t0[c->rx_seq % l->o->depth], now, l->o->size);
 	c->rx_seq++;
 	c->rx_off = 0;
 	if (l->o->mode == MODE_CHURN) {
-		conn_close(l, c, C_IDLE);
+		tconn_close(l, c, C_IDLE);
 		churn_next(l, c, now);
 	} else if (l->stopping && !outstanding(c)) {
-		conn_close(l, c, C_IDLE);
+		tconn_close(l, c, C_IDLE);
 	}
 }
 
@@ -251,7 +236,7 @@ static bool check(struct tloop *l, struct tconn *c, size_t n, uint64_t now)
 	while (n) {
 		k = expected(l, c);
 		if (!k) {
-			conn_fail(
+			tconn_fail(
 				l, c, ERR_EXCESS,
 				"conn %u: %zu bytes more than were sent, after message %llu",
 				c->id, n, (unsigned long long)c->rx_seq);
@@ -261,7 +246,7 @@ static bool check(struct tloop *l, struct tconn *c, size_t n, uint64_t now)
 		bad = pat_compare(pat_start(c->id, c->rx_seq) + c->rx_off, buf,
 				  k);
 		if (bad >= 0) {
-			conn_fail(
+			tconn_fail(
 				l, c, ERR_MISMATCH,
 				"conn %u message %llu byte %zu: sent 0x%02x, got 0x%02x",
 				c->id, (unsigned long long)c->rx_seq,
@@ -280,8 +265,8 @@ static bool check(struct tloop *l, struct tconn *c, size_t n, uint64_t now)
 			if (c->state == C_OPEN)
 				continue;
 			if (n)
-				worker_error(
-					l->w, ERR_EXCESS,
+				lg_error(
+					l->th, ERR_EXCESS,
 					"conn %u: %zu bytes more than were sent, after its last message",
 					c->id, n);
 			return false;
@@ -294,10 +279,10 @@ static bool check(struct tloop *l, struct tconn *c, size_t n, uint64_t now)
 static void peer_closed(struct tloop *l, struct tconn *c, int e)
 {
 	if (!outstanding(c) && l->stopping) {
-		conn_close(l, c, C_IDLE);
+		tconn_close(l, c, C_IDLE);
 		return;
 	}
-	conn_fail(
+	tconn_fail(
 		l, c, ERR_CLOSED,
 		"conn %u: %s by server after %llu echoes, %zu bytes of message %llu outstanding",
 		c->id, e ? strerror(e) : "closed",
@@ -336,32 +321,23 @@ static bool read_some(struct tloop *l, struct tconn *c, uint64_t now, bool hup)
 /* Churn: starts the slot's next connection if it is due. */
 static void churn_next(struct tloop *l, struct tconn *c, uint64_t now)
 {
-	uint64_t t0 = now;
+	uint64_t t0;
 
 	if (l->stopping || c->state != C_IDLE)
 		return;
-	if (l->o->rate > 0) {
-		if (c->due > now) {
-			want_due(l, c->due);
-			return;
-		}
-		t0 = c->due;
-	}
-	if (!worker_take(l->w, t0))
+	if (!pace_next(&c->pace, l->th, now, &t0, &l->next_due))
 		return;
-	if (l->o->rate > 0)
-		c->due += l->w->run->period;
 	/* Latency runs from connect(2) to the last byte of the echo. */
 	c->t0[c->tx_seq % l->o->depth] = t0;
 	c->tx_busy = true;
-	conn_open(l, c);
+	tconn_open(l, c);
 }
 
 static void handle(struct tloop *l, struct tconn *c, uint32_t ev, uint64_t now)
 {
 	if (c->state == C_CONNECTING) {
 		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ||
-		    !conn_connected(l, c))
+		    !tconn_connected(l, c))
 			return;
 		if (l->running)
 			send_some(l, c, now);
@@ -383,9 +359,7 @@ static void dispatch(struct tloop *l, uint64_t deadline)
 	uint64_t now;
 	int n;
 
-	n = worker_wait(l->epfd, ev, MAX_EVENTS, deadline);
-	if (n < 0 && errno != EINTR)
-		err(1, "epoll_pwait2");
+	n = lg_wait(l->epfd, ev, MAX_EVENTS, deadline);
 	now = now_ns();
 	for (int i = 0; i < n; i++)
 		handle(l, &l->c[ev[i].data.u32], ev[i].events, now);
@@ -395,7 +369,7 @@ static void dispatch(struct tloop *l, uint64_t deadline)
 static void scan_due(struct tloop *l, uint64_t now)
 {
 	l->next_due = UINT64_MAX;
-	for (uint32_t i = 0; i < l->w->nconns; i++) {
+	for (uint32_t i = 0; i < l->th->nconns; i++) {
 		if (l->o->mode == MODE_CHURN)
 			churn_next(l, &l->c[i], now);
 		else
@@ -410,12 +384,12 @@ static void begin_stop(struct tloop *l, uint64_t now)
 
 	l->stopping = true;
 	l->drain_end = now + (uint64_t)(l->o->timeout * 1e9);
-	for (uint32_t i = 0; i < l->w->nconns; i++) {
+	for (uint32_t i = 0; i < l->th->nconns; i++) {
 		c = &l->c[i];
 		if (c->state == C_CONNECTING && !outstanding(c))
-			conn_close(l, c, C_IDLE);
+			tconn_close(l, c, C_IDLE);
 		if (c->state == C_OPEN && !outstanding(c))
-			conn_close(l, c, C_IDLE);
+			tconn_close(l, c, C_IDLE);
 	}
 }
 
@@ -424,37 +398,37 @@ static void finish(struct tloop *l)
 {
 	struct tconn *c;
 
-	for (uint32_t i = 0; i < l->w->nconns; i++) {
+	for (uint32_t i = 0; i < l->th->nconns; i++) {
 		c = &l->c[i];
 		if (c->state == C_OPEN || c->state == C_CONNECTING)
-			worker_error(
-				l->w, ERR_SHORT,
+			lg_error(
+				l->th, ERR_SHORT,
 				"conn %u: %zu bytes of message %llu not echoed within %g s",
 				c->id, expected(l, c),
 				(unsigned long long)c->rx_seq, l->o->timeout);
-		conn_close(l, c, C_IDLE);
+		tconn_close(l, c, C_IDLE);
 	}
 }
 
-static void setup(struct tloop *l, struct worker *w)
+static void setup(struct tloop *l, struct lg_thread *th)
 {
-	const struct bench_opts *o = w->run->o;
+	const struct bench_opts *o = th->lg->o;
 
-	l->w = w;
+	l->th = th;
 	l->o = o;
 	l->rxcap = RX_CAP;
 	l->rx = malloc(l->rxcap);
-	l->c = calloc(w->nconns, sizeof(*l->c));
-	l->t0s = calloc((size_t)w->nconns * o->depth, sizeof(*l->t0s));
+	l->c = calloc(th->nconns, sizeof(*l->c));
+	l->t0s = calloc((size_t)th->nconns * o->depth, sizeof(*l->t0s));
 	if (!l->rx || !l->c || !l->t0s)
 		err(1, "malloc");
 	l->next_due = UINT64_MAX;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0)
 		err(1, "epoll_create1");
-	for (uint32_t i = 0; i < w->nconns; i++) {
+	for (uint32_t i = 0; i < th->nconns; i++) {
 		l->c[i].fd = -1;
-		l->c[i].id = w->first + i * o->threads;
+		l->c[i].id = th->first + i * o->threads;
 		l->c[i].t0 = l->t0s + (size_t)i * o->depth;
 	}
 }
@@ -472,46 +446,46 @@ static void connect_all(struct tloop *l)
 		return;
 	if (l->o->timeout > 5)
 		deadline += (uint64_t)((l->o->timeout - 5) * 1e9);
-	for (uint32_t i = 0; i < l->w->nconns; i++)
-		conn_open(l, &l->c[i]);
+	for (uint32_t i = 0; i < l->th->nconns; i++)
+		tconn_open(l, &l->c[i]);
 	while (pending && now_ns() < deadline) {
 		dispatch(l, deadline);
 		pending = false;
-		for (uint32_t i = 0; i < l->w->nconns; i++)
+		for (uint32_t i = 0; i < l->th->nconns; i++)
 			pending |= l->c[i].state == C_CONNECTING;
 	}
-	for (uint32_t i = 0; i < l->w->nconns; i++)
+	for (uint32_t i = 0; i < l->th->nconns; i++)
 		if (l->c[i].state == C_CONNECTING)
-			conn_fail(l, &l->c[i], ERR_CONNECT,
-				  "connect %s: no answer within 5 s",
-				  l->o->target);
+			tconn_fail(l, &l->c[i], ERR_CONNECT,
+				   "connect %s: no answer within 5 s",
+				   l->o->target);
 }
 
-void tcp_run(struct worker *w)
+static void tcp_run(struct lg_thread *th)
 {
 	struct tloop l = {0};
 	uint64_t now, deadline;
 
-	setup(&l, w);
+	setup(&l, th);
 	connect_all(&l);
-	pthread_barrier_wait(&w->run->ready);
-	pthread_barrier_wait(&w->run->go);
+	pthread_barrier_wait(&th->lg->ready);
+	pthread_barrier_wait(&th->lg->go);
 	l.running = true;
-	for (uint32_t i = 0; i < w->nconns; i++)
-		l.c[i].due = worker_first_due(w, l.c[i].id);
+	for (uint32_t i = 0; i < th->nconns; i++)
+		pace_init(&l.c[i].pace, th, l.c[i].id);
 	scan_due(&l, now_ns());
 	for (;;) {
 		now = now_ns();
-		if (!l.stopping && worker_stopping(w, now))
+		if (!l.stopping && lg_stopping(th, now))
 			begin_stop(&l, now);
-		if (l.dead == w->nconns ||
+		if (l.dead == th->nconns ||
 		    (!l.open && (l.stopping || l.o->mode != MODE_CHURN)))
 			break;
 		if (l.stopping && now >= l.drain_end)
 			break;
 		if (!l.stopping && l.o->rate > 0 && now >= l.next_due)
 			scan_due(&l, now);
-		deadline = l.stopping ? l.drain_end : w->run->end;
+		deadline = l.stopping ? l.drain_end : th->lg->end;
 		if (!l.stopping && l.o->rate > 0 && l.next_due < deadline)
 			deadline = l.next_due;
 		dispatch(&l, deadline);
@@ -522,3 +496,7 @@ void tcp_run(struct worker *w)
 	free(l.c);
 	free(l.rx);
 }
+
+const struct lg_ops tcp_ops = {
+	.run = tcp_run,
+};
