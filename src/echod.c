@@ -156,6 +156,24 @@ static void raise_nofile(void)
 	}
 }
 
+/*
+ * Stops every worker, then closes each listening socket exactly once. No
+ * descriptor is closed while any worker runs: a number freed here could
+ * be handed at once to a connection another worker accepts, and a second
+ * close would then end that connection instead of failing with EBADF.
+ */
+static void stop_workers(const struct options *o, struct worker *workers)
+{
+	for (int i = 0; i < o->threads; i++)
+		worker_stop(&workers[i]);
+	for (int i = 0; i < o->threads; i++) {
+		for (int j = 0; j < workers[i].nlisten; j++)
+			close(workers[i].listen_fds[j]);
+		for (int j = 0; j < workers[i].nudp; j++)
+			close(workers[i].udp_fds[j]);
+	}
+}
+
 /* The UDP counters, summed over workers, on one line. */
 static void report_udp(const struct worker *workers, int n)
 {
@@ -260,15 +278,7 @@ int main(int argc, char **argv)
 	} while (sig < 0 && errno == EINTR);
 	if (sig == SIGUSR1)
 		status = 1;
-	for (int i = 0; i < o.threads; i++) {
-		worker_stop(&workers[i]);
-		for (int j = 0; j < workers[i].nlisten; j++)
-			close(workers[i].listen_fds[j]);
-		for (int j = 0; j < workers[i].nudp; j++)
-			close(workers[i].udp_fds[j]);
-		for (int j = 0; j < workers[i].nudp; j++)
-			close(workers[i].udp_fds[j]);
-	}
+	stop_workers(&o, workers);
 	report(&o, workers);
 	free(workers);
 	return status;
