@@ -273,6 +273,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/*
+	 * The last start-up line: every socket is open and every worker has
+	 * started, so clients may come. Scripts and tests wait for it rather
+	 * than guess how many "listening on" lines there will be.
+	 */
+	log_info("ready");
 	do {
 		sig = sigwaitinfo(&set, NULL);
 	} while (sig < 0 && errno == EINTR);

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """echo.t - RFC 862 echo over TCP: every byte back, in order, for any payload,
-any read pace, IPv4 and IPv6; the start-up and -v lines; once per backend."""
+any read pace, IPv4 and IPv6; the start-up lines, `echod: ready` last, and
+the -v lines; once per backend."""
 import os
 import re
 import socket
@@ -97,6 +98,36 @@ def test_bind(backend):
     srv.stop()
 
 
+def test_ready(backend):
+    """`echod: ready` comes once, after the last of 8 listening lines (2
+    workers x 2 addresses x tcp and udp), and every listener answers at once."""
+    hosts = ["127.0.0.1", "::1"] if have_ipv6() else ["127.0.0.1", "127.0.0.2"]
+    srv = Echod("-t", "2", "-u", "-b", hosts[0], "-b", hosts[1], backend=backend)
+    lines = srv.log().splitlines()
+    listening = [i for i, line in enumerate(lines) if " listening on " in line]
+    ready = [i for i, line in enumerate(lines) if re.match(READY_RE, line)]
+    eq(len(listening), 8, "%s: one listening line per worker, address and protocol" % backend)
+    eq(len(ready), 1, "%s: exactly one `echod: ready` line" % backend)
+    ok(ready and listening and ready[0] > max(listening),
+       "%s: `echod: ready` comes after every listening line" % backend, srv.log())
+    answered = []
+    for host in hosts:
+        with connect((host, srv.port), timeout=2) as s:
+            s.sendall(b"tcp")
+            answered.append(recv_exact(s, 3, 2) == b"tcp")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as u:
+            u.settimeout(2)
+            u.sendto(b"udp", (host, srv.port))
+            try:
+                answered.append(u.recv(10) == b"udp")
+            except socket.timeout:
+                answered.append(False)
+    eq(answered, [True] * 4, "%s: right after ready, tcp and udp echo on both addresses" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
 for_each_backend(test_echo)
 for_each_backend(test_bind)
+for_each_backend(test_ready)
 done_testing()
