@@ -153,6 +153,24 @@ static void raise_nofile(void)
 	}
 }
 
+/*
+ * Stops every worker, then closes each listening socket exactly once. No
+ * descriptor is closed while any worker runs: a number freed here could
+ * be handed at once to a connection another worker accepts, and a second
+ * close would then end that connection instead of failing with EBADF.
+ */
+static void stop_workers(const struct options *o, struct worker *workers)
+{
+	for (int i = 0; i < o->threads; i++)
+		worker_stop(&workers[i]);
+	for (int i = 0; i < o->threads; i++) {
+		for (int j = 0; j < workers[i].nlisten; j++)
+			close(workers[i].listen_fds[j]);
+		for (int j = 0; j < workers[i].nudp; j++)
+			close(workers[i].udp_fds[j]);
+	}
+}
+
 /* The UDP counters, summed over workers, on one line. */
 static void report_udp(const struct worker *workers, int n)
 {
@@ -163,13 +181,14 @@ static void report_udp(const struct worker *workers, int n)
 
 		sum.received += u->received;
 		sum.echoed += u->echoed;
+		sum.bytes += u->bytes;
 		for (int v = 0; v < UDP_NVERDICTS; v++)
 			sum.dropped[v] += u->dropped[v];
 	}
 	log_info(
-		"udp: %llu datagrams received, %llu echoed; dropped: %llu loop-prone port, %llu non-unicast source, %llu over rate, %llu truncated or too large, %llu send failed",
+		"udp: %llu datagrams received, %llu echoed, %llu bytes out; dropped: %llu loop-prone port, %llu non-unicast source, %llu over rate, %llu truncated or too large, %llu send failed",
 		(unsigned long long)sum.received,
-		(unsigned long long)sum.echoed,
+		(unsigned long long)sum.echoed, (unsigned long long)sum.bytes,
 		(unsigned long long)sum.dropped[UDP_DROP_PORT],
 		(unsigned long long)sum.dropped[UDP_DROP_SOURCE],
 		(unsigned long long)sum.dropped[UDP_DROP_RATE],
@@ -177,26 +196,35 @@ static void report_udp(const struct worker *workers, int n)
 		(unsigned long long)sum.dropped[UDP_DROP_SEND]);
 }
 
+/*
+ * The exit summary: every counter the workers keep, summed, one line for
+ * TCP and one for UDP. Workers have been joined, so their stats are final.
+ */
 static void report(const struct options *o, const struct worker *workers)
 {
 	struct worker_stats sum = {0};
 
 	for (int i = 0; i < o->threads; i++) {
-		sum.accepted += workers[i].stats.accepted;
-		sum.refused += workers[i].stats.refused;
-		sum.bytes_out += workers[i].stats.bytes_out;
-		sum.messages += workers[i].stats.messages;
+		const struct worker_stats *s = &workers[i].stats;
+
+		sum.accepted += s->accepted;
+		sum.refused += s->refused;
+		sum.closed += s->closed;
+		sum.messages += s->messages;
+		sum.bytes_in += s->bytes_in;
+		sum.bytes_out += s->bytes_out;
 	}
+	if (o->tcp)
+		log_info(
+			"stopped: %llu connections, %llu refused, %llu closed, %llu messages, %llu bytes in, %llu bytes out",
+			(unsigned long long)sum.accepted,
+			(unsigned long long)sum.refused,
+			(unsigned long long)sum.closed,
+			(unsigned long long)sum.messages,
+			(unsigned long long)sum.bytes_in,
+			(unsigned long long)sum.bytes_out);
 	if (o->udp)
 		report_udp(workers, o->threads);
-	if (!o->tcp)
-		return;
-	log_info(
-		"stopped: %llu connections, %llu refused, %llu messages, %llu bytes echoed",
-		(unsigned long long)sum.accepted,
-		(unsigned long long)sum.refused,
-		(unsigned long long)sum.messages,
-		(unsigned long long)sum.bytes_out);
 }
 
 int main(int argc, char **argv)
@@ -252,20 +280,18 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/*
+	 * The last start-up line: every socket is open and every worker has
+	 * started, so clients may come. Scripts and tests wait for it rather
+	 * than guess how many "listening on" lines there will be.
+	 */
+	log_info("ready");
 	do {
 		sig = sigwaitinfo(&set, NULL);
 	} while (sig < 0 && errno == EINTR);
 	if (sig == SIGUSR1)
 		status = 1;
-	for (int i = 0; i < o.threads; i++) {
-		worker_stop(&workers[i]);
-		for (int j = 0; j < workers[i].nlisten; j++)
-			close(workers[i].listen_fds[j]);
-		for (int j = 0; j < workers[i].nudp; j++)
-			close(workers[i].udp_fds[j]);
-		for (int j = 0; j < workers[i].nudp; j++)
-			close(workers[i].udp_fds[j]);
-	}
+	stop_workers(&o, workers);
 	report(&o, workers);
 	free(workers);
 	return status;

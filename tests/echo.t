@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """echo.t - RFC 862 echo over TCP: every byte back, in order, for any payload,
-any read pace, IPv4 and IPv6; the start-up and -v lines; once per backend."""
+any read pace, IPv4 and IPv6; the start-up lines, `echod: ready` last, and
+the -v lines and the exit counters; once per backend."""
 import os
 import re
 import socket
@@ -97,6 +98,73 @@ def test_bind(backend):
     srv.stop()
 
 
+def test_ready(backend):
+    """`echod: ready` comes once, after the last of 8 listening lines (2
+    workers x 2 addresses x tcp and udp), and every listener answers at once."""
+    hosts = ["127.0.0.1", "::1"] if have_ipv6() else ["127.0.0.1", "127.0.0.2"]
+    srv = Echod("-t", "2", "-u", "-b", hosts[0], "-b", hosts[1], backend=backend)
+    lines = srv.log().splitlines()
+    listening = [i for i, line in enumerate(lines) if " listening on " in line]
+    ready = [i for i, line in enumerate(lines) if re.match(READY_RE, line)]
+    eq(len(listening), 8, "%s: one listening line per worker, address and protocol" % backend)
+    eq(len(ready), 1, "%s: exactly one `echod: ready` line" % backend)
+    ok(ready and listening and ready[0] > max(listening),
+       "%s: `echod: ready` comes after every listening line" % backend, srv.log())
+    answered = []
+    for host in hosts:
+        with connect((host, srv.port), timeout=2) as s:
+            s.sendall(b"tcp")
+            answered.append(recv_exact(s, 3, 2) == b"tcp")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as u:
+            u.settimeout(2)
+            u.sendto(b"udp", (host, srv.port))
+            try:
+                answered.append(u.recv(10) == b"udp")
+            except socket.timeout:
+                answered.append(False)
+    eq(answered, [True] * 4, "%s: right after ready, tcp and udp echo on both addresses" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+def test_exit_counters(backend):
+    """The exit lines show every counter, summed over both workers, at the
+    default log level: known traffic gives known numbers."""
+    srv = Echod("-t", "2", "-u", "--max-conns", "3", "--framing", "line", "-n", "3", backend=backend)
+    a, b, c = (connect(srv.addr()) for _ in range(3))
+    a.sendall(b"one\ntwo\n")
+    eq(recv_exact(a, 8), b"one\ntwo\n", "%s: a: two lines back" % backend)
+    for s, line in ((b, b"p\n"), (c, b"x\n")):
+        s.sendall(line)
+        eq(recv_exact(s, 2), line, "%s: %r back" % (backend, line))
+    with connect(srv.addr()) as d:
+        ok(closed_within(d, 3), "%s: a 4th connection is refused (--max-conns 3)" % backend)
+    # One send, so one read: lines 2 and 3 reach -n 3 and come back, and
+    # the bytes after them are counted in but never echoed.
+    b.sendall(b"q\nr\nextra\n")
+    eq(recv_until_eof(b, 5), (b"q\nr\n", True), "%s: b: -n 3 echoes two more lines, then EOF" % backend)
+    a.close()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.settimeout(2)
+        for d in (b"12345", b"1234567"):
+            u.sendto(d, ("127.0.0.1", srv.port))
+            try:
+                eq(u.recv(100), d, "%s: datagram of %d bytes back" % (backend, len(d)))
+            except socket.timeout:
+                ok(False, "%s: datagram of %d bytes back" % (backend, len(d)))
+    eq(srv.stop(), 0, "%s: SIGTERM: exit 0" % backend)
+    b.close()
+    c.close()
+    stopped = [x for x in srv.lines if " stopped: " in x]
+    eq(stopped, ["echod: stopped: 3 connections, 1 refused, 3 closed, 6 messages, 22 bytes in, 16 bytes out"],
+       "%s: accepted, refused, closed, messages, bytes in (8+12+2), bytes out (8+6+2)" % backend)
+    udp = [x for x in srv.lines if re.match(r"echod: udp: \d+ datagrams", x)]
+    eq([x.partition(";")[0] for x in udp], ["echod: udp: 2 datagrams received, 2 echoed, 12 bytes out"],
+       "%s: udp: received, echoed, bytes out" % backend)
+
+
 for_each_backend(test_echo)
 for_each_backend(test_bind)
+for_each_backend(test_ready)
+for_each_backend(test_exit_counters)
 done_testing()

@@ -1,8 +1,9 @@
 """echotest: the TAP harness and helpers every Python test file uses.
 
 A test file is one process (run by prove through tests/run-one, which kills it
-after its time limit). It starts the real echod on --port 0, reads the bound
-address from echod's start-up line, talks to it over loopback sockets, and
+after its time limit). It starts the real echod on --port 0, waits for its
+last start-up line (`echod: ready`), reads the bound addresses from the
+`listening on` lines before it, talks to it over loopback sockets, and
 kills every process it started when it exits, however it exits.
 
 Environment (set by `make check`):
@@ -175,6 +176,7 @@ def wait_until(pred, timeout=5.0, step=0.01):
         time.sleep(step)
 
 
+READY_RE = r"^echod: ready$"
 LISTEN_RE = re.compile(r"listening on (tcp|udp) (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+) \(fd (\d+)\)")
 
 
@@ -242,11 +244,11 @@ class Echod:
                 self._cv.wait(left)
 
     def wait_listening(self, timeout=10.0):
-        if not self.wait_log(r"listening on", timeout):
+        """Waits for echod's last start-up line, printed once every socket
+        is open and every worker started: self.tcp and self.udp are then
+        complete, and every listener accepts."""
+        if not self.wait_log(READY_RE, timeout):
             raise RuntimeError("echod did not start: %r (%s)" % (self.log(), " ".join(self.argv)))
-        # All listening lines are printed before service starts; give the
-        # reader a moment to collect the rest of them.
-        self.wait_log(r"ready|listening on udp|$^", 0.2)
 
     @property
     def port(self):

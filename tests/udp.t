@@ -5,9 +5,11 @@ the per-source rate limit holds and recovers; floods never block TCP or grow
 memory; once per backend."""
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -94,7 +96,7 @@ def test_loop_ports(backend):
     s.close()
     ok(srv.wait_log(r"udp: drop from 127\.0\.0\.1:7: loop-prone source port"), "%s: the refusal is logged" % backend)
     srv.stop()
-    ok(re.search(r"udp: \d+ datagrams received, 1 echoed; dropped: 4 loop-prone port", srv.log()),
+    ok(re.search(r"udp: \d+ datagrams received, 1 echoed, 4 bytes out; dropped: 4 loop-prone port", srv.log()),
        "%s: counters at exit" % backend, srv.log())
 
     srv = Echod("-u", "-t", "1", "-b", "127.0.0.1", "--udp-deny-ports", "none", backend=backend)
@@ -209,10 +211,73 @@ def test_clients(backend):
     srv.stop()
 
 
+def child_pid(pid, timeout=5.0):
+    """The first child of pid (echod, started by strace), or None."""
+    def first():
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                kids = f.read().split()
+        except OSError:
+            return None
+        return int(kids[0]) if kids else None
+    return wait_until(first, timeout)
+
+
+def can_trace(strace):
+    """None if strace can trace here, else why not (no ptrace in a container...)."""
+    p = subprocess.run([strace, "-qq", "-e", "trace=none", "true"], capture_output=True, text=True, timeout=10)
+    return None if p.returncode == 0 else "strace cannot trace: " + p.stderr.strip()[:200]
+
+
+def test_close_once(backend):
+    """At exit each listening socket is closed once. A second close(N) of
+    a number that another worker may have been given meanwhile is the bug;
+    with no one reusing N it shows in strace as close(N) = -1 EBADF."""
+    name = "%s: at exit no close() fails with EBADF (strace -f)" % backend
+    strace = need_program("strace")
+    if strace is None:
+        skip(name, "strace not installed")
+        return
+    why = can_trace(strace)
+    if why:
+        if IN_CI:
+            ok(False, name, why)
+        else:
+            skip(name, why)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = os.path.join(tmp, "trace")
+        # LeakSanitizer cannot run under ptrace; the other tests cover leaks.
+        asan = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"]))
+        srv = Echod("-u", "-t", "2", backend=backend, env={"ASAN_OPTIONS": asan},
+                    prefix=[strace, "-f", "-qq", "-e", "trace=close", "-o", trace])
+        s = udp_sock()
+        eq(roundtrip(s, b"traced", ("127.0.0.1", srv.port))[0], b"traced", "%s: echo under strace" % backend)
+        s.close()
+        pid = child_pid(srv.proc.pid)
+        if not ok(pid, "%s: echod found under strace" % backend):
+            srv.stop()
+            return
+        # The signal goes to echod itself; strace exits with its status.
+        os.kill(pid, signal.SIGTERM)
+        try:
+            srv.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        eq(srv.stop(), 0, "%s: echod under strace exits 0 on SIGTERM" % backend)
+        with open(trace) as f:
+            lines = f.read().splitlines()
+    bad = [line for line in lines if "EBADF" in line]
+    eq(bad, [], name)
+    unclosed = [fd for fd in set(srv.fds) if not any(re.search(r"\bclose\(%d\)\s+= 0" % fd, x) for x in lines)]
+    eq(unclosed, [], "%s: every listening descriptor (%d) was closed" % (backend, len(set(srv.fds))))
+
+
 for_each_backend(test_boundaries)
 for_each_backend(test_source_address)
 for_each_backend(test_loop_ports)
 for_each_backend(test_rate_limit)
 for_each_backend(test_flood)
 for_each_backend(test_clients)
+for_each_backend(test_close_once)
 done_testing()
