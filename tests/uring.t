@@ -4,7 +4,7 @@ shared ring handed to the wrong client or lost, a ring that runs dry, clients
 that never read holding every buffer, and `auto` falling back to epoll when
 io_uring is refused (ECHOD_DISABLE_IO_URING=1, a seccomp filter).
 
-ECHOD_URING_BUFFERS=N sets how many buffers each worker's ring of provided
+--uring-buffers N sets how many buffers each worker's ring of provided
 buffers may hold (256 by default; each buffer is 64 KiB, or --max-pending when
 that is smaller), so that a handful of clients outnumber the buffers."""
 import ctypes
