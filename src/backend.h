@@ -27,7 +27,7 @@ struct backend_ops {
 	/* Sets up the loop for w; returns 0 or -errno. */
 	int (*init)(void *loop, struct worker *w);
 	/*
-	 * Serves w's listeners until w->stop_fd becomes readable, then
+	 * Serves w's listeners until core_control says stop, then
 	 * closes every connection it owns. Returns 0, or -errno with a
 	 * reason in w->why (worker_failed) when the worker cannot go on.
 	 */

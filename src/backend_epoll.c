@@ -36,7 +36,7 @@ enum {
 
 /* epoll data: a connection is (gen << 32 | slot); the rest are tagged. */
 #define TAG_SPECIAL (1ULL << 63)
-#define TAG_STOP (TAG_SPECIAL | 0xffffu)
+#define TAG_CTL (TAG_SPECIAL | 0xffffu)
 #define TAG_LISTEN(i) (TAG_SPECIAL | (uint64_t)(i))
 #define TAG_UDP_BIT 0x10000u
 #define TAG_UDP(i) (TAG_SPECIAL | TAG_UDP_BIT | (uint64_t)(i))
@@ -253,7 +253,7 @@ static void handle_accept(struct eloop *l, int lfd)
 static int init(void *loop, struct worker *w)
 {
 	struct eloop *l = loop;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_STOP};
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_CTL};
 	int err;
 
 	l->w = w;
@@ -268,7 +268,7 @@ static int init(void *loop, struct worker *w)
 	l->scratch = malloc(SCRATCH_SIZE);
 	if (l->scratch == NULL)
 		return -ENOMEM;
-	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->stop_fd, &ev) < 0)
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->ctl_fd, &ev) < 0)
 		return -errno;
 	for (int i = 0; i < w->nlisten + w->nudp; i++) {
 		bool udp = i >= w->nlisten;
@@ -299,8 +299,8 @@ static void dispatch(struct eloop *l, const struct epoll_event *ev, bool *stop)
 	uint64_t tag = ev->data.u64;
 	struct conn *c;
 
-	if (tag == TAG_STOP) {
-		*stop = true;
+	if (tag == TAG_CTL) {
+		*stop = core_control(&l->core);
 	} else if (tag & TAG_SPECIAL && tag & TAG_UDP_BIT) {
 		core_serve_udp(&l->core, (int)(tag & 0xffff));
 	} else if (tag & TAG_SPECIAL) {

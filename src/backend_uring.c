@@ -87,7 +87,7 @@ struct uloop {
 	unsigned int reaped; /* completions handled by the last wakeup */
 	uint8_t accept_state[OPTIONS_MAX_BINDS];
 	bool udp_armed[OPTIONS_MAX_BINDS];
-	bool ring_ok, stopping, stop_armed;
+	bool ring_ok, stopping, ctl_armed;
 	bool recv_limit; /* multishot receives can be limited */
 	bool retry; /* an SQE was lacking: run the whole wait list */
 };
@@ -602,9 +602,9 @@ static void dispatch(struct uloop *l, const struct io_uring_cqe *cqe)
 	case OP_ACCEPT:
 		handle_accept(l, ud_slot(ud), cqe);
 		break;
-	case OP_STOP:
-		l->stop_armed = false;
-		l->stopping = true;
+	case OP_CTL:
+		l->ctl_armed = false;
+		l->stopping = cqe->res >= 0 && core_control(&l->core);
 		break;
 	case OP_LPOLL:
 		handle_lpoll(l, ud_slot(ud), cqe->res);
@@ -689,15 +689,19 @@ static int submit_wait(struct uloop *l, int timeout_ms)
 	return 0;
 }
 
-static int arm_stop(struct uloop *l)
+/* Watches the worker's ctl_fd, for main's requests. Returns 0 or -EBUSY. */
+static int arm_ctl(struct uloop *l)
 {
-	struct io_uring_sqe *sqe = get_sqe(l);
+	struct io_uring_sqe *sqe;
 
+	if (l->ctl_armed || l->stopping)
+		return 0;
+	sqe = get_sqe(l);
 	if (sqe == NULL)
 		return -EBUSY;
-	io_uring_prep_poll_add(sqe, l->w->stop_fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, ud_pack(OP_STOP, 0, 0));
-	l->stop_armed = true;
+	io_uring_prep_poll_add(sqe, l->w->ctl_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_CTL, 0, 0));
+	l->ctl_armed = true;
 	return 0;
 }
 
@@ -726,7 +730,7 @@ static int init(void *loop, struct worker *w)
 	l->recv_limit = uring_recv_limit_works(&l->ring);
 	log_debug("receives: %s",
 		  l->recv_limit ? "multishot, limited" : "one-shot");
-	return arm_stop(l);
+	return arm_ctl(l);
 }
 
 /*
@@ -746,8 +750,8 @@ static void drain(struct uloop *l)
 	for (int i = 0; i < l->w->nudp; i++)
 		if (l->udp_armed[i])
 			cancel(l, ud_pack(OP_UPOLL, 0, (uint32_t)i));
-	if (l->stop_armed && cancel(l, ud_pack(OP_STOP, 0, 0)) == 0)
-		l->stop_armed = false;
+	if (l->ctl_armed && cancel(l, ud_pack(OP_CTL, 0, 0)) == 0)
+		l->ctl_armed = false;
 	while (l->ops > 0 && l->core.now_ms < deadline) {
 		if (submit_wait(l, 100) < 0)
 			break;
@@ -776,6 +780,7 @@ static int serve(void *loop)
 	int err = 0;
 
 	while (!l->stopping) {
+		arm_ctl(l);
 		arm_listeners(l);
 		arm_udp(l);
 		err = submit_wait(l, core_timeout_ms(&l->core));

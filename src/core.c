@@ -237,6 +237,11 @@ void core_free(struct core *k, struct conn *c)
 	conn_table_put(&k->table, c);
 }
 
+bool core_control(struct core *k)
+{
+	return worker_requests(k->w) & WORKER_STOP;
+}
+
 void core_serve_udp(struct core *k, int i)
 {
 	int fd = k->w->udp_fds[i];

@@ -132,6 +132,12 @@ static inline unsigned int core_count(const struct core *k)
 	return k->due.idle.count + k->due.linger.count;
 }
 
+/*
+ * When the worker's ctl_fd is readable: does what main asked of it
+ * (worker_ask) and returns true when that was to stop.
+ */
+bool core_control(struct core *k);
+
 /* Serves what waits on the worker's i'th UDP socket (level-triggered). */
 void core_serve_udp(struct core *k, int i);
 

@@ -227,16 +227,66 @@ static void report(const struct options *o, const struct worker *workers)
 		report_udp(workers, o->threads);
 }
 
+/* The backend --backend names, logged with why; exits 1 if none can run. */
+static const struct backend_ops *choose_backend(const struct options *o)
+{
+	const struct backend_ops *backend;
+	char err[256], note[256];
+
+	backend = backend_select(o->backend, err, sizeof(err), note,
+				 sizeof(note));
+	if (backend == NULL) {
+		log_error("%s", err);
+		exit(1);
+	}
+	log_info("backend %s%s%s%s", backend->name, note[0] ? " (" : "", note,
+		 note[0] ? ")" : "");
+	return backend;
+}
+
+/* Starts every worker's thread; exits 1 if one cannot start. */
+static void start_workers(const struct options *o, struct worker *workers,
+			  const struct backend_ops *backend,
+			  struct worker_shared *shared)
+{
+	int err;
+
+	log_verbose("%d worker%s, framing %s, max pending %zu bytes",
+		    o->threads, o->threads > 1 ? "s" : "",
+		    options_framing_name(o->framing), o->max_pending);
+	for (int i = 0; i < o->threads; i++) {
+		workers[i].id = i;
+		workers[i].opts = o;
+		workers[i].backend = backend;
+		workers[i].shared = shared;
+		err = worker_start(&workers[i]);
+		if (err < 0) {
+			log_error("start worker %d: %s", i, strerror(-err));
+			exit(1);
+		}
+	}
+}
+
+/* Waits for SIGINT or SIGTERM (status 0), or a worker's failure (1). */
+static int wait_for_signal(const sigset_t *set)
+{
+	int sig;
+
+	do {
+		sig = sigwaitinfo(set, NULL);
+	} while (sig < 0 && errno == EINTR);
+	return sig == SIGUSR1 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct worker_shared shared;
 	union net_addr addrs[OPTIONS_MAX_BINDS];
-	int flags[OPTIONS_MAX_BINDS], naddrs;
+	int flags[OPTIONS_MAX_BINDS], naddrs, status;
 	const struct backend_ops *backend;
-	struct options o;
 	struct worker *workers;
-	char err[256], note[256];
-	int sig, status = 0;
+	struct options o;
+	char err[256];
 	sigset_t set;
 
 	switch (options_parse(&o, argc, argv, err, sizeof(err))) {
@@ -249,14 +299,7 @@ int main(int argc, char **argv)
 	if (o.list_backends)
 		return list_backends();
 	naddrs = resolve_binds(&o, addrs, flags);
-	backend =
-		backend_select(o.backend, err, sizeof(err), note, sizeof(note));
-	if (backend == NULL) {
-		log_error("%s", err);
-		return 1;
-	}
-	log_info("backend %s%s%s%s", backend->name, note[0] ? " (" : "", note,
-		 note[0] ? ")" : "");
+	backend = choose_backend(&o);
 	setup_signals(&set);
 	raise_nofile();
 	workers = calloc((size_t)o.threads, sizeof(*workers));
@@ -265,32 +308,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	open_listeners(&o, workers, addrs, flags, naddrs);
-	log_verbose("%d worker%s, framing %s, max pending %zu bytes", o.threads,
-		    o.threads > 1 ? "s" : "", options_framing_name(o.framing),
-		    o.max_pending);
-	for (int i = 0; i < o.threads; i++) {
-		workers[i].id = i;
-		workers[i].opts = &o;
-		workers[i].backend = backend;
-		workers[i].shared = &shared;
-		int ret = worker_start(&workers[i]);
-
-		if (ret < 0) {
-			log_error("start worker %d: %s", i, strerror(-ret));
-			return 1;
-		}
-	}
+	start_workers(&o, workers, backend, &shared);
 	/*
 	 * The last start-up line: every socket is open and every worker has
 	 * started, so clients may come. Scripts and tests wait for it rather
 	 * than guess how many "listening on" lines there will be.
 	 */
 	log_info("ready");
-	do {
-		sig = sigwaitinfo(&set, NULL);
-	} while (sig < 0 && errno == EINTR);
-	if (sig == SIGUSR1)
-		status = 1;
+	status = wait_for_signal(&set);
 	stop_workers(&o, workers);
 	report(&o, workers);
 	free(workers);

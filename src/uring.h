@@ -31,7 +31,7 @@ enum ud_op {
 	OP_ACCEPT = 1, /* a listener's multishot accept */
 	OP_RECV, /* a connection's receive */
 	OP_SEND, /* a connection's send */
-	OP_STOP, /* the poll on the worker's stop eventfd */
+	OP_CTL, /* the poll on the worker's ctl_fd, main's requests */
 	OP_CANCEL, /* a cancel request */
 	OP_LPOLL, /* a listener's poll while out of descriptors */
 	OP_UPOLL, /* a UDP socket's poll; the core does the rest */

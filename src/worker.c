@@ -59,25 +59,43 @@ int worker_start(struct worker *w)
 {
 	int err;
 
-	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->stop_fd < 0)
+	w->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->ctl_fd < 0)
 		return -errno;
 	err = pthread_create(&w->thread, NULL, worker_main, w);
 	if (err) {
-		close(w->stop_fd);
-		w->stop_fd = -1;
+		close(w->ctl_fd);
+		w->ctl_fd = -1;
 		return -err;
 	}
 	return 0;
 }
 
-void worker_stop(struct worker *w)
+void worker_ask(struct worker *w, unsigned int req)
 {
 	uint64_t one = 1;
 
-	if (write(w->stop_fd, &one, sizeof(one)) < 0)
-		log_warn("stop worker %d: %s", w->id, "eventfd write failed");
+	/* The bits first, so the loop that wakes for the write sees them. */
+	atomic_fetch_or_explicit(&w->requests, req, memory_order_release);
+	if (write(w->ctl_fd, &one, sizeof(one)) < 0)
+		log_warn("worker %d: eventfd write: %s", w->id,
+			 strerror(errno));
+}
+
+unsigned int worker_requests(struct worker *w)
+{
+	uint64_t n;
+
+	/* Resets the eventfd; the bits say what was asked. */
+	if (read(w->ctl_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("eventfd read: %s", strerror(errno));
+	return atomic_exchange_explicit(&w->requests, 0, memory_order_acquire);
+}
+
+void worker_stop(struct worker *w)
+{
+	worker_ask(w, WORKER_STOP);
 	pthread_join(w->thread, NULL);
-	close(w->stop_fd);
-	w->stop_fd = -1;
+	close(w->ctl_fd);
+	w->ctl_fd = -1;
 }

@@ -31,6 +31,11 @@ struct worker_shared {
 	atomic_uint conns; /* open connections, for --max-conns */
 };
 
+/* What main asks of a worker (worker_ask), as bits. */
+enum worker_request {
+	WORKER_STOP = 1 << 0, /* close every connection and return */
+};
+
 /* Owned by main(); the thread only touches its own. */
 struct worker {
 	int id;
@@ -42,7 +47,8 @@ struct worker {
 	int udp_fds[OPTIONS_MAX_BINDS]; /* UDP, one per address (-u) */
 	int nudp;
 	unsigned int port; /* the service port, for the UDP self-loop check */
-	int stop_fd; /* eventfd: readable when the worker must stop */
+	int ctl_fd; /* eventfd: readable when main asks something */
+	atomic_uint requests; /* enum worker_request bits not yet taken */
 	pthread_t thread;
 	int result; /* the backend's return value */
 	char why[256];
@@ -62,6 +68,15 @@ int worker_start(struct worker *w);
  * reason worker_main logs, and returns err (a -errno).
  */
 int worker_failed(struct worker *w, const char *what, int err);
+
+/* Asks w's loop for req (enum worker_request); it answers on its thread. */
+void worker_ask(struct worker *w, unsigned int req);
+
+/*
+ * For w's own loop, when ctl_fd is readable: takes and returns what was
+ * asked since the last call.
+ */
+unsigned int worker_requests(struct worker *w);
 
 /* Asks w to stop (it closes its connections) and waits for the thread. */
 void worker_stop(struct worker *w);
