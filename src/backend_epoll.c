@@ -74,12 +74,13 @@ static bool fatal_errno(int err)
  */
 static int flush(struct eloop *l, struct conn *c)
 {
+	uint16_t unused[OUTQ_LENT_MAX];
 	const char *data;
-	unsigned int unused;
 	size_t len;
 	ssize_t n;
 
-	while ((len = outq_front(&c->out, &data)) > 0) {
+	/* Nothing is ever lent here: unused stays unused. */
+	while ((len = outq_front(&l->core.pool, &c->out, &data)) > 0) {
 		n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -87,7 +88,7 @@ static int flush(struct eloop *l, struct conn *c)
 			return fatal_errno(errno) ? -errno : 0;
 		}
 		c->bytes_out += (uint64_t)n;
-		outq_sent(&l->core.pool, &c->out, (size_t)n, &unused);
+		outq_sent(&l->core.pool, &c->out, (size_t)n, unused);
 	}
 	return 0;
 }

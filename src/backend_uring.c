@@ -12,12 +12,13 @@
  * --max-pending plus one buffer, whatever its peer sends.
  *
  * A connection has at most one send in flight. The fast path never
- * copies: a buffer that arrives when nothing waits is lent to the
- * connection's queue (outq.h) and sent in place with MSG_DONTWAIT, and
- * goes back to the ring when that send completes. What arrives while a
- * send is in flight, and the rest of a short send (a slow reader), is
- * copied into the queue's pooled buffer, so a client that does not read
- * holds queued bytes, as with epoll, and never a ring buffer.
+ * copies: a buffer that arrives is lent to the connection's queue
+ * (outq.h), up to a few deep, and sent in place with MSG_DONTWAIT, and
+ * goes back to the ring when that send completes. What arrives behind
+ * a full set of lent buffers, and what is lent after a short send (a
+ * slow reader), is copied into the queue's pooled buffer, so a client
+ * that does not read holds queued bytes, as with epoll, and never a
+ * ring buffer.
  *
  * When the ring runs dry a receive ends with -ENOBUFS, and so does a
  * lack of SQEs leave work undone: such connections wait on a list and
@@ -202,11 +203,14 @@ static void run_waiters(struct uloop *l)
  */
 static void maybe_free(struct uloop *l, struct conn *c)
 {
+	uint16_t done[OUTQ_LENT_MAX];
+	int n;
+
 	if (uc(c)->inflight)
 		return;
-	if (c->out.lent_len)
-		uring_buf_put(&l->bufs, c->out.lent_id);
-	c->out.lent_len = 0;
+	n = outq_unlend_all(&c->out, done);
+	while (n-- > 0)
+		uring_buf_put(&l->bufs, done[n]);
 	core_free(&l->core, c);
 }
 
@@ -255,7 +259,7 @@ static int start_send(struct uloop *l, struct conn *c)
 		return -EBUSY;
 	/* Leaves a whole buffer's room behind pooled bytes in flight. */
 	outq_start_send(&l->core.pool, &c->out, l->bufs.size);
-	n = outq_front(&c->out, &data);
+	n = outq_front(&l->core.pool, &c->out, &data);
 	if (c->out.flight == OUTQ_SENDING_LENT)
 		flags |= MSG_DONTWAIT;
 	io_uring_prep_send(sqe, c->fd, data, n, flags);
@@ -333,8 +337,9 @@ static bool transient(int res)
 
 /*
  * Takes n bytes received into ring buffer bid: what conn_consume says
- * to echo is lent to an empty queue as it is, else copied behind what
- * waits (the arming rule left room for it). Returns 0 or -ENOMEM.
+ * to echo is lent to the queue as it is where it can be, else copied
+ * behind what waits (the arming rule left room for it). Returns 0 or
+ * -ENOMEM.
  */
 static int take(struct uloop *l, struct conn *c, unsigned int bid, size_t n)
 {
@@ -342,10 +347,8 @@ static int take(struct uloop *l, struct conn *c, unsigned int bid, size_t n)
 	size_t echo = conn_consume(l->core.o, c, data, n);
 	int err = 0;
 
-	if (echo && outq_bytes(&c->out) == 0) {
-		outq_lend(&c->out, data, echo, bid);
+	if (echo && outq_lend(&c->out, echo, bid))
 		return 0;
-	}
 	if (echo)
 		err = outq_append(&l->core.pool, &c->out, data, echo);
 	uring_buf_put(&l->bufs, bid);
@@ -391,14 +394,14 @@ static void handle_recv(struct uloop *l, struct conn *c,
 }
 
 /*
- * A send completed with res bytes taken (or -errno). A lent buffer done
- * with, sent whole or its rest copied after a short send, goes back.
+ * A send completed with res bytes taken (or -errno). Lent buffers the
+ * queue is done with, sent whole or copied after a short send, go back.
  */
 static void handle_send(struct uloop *l, struct conn *c, int res)
 {
 	size_t n = res > 0 ? (size_t)res : 0;
-	unsigned int bid;
-	int done;
+	uint16_t done[OUTQ_LENT_MAX];
+	int ndone;
 
 	uc(c)->state &= (uint16_t)~IO_SEND;
 	uc(c)->inflight--;
@@ -412,13 +415,13 @@ static void handle_send(struct uloop *l, struct conn *c, int res)
 		return;
 	}
 	c->bytes_out += n;
-	done = outq_sent(&l->core.pool, &c->out, n, &bid);
-	if (done < 0) {
+	ndone = outq_sent(&l->core.pool, &c->out, n, done);
+	if (ndone < 0) {
 		close_conn(l, c, "out of memory");
 		return;
 	}
-	if (done)
-		uring_buf_put(&l->bufs, bid);
+	while (ndone-- > 0)
+		uring_buf_put(&l->bufs, done[ndone]);
 	update(l, c);
 }
 
@@ -727,6 +730,8 @@ static int init(void *loop, struct worker *w)
 			      buf_size);
 	if (err < 0)
 		return err;
+	l->core.pool.lend_base = l->bufs.mem;
+	l->core.pool.lend_size = buf_size;
 	l->recv_limit = uring_recv_limit_works(&l->ring);
 	log_debug("receives: %s",
 		  l->recv_limit ? "multishot, limited" : "one-shot");

@@ -11,10 +11,10 @@ enum {
 
 int outq_pool_init(struct outq_pool *p, size_t size, unsigned int cap)
 {
+	memset(p, 0, sizeof(*p));
 	p->free = calloc(cap, sizeof(*p->free));
 	if (p->free == NULL)
 		return -ENOMEM;
-	p->nfree = 0;
 	p->cap = cap;
 	p->size = size;
 	return 0;
@@ -49,6 +49,12 @@ void outq_release(struct outq_pool *p, struct outq *q)
 	q->off = q->len = 0;
 }
 
+static const char *lent_at(const struct outq_pool *p, const struct outq *q,
+			   unsigned int i)
+{
+	return p->lend_base + (size_t)q->lent_id[i] * p->lend_size;
+}
+
 /* Moves the pooled bytes to the start of their buffer. */
 static void slide(struct outq *q)
 {
@@ -56,6 +62,15 @@ static void slide(struct outq *q)
 		return;
 	memmove(q->buf, q->buf + q->off, q->len);
 	q->off = 0;
+}
+
+size_t outq_bytes(const struct outq *q)
+{
+	size_t n = q->len;
+
+	for (unsigned int i = 0; i < q->nlent; i++)
+		n += q->lent_len[i];
+	return n - (q->nlent ? q->lent_off : 0);
 }
 
 size_t outq_room(const struct outq *q, size_t limit)
@@ -78,18 +93,23 @@ int outq_append(struct outq_pool *p, struct outq *q, const char *data, size_t n)
 	return 0;
 }
 
-void outq_lend(struct outq *q, const char *data, size_t n, unsigned int id)
+bool outq_lend(struct outq *q, size_t n, unsigned int id)
 {
-	q->lent = data;
-	q->lent_len = (uint32_t)n;
-	q->lent_id = (uint16_t)id;
+	if (q->len || q->nlent == OUTQ_LENT_MAX)
+		return false;
+	if (q->nlent == 0)
+		q->lent_off = 0;
+	q->lent_len[q->nlent] = (uint32_t)n;
+	q->lent_id[q->nlent++] = (uint16_t)id;
+	return true;
 }
 
-size_t outq_front(const struct outq *q, const char **data)
+size_t outq_front(const struct outq_pool *p, const struct outq *q,
+		  const char **data)
 {
-	if (q->lent_len) {
-		*data = q->lent;
-		return q->lent_len;
+	if (q->nlent) {
+		*data = lent_at(p, q, 0) + q->lent_off;
+		return q->lent_len[0] - q->lent_off;
 	}
 	*data = q->buf ? q->buf + q->off : NULL;
 	return q->len;
@@ -97,7 +117,7 @@ size_t outq_front(const struct outq *q, const char **data)
 
 void outq_start_send(const struct outq_pool *p, struct outq *q, size_t reserve)
 {
-	if (q->lent_len) {
+	if (q->nlent) {
 		q->flight = OUTQ_SENDING_LENT;
 		return;
 	}
@@ -106,42 +126,64 @@ void outq_start_send(const struct outq_pool *p, struct outq *q, size_t reserve)
 	q->flight = OUTQ_SENDING_BUF;
 }
 
-/*
- * After a short send from the lent buffer: its rest goes ahead of the
- * pooled bytes. No send reads the pooled buffer now, so they may move.
- */
-static int unlend(struct outq_pool *p, struct outq *q)
+int outq_unlend_all(struct outq *q, uint16_t *done)
 {
-	uint32_t rest = q->lent_len;
+	int n = q->nlent;
+
+	for (int i = 0; i < n; i++)
+		done[i] = q->lent_id[i];
+	q->nlent = 0;
+	q->lent_off = 0;
+	return n;
+}
+
+/*
+ * After a short send of the first lent buffer: the lent bytes go ahead
+ * of the pooled ones, copied. No send reads the pooled buffer now, so
+ * its bytes may move; this is the slow-reader path, never per message.
+ */
+static int unlend(struct outq_pool *p, struct outq *q, uint16_t *done)
+{
+	size_t need = outq_bytes(q) - q->len, at;
 
 	if (pool_get(p, q) < 0)
 		return -ENOMEM;
-	if (q->off < rest) {
-		memmove(q->buf + rest, q->buf + q->off, q->len);
-		q->off = rest;
+	if (q->off < need) {
+		memmove(q->buf + need, q->buf + q->off, q->len);
+		q->off = (uint32_t)need;
 	}
-	q->off -= rest;
-	q->len += rest;
-	memcpy(q->buf + q->off, q->lent, rest);
-	q->lent_len = 0;
-	return 0;
+	at = q->off - need;
+	for (unsigned int i = 0; i < q->nlent; i++) {
+		size_t skip = i ? 0 : q->lent_off;
+
+		memcpy(q->buf + at, lent_at(p, q, i) + skip,
+		       q->lent_len[i] - skip);
+		at += q->lent_len[i] - skip;
+	}
+	q->off -= (uint32_t)need;
+	q->len += (uint32_t)need;
+	return outq_unlend_all(q, done);
 }
 
-int outq_sent(struct outq_pool *p, struct outq *q, size_t n, unsigned int *done)
+int outq_sent(struct outq_pool *p, struct outq *q, size_t n, uint16_t *done)
 {
 	q->flight = OUTQ_IDLE;
-	if (q->lent_len == 0) {
+	if (q->nlent == 0) {
 		q->off += (uint32_t)n;
 		q->len -= (uint32_t)n;
 		if (q->len == 0)
 			outq_release(p, q);
 		return 0;
 	}
-	q->lent += n;
-	q->lent_len -= (uint32_t)n;
-	*done = q->lent_id;
-	if (q->lent_len && unlend(p, q) < 0)
-		return -ENOMEM;
+	q->lent_off += (uint32_t)n;
+	if (q->lent_off < q->lent_len[0])
+		return unlend(p, q, done);
+	done[0] = q->lent_id[0];
+	q->nlent--;
+	memmove(q->lent_len, q->lent_len + 1,
+		q->nlent * sizeof(q->lent_len[0]));
+	memmove(q->lent_id, q->lent_id + 1, q->nlent * sizeof(q->lent_id[0]));
+	q->lent_off = 0;
 	return 1;
 }
 

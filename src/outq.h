@@ -1,52 +1,70 @@
 /*
  * outq.h - a connection's bytes waiting to go back to its peer, in order:
- * at most one lent buffer at the front (a backend's own buffer, sent in
- * place without a copy), then a pooled buffer of copies. This is the
+ * first up to OUTQ_LENT_MAX lent buffers (a backend's own buffers, sent
+ * in place without a copy), then a pooled buffer of copies. This is the
  * one owner of those bytes for every backend: the room rule that bounds
  * them, and the rule that bytes a send in flight is reading never move.
  */
 #ifndef ECHOD_OUTQ_H
 #define ECHOD_OUTQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+enum {
+	/*
+	 * Enough for a streaming peer: one buffer in flight and a few
+	 * behind it go without a copy; more are copied, so a peer sending
+	 * many small messages cannot hold many of the lender's buffers.
+	 */
+	OUTQ_LENT_MAX = 4,
+};
 
 /* What a send in flight (one at a time) is reading from. */
 enum outq_flight {
 	OUTQ_IDLE,
-	OUTQ_SENDING_LENT, /* the lent buffer */
-	OUTQ_SENDING_BUF, /* the pooled buffer: it must not move */
+	OUTQ_SENDING_LENT, /* the first lent buffer */
+	OUTQ_SENDING_BUF, /* the pooled buffer: its bytes must not move */
 };
 
 /*
  * Embedded in struct conn. The pooled buffer is borrowed from the
  * worker's outq_pool only while bytes wait in it, so an idle connection
- * holds none. The lent buffer stays the lender's: outq_sent says when
- * the queue is done with it.
+ * holds none. Lent buffers stay the lender's: outq_sent and
+ * outq_unlend_all say when the queue is done with them. Lent buffer i
+ * holds lent_len[i] bytes from the start of the lender's buffer
+ * lent_id[i]; lent_off of the first are sent already.
  */
 struct outq {
 	char *buf; /* [off, off + len) waits, after the lent bytes */
-	const char *lent; /* lent_len bytes to send first */
 	uint32_t off, len;
-	uint32_t lent_len;
-	uint16_t lent_id; /* the lender's name for the lent buffer */
+	uint32_t lent_off;
+	uint32_t lent_len[OUTQ_LENT_MAX];
+	uint16_t lent_id[OUTQ_LENT_MAX];
+	uint8_t nlent;
 	uint8_t flight; /* enum outq_flight */
 };
 
-/* A worker's spare pooled buffers, so bytes in flight cost no malloc. */
+/*
+ * A worker's spare pooled buffers, so bytes in flight cost no malloc,
+ * and the lender's buffers (id i is lend_size bytes at lend_base + i *
+ * lend_size), for a backend that lends.
+ */
 struct outq_pool {
 	char **free;
 	unsigned int nfree, cap;
 	size_t size; /* every pooled buffer's size */
+	const char *lend_base;
+	size_t lend_size;
 };
 
+/* Pooled buffers of size bytes. Returns 0 or -ENOMEM. */
 int outq_pool_init(struct outq_pool *p, size_t size, unsigned int cap);
 void outq_pool_destroy(struct outq_pool *p);
 
-static inline size_t outq_bytes(const struct outq *q)
-{
-	return (size_t)q->lent_len + q->len;
-}
+/* The bytes queued, lent and pooled. */
+size_t outq_bytes(const struct outq *q);
 
 /*
  * Bytes q can still take before it holds limit: what waits, plus, while
@@ -62,14 +80,19 @@ size_t outq_room(const struct outq *q, size_t limit);
 int outq_append(struct outq_pool *p, struct outq *q, const char *data,
 		size_t n);
 
-/* Puts the lender's buffer id, data[0, n), at the front of an empty q. */
-void outq_lend(struct outq *q, const char *data, size_t n, unsigned int id);
+/*
+ * Queues the first n bytes of the lender's buffer id without a copy, if
+ * nothing is pooled and fewer than OUTQ_LENT_MAX are lent; else returns
+ * false and the caller appends a copy.
+ */
+bool outq_lend(struct outq *q, size_t n, unsigned int id);
 
 /*
- * The bytes to send next: the lent ones, else the pooled ones. Returns
- * their count (0 when q is empty) and sets *data.
+ * The bytes to send next: what is left of the first lent buffer, else
+ * the pooled ones. Returns their count (0 when q is empty), sets *data.
  */
-size_t outq_front(const struct outq *q, const char **data);
+size_t outq_front(const struct outq_pool *p, const struct outq *q,
+		  const char **data);
 
 /*
  * Marks the front as read by a send in flight until outq_sent. Before
@@ -79,14 +102,19 @@ size_t outq_front(const struct outq *q, const char **data);
 void outq_start_send(const struct outq_pool *p, struct outq *q, size_t reserve);
 
 /*
- * n bytes of the front were sent (by a send in flight or not). When the
- * lent buffer is done with (sent whole, or its rest copied into the
- * pooled buffer, ahead of the bytes there, after a short send), returns
- * 1 and its id in *done; else 0. Returns -ENOMEM if the copy failed.
- * The pooled buffer goes back to the pool once empty.
+ * n bytes of the front were sent (by a send in flight or not). The ids
+ * of lent buffers the queue is done with go into done[] (room for
+ * OUTQ_LENT_MAX), and their count is returned: the first one once sent
+ * whole; after a short send of it, all of them, their bytes copied into
+ * the pooled buffer ahead of what waits there, so that a peer that does
+ * not read holds none of the lender's buffers. Returns -ENOMEM if that
+ * copy failed (nothing is given back). The pooled buffer goes back to
+ * the pool once empty.
  */
-int outq_sent(struct outq_pool *p, struct outq *q, size_t n,
-	      unsigned int *done);
+int outq_sent(struct outq_pool *p, struct outq *q, size_t n, uint16_t *done);
+
+/* Drops every lent buffer (closing); their ids go into done[], counted. */
+int outq_unlend_all(struct outq *q, uint16_t *done);
 
 /*
  * For reading straight into the queue (a readiness backend): makes room

@@ -65,8 +65,8 @@ static void test_unlimited(void)
 static void test_queue(void)
 {
 	struct outq_pool pool;
+	uint16_t done[OUTQ_LENT_MAX];
 	struct outq q = {0};
-	unsigned int id = 0;
 	size_t space;
 	char *tail;
 
@@ -80,10 +80,10 @@ static void test_queue(void)
 	outq_tail_filled(&q, 6);
 	ok(memcmp(q.buf + q.off, "hello world", 11) == 0,
 	   "the queue keeps order");
-	is_int(outq_sent(&pool, &q, 6, &id), 0, "no lent buffer to give back");
+	is_int(outq_sent(&pool, &q, 6, done), 0, "no lent buffer to give back");
 	is_int(q.len, 5, "a partial send leaves the rest");
 	ok(memcmp(q.buf + q.off, "world", 5) == 0, "the right rest");
-	outq_sent(&pool, &q, 5, &id);
+	outq_sent(&pool, &q, 5, done);
 	ok(q.buf == NULL, "an empty queue holds no buffer");
 	is_int(pool.nfree, 1, "the buffer went back to the pool");
 	outq_pool_destroy(&pool);
@@ -91,40 +91,51 @@ static void test_queue(void)
 
 static void test_lend(void)
 {
-	static const char ring[] = "0123456789";
+	static const char ring[4][8] = {"0123456", "abcdefg", "ABCDEFG",
+					"xyzxyzx"};
+	uint16_t done[OUTQ_LENT_MAX];
 	struct outq_pool pool;
 	struct outq q = {0};
-	unsigned int id = 99;
 	const char *data;
 
 	outq_pool_init(&pool, 4096, 4);
-	outq_lend(&q, ring, 10, 7);
-	is_int(outq_bytes(&q), 10, "lent bytes are queued");
-	is_int(outq_front(&q, &data), 10, "and sent first");
-	ok(data == ring, "in place, without a copy");
+	pool.lend_base = ring[0];
+	pool.lend_size = sizeof(ring[0]);
+	ok(outq_lend(&q, 7, 0), "a buffer is lent to an empty queue");
+	ok(outq_lend(&q, 7, 1), "a second one behind it");
+	is_int(outq_bytes(&q), 14, "lent bytes are queued");
+	is_int(outq_front(&pool, &q, &data), 7, "the first is sent first");
+	ok(data == ring[0], "in place, without a copy");
 	outq_start_send(&pool, &q, 0);
-	outq_append(&pool, &q, "abc", 3);
-	is_int(outq_bytes(&q), 13, "bytes behind a lent buffer are copied");
-	is_int(outq_sent(&pool, &q, 4, &id), 1,
-	       "a short send of a lent buffer gives it back");
-	is_int(id, 7, "by its id");
-	is_int(q.lent_len, 0, "nothing is lent any more");
-	is_int(outq_front(&q, &data), 9, "its rest is queued");
-	ok(memcmp(data, "456789abc", 9) == 0, "ahead of the later bytes");
+	is_int(outq_sent(&pool, &q, 7, done), 1, "sent whole, it goes back");
+	is_int(done[0], 0, "by its id");
+	is_int(outq_front(&pool, &q, &data), 7, "then the next");
+	ok(data == ring[1], "also in place");
+	ok(outq_lend(&q, 7, 2) && outq_lend(&q, 7, 3) && outq_lend(&q, 3, 0),
+	   "up to OUTQ_LENT_MAX lent");
+	ok(!outq_lend(&q, 7, 1), "no more: the next is copied");
+	outq_append(&pool, &q, "tail", 4);
+	ok(!outq_lend(&q, 7, 1), "nor behind copied bytes");
+	is_int(outq_bytes(&q), 7 * 3 + 3 + 4, "all of it counted");
 	outq_start_send(&pool, &q, 0);
-	is_int(outq_room(&q, 4096), 4096 - 9,
-	       "a send from the pool: room counts only the queued bytes");
-	outq_sent(&pool, &q, 2, &id);
+	is_int(outq_sent(&pool, &q, 2, done), 4,
+	       "a short send gives every lent buffer back");
+	is_int(q.nlent, 0, "nothing is lent any more");
+	is_int(outq_front(&pool, &q, &data), 5 + 7 + 7 + 3 + 4,
+	       "their bytes are queued, copied");
+	ok(memcmp(data, "cdefgABCDEFGxyzxyzx012tail", 26) == 0,
+	   "in order, ahead of the later bytes");
 	outq_start_send(&pool, &q, 0);
-	is_int(outq_room(&q, 4096), 4096 - 9,
-	       "while it reads, the space before the bytes is not reused");
-	outq_sent(&pool, &q, 7, &id);
+	outq_sent(&pool, &q, 2, done);
+	outq_start_send(&pool, &q, 0);
+	is_int(outq_room(&q, 4096), 4096 - 26,
+	       "while a send reads the pool, the space before is not reused");
+	outq_sent(&pool, &q, 24, done);
 	is_int(outq_bytes(&q), 0, "all sent");
-	outq_lend(&q, ring, 10, 3);
-	outq_start_send(&pool, &q, 0);
-	is_int(outq_sent(&pool, &q, 10, &id), 1, "a whole lent send");
-	is_int(id, 3, "gives its buffer back");
-	ok(q.buf == NULL, "and needs no pooled buffer");
+	ok(q.buf == NULL, "and the pooled buffer went back");
+	outq_lend(&q, 7, 3);
+	is_int(outq_unlend_all(&q, done), 1, "closing gives lent buffers back");
+	is_int(done[0], 3, "each by its id");
 	outq_pool_destroy(&pool);
 }
 
