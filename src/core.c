@@ -1,5 +1,7 @@
 /* core.c - the loop core: admission, settling, deadlines and close. */
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -59,21 +61,24 @@ void core_clock(struct core *k)
 }
 
 /*
- * Takes one place under --max-conns, counted across workers. A CAS
- * loop, so concurrent accepts never overshoot the limit.
+ * Takes one place under --max-conns and under the descriptor budget,
+ * counted across workers. A CAS loop, so concurrent accepts never
+ * overshoot. Returns 0, or -1 for --max-conns and -2 for the budget.
  */
-static bool take_place(struct core *k)
+static int take_place(struct core *k)
 {
 	atomic_uint *open = &k->w->shared->conns;
-	unsigned int max = k->o->max_conns;
+	unsigned int max = k->o->max_conns, budget = k->w->shared->fd_budget;
 	unsigned int n = atomic_load_explicit(open, memory_order_relaxed);
 
 	do {
 		if (max && n >= max)
-			return false;
+			return -1;
+		if (budget && n >= budget)
+			return -2;
 	} while (!atomic_compare_exchange_weak_explicit(
 		open, &n, n + 1, memory_order_relaxed, memory_order_relaxed));
-	return true;
+	return 0;
 }
 
 static void give_place(struct core *k)
@@ -90,6 +95,41 @@ static struct conn *refuse(struct core *k, int fd)
 	return NULL;
 }
 
+/*
+ * The descriptor budget is full: refusing needs no spare descriptor
+ * (this one is closed at once), so no worker can take another's way to
+ * refuse, and no client is left waiting in a backlog.
+ */
+static struct conn *refuse_over_budget(struct core *k, int fd)
+{
+	if (!k->exhausted)
+		log_warn(
+			"%u connections open, as many as the descriptor limit allows; refusing clients until descriptors free up",
+			k->w->shared->fd_budget);
+	k->exhausted = true;
+	return refuse(k, fd);
+}
+
+unsigned int core_fd_budget(int workers)
+{
+	struct rlimit rl;
+	unsigned int used = 0;
+	struct dirent *e;
+	DIR *d;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		used += e->d_name[0] != '.';
+	closedir(d);
+	/* The directory's own descriptor was counted too; keep it as slack. */
+	used += (unsigned int)workers * CORE_FDS_PER_WORKER + CORE_FDS_SLACK;
+	return rl.rlim_cur > used ? (unsigned int)(rl.rlim_cur - used) : 1;
+}
+
 struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 			int lfd)
 {
@@ -97,14 +137,17 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	struct conn *c;
 	socklen_t len;
 
-	if (k->exhausted) {
-		log_info("accepting again on fd %d", lfd);
-		k->exhausted = false;
-	}
-	if (!take_place(k)) {
+	switch (take_place(k)) {
+	case -1:
 		log_verbose("refuse fd %d: --max-conns %u reached", fd,
 			    k->o->max_conns);
 		return refuse(k, fd);
+	case -2:
+		return refuse_over_budget(k, fd);
+	}
+	if (k->exhausted) {
+		log_info("accepting again on fd %d", lfd);
+		k->exhausted = false;
 	}
 	c = conn_table_get(&k->table);
 	if (c == NULL) {

@@ -33,6 +33,10 @@ enum {
 	CORE_ACCEPTS_PER_WAKEUP = 64, /* so a connect flood cannot starve */
 	CORE_ACCEPT_PAUSE_MS = 100, /* out of descriptors, spare gone too */
 	CORE_POOL_CACHE = 64, /* pooled send buffers kept for reuse */
+	/* Descriptors a worker holds besides its connections: its loop, its
+	   ctl eventfd, its spare, one accepted while refusing, a probe. */
+	CORE_FDS_PER_WORKER = 6,
+	CORE_FDS_SLACK = 16, /* for the process (logging, /proc reads...) */
 };
 
 /* What a backend does after an accept failed (core_accept_failed). */
@@ -81,6 +85,15 @@ void core_clock(struct core *k);
  */
 struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 			int lfd);
+
+/*
+ * How many connections the process can hold under its descriptor limit,
+ * given what is open now and what workers will hold besides
+ * connections; 0 for no limit. main() calls it once every listening
+ * socket is open. Admission counts against it, so that the descriptor
+ * limit is met as a count and refused without a spare descriptor.
+ */
+unsigned int core_fd_budget(int workers);
 
 /* accept on lfd failed with errno err: counts, refuses, maybe pauses. */
 enum core_accept core_accept_failed(struct core *k, int lfd, int err);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "core.h"
 #include "log.h"
 #include "net.h"
 #include "options.h"
@@ -308,6 +309,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	open_listeners(&o, workers, addrs, flags, naddrs);
+	shared.fd_budget = core_fd_budget(o.threads);
 	start_workers(&o, workers, backend, &shared);
 	/*
 	 * The last start-up line: every socket is open and every worker has

@@ -29,6 +29,7 @@ struct worker_stats {
 /* Process-wide state every worker sees; owned by main(). */
 struct worker_shared {
 	atomic_uint conns; /* open connections, for --max-conns */
+	unsigned int fd_budget; /* the most the descriptor limit allows */
 };
 
 /* What main asks of a worker (worker_ask), as bits. */
