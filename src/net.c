@@ -1,11 +1,16 @@
 /* net.c - socket set-up and address text for echod; no logging here. */
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <linux/filter.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -107,29 +112,193 @@ static int set_int_opt(int fd, int level, int name, int value)
 }
 
 /*
- * Opens a non-blocking socket of type bound to a, with SO_REUSEADDR and
- * the v6-only choice of flags. Without NET_REUSEPORT the bind fails if
- * anyone holds the port; SO_REUSEPORT is set only after it, so that this
- * process's other workers can join the port's group but no other program
- * can. Returns the fd or -errno.
+ * Whether descriptor fd is a member of the SO_REUSEPORT group of the
+ * socket bound to *me: a socket of the same type bound to the same
+ * address and port with SO_REUSEPORT on, and, for TCP, listening (an
+ * accepted connection has the same local address).
  */
-static int open_bound(const union net_addr *a, int type, int flags)
+static bool same_group(int fd, const union net_addr *me, socklen_t me_len,
+		       int type)
 {
-	int fd, err;
+	union net_addr a;
+	socklen_t len = sizeof(int);
+	int v = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != type)
+		return false;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &v, &len) < 0 || !v)
+		return false;
+	len = sizeof(v);
+	if (type == SOCK_STREAM &&
+	    (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || !v))
+		return false;
+	len = sizeof(a);
+	if (getsockname(fd, &a.sa, &len) < 0 || len != me_len)
+		return false;
+	return memcmp(&a, me, len) == 0;
+}
+
+/*
+ * Counts the members of fd's SO_REUSEPORT group that this process holds,
+ * fd included, from its descriptor table: state kept in the kernel, so
+ * that net.c needs none of its own. Returns the count or -errno.
+ */
+static int count_own_members(int fd, int type)
+{
+	union net_addr me;
+	socklen_t len = sizeof(me);
+	struct dirent *e;
+	DIR *d;
+	int n = 0, other;
+
+	if (getsockname(fd, &me.sa, &len) < 0)
+		return -errno;
+	d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		other = atoi(e->d_name);
+		if (other != dirfd(d) && same_group(other, &me, len, type))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * Gives fd's SO_REUSEPORT group a classic BPF program that picks one of
+ * the group's first n sockets for each new connection or datagram.
+ *
+ * The kernel keeps a group's sockets in an array in the order they
+ * joined and runs the program to get an index into it; an index past
+ * the end falls back to its own hash over all members. echod's sockets
+ * join first (the first one carries this program from before its bind),
+ * so a socket that another process of the same user adds later sits at
+ * index n or above and is never chosen, as long as the program never
+ * returns n or more: every path below ends in "mod n", and a load the
+ * packet is too short for ends the program with 0.
+ *
+ * The choice hashes the source address's low 32 bits and the source
+ * port (read relative to the network header, as the program runs with
+ * the transport header already pulled), with a random odd multiplier
+ * so that clients cannot aim at one worker. Returns 0 or -errno.
+ */
+static int steer_group(int fd, unsigned int n)
+{
+	uint32_t key;
+	struct sock_filter code[] = {
+		/* IPv4 or IPv6 (a dual-stack socket sees both)? */
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 5, 0),
+		/* IPv4: the port follows a header of IHL words. */
+		BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, SKF_NET_OFF),
+		BPF_STMT(BPF_LD | BPF_H | BPF_IND, SKF_NET_OFF),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12),
+		BPF_JUMP(BPF_JMP | BPF_JA, 3, 0, 0),
+		/* IPv6 (with extension headers: other bytes, still mod n). */
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_NET_OFF + 40),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 20),
+		/* Both: mix, keep the well-mixed high bits, reduce to n. */
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, 0),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog = {
+		.len = sizeof(code) / sizeof(code[0]),
+		.filter = code,
+	};
+
+	if (getrandom(&key, sizeof(key), GRND_NONBLOCK) != sizeof(key))
+		key = 2654435761u;
+	code[12].k = key | 1;
+	code[14].k = n ? n : 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+		       sizeof(prog)) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The first socket on a port: its group (of one) gets its program while
+ * the socket is not yet bound, which needs SO_REUSEPORT on. It is then
+ * turned off again for bind(), so that the bind fails if anyone holds
+ * the port, and for listen(), so that the socket cannot join a group
+ * another process formed in between; claim_done() turns it on.
+ */
+static int steer_first(int fd)
+{
+	int err;
+
+	err = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+	if (!err)
+		err = steer_group(fd, 1);
+	if (!err)
+		err = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 0);
+	return err;
+}
+
+/*
+ * After a socket has claimed its port (or joined this process's group
+ * on it): the first one opens the group to this process's later sockets;
+ * a later one widens the group's program to cover itself, counted from
+ * the descriptor table. Until then the old program, covering the
+ * sockets before it, stays in force, so no index is ever out of range.
+ */
+static int claim_done(int fd, int type, int flags)
+{
+	int n;
+
+	if (!(flags & NET_REUSEPORT))
+		return set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+	n = count_own_members(fd, type);
+	if (n < 0)
+		return n;
+	return steer_group(fd, (unsigned int)n);
+}
+
+/*
+ * Opens a non-blocking socket of type bound to a (and listening, for
+ * SOCK_STREAM, with backlog), with the v6-only choice of flags. Without
+ * NET_REUSEPORT the bind fails if anyone holds the port; with it, the
+ * socket joins the group this process's first socket formed there. See
+ * net_listen_tcp() for who else can join and why they get no traffic.
+ * Returns the fd or -errno.
+ */
+static int open_bound(const union net_addr *a, int type, int backlog, int flags)
+{
+	int fd, err = 0;
 
 	fd = socket(a->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	err = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	/*
+	 * SO_REUSEADDR lets a restarted server bind over its old
+	 * connections in TIME_WAIT. On UDP there is no TIME_WAIT and it
+	 * would let any user's socket with the option share the port.
+	 */
+	if (type == SOCK_STREAM)
+		err = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
 	if (!err && a->sa.sa_family == AF_INET6)
 		err = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 				  !!(flags & NET_V6ONLY));
-	if (!err && (flags & NET_REUSEPORT))
-		err = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+	if (!err)
+		err = flags & NET_REUSEPORT
+			      ? set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1)
+			      : steer_first(fd);
 	if (!err && bind(fd, &a->sa, net_addr_len(a)) < 0)
 		err = -errno;
-	if (!err && !(flags & NET_REUSEPORT))
-		err = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+	if (!err && type == SOCK_STREAM && listen(fd, backlog) < 0)
+		err = -errno;
+	if (!err)
+		err = claim_done(fd, type, flags);
 	if (err) {
 		close(fd);
 		return err;
@@ -143,10 +312,10 @@ int net_listen_tcp(const union net_addr *a, int backlog, int flags,
 	socklen_t len = sizeof(*bound);
 	int fd, err;
 
-	fd = open_bound(a, SOCK_STREAM, flags);
+	fd = open_bound(a, SOCK_STREAM, backlog, flags);
 	if (fd < 0)
 		return fd;
-	if (listen(fd, backlog) < 0 || getsockname(fd, &bound->sa, &len) < 0) {
+	if (getsockname(fd, &bound->sa, &len) < 0) {
 		err = -errno;
 		close(fd);
 		return err;
@@ -160,7 +329,7 @@ int net_bind_udp(const union net_addr *a, int flags, union net_addr *bound)
 	bool v6 = a->sa.sa_family == AF_INET6;
 	int fd, err = 0;
 
-	fd = open_bound(a, SOCK_DGRAM, flags);
+	fd = open_bound(a, SOCK_DGRAM, 0, flags);
 	if (fd < 0)
 		return fd;
 	if (v6)

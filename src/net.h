@@ -43,18 +43,23 @@ enum net_listen_flags {
 /*
  * Opens a non-blocking TCP listening socket bound to a (SO_REUSEADDR
  * always). Without NET_REUSEPORT the bind fails if anyone holds the
- * port; SO_REUSEPORT is then set after bind() so that this process's
- * other workers can join the group but no other program can. On success
- * returns the fd and stores the bound address (with the kernel's port
- * when a asked for port 0) in *bound.
+ * port, and the socket then starts the port's SO_REUSEPORT group; with
+ * it, the socket joins the group this process started. Other users
+ * cannot join; a socket another process of the same user adds after
+ * this process's last is never chosen for a connection (a BPF program
+ * picks among this process's sockets only). Reads /proc/self/fd when
+ * joining. On success returns the fd and stores the bound address (with
+ * the kernel's port when a asked for port 0) in *bound.
  */
 int net_listen_tcp(const union net_addr *a, int backlog, int flags,
 		   union net_addr *bound);
 
 /*
  * Opens a non-blocking UDP socket bound to a, with the same port-claiming
- * rule as net_listen_tcp(), and with IP_PKTINFO (and IPV6_RECVPKTINFO)
- * on so that each datagram says which local address it was sent to.
+ * and group rules as net_listen_tcp() (and no SO_REUSEADDR, which on UDP
+ * would let any user share the port), and with IP_PKTINFO (and
+ * IPV6_RECVPKTINFO) on so that each datagram says which local address
+ * it was sent to.
  */
 int net_bind_udp(const union net_addr *a, int flags, union net_addr *bound);
 

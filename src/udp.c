@@ -65,6 +65,22 @@ static bool ipv4_of(const union net_addr *a, uint32_t *ip)
 	return false;
 }
 
+/*
+ * Whether an IPv4 source (host order) cannot be a single host we can
+ * answer, judged without the interfaces' netmasks: "this network"
+ * (0.0.0.0/8, a source only while a host learns its address), the
+ * limited broadcast 255.255.255.255, the broadcast of the loopback net
+ * 127.255.255.255 (its prefix is /8 on every system), and multicast
+ * (224.0.0.0/4). A directed broadcast of another subnet looks like a
+ * unicast address here; the kernel refuses the reply to it (EACCES
+ * without SO_BROADCAST), and that is counted as a failed send.
+ */
+static bool ipv4_nonunicast(uint32_t ip)
+{
+	return (ip >> 24) == 0 || ip == 0xffffffff || ip == 0x7fffffff ||
+	       (ip >> 28) == 0xe;
+}
+
 enum udp_verdict udp_check_source(const struct options *o,
 				  unsigned int own_port,
 				  const union net_addr *src)
@@ -82,10 +98,9 @@ enum udp_verdict udp_check_source(const struct options *o,
 		return UDP_DROP_PORT;
 	if (o->udp_allow_nonunicast)
 		return UDP_ECHO;
+	/* IPv4-mapped sources on a dual-stack socket are judged as IPv4. */
 	if (ipv4_of(src, &ip))
-		return ip == 0 || ip == 0xffffffff || (ip >> 28) == 0xe
-			       ? UDP_DROP_SOURCE
-			       : UDP_ECHO;
+		return ipv4_nonunicast(ip) ? UDP_DROP_SOURCE : UDP_ECHO;
 	if (IN6_IS_ADDR_UNSPECIFIED(&src->in6.sin6_addr) ||
 	    IN6_IS_ADDR_MULTICAST(&src->in6.sin6_addr))
 		return UDP_DROP_SOURCE;

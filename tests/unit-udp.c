@@ -15,6 +15,34 @@ static union net_addr addr(const char *ip, unsigned int port)
 	return a;
 }
 
+/* The broadcasts echod can tell without netmasks, plain and v4-mapped. */
+static void test_broadcasts(const struct options *o)
+{
+	static const char *const drop[] = {
+		"127.255.255.255", "::ffff:127.255.255.255",
+		"255.255.255.255", "::ffff:255.255.255.255",
+		"0.1.2.3",	   "::ffff:0.0.0.0",
+		"239.255.255.250",
+	};
+	static const char *const echo[] = {
+		"127.255.255.254",   "127.0.0.255",	"127.255.0.255",
+		"::ffff:127.0.0.1",  "126.255.255.255", "10.255.255.255",
+		"::127.255.255.255",
+	};
+	union net_addr a;
+
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+		a = addr(drop[i], 5000);
+		ok(udp_check_source(o, 60000, &a) == UDP_DROP_SOURCE,
+		   "%s is not unicast", drop[i]);
+	}
+	for (size_t i = 0; i < sizeof(echo) / sizeof(echo[0]); i++) {
+		a = addr(echo[i], 5000);
+		ok(udp_check_source(o, 60000, &a) == UDP_ECHO, "%s is unicast",
+		   echo[i]);
+	}
+}
+
 static void test_sources(const struct options *o)
 {
 	union net_addr a;
@@ -46,6 +74,7 @@ static void test_sources(const struct options *o)
 	   "v4-mapped multicast");
 	a = addr("::1", 5000);
 	ok(udp_check_source(o, 60000, &a) == UDP_ECHO, "v6 loopback");
+	test_broadcasts(o);
 }
 
 static void test_rate(struct options *o)
