@@ -45,6 +45,9 @@ struct conn {
 	uint32_t gen; /* tells a reused slot from its past */
 	int fd;
 	uint64_t last_ms; /* last activity, or when lingering started */
+	uint64_t born_ms; /* when admitted */
+	uint64_t sent_ms; /* when the peer last took an echo, or had none due */
+	uint32_t sent_seen; /* bytes_out's low bits then (the core's sweep) */
 	uint64_t messages, bytes_in, bytes_out;
 	union net_addr peer;
 };

@@ -164,6 +164,7 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 		getpeername(fd, &c->peer.sa, &len);
 	}
 	net_tune_conn(fd);
+	c->born_ms = c->sent_ms = k->now_ms;
 	deadline_add(&k->due, c, k->now_ms);
 	k->w->stats.accepted++;
 	log_verbose("accept fd %d peer %s on fd %d", fd,
@@ -235,15 +236,78 @@ const char *core_settle(struct core *k, struct conn *c)
 	return NULL;
 }
 
+static bool sweeping(const struct core *k)
+{
+	return (k->o->send_timeout || k->o->max_lifetime) && core_count(k);
+}
+
+/*
+ * Whether c must go for a reason only a periodic look finds: a peer
+ * that takes none of its echoes (so it is never idle by our reading, and
+ * never touched), or a connection past --max-lifetime (a dribbler that
+ * the idle timeout never catches).
+ */
+static const char *overdue(const struct core *k, struct conn *c)
+{
+	uint64_t now = k->now_ms;
+
+	if (k->o->max_lifetime &&
+	    now - c->born_ms >= k->o->max_lifetime * 1000ULL)
+		return "lifetime";
+	if (outq_bytes(&c->out) == 0 ||
+	    (uint32_t)c->bytes_out != c->sent_seen) {
+		c->sent_seen = (uint32_t)c->bytes_out;
+		c->sent_ms = now;
+	} else if (k->o->send_timeout &&
+		   now - c->sent_ms >= k->o->send_timeout * 1000ULL) {
+		return "send timeout";
+	}
+	return NULL;
+}
+
+/* The open connection after c: the idle list, then the linger list. */
+static struct conn *after(const struct core *k, const struct conn *c)
+{
+	if (c->next || (c->flags & CONN_LINGER))
+		return c->next;
+	return k->due.linger.head;
+}
+
+/* Goes on with this wakeup's sweep from k->sweep_next. */
+static struct conn *sweep(struct core *k, const char **why)
+{
+	struct conn *c;
+
+	while ((c = k->sweep_next) != NULL) {
+		k->sweep_next = after(k, c);
+		*why = overdue(k, c);
+		if (*why)
+			return c;
+	}
+	k->sweep_due = false;
+	return NULL;
+}
+
 struct conn *core_expired(struct core *k, const char **why)
 {
-	return deadline_expired(&k->due, k->now_ms, why);
+	struct conn *c = deadline_expired(&k->due, k->now_ms, why);
+
+	if (c || !sweeping(k))
+		return c;
+	if (!k->sweep_due && k->now_ms >= k->sweep_at) {
+		k->sweep_due = true;
+		k->sweep_next = core_any(k);
+		k->sweep_at = k->now_ms + CORE_SWEEP_MS;
+	}
+	return k->sweep_due ? sweep(k, why) : NULL;
 }
 
 int core_timeout_ms(const struct core *k)
 {
 	uint64_t next = deadline_next(&k->due);
 
+	if (sweeping(k) && k->sweep_at < next)
+		next = k->sweep_at;
 	if (k->paused_until && k->paused_until < next)
 		next = k->paused_until;
 	if (next == UINT64_MAX)
@@ -267,6 +331,9 @@ void core_retire(struct core *k, struct conn *c, const char *why)
 		(unsigned long long)c->messages,
 		(unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out);
+	/* The sweep goes on past c, whoever closed it. */
+	if (k->sweep_next == c)
+		k->sweep_next = after(k, c);
 	deadline_remove(&k->due, c);
 	c->flags |= CONN_CLOSING;
 }

@@ -37,6 +37,7 @@ enum {
 	   ctl eventfd, its spare, one accepted while refusing, a probe. */
 	CORE_FDS_PER_WORKER = 6,
 	CORE_FDS_SLACK = 16, /* for the process (logging, /proc reads...) */
+	CORE_SWEEP_MS = 1000, /* --send-timeout and --max-lifetime checks */
 };
 
 /* What a backend does after an accept failed (core_accept_failed). */
@@ -57,6 +58,9 @@ struct core {
 	struct udp_worker udp;
 	int spare_fd; /* given up to refuse clients when out of fds */
 	uint64_t paused_until; /* accepting paused until then; 0 = not */
+	uint64_t sweep_at; /* the next --send-timeout/--max-lifetime check */
+	struct conn *sweep_next; /* where the check goes on; NULL: done */
+	bool sweep_due; /* the check runs in this wakeup */
 	bool exhausted; /* in an out-of-descriptors episode */
 };
 
@@ -117,7 +121,12 @@ bool core_resume_due(struct core *k);
  */
 const char *core_settle(struct core *k, struct conn *c);
 
-/* The next connection whose idle or linger time ran out, with why. */
+/*
+ * The next connection whose idle or linger time ran out, or, once a
+ * second, whose peer took none of its echoes for --send-timeout or
+ * which lived --max-lifetime, with why; NULL when there is none. The
+ * caller closes each before asking again.
+ */
 struct conn *core_expired(struct core *k, const char **why);
 
 /* Milliseconds until the next deadline or pause end; -1 if none. */

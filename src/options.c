@@ -12,7 +12,8 @@
 const char options_usage[] =
 	"usage: echod [-v] [-p port] [-b address]... [-n messages] [-t threads]\n"
 	"             [--framing raw|line] [--max-conns N] [--idle-timeout SECONDS]\n"
-	"             [--max-pending BYTES] [--backend auto|epoll|io_uring]\n"
+	"             [--max-pending BYTES] [--send-timeout SECONDS]\n"
+	"             [--max-lifetime SECONDS] [--backend auto|epoll|io_uring]\n"
 	"             [--uring-buffers N]\n"
 	"             [-u] [--no-tcp] [--udp-rate N] [--udp-byte-rate BYTES]\n"
 	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n";
@@ -30,6 +31,10 @@ static const char options_help[] =
 	"      --idle-timeout S    close connections idle for S seconds\n"
 	"      --max-pending BYTES bound on bytes waiting to be sent back per\n"
 	"                          connection; reading stops there (default 256K)\n"
+	"      --send-timeout S    close a connection whose peer takes none of its\n"
+	"                          echoes for S seconds (default 60; 0 = never)\n"
+	"      --max-lifetime S    close connections S seconds after they opened\n"
+	"                          (default 0 = never)\n"
 	"      --linger S          after the last echo, wait S seconds for the\n"
 	"                          client to close (default 10)\n"
 	"      --backlog N         listen(2) backlog (default 4096)\n"
@@ -69,6 +74,8 @@ enum {
 	OPT_UDP_DENY_PORTS,
 	OPT_UDP_ALLOW_NONUNICAST,
 	OPT_URING_BUFFERS,
+	OPT_SEND_TIMEOUT,
+	OPT_MAX_LIFETIME,
 };
 
 static const struct option long_options[] = {
@@ -95,6 +102,8 @@ static const struct option long_options[] = {
 	{"udp-deny-ports", required_argument, NULL, OPT_UDP_DENY_PORTS},
 	{"udp-allow-nonunicast", no_argument, NULL, OPT_UDP_ALLOW_NONUNICAST},
 	{"uring-buffers", required_argument, NULL, OPT_URING_BUFFERS},
+	{"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
+	{"max-lifetime", required_argument, NULL, OPT_MAX_LIFETIME},
 	{NULL, 0, NULL, 0},
 };
 
@@ -170,6 +179,7 @@ static void set_defaults(struct options *o)
 	o->threads = cpus > 0 ? (int)(cpus < 64 ? cpus : 64) : 1;
 	o->max_pending = OPTIONS_DEFAULT_MAX_PENDING;
 	o->linger = OPTIONS_DEFAULT_LINGER;
+	o->send_timeout = OPTIONS_DEFAULT_SEND_TIMEOUT;
 	o->backlog = 4096;
 	o->backend = "auto";
 	o->tcp = true;
@@ -251,6 +261,16 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		what = "idle-timeout";
 		v = options_number(arg, 0, 86400 * 365, &errstr);
 		o->idle_timeout = (unsigned int)v;
+		break;
+	case OPT_SEND_TIMEOUT:
+		what = "send-timeout";
+		v = options_number(arg, 0, 86400 * 365, &errstr);
+		o->send_timeout = (unsigned int)v;
+		break;
+	case OPT_MAX_LIFETIME:
+		what = "max-lifetime";
+		v = options_number(arg, 0, 86400 * 365, &errstr);
+		o->max_lifetime = (unsigned int)v;
 		break;
 	case OPT_LINGER:
 		what = "linger";

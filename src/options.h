@@ -16,6 +16,7 @@ enum {
 	OPTIONS_DEFAULT_PORT = 60000,
 	OPTIONS_DEFAULT_MAX_PENDING = 256 * 1024,
 	OPTIONS_DEFAULT_LINGER = 10,
+	OPTIONS_DEFAULT_SEND_TIMEOUT = 60,
 	OPTIONS_DEFAULT_UDP_RATE = 1000,
 	OPTIONS_DEFAULT_UDP_BYTE_RATE = 1024 * 1024,
 	OPTIONS_UDP_MAX = 65535,
@@ -35,6 +36,9 @@ struct options {
 	unsigned int max_conns; /* 0 = no limit */
 	unsigned int idle_timeout; /* seconds; 0 = none */
 	unsigned int linger; /* seconds to drain after our FIN */
+	unsigned int
+		send_timeout; /* seconds a peer may take none of its echoes */
+	unsigned int max_lifetime; /* seconds a connection may live; 0 = any */
 	size_t max_pending; /* bytes waiting to go back, per connection */
 	int backlog;
 	const char *backend; /* "auto", "epoll", "io_uring" */

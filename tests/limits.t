@@ -7,6 +7,7 @@ import resource
 import select
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -77,6 +78,73 @@ def test_idle_timeout(backend):
             time.sleep(0.2)
         busy.sendall(b"alive")
         eq(recv_exact(busy, 5), b"alive", "%s: an active client is kept past the timeout" % backend)
+    srv.stop()
+
+
+def test_send_timeout(backend):
+    """A client that never reads its echoes is closed after --send-timeout
+    (it never looks idle to us: we stop reading it); a slow but steady
+    reader, and a connection with nothing due, are kept."""
+    srv = Echod("-t", "1", "-v", "--send-timeout", "1", "--max-pending", "64K",
+                backend=backend)
+    data = pattern(16 << 20, seed=9)
+    stuck, slow, quiet = connect(srv.addr()), connect(srv.addr()), connect(srv.addr())
+    # The slow reader sends 2 MiB at once and takes its echoes 64 KiB at a
+    # time, 5 times a second: bytes wait in echod all along, but move.
+    sender = threading.Thread(target=slow.sendall, args=(data[:2 << 20],), daemon=True)
+    sender.start()
+    slow_got, slow_error = 0, None
+    t0 = time.monotonic()
+    fill_until_blocked(stuck, data, quiet=0.3, limit=10)
+    slow.settimeout(5)
+    while time.monotonic() - t0 < 4.0 and slow_error is None:
+        try:
+            slow_got += len(slow.recv(65536))
+        except OSError as e:
+            slow_error = e
+        time.sleep(0.2)
+    ok(slow_error is None and slow_got > 0,
+       "%s: a slow reader is kept (%d bytes back in 4 s)" % (backend, slow_got), repr(slow_error))
+    ok(srv.wait_log(r"\(send timeout\)", 0.1) and srv.log().count("(send timeout)") == 1,
+       "%s: the client that reads nothing is closed for its send timeout, and only it"
+       % backend, srv.log()[-600:])
+    # Were it still open, its echoes would come and then nothing: no EOF.
+    stuck.settimeout(5)
+    try:
+        while stuck.recv(1 << 20):
+            pass
+        gone = True
+    except ConnectionResetError:
+        gone = True
+    except OSError:
+        gone = False
+    ok(gone, "%s: it sees end-of-file or a reset" % backend)
+    quiet.sendall(b"still")
+    eq(recv_exact(quiet, 5), b"still", "%s: a connection with nothing due is kept" % backend)
+    for s in (stuck, slow, quiet):
+        s.close()
+    srv.stop()
+
+
+def test_max_lifetime(backend):
+    """A client that dribbles a byte every 0.2 s passes any idle timeout;
+    --max-lifetime still ends it, at its time."""
+    srv = Echod("-t", "1", "-v", "--max-lifetime", "1", "--idle-timeout", "5",
+                backend=backend)
+    with connect(srv.addr()) as s:
+        t0 = time.monotonic()
+        closed = False
+        while time.monotonic() - t0 < 4 and not closed:
+            try:
+                s.sendall(b"x")
+                closed = recv_exact(s, 1, 2) != b"x"
+            except OSError:
+                closed = True
+            time.sleep(0.2)
+        took = time.monotonic() - t0
+    ok(closed and 0.9 <= took <= 2.6,
+       "%s: a dribbler is closed after --max-lifetime 1 (%.1f s)" % (backend, took))
+    ok(srv.wait_log(r"\(lifetime\)", 1), "%s: with its reason in the log" % backend)
     srv.stop()
 
 
@@ -162,6 +230,8 @@ def test_exhaustion(backend, threads=1, nclients=200):
 resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 for_each_backend(test_max_conns)
 for_each_backend(test_idle_timeout)
+for_each_backend(test_send_timeout)
+for_each_backend(test_max_lifetime)
 for_each_backend(test_exhaustion)
 for_each_backend(lambda backend: test_exhaustion(backend, 2, 150))
 done_testing()
