@@ -325,6 +325,8 @@ static void expire(struct eloop *l)
 		close_conn(l, c, why);
 	if (core_resume_due(&l->core))
 		set_listening(l, EPOLLIN);
+	/* The core's buffers are all there is to give back here. */
+	core_trim_due(&l->core);
 }
 
 /* Serves until the stop request; returns 0 or -errno (epoll_wait). */

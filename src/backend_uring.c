@@ -648,6 +648,8 @@ static void expire(struct uloop *l)
 		close_conn(l, c, why);
 	/* arm_listeners resumes once the core no longer says paused. */
 	core_resume_due(&l->core);
+	if (core_trim_due(&l->core))
+		uring_bufs_trim(&l->bufs, l->ring.flags);
 }
 
 /*

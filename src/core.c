@@ -302,10 +302,23 @@ struct conn *core_expired(struct core *k, const char **why)
 	return k->sweep_due ? sweep(k, why) : NULL;
 }
 
+bool core_trim_due(struct core *k)
+{
+	if (k->trim_at == 0 || k->trim_at > k->now_ms)
+		return false;
+	k->trim_at = 0;
+	if (core_count(k))
+		return false;
+	outq_pool_trim(&k->pool);
+	return true;
+}
+
 int core_timeout_ms(const struct core *k)
 {
 	uint64_t next = deadline_next(&k->due);
 
+	if (k->trim_at && k->trim_at < next)
+		next = k->trim_at;
 	if (sweeping(k) && k->sweep_at < next)
 		next = k->sweep_at;
 	if (k->paused_until && k->paused_until < next)
@@ -336,6 +349,8 @@ void core_retire(struct core *k, struct conn *c, const char *why)
 		k->sweep_next = after(k, c);
 	deadline_remove(&k->due, c);
 	c->flags |= CONN_CLOSING;
+	if (core_count(k) == 0)
+		k->trim_at = k->now_ms + CORE_TRIM_MS;
 }
 
 void core_free(struct core *k, struct conn *c)

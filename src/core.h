@@ -38,6 +38,8 @@ enum {
 	CORE_FDS_PER_WORKER = 6,
 	CORE_FDS_SLACK = 16, /* for the process (logging, /proc reads...) */
 	CORE_SWEEP_MS = 1000, /* --send-timeout and --max-lifetime checks */
+	CORE_TRIM_MS =
+		1000, /* memory goes back this long after the last close */
 };
 
 /* What a backend does after an accept failed (core_accept_failed). */
@@ -61,6 +63,7 @@ struct core {
 	uint64_t sweep_at; /* the next --send-timeout/--max-lifetime check */
 	struct conn *sweep_next; /* where the check goes on; NULL: done */
 	bool sweep_due; /* the check runs in this wakeup */
+	uint64_t trim_at; /* when to give memory back; 0 = not planned */
 	bool exhausted; /* in an out-of-descriptors episode */
 };
 
@@ -128,6 +131,13 @@ const char *core_settle(struct core *k, struct conn *c);
  * caller closes each before asking again.
  */
 struct conn *core_expired(struct core *k, const char **why);
+
+/*
+ * True once, a second after the worker's last connection closed: the
+ * core has given its spare send buffers back to the kernel, and the
+ * backend does the same with its own (the load has gone).
+ */
+bool core_trim_due(struct core *k);
 
 /* Milliseconds until the next deadline or pause end; -1 if none. */
 int core_timeout_ms(const struct core *k);

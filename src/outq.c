@@ -1,4 +1,5 @@
 /* outq.c - a connection's bytes to send back, and the pool of their buffers. */
+#include <sys/mman.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,25 @@ int outq_pool_init(struct outq_pool *p, size_t size, unsigned int cap)
 	return 0;
 }
 
-void outq_pool_destroy(struct outq_pool *p)
+/*
+ * Pooled buffers are mapped, not malloc'd: pages are touched only as
+ * bytes fill them, and munmap gives them back to the kernel at once,
+ * where free() might keep them in the heap.
+ */
+static void unmap(const struct outq_pool *p, char *buf)
+{
+	munmap(buf, p->size);
+}
+
+void outq_pool_trim(struct outq_pool *p)
 {
 	while (p->nfree)
-		free(p->free[--p->nfree]);
+		unmap(p, p->free[--p->nfree]);
+}
+
+void outq_pool_destroy(struct outq_pool *p)
+{
+	outq_pool_trim(p);
 	free(p->free);
 	p->free = NULL;
 }
@@ -31,11 +47,21 @@ void outq_pool_destroy(struct outq_pool *p)
 /* Gets q a pooled buffer if it has none. Returns 0 or -ENOMEM. */
 static int pool_get(struct outq_pool *p, struct outq *q)
 {
+	void *buf;
+
 	if (q->buf)
 		return 0;
-	q->buf = p->nfree ? p->free[--p->nfree] : malloc(p->size);
 	q->off = q->len = 0;
-	return q->buf ? 0 : -ENOMEM;
+	if (p->nfree) {
+		q->buf = p->free[--p->nfree];
+		return 0;
+	}
+	buf = mmap(NULL, p->size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return -ENOMEM;
+	q->buf = buf;
+	return 0;
 }
 
 void outq_release(struct outq_pool *p, struct outq *q)
@@ -43,8 +69,8 @@ void outq_release(struct outq_pool *p, struct outq *q)
 	/* Keeps up to cap buffers for reuse; memory beyond that goes back. */
 	if (q->buf && p->nfree < p->cap)
 		p->free[p->nfree++] = q->buf;
-	else
-		free(q->buf);
+	else if (q->buf)
+		unmap(p, q->buf);
 	q->buf = NULL;
 	q->off = q->len = 0;
 }

@@ -63,6 +63,9 @@ struct outq_pool {
 int outq_pool_init(struct outq_pool *p, size_t size, unsigned int cap);
 void outq_pool_destroy(struct outq_pool *p);
 
+/* Gives the spare pooled buffers' memory back to the kernel. */
+void outq_pool_trim(struct outq_pool *p);
+
 /* The bytes queued, lent and pooled. */
 size_t outq_bytes(const struct outq *q);
 

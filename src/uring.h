@@ -131,6 +131,15 @@ static inline void uring_buf_taken(struct uring_bufs *b)
 void uring_buf_put(struct uring_bufs *b, unsigned int bid);
 
 /*
+ * Gives the memory of the buffers back to the kernel when none is in use
+ * (each is faulted in again when next used). Only for a ring set up with
+ * setup_flags IORING_SETUP_DEFER_TASKRUN: the kernel then fills buffers
+ * only while this thread is inside io_uring_enter, so "none is in use",
+ * seen between two entries, stays true while the pages go.
+ */
+void uring_bufs_trim(struct uring_bufs *b, unsigned int setup_flags);
+
+/*
  * Makes every buffer given back visible to the kernel with one release
  * store, and provides more when few are free. Once per loop.
  */

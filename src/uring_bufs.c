@@ -65,6 +65,14 @@ void uring_bufs_destroy(struct uring_bufs *b)
 	b->br = NULL;
 }
 
+void uring_bufs_trim(struct uring_bufs *b, unsigned int setup_flags)
+{
+	if (!(setup_flags & IORING_SETUP_DEFER_TASKRUN) ||
+	    b->nfree < b->nprovided || b->nprovided == 0)
+		return;
+	madvise(b->mem, (size_t)b->nprovided * b->size, MADV_DONTNEED);
+}
+
 void uring_buf_put(struct uring_bufs *b, unsigned int bid)
 {
 	io_uring_buf_ring_add(b->br, uring_buf(b, bid), b->size,

@@ -112,7 +112,38 @@ def test_resets(backend):
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
 
+def test_memory_goes_back(backend):
+    """Forty clients streaming 4 MiB each at once take buffers (on
+    io_uring, ring buffers the kernel fills); a second after the last one
+    leaves, echod gives that memory back."""
+    srv = Echod("-t", "1", backend=backend)
+    base = srv.rss_kib()
+    data = pattern(4 << 20, seed=11)
+    errors = []
+
+    def client():
+        try:
+            with connect(srv.addr()) as s:
+                if echo_all(s, data, 60) != data:
+                    errors.append("bytes differ")
+        except OSError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=client) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    peak = srv.rss_kib() - base
+    ok(not errors, "%s: 40 streams of 4 MiB echoed" % backend, *errors[:3])
+    back = wait_until(lambda: srv.rss_kib() - base < 2048, 5, 0.1)
+    ok(back, "%s: memory goes back after the load (peak +%d KiB, now +%d KiB, bound +2 MiB)"
+       % (backend, peak, srv.rss_kib() - base))
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
 for_each_backend(test_non_reader)
 for_each_backend(test_half_close)
 for_each_backend(test_resets)
+for_each_backend(test_memory_goes_back)
 done_testing()
