@@ -728,6 +728,8 @@ static int init(void *loop, struct worker *w)
 	if (err < 0)
 		return err;
 	l->recv_limit = uring_recv_limit_works(&l->ring);
+	/* update_recv arms a receive only with room for a whole buffer. */
+	l->core.read_unit = l->bufs.size;
 	log_debug("receives: %s",
 		  l->recv_limit ? "multishot, limited" : "one-shot");
 	return arm_ctl(l);

@@ -22,6 +22,7 @@ enum conn_flags {
 	CONN_LINGER = 1 << 3, /* on the linger list, not the idle list */
 	CONN_CLOSING = 1 << 4, /* closed for the core; the backend is ending
 				  what the kernel still holds of it */
+	CONN_PAUSED = 1 << 5, /* reading stopped at --max-pending */
 };
 
 /*
@@ -45,6 +46,7 @@ struct conn {
 	uint32_t gen; /* tells a reused slot from its past */
 	int fd;
 	uint64_t last_ms; /* last activity, or when lingering started */
+	uint64_t born_ms; /* admitted then (the core's clock) */
 	uint64_t messages, bytes_in, bytes_out;
 	union net_addr peer;
 };

@@ -1,10 +1,14 @@
 /*
  * echod.c - main(): parse options, open the listening sockets, start the
- * workers, wait for a signal, stop them, and choose the exit status:
+ * workers (and the --metrics thread), wait for a signal, printing the
+ * table on SIGUSR1, stop them, and choose the exit status:
  * 0 after SIGINT/SIGTERM, 1 on a run-time error, 2 on a usage error.
  */
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -15,8 +19,10 @@
 
 #include "backend.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "options.h"
+#include "report.h"
 #include "worker.h"
 
 static void usage_error(const char *msg)
@@ -124,7 +130,7 @@ static void open_listeners(const struct options *o, struct worker *workers,
 
 /*
  * Blocks the signals main() waits for in every thread (the workers
- * inherit the mask), so they arrive here, in sigwaitinfo(), and nowhere
+ * inherit the mask), so they arrive here, on a signalfd, and nowhere
  * else. A peer that closes early must not kill us with SIGPIPE.
  */
 static void setup_signals(sigset_t *set)
@@ -267,20 +273,106 @@ static void start_workers(const struct options *o, struct worker *workers,
 	}
 }
 
-/* Waits for SIGINT or SIGTERM (status 0), or a worker's failure (1). */
-static int wait_for_signal(const sigset_t *set)
+/*
+ * Prints the live table (report.h) to stderr in one write, so that no
+ * log line lands inside it; rows only when asked for.
+ */
+static void print_table(struct worker *workers, int n, bool rows)
 {
-	int sig;
+	struct report r;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
 
-	do {
-		sig = sigwaitinfo(set, NULL);
-	} while (sig < 0 && errno == EINTR);
-	return sig == SIGUSR1 ? 1 : 0;
+	f = open_memstream(&text, &len);
+	if (f == NULL)
+		return;
+	if (report_collect(&r, workers, n, rows) < 0)
+		log_warn("table: %s", strerror(ENOMEM));
+	report_table(f, &r);
+	report_free(&r);
+	fclose(f);
+	if (write(STDERR_FILENO, text, len) < 0)
+		log_debug("table: %s", strerror(errno));
+	free(text);
+}
+
+/*
+ * Waits for SIGINT or SIGTERM (status 0) or a worker's failure, which a
+ * worker reports on fail_fd (status 1); meanwhile prints the table on
+ * SIGUSR1, and every --stats-interval seconds.
+ */
+static int wait_for_signal(const struct options *o, const sigset_t *set,
+			   struct worker *workers, int fail_fd)
+{
+	int sfd = signalfd(-1, set, SFD_CLOEXEC);
+	int timeout = o->stats_interval ? (int)o->stats_interval * 1000 : -1;
+	struct signalfd_siginfo si;
+	struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
+			      {.fd = fail_fd, .events = POLLIN}};
+	int n;
+
+	if (sfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	for (;;) {
+		n = poll(p, 2, timeout);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n == 0)
+			print_table(workers, o->threads, !o->stats_totals_only);
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN) ||
+		    read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo != SIGUSR1) {
+			close(sfd);
+			return 0;
+		}
+		print_table(workers, o->threads, true);
+	}
+	close(sfd);
+	return 1;
+}
+
+/*
+ * Starts the --metrics listener and thread, or exits: 2 for an address
+ * that does not parse, 1 when it cannot listen.
+ */
+static struct metrics *start_metrics(const struct options *o,
+				     struct worker *workers,
+				     const struct backend_ops *backend)
+{
+	char text[NET_ADDR_TEXT], msg[128];
+	union net_addr a, bound;
+	struct metrics *m;
+	int fd, err;
+
+	if (o->metrics == NULL)
+		return NULL;
+	if (metrics_parse_addr(o->metrics, &a) < 0) {
+		snprintf(msg, sizeof(msg),
+			 "metrics %s: expected ADDRESS:PORT, as 127.0.0.1:9100",
+			 o->metrics);
+		usage_error(msg);
+	}
+	m = metrics_start(&a, workers, o->threads, backend->name, &bound, &fd,
+			  &err);
+	if (m == NULL) {
+		log_error("metrics %s: %s", o->metrics, strerror(-err));
+		exit(1);
+	}
+	log_info("metrics on http %s (fd %d)",
+		 net_addr_text(&bound.sa, text, sizeof(text)), fd);
+	return m;
 }
 
 int main(int argc, char **argv)
 {
 	static struct worker_shared shared;
+	struct metrics *metrics;
 	union net_addr addrs[OPTIONS_MAX_BINDS];
 	int flags[OPTIONS_MAX_BINDS], naddrs, status;
 	const struct backend_ops *backend;
@@ -307,15 +399,24 @@ int main(int argc, char **argv)
 		log_error("start: %s", strerror(ENOMEM));
 		return 1;
 	}
+	shared.fail_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (shared.fail_fd < 0) {
+		log_error("eventfd: %s", strerror(errno));
+		return 1;
+	}
 	open_listeners(&o, workers, addrs, flags, naddrs);
 	start_workers(&o, workers, backend, &shared);
+	metrics = start_metrics(&o, workers, backend);
 	/*
 	 * The last start-up line: every socket is open and every worker has
 	 * started, so clients may come. Scripts and tests wait for it rather
 	 * than guess how many "listening on" lines there will be.
 	 */
 	log_info("ready");
-	status = wait_for_signal(&set);
+	status = wait_for_signal(&o, &set, workers, shared.fail_fd);
+	/* The metrics thread reads the workers: it stops first. */
+	if (metrics)
+		metrics_stop(metrics);
 	stop_workers(&o, workers);
 	report(&o, workers);
 	free(workers);

@@ -15,7 +15,9 @@ const char options_usage[] =
 	"             [--max-pending BYTES] [--backend auto|epoll|io_uring]\n"
 	"             [--uring-buffers N]\n"
 	"             [-u] [--no-tcp] [--udp-rate N] [--udp-byte-rate BYTES]\n"
-	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n";
+	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n"
+	"             [--stats-interval SECONDS] [--stats-totals-only]\n"
+	"             [--metrics ADDR:PORT]\n";
 
 static const char options_help[] =
 	"echod: an RFC 862 echo server (TCP) on epoll or io_uring\n"
@@ -48,6 +50,10 @@ static const char options_help[] =
 	",\n"
 	"                          and our own port)\n"
 	"      --udp-allow-nonunicast  answer broadcast/multicast/unspecified sources\n"
+	"      --stats-interval S  print the table SIGUSR1 prints every S seconds\n"
+	"      --stats-totals-only the periodic table without connection rows\n"
+	"      --metrics ADDR:PORT serve GET /metrics (Prometheus) and\n"
+	"                          GET /connections (JSON) over HTTP there\n"
 	"  -v, --verbose           log descriptors, peers and per-connection counts\n"
 	"                          (twice: also transient peer errors)\n"
 	"  -h, --help              this help\n"
@@ -69,6 +75,9 @@ enum {
 	OPT_UDP_DENY_PORTS,
 	OPT_UDP_ALLOW_NONUNICAST,
 	OPT_URING_BUFFERS,
+	OPT_STATS_INTERVAL,
+	OPT_STATS_TOTALS_ONLY,
+	OPT_METRICS,
 };
 
 static const struct option long_options[] = {
@@ -95,6 +104,9 @@ static const struct option long_options[] = {
 	{"udp-deny-ports", required_argument, NULL, OPT_UDP_DENY_PORTS},
 	{"udp-allow-nonunicast", no_argument, NULL, OPT_UDP_ALLOW_NONUNICAST},
 	{"uring-buffers", required_argument, NULL, OPT_URING_BUFFERS},
+	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+	{"stats-totals-only", no_argument, NULL, OPT_STATS_TOTALS_ONLY},
+	{"metrics", required_argument, NULL, OPT_METRICS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -239,7 +251,7 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		break;
 	case 't':
 		what = "threads";
-		v = options_number(arg, 1, 256, &errstr);
+		v = options_number(arg, 1, OPTIONS_MAX_THREADS, &errstr);
 		o->threads = (int)v;
 		break;
 	case OPT_MAX_CONNS:
@@ -281,6 +293,11 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		what = "uring-buffers";
 		v = options_number(arg, 1, OPTIONS_MAX_URING_BUFFERS, &errstr);
 		o->uring_buffers = (unsigned int)v;
+		break;
+	case OPT_STATS_INTERVAL:
+		what = "stats-interval";
+		v = options_number(arg, 1, 86400, &errstr);
+		o->stats_interval = (unsigned int)v;
 		break;
 	case OPT_MAX_PENDING:
 		what = "max-pending";
@@ -364,6 +381,12 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 			break;
 		case OPT_UDP_ALLOW_NONUNICAST:
 			o->udp_allow_nonunicast = true;
+			break;
+		case OPT_STATS_TOTALS_ONLY:
+			o->stats_totals_only = true;
+			break;
+		case OPT_METRICS:
+			o->metrics = optarg;
 			break;
 		case OPT_UDP_DENY_PORTS:
 			if (set_deny_ports(o, optarg, err, errlen))
