@@ -32,6 +32,12 @@ const char *report_state_name(int state)
 	return state_names[state];
 }
 
+static bool fin_unread(int state)
+{
+	return state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK ||
+	       state == TCP_CLOSING;
+}
+
 /*
  * What the kernel holds for c: the queues as ss shows them (SIOCINQ is
  * rcv_nxt - copied_seq, SIOCOUTQ write_seq - snd_una, the same sums
@@ -66,6 +72,13 @@ static void describe(struct core *k, struct conn *c, struct report_row *row)
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
 		row->state = ti.tcpi_state;
+		/*
+		 * A FIN we have not read yet: ss counts its sequence number
+		 * in Recv-Q, SIOCINQ does not (tcp_inq subtracts it).
+		 */
+		if (fin_unread(row->state) && !(c->flags & CONN_PEER_EOF) &&
+		    row->recv_q >= 0)
+			row->recv_q++;
 		row->rtt_us = ti.tcpi_rtt;
 		row->retrans = ti.tcpi_total_retrans;
 		row->cwnd = ti.tcpi_snd_cwnd;
