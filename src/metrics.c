@@ -298,7 +298,9 @@ static void handle_read(struct metrics *m, struct client *c)
 	}
 	c->inlen += (size_t)n;
 	c->in[c->inlen] = '\0';
-	if (strstr(c->in, "\r\n\r\n") || strstr(c->in, "\n\n"))
+	/* memmem: a NUL in the request must not hide its end. */
+	if (memmem(c->in, c->inlen, "\r\n\r\n", 4) ||
+	    memmem(c->in, c->inlen, "\n\n", 2))
 		answer(m, c, true);
 	else if (c->inlen == sizeof(c->in) - 1)
 		answer(m, c, false);
