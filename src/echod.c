@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -297,6 +298,24 @@ static void print_table(struct worker *workers, int n, bool rows)
 	free(text);
 }
 
+/* A timerfd firing every s seconds (--stats-interval), or -1 for none. */
+static int interval_timer(unsigned int s)
+{
+	struct itimerspec its = {.it_interval.tv_sec = s, .it_value.tv_sec = s};
+	int fd;
+
+	if (s == 0)
+		return -1;
+	fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (fd >= 0 && timerfd_settime(fd, 0, &its, NULL) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		log_warn("stats-interval: timerfd: %s", strerror(errno));
+	return fd;
+}
+
 /*
  * Waits for SIGINT or SIGTERM (status 0) or a worker's failure, which a
  * worker reports on fail_fd (status 1); meanwhile prints the table on
@@ -305,36 +324,36 @@ static void print_table(struct worker *workers, int n, bool rows)
 static int wait_for_signal(const struct options *o, const sigset_t *set,
 			   struct worker *workers, int fail_fd)
 {
-	int sfd = signalfd(-1, set, SFD_CLOEXEC);
-	int timeout = o->stats_interval ? (int)o->stats_interval * 1000 : -1;
+	struct pollfd p[3] = {{.fd = signalfd(-1, set, SFD_CLOEXEC)},
+			      {.fd = fail_fd},
+			      {.fd = interval_timer(o->stats_interval)}};
 	struct signalfd_siginfo si;
-	struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
-			      {.fd = fail_fd, .events = POLLIN}};
-	int n;
+	int status = 1;
+	uint64_t ticks;
 
-	if (sfd < 0) {
-		log_error("signalfd: %s", strerror(errno));
-		return 1;
-	}
-	for (;;) {
-		n = poll(p, 2, timeout);
-		if (n < 0 && errno != EINTR)
-			break;
-		if (n == 0)
+	for (int i = 0; i < 3; i++)
+		p[i].events = POLLIN;
+	while (p[0].fd >= 0 && !p[1].revents) {
+		if (poll(p, 3, -1) < 0)
+			continue; /* EINTR: nothing else can fail here */
+		if (p[2].revents && read(p[2].fd, &ticks, sizeof(ticks)) > 0)
 			print_table(workers, o->threads, !o->stats_totals_only);
-		if (p[1].revents)
-			break;
 		if (!(p[0].revents & POLLIN) ||
-		    read(sfd, &si, sizeof(si)) != sizeof(si))
+		    read(p[0].fd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo != SIGUSR1) {
-			close(sfd);
-			return 0;
+			status = 0;
+			break;
 		}
 		print_table(workers, o->threads, true);
 	}
-	close(sfd);
-	return 1;
+	if (p[0].fd < 0)
+		log_error("signalfd: %s", strerror(errno));
+	else
+		close(p[0].fd);
+	if (p[2].fd >= 0)
+		close(p[2].fd);
+	return status;
 }
 
 /*

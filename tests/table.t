@@ -75,8 +75,8 @@ def close_wait_client(srv):
     port = c.getsockname()[1]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        c.sendall(b"y" * 8192)
-        time.sleep(0.02)
+        c.sendall(b"y" * 32768)
+        time.sleep(0.01)
         rows = [r for r in ss_rows(srv.proc.pid).values() if r[4].endswith(":%d" % port)]
         if rows and rows[0][1] > 0:
             break
@@ -142,6 +142,29 @@ def test_interval(backend):
     srv.stop()
 
 
+def test_worker_failure():
+    """A worker that cannot set up wakes main through an eventfd (SIGUSR1
+    now asks for the table): echod still stops with status 1. A low
+    descriptor limit makes the worker's epoll set-up fail."""
+    prlimit = need_program("prlimit")
+    if not prlimit:
+        skip("a failing worker stops echod with 1", "prlimit not installed")
+        return
+    for n in range(5, 16):
+        try:
+            p = subprocess.run([prlimit, "--nofile=%d" % n, ECHOD, "-p", "0", "-b", "127.0.0.1", "-t", "1",
+                                "--backend", "epoll"], capture_output=True, text=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            ok(False, "a worker failing at set-up stops echod (it hung, --nofile=%d)" % n)
+            return
+        # Only the worker may fail: main's own signalfd must have opened.
+        if "set-up: Too many open files" in p.stderr and "signalfd" not in p.stderr:
+            ok(p.returncode == 1, "a worker failing at set-up stops echod with status 1", p.stderr)
+            return
+    ok(False, "some descriptor limit makes the worker's set-up fail")
+
+
+test_worker_failure()
 if need_program("ss"):
     for_each_backend(test_table)
 for_each_backend(test_interval)
