@@ -356,28 +356,33 @@ static int wait_for_signal(const struct options *o, const sigset_t *set,
 	return status;
 }
 
-/*
- * Starts the --metrics listener and thread, or exits: 2 for an address
- * that does not parse, 1 when it cannot listen.
- */
-static struct metrics *start_metrics(const struct options *o,
-				     struct worker *workers,
-				     const struct backend_ops *backend)
+/* The --metrics address, checked before anything starts; exits 2 if bad. */
+static void parse_metrics(const struct options *o, union net_addr *a)
 {
-	char text[NET_ADDR_TEXT], msg[128];
-	union net_addr a, bound;
-	struct metrics *m;
-	int fd, err;
+	char msg[128];
 
-	if (o->metrics == NULL)
-		return NULL;
-	if (metrics_parse_addr(o->metrics, &a) < 0) {
+	if (o->metrics && metrics_parse_addr(o->metrics, a) < 0) {
 		snprintf(msg, sizeof(msg),
 			 "metrics %s: expected ADDRESS:PORT, as 127.0.0.1:9100",
 			 o->metrics);
 		usage_error(msg);
 	}
-	m = metrics_start(&a, workers, o->threads, backend->name, &bound, &fd,
+}
+
+/* Starts the --metrics listener and thread; exits 1 if it cannot listen. */
+static struct metrics *start_metrics(const struct options *o,
+				     const union net_addr *a,
+				     struct worker *workers,
+				     const struct backend_ops *backend)
+{
+	char text[NET_ADDR_TEXT];
+	union net_addr bound;
+	struct metrics *m;
+	int fd, err;
+
+	if (o->metrics == NULL)
+		return NULL;
+	m = metrics_start(a, workers, o->threads, backend->name, &bound, &fd,
 			  &err);
 	if (m == NULL) {
 		log_error("metrics %s: %s", o->metrics, strerror(-err));
@@ -392,7 +397,7 @@ int main(int argc, char **argv)
 {
 	static struct worker_shared shared;
 	struct metrics *metrics;
-	union net_addr addrs[OPTIONS_MAX_BINDS];
+	union net_addr addrs[OPTIONS_MAX_BINDS], maddr;
 	int flags[OPTIONS_MAX_BINDS], naddrs, status;
 	const struct backend_ops *backend;
 	struct worker *workers;
@@ -410,6 +415,7 @@ int main(int argc, char **argv)
 	if (o.list_backends)
 		return list_backends();
 	naddrs = resolve_binds(&o, addrs, flags);
+	parse_metrics(&o, &maddr);
 	backend = choose_backend(&o);
 	setup_signals(&set);
 	raise_nofile();
@@ -425,7 +431,7 @@ int main(int argc, char **argv)
 	}
 	open_listeners(&o, workers, addrs, flags, naddrs);
 	start_workers(&o, workers, backend, &shared);
-	metrics = start_metrics(&o, workers, backend);
+	metrics = start_metrics(&o, &maddr, workers, backend);
 	/*
 	 * The last start-up line: every socket is open and every worker has
 	 * started, so clients may come. Scripts and tests wait for it rather

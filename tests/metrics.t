@@ -214,6 +214,16 @@ def test_prometheus(prom):
         s.stop()
 
 
+def test_usage():
+    for args, want in ((["--metrics", "nonsense"], "echod: metrics nonsense: expected ADDRESS:PORT, as 127.0.0.1:9100"),
+                       (["--metrics", "[::1]"], "echod: metrics [::1]: expected ADDRESS:PORT, as 127.0.0.1:9100"),
+                       (["--stats-interval", "0"], "echod: stats-interval 0: too small")):
+        p = subprocess.run([ECHOD, "-p", "0"] + args, capture_output=True, text=True, timeout=10)
+        eq((p.returncode, p.stderr.splitlines()[:1]), (2, [want]),
+           "usage error %s: exit 2 and one line, before anything starts" % " ".join(args))
+
+
+test_usage()
 promtool = need_program("promtool")
 if promtool is None:
     skip("promtool check metrics", "promtool not installed (Debian package prometheus)")
