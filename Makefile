@@ -146,10 +146,11 @@ check: all $(UNIT_TESTS) $(TEST_HELPERS)
 	$(Q)$(TEST_ENV) tests/prove-check $(PROVE) -j2 --timer \
 		--exec tests/run-one $(TEST_FILES) $(UNIT_TESTS)
 
-# The multi-worker tests, for the ThreadSanitizer build.
+# The multi-worker tests, for the ThreadSanitizer build; metrics.t for the
+# metrics thread reading the workers' counters and asking them for rows.
 check-threads: all $(TEST_HELPERS)
 	$(Q)$(TEST_ENV) tests/prove-check $(PROVE) -j2 --timer \
-		--exec tests/run-one $(wildcard tests/*threads*.t)
+		--exec tests/run-one $(wildcard tests/*threads*.t) tests/metrics.t
 
 bench: all
 	$(Q)$(TEST_ENV) bench/run.sh

@@ -735,6 +735,8 @@ static int init(void *loop, struct worker *w)
 	l->core.pool.lend_base = l->bufs.mem;
 	l->core.pool.lend_size = buf_size;
 	l->recv_limit = uring_recv_limit_works(&l->ring);
+	/* update_recv arms a receive only with room for a whole buffer. */
+	l->core.read_unit = l->bufs.size;
 	log_debug("receives: %s",
 		  l->recv_limit ? "multishot, limited" : "one-shot");
 	return arm_ctl(l);

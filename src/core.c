@@ -11,9 +11,11 @@
 
 #include "conn.h"
 #include "core.h"
+#include "counter.h"
 #include "log.h"
 #include "net.h"
 #include "options.h"
+#include "report.h"
 #include "worker.h"
 
 int core_init(struct core *k, struct worker *w, size_t priv_size,
@@ -25,12 +27,15 @@ int core_init(struct core *k, struct worker *w, size_t priv_size,
 	k->table.priv_size = priv_size;
 	k->due.idle_ms = k->o->idle_timeout * 1000ULL;
 	k->due.linger_ms = k->o->linger * 1000ULL;
+	k->read_unit = 1;
 	k->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	core_clock(k);
 	if (outq_pool_init(&k->pool, pool_size, CORE_POOL_CACHE) < 0)
 		return -ENOMEM;
 	if (w->nudp && udp_init(&k->udp, k->o, w->port) < 0)
 		return -ENOMEM;
+	/* Counted where the table and the metrics thread can read them. */
+	k->udp.stats = &w->udp_stats;
 	return 0;
 }
 
@@ -44,7 +49,6 @@ void core_destroy(struct core *k)
 			core_free(k, c);
 	}
 	conn_table_destroy(&k->table);
-	k->w->udp_stats = k->udp.stats;
 	udp_destroy(&k->udp);
 	if (k->pool.free)
 		outq_pool_destroy(&k->pool);
@@ -90,7 +94,7 @@ static void give_place(struct core *k)
 /* Closes a descriptor that will not be served, and counts it. */
 static struct conn *refuse(struct core *k, int fd)
 {
-	k->w->stats.refused++;
+	counter_add(&k->w->stats.refused, 1);
 	close(fd);
 	return NULL;
 }
@@ -166,7 +170,7 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	net_tune_conn(fd);
 	c->born_ms = c->sent_ms = k->now_ms;
 	deadline_add(&k->due, c, k->now_ms);
-	k->w->stats.accepted++;
+	counter_add(&k->w->stats.accepted, 1);
 	log_verbose("accept fd %d peer %s on fd %d", fd,
 		    net_addr_text(&c->peer.sa, text, sizeof(text)), lfd);
 	return c;
@@ -201,7 +205,7 @@ enum core_accept core_accept_failed(struct core *k, int lfd, int err)
 	k->exhausted = true;
 	busy = net_refuse_waiting(lfd, &k->spare_fd, CORE_ACCEPTS_PER_WAKEUP,
 				  &refused);
-	k->w->stats.refused += refused;
+	counter_add(&k->w->stats.refused, refused);
 	if (busy == 0)
 		return CORE_ACCEPT_EMPTIED;
 	k->paused_until = k->now_ms + CORE_ACCEPT_PAUSE_MS;
@@ -216,8 +220,22 @@ bool core_resume_due(struct core *k)
 	return true;
 }
 
+/*
+ * Counts each time c's queue fills to where its backend stops reading
+ * (less room than one read), once per episode.
+ */
+static void note_pause(struct core *k, struct conn *c)
+{
+	bool full = outq_room(&c->out, k->o->max_pending) < k->read_unit;
+
+	if (full && !(c->flags & CONN_PAUSED))
+		counter_add(&k->w->stats.pauses, 1);
+	c->flags = full ? c->flags | CONN_PAUSED : c->flags & ~CONN_PAUSED;
+}
+
 const char *core_settle(struct core *k, struct conn *c)
 {
+	note_pause(k, c);
 	if (outq_bytes(&c->out) == 0) {
 		if (c->flags & CONN_PEER_EOF)
 			return "end of input";
@@ -329,15 +347,46 @@ int core_timeout_ms(const struct core *k)
 	return next > k->now_ms ? (int)(next - k->now_ms) + 5 : 5;
 }
 
+/* The counter for a close reason, by the words core_retire is given. */
+static enum worker_close close_reason(const char *why)
+{
+	if (strcmp(why, "end of input") == 0)
+		return WORKER_CLOSE_EOF;
+	if (strcmp(why, "idle timeout") == 0)
+		return WORKER_CLOSE_IDLE;
+	if (strcmp(why, "linger timeout") == 0)
+		return WORKER_CLOSE_LINGER;
+	if (strcmp(why, "shutdown") == 0)
+		return WORKER_CLOSE_SHUTDOWN;
+	return WORKER_CLOSE_ERROR;
+}
+
+/* Counts c's lifetime in its histogram bucket. */
+static void count_lifetime(struct core *k, const struct conn *c)
+{
+	static const uint64_t bounds[] = WORKER_LIFETIME_BOUNDS_MS;
+	struct worker_stats *s = &k->w->stats;
+	uint64_t ms = k->now_ms - c->born_ms;
+	int i = 0;
+
+	while (i < WORKER_NLIFETIMES - 1 && ms > bounds[i])
+		i++;
+	counter_add(&s->lifetimes[i], 1);
+	counter_add(&s->lifetime_ms, ms);
+}
+
 void core_retire(struct core *k, struct conn *c, const char *why)
 {
 	struct worker_stats *s = &k->w->stats;
 	char peer[NET_ADDR_TEXT];
 
-	s->closed++;
-	s->bytes_in += c->bytes_in;
-	s->bytes_out += c->bytes_out;
-	s->messages += c->messages;
+	counter_add(&s->closed_by[close_reason(why)], 1);
+	count_lifetime(k, c);
+	counter_add(&s->bytes_in, c->bytes_in);
+	counter_add(&s->bytes_out, c->bytes_out);
+	counter_add(&s->messages, c->messages);
+	/* Last, so that a reader never sees more closed than reasons. */
+	counter_add(&s->closed, 1);
 	log_verbose(
 		"close fd %d peer %s (%s): %llu messages, %llu bytes in, %llu bytes out",
 		c->fd, net_addr_text(&c->peer.sa, peer, sizeof(peer)), why,
@@ -364,7 +413,11 @@ void core_free(struct core *k, struct conn *c)
 
 bool core_control(struct core *k)
 {
-	return worker_requests(k->w) & WORKER_STOP;
+	unsigned int req = worker_requests(k->w);
+
+	if (req & WORKER_REPORT)
+		report_fill(k);
+	return req & WORKER_STOP;
 }
 
 void core_serve_udp(struct core *k, int i)

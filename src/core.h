@@ -58,6 +58,7 @@ struct core {
 	struct deadlines due; /* every open connection, by deadline */
 	struct outq_pool pool;
 	struct udp_worker udp;
+	size_t read_unit; /* the backend reads only with this much room */
 	int spare_fd; /* given up to refuse clients when out of fds */
 	uint64_t paused_until; /* accepting paused until then; 0 = not */
 	uint64_t sweep_at; /* the next --send-timeout/--max-lifetime check */
@@ -166,7 +167,8 @@ static inline unsigned int core_count(const struct core *k)
 
 /*
  * When the worker's ctl_fd is readable: does what main asked of it
- * (worker_ask) and returns true when that was to stop.
+ * (worker_ask: the table's rows, or stop) and returns true when that
+ * was to stop.
  */
 bool core_control(struct core *k);
 

@@ -1,10 +1,15 @@
 /*
  * echod.c - main(): parse options, open the listening sockets, start the
- * workers, wait for a signal, stop them, and choose the exit status:
+ * workers (and the --metrics thread), wait for a signal, printing the
+ * table on SIGUSR1, stop them, and choose the exit status:
  * 0 after SIGINT/SIGTERM, 1 on a run-time error, 2 on a usage error.
  */
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -16,8 +21,10 @@
 #include "backend.h"
 #include "core.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "options.h"
+#include "report.h"
 #include "worker.h"
 
 static void usage_error(const char *msg)
@@ -125,7 +132,7 @@ static void open_listeners(const struct options *o, struct worker *workers,
 
 /*
  * Blocks the signals main() waits for in every thread (the workers
- * inherit the mask), so they arrive here, in sigwaitinfo(), and nowhere
+ * inherit the mask), so they arrive here, on a signalfd, and nowhere
  * else. A peer that closes early must not kill us with SIGPIPE.
  */
 static void setup_signals(sigset_t *set)
@@ -268,21 +275,130 @@ static void start_workers(const struct options *o, struct worker *workers,
 	}
 }
 
-/* Waits for SIGINT or SIGTERM (status 0), or a worker's failure (1). */
-static int wait_for_signal(const sigset_t *set)
+/*
+ * Prints the live table (report.h) to stderr in one write, so that no
+ * log line lands inside it; rows only when asked for.
+ */
+static void print_table(struct worker *workers, int n, bool rows)
 {
-	int sig;
+	struct report r;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
 
-	do {
-		sig = sigwaitinfo(set, NULL);
-	} while (sig < 0 && errno == EINTR);
-	return sig == SIGUSR1 ? 1 : 0;
+	f = open_memstream(&text, &len);
+	if (f == NULL)
+		return;
+	if (report_collect(&r, workers, n, rows) < 0)
+		log_warn("table: %s", strerror(ENOMEM));
+	report_table(f, &r);
+	report_free(&r);
+	fclose(f);
+	if (write(STDERR_FILENO, text, len) < 0)
+		log_debug("table: %s", strerror(errno));
+	free(text);
+}
+
+/* A timerfd firing every s seconds (--stats-interval), or -1 for none. */
+static int interval_timer(unsigned int s)
+{
+	struct itimerspec its = {.it_interval.tv_sec = s, .it_value.tv_sec = s};
+	int fd;
+
+	if (s == 0)
+		return -1;
+	fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (fd >= 0 && timerfd_settime(fd, 0, &its, NULL) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		log_warn("stats-interval: timerfd: %s", strerror(errno));
+	return fd;
+}
+
+/*
+ * Waits for SIGINT or SIGTERM (status 0) or a worker's failure, which a
+ * worker reports on fail_fd (status 1); meanwhile prints the table on
+ * SIGUSR1, and every --stats-interval seconds.
+ */
+static int wait_for_signal(const struct options *o, const sigset_t *set,
+			   struct worker *workers, int fail_fd)
+{
+	struct pollfd p[3] = {{.fd = signalfd(-1, set, SFD_CLOEXEC)},
+			      {.fd = fail_fd},
+			      {.fd = interval_timer(o->stats_interval)}};
+	struct signalfd_siginfo si;
+	int status = 1;
+	uint64_t ticks;
+
+	for (int i = 0; i < 3; i++)
+		p[i].events = POLLIN;
+	while (p[0].fd >= 0 && !p[1].revents) {
+		if (poll(p, 3, -1) < 0)
+			continue; /* EINTR: nothing else can fail here */
+		if (p[2].revents && read(p[2].fd, &ticks, sizeof(ticks)) > 0)
+			print_table(workers, o->threads, !o->stats_totals_only);
+		if (!(p[0].revents & POLLIN) ||
+		    read(p[0].fd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo != SIGUSR1) {
+			status = 0;
+			break;
+		}
+		print_table(workers, o->threads, true);
+	}
+	if (p[0].fd < 0)
+		log_error("signalfd: %s", strerror(errno));
+	else
+		close(p[0].fd);
+	if (p[2].fd >= 0)
+		close(p[2].fd);
+	return status;
+}
+
+/* The --metrics address, checked before anything starts; exits 2 if bad. */
+static void parse_metrics(const struct options *o, union net_addr *a)
+{
+	char msg[128];
+
+	if (o->metrics && metrics_parse_addr(o->metrics, a) < 0) {
+		snprintf(msg, sizeof(msg),
+			 "metrics %s: expected ADDRESS:PORT, as 127.0.0.1:9100",
+			 o->metrics);
+		usage_error(msg);
+	}
+}
+
+/* Starts the --metrics listener and thread; exits 1 if it cannot listen. */
+static struct metrics *start_metrics(const struct options *o,
+				     const union net_addr *a,
+				     struct worker *workers,
+				     const struct backend_ops *backend)
+{
+	char text[NET_ADDR_TEXT];
+	union net_addr bound;
+	struct metrics *m;
+	int fd, err;
+
+	if (o->metrics == NULL)
+		return NULL;
+	m = metrics_start(a, workers, o->threads, backend->name, &bound, &fd,
+			  &err);
+	if (m == NULL) {
+		log_error("metrics %s: %s", o->metrics, strerror(-err));
+		exit(1);
+	}
+	log_info("metrics on http %s (fd %d)",
+		 net_addr_text(&bound.sa, text, sizeof(text)), fd);
+	return m;
 }
 
 int main(int argc, char **argv)
 {
 	static struct worker_shared shared;
-	union net_addr addrs[OPTIONS_MAX_BINDS];
+	struct metrics *metrics;
+	union net_addr addrs[OPTIONS_MAX_BINDS], maddr;
 	int flags[OPTIONS_MAX_BINDS], naddrs, status;
 	const struct backend_ops *backend;
 	struct worker *workers;
@@ -300,6 +416,7 @@ int main(int argc, char **argv)
 	if (o.list_backends)
 		return list_backends();
 	naddrs = resolve_binds(&o, addrs, flags);
+	parse_metrics(&o, &maddr);
 	backend = choose_backend(&o);
 	setup_signals(&set);
 	raise_nofile();
@@ -308,16 +425,25 @@ int main(int argc, char **argv)
 		log_error("start: %s", strerror(ENOMEM));
 		return 1;
 	}
+	shared.fail_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (shared.fail_fd < 0) {
+		log_error("eventfd: %s", strerror(errno));
+		return 1;
+	}
 	open_listeners(&o, workers, addrs, flags, naddrs);
 	shared.fd_budget = core_fd_budget(o.threads);
 	start_workers(&o, workers, backend, &shared);
+	metrics = start_metrics(&o, &maddr, workers, backend);
 	/*
 	 * The last start-up line: every socket is open and every worker has
 	 * started, so clients may come. Scripts and tests wait for it rather
 	 * than guess how many "listening on" lines there will be.
 	 */
 	log_info("ready");
-	status = wait_for_signal(&set);
+	status = wait_for_signal(&o, &set, workers, shared.fail_fd);
+	/* The metrics thread reads the workers: it stops first. */
+	if (metrics)
+		metrics_stop(metrics);
 	stop_workers(&o, workers);
 	report(&o, workers);
 	free(workers);

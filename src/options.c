@@ -16,7 +16,9 @@ const char options_usage[] =
 	"             [--max-lifetime SECONDS] [--backend auto|epoll|io_uring]\n"
 	"             [--uring-buffers N]\n"
 	"             [-u] [--no-tcp] [--udp-rate N] [--udp-byte-rate BYTES]\n"
-	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n";
+	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n"
+	"             [--stats-interval SECONDS] [--stats-totals-only]\n"
+	"             [--metrics ADDR:PORT]\n";
 
 static const char options_help[] =
 	"echod: an RFC 862 echo server (TCP) on epoll or io_uring\n"
@@ -53,6 +55,10 @@ static const char options_help[] =
 	",\n"
 	"                          and our own port)\n"
 	"      --udp-allow-nonunicast  answer broadcast/multicast/unspecified sources\n"
+	"      --stats-interval S  print the table SIGUSR1 prints every S seconds\n"
+	"      --stats-totals-only the periodic table without connection rows\n"
+	"      --metrics ADDR:PORT serve GET /metrics (Prometheus) and\n"
+	"                          GET /connections (JSON) over HTTP there\n"
 	"  -v, --verbose           log descriptors, peers and per-connection counts\n"
 	"                          (twice: also transient peer errors)\n"
 	"  -h, --help              this help\n"
@@ -76,6 +82,9 @@ enum {
 	OPT_URING_BUFFERS,
 	OPT_SEND_TIMEOUT,
 	OPT_MAX_LIFETIME,
+	OPT_STATS_INTERVAL,
+	OPT_STATS_TOTALS_ONLY,
+	OPT_METRICS,
 };
 
 static const struct option long_options[] = {
@@ -104,6 +113,9 @@ static const struct option long_options[] = {
 	{"uring-buffers", required_argument, NULL, OPT_URING_BUFFERS},
 	{"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
 	{"max-lifetime", required_argument, NULL, OPT_MAX_LIFETIME},
+	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+	{"stats-totals-only", no_argument, NULL, OPT_STATS_TOTALS_ONLY},
+	{"metrics", required_argument, NULL, OPT_METRICS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -249,7 +261,7 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		break;
 	case 't':
 		what = "threads";
-		v = options_number(arg, 1, 256, &errstr);
+		v = options_number(arg, 1, OPTIONS_MAX_THREADS, &errstr);
 		o->threads = (int)v;
 		break;
 	case OPT_MAX_CONNS:
@@ -301,6 +313,11 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		what = "uring-buffers";
 		v = options_number(arg, 1, OPTIONS_MAX_URING_BUFFERS, &errstr);
 		o->uring_buffers = (unsigned int)v;
+		break;
+	case OPT_STATS_INTERVAL:
+		what = "stats-interval";
+		v = options_number(arg, 1, 86400, &errstr);
+		o->stats_interval = (unsigned int)v;
 		break;
 	case OPT_MAX_PENDING:
 		what = "max-pending";
@@ -384,6 +401,12 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 			break;
 		case OPT_UDP_ALLOW_NONUNICAST:
 			o->udp_allow_nonunicast = true;
+			break;
+		case OPT_STATS_TOTALS_ONLY:
+			o->stats_totals_only = true;
+			break;
+		case OPT_METRICS:
+			o->metrics = optarg;
 			break;
 		case OPT_UDP_DENY_PORTS:
 			if (set_deny_ports(o, optarg, err, errlen))

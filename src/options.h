@@ -13,6 +13,7 @@ enum framing {
 
 enum {
 	OPTIONS_MAX_BINDS = 16,
+	OPTIONS_MAX_THREADS = 256,
 	OPTIONS_DEFAULT_PORT = 60000,
 	OPTIONS_DEFAULT_MAX_PENDING = 256 * 1024,
 	OPTIONS_DEFAULT_LINGER = 10,
@@ -52,6 +53,9 @@ struct options {
 	unsigned int udp_max_size; /* larger datagrams are dropped */
 	bool udp_deny_own; /* refuse our own port as a source */
 	uint8_t udp_deny[65536 / 8]; /* source ports never answered */
+	unsigned int stats_interval; /* seconds between tables; 0 = none */
+	bool stats_totals_only; /* tables without the connection rows */
+	const char *metrics; /* ADDR:PORT of the HTTP metrics listener */
 };
 
 /* The source ports refused by default: UDP services that answer anything. */

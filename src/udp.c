@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counter.h"
 #include "log.h"
 #include "options.h"
 #include "udp.h"
@@ -29,6 +30,7 @@ int udp_init(struct udp_worker *u, const struct options *o,
 	memset(u, 0, sizeof(*u));
 	u->o = o;
 	u->own_port = own_port;
+	u->stats = &u->own_stats;
 	/* One byte more than the limit, so MSG_TRUNC marks anything over it. */
 	u->buf_size = (size_t)o->udp_max_size + 1;
 	u->bufs = malloc(UDP_BATCH * u->buf_size);
@@ -290,13 +292,13 @@ static void send_batch(struct udp_worker *u, int fd, int n)
 			if (errno == EINTR)
 				continue;
 			log_debug("udp sendmmsg: %s", strerror(errno));
-			u->stats.dropped[UDP_DROP_SEND]++;
+			counter_add(&u->stats->dropped[UDP_DROP_SEND], 1);
 			done++;
 			continue;
 		}
 		for (int i = done; i < done + r; i++) {
-			u->stats.echoed++;
-			u->stats.bytes += u->out[i].msg_len;
+			counter_add(&u->stats->echoed, 1);
+			counter_add(&u->stats->bytes, u->out[i].msg_len);
 		}
 		done += r;
 	}
@@ -324,10 +326,10 @@ int udp_serve(struct udp_worker *u, int fd, uint64_t now_ms)
 		for (int i = 0; i < n; i++) {
 			struct msghdr *m = &u->out[k].msg_hdr;
 
-			u->stats.received++;
+			counter_add(&u->stats->received, 1);
 			v = judge(u, &u->in[i], now_ms);
 			if (v != UDP_ECHO) {
-				u->stats.dropped[v]++;
+				counter_add(&u->stats->dropped[v], 1);
 				log_refusal(u, &u->names[i], v, now_ms);
 				continue;
 			}

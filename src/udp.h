@@ -25,12 +25,15 @@ enum udp_verdict {
 	UDP_NVERDICTS,
 };
 
-/* Counted by one worker; summed by main() at exit. */
+/*
+ * Counted by one worker (counter.h), read live by the table and the
+ * metrics thread, summed by main() at exit.
+ */
 struct udp_stats {
-	uint64_t received;
-	uint64_t echoed;
-	uint64_t bytes;
-	uint64_t dropped[UDP_NVERDICTS];
+	_Atomic uint64_t received;
+	_Atomic uint64_t echoed;
+	_Atomic uint64_t bytes;
+	_Atomic uint64_t dropped[UDP_NVERDICTS];
 };
 
 enum {
@@ -63,7 +66,8 @@ struct udp_worker {
 	/* cmsg(3) needs control buffers aligned like a cmsghdr. */
 	_Alignas(struct cmsghdr) char ctrl_in[UDP_BATCH][UDP_CTRL];
 	_Alignas(struct cmsghdr) char ctrl_out[UDP_BATCH][UDP_CTRL];
-	struct udp_stats stats;
+	struct udp_stats *stats; /* own_stats, or the worker's (core_init) */
+	struct udp_stats own_stats;
 	uint64_t log_next_ms; /* refusals are logged at most once a second */
 	uint64_t log_missed;
 };

@@ -1,11 +1,11 @@
 /* worker.c - worker threads: start one running its backend, stop it. */
 #include <sys/eventfd.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -49,16 +49,27 @@ static void *worker_main(void *arg)
 	w->result = run_backend(w);
 	if (w->result < 0) {
 		log_error("%s", w->why);
-		/* main() waits in sigwaitinfo(); this tells it we failed. */
-		kill(getpid(), SIGUSR1);
+		/*
+		 * Wakes main(); an eventfd, not a signal, so that no other
+		 * process can fake a failure (SIGUSR1 asks for the table).
+		 */
+		if (eventfd_write(w->shared->fail_fd, 1) < 0)
+			log_error("eventfd write: %s", strerror(errno));
 	}
 	return NULL;
 }
 
 int worker_start(struct worker *w)
 {
+	pthread_condattr_t attr;
 	int err;
 
+	pthread_mutex_init(&w->reply.lock, NULL);
+	pthread_condattr_init(&attr);
+	/* Report deadlines are on the monotonic clock. */
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->reply.done, &attr);
+	pthread_condattr_destroy(&attr);
 	w->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->ctl_fd < 0)
 		return -errno;
@@ -98,4 +109,8 @@ void worker_stop(struct worker *w)
 	pthread_join(w->thread, NULL);
 	close(w->ctl_fd);
 	w->ctl_fd = -1;
+	free(w->reply.rows);
+	w->reply.rows = NULL;
+	pthread_cond_destroy(&w->reply.done);
+	pthread_mutex_destroy(&w->reply.lock);
 }

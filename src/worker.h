@@ -15,26 +15,69 @@
 #include "udp.h"
 
 struct backend_ops;
+struct report_row;
 
-/* Counted by the worker's core; read by main after the join. */
+/* Why connections closed, for the counters (core_retire sorts them). */
+enum worker_close {
+	WORKER_CLOSE_EOF, /* the client closed and got every echo */
+	WORKER_CLOSE_IDLE, /* --idle-timeout */
+	WORKER_CLOSE_LINGER, /* the client did not close after our FIN */
+	WORKER_CLOSE_ERROR, /* reset, out of memory, a failed call */
+	WORKER_CLOSE_SHUTDOWN, /* echod stopped */
+	WORKER_NCLOSE,
+};
+
+/* Connection lifetimes: bucket i counts those up to its bound. */
+#define WORKER_LIFETIME_BOUNDS_MS                            \
+	{                                                    \
+		10, 100, 1000, 10000, 60000, 600000, 3600000 \
+	}
+
+enum {
+	WORKER_NLIFETIMES = 8, /* the bounds above and one for longer */
+};
+
+/*
+ * Counted by the worker's core (counter.h), the only writer; read live
+ * by main's table and the metrics thread, and by main after the join.
+ * bytes and messages are those of connections that have closed.
+ */
 struct worker_stats {
-	uint64_t accepted;
-	uint64_t refused; /* over --max-conns or out of descriptors */
-	uint64_t closed;
-	uint64_t bytes_in;
-	uint64_t bytes_out;
-	uint64_t messages;
+	_Atomic uint64_t accepted;
+	_Atomic uint64_t refused; /* over --max-conns or out of descriptors */
+	_Atomic uint64_t closed;
+	_Atomic uint64_t bytes_in;
+	_Atomic uint64_t bytes_out;
+	_Atomic uint64_t messages;
+	_Atomic uint64_t pauses; /* reading stopped at --max-pending */
+	_Atomic uint64_t closed_by[WORKER_NCLOSE];
+	_Atomic uint64_t lifetimes[WORKER_NLIFETIMES];
+	_Atomic uint64_t lifetime_ms; /* the sum over closed connections */
+};
+
+/*
+ * A worker's answer to WORKER_REPORT: the rows of its open connections,
+ * handed over under lock (report.c asks, the worker answers).
+ */
+struct worker_reply {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	uint64_t asked, answered; /* request numbers */
+	struct report_row *rows; /* malloc'd by the worker; taker frees */
+	size_t nrows;
 };
 
 /* Process-wide state every worker sees; owned by main(). */
 struct worker_shared {
 	atomic_uint conns; /* open connections, for --max-conns */
 	unsigned int fd_budget; /* the most the descriptor limit allows */
+	int fail_fd; /* eventfd a failing worker writes to wake main() */
 };
 
 /* What main asks of a worker (worker_ask), as bits. */
 enum worker_request {
 	WORKER_STOP = 1 << 0, /* close every connection and return */
+	WORKER_REPORT = 1 << 1, /* fill reply with rows (report.h) */
 };
 
 /* Owned by main(); the thread only touches its own. */
@@ -54,12 +97,13 @@ struct worker {
 	int result; /* the backend's return value */
 	char why[256];
 	struct worker_stats stats;
-	struct udp_stats udp_stats; /* copied from the core's at exit */
+	struct udp_stats udp_stats; /* the core's UDP counters, live */
+	struct worker_reply reply;
 };
 
 /*
  * Starts w's thread running its backend. Returns 0 or -errno. When the
- * backend fails, the thread sends SIGUSR1 to the process so main() stops
+ * backend fails, the thread writes to shared->fail_fd so main() stops
  * the others and exits 1.
  */
 int worker_start(struct worker *w);

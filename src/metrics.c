@@ -1,0 +1,415 @@
+/* metrics.c - the --metrics HTTP listener: GET /metrics, GET /connections. */
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "counter.h"
+#include "metrics.h"
+#include "options.h"
+#include "report.h"
+#include "worker.h"
+
+/* One HTTP client: its request so far, then its answer being sent. */
+struct client {
+	int fd; /* -1: a free place */
+	uint64_t until_ms; /* dropped then, done or not */
+	size_t inlen;
+	char in[METRICS_MAX_REQUEST];
+	char *out; /* the whole answer, once the request is complete */
+	size_t outlen, outoff;
+};
+
+/* Owned by main (metrics_start/metrics_stop); used by its thread only. */
+struct metrics {
+	int lfd, stop_fd;
+	struct worker *workers;
+	int nworkers;
+	const char *backend;
+	pthread_t thread;
+	struct client clients[METRICS_MAX_CLIENTS];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int metrics_parse_addr(const char *text, union net_addr *a)
+{
+	const char *colon = strrchr(text, ':'), *errstr;
+	char host[NET_ADDR_TEXT];
+	size_t n;
+	long long port;
+
+	if (colon == NULL || colon == text)
+		return -EINVAL;
+	n = (size_t)(colon - text);
+	if (n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	port = options_number(colon + 1, 0, 65535, &errstr);
+	if (errstr)
+		return -EINVAL;
+	return net_parse_addr(host, (unsigned int)port, a);
+}
+
+static void drop(struct client *c)
+{
+	close(c->fd);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* Takes a new client; with every place taken the oldest makes room. */
+static void take_client(struct metrics *m)
+{
+	struct client *c = NULL, *oldest = &m->clients[0];
+	int fd = accept4(m->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	for (int i = 0; i < METRICS_MAX_CLIENTS && c == NULL; i++) {
+		if (m->clients[i].fd < 0)
+			c = &m->clients[i];
+		else if (m->clients[i].until_ms < oldest->until_ms)
+			oldest = &m->clients[i];
+	}
+	if (c == NULL) {
+		drop(oldest);
+		c = oldest;
+	}
+	c->fd = fd;
+	c->until_ms = now_ms() + METRICS_CLIENT_MS;
+}
+
+/* One counter or gauge family with a value per worker. */
+static void per_worker(FILE *f, const struct metrics *m, const char *name,
+		       const char *type, const char *help, size_t offset)
+{
+	const _Atomic uint64_t *v;
+
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (int i = 0; i < m->nworkers; i++) {
+		v = (const _Atomic uint64_t
+			     *)((const char *)&m->workers[i].stats + offset);
+		fprintf(f, "%s{worker=\"%d\"} %llu\n", name, i,
+			(unsigned long long)counter_get(v));
+	}
+}
+
+static void closed_by(FILE *f, const struct metrics *m)
+{
+	static const char *const reasons[WORKER_NCLOSE] = {
+		"eof", "idle", "linger", "error", "shutdown",
+	};
+	const struct worker_stats *s;
+
+	fputs("# HELP echod_connections_closed_total TCP connections closed, by reason\n"
+	      "# TYPE echod_connections_closed_total counter\n",
+	      f);
+	for (int i = 0; i < m->nworkers; i++) {
+		s = &m->workers[i].stats;
+		for (int r = 0; r < WORKER_NCLOSE; r++)
+			fprintf(f,
+				"echod_connections_closed_total{worker=\"%d\",reason=\"%s\"} %llu\n",
+				i, reasons[r],
+				(unsigned long long)counter_get(
+					&s->closed_by[r]));
+	}
+	fputs("# HELP echod_connections_open TCP connections open now\n"
+	      "# TYPE echod_connections_open gauge\n",
+	      f);
+	for (int i = 0; i < m->nworkers; i++) {
+		s = &m->workers[i].stats;
+		fprintf(f, "echod_connections_open{worker=\"%d\"} %llu\n", i,
+			(unsigned long long)(counter_get(&s->accepted) -
+					     counter_get(&s->closed)));
+	}
+}
+
+/* Lifetimes of closed connections, summed over workers. */
+static void lifetimes(FILE *f, const struct metrics *m)
+{
+	static const uint64_t bounds[] = WORKER_LIFETIME_BOUNDS_MS;
+	uint64_t sum = 0, count = 0;
+
+	fputs("# HELP echod_connection_lifetime_seconds How long closed TCP connections lived\n"
+	      "# TYPE echod_connection_lifetime_seconds histogram\n",
+	      f);
+	for (int b = 0; b < WORKER_NLIFETIMES; b++) {
+		for (int i = 0; i < m->nworkers; i++)
+			count += counter_get(&m->workers[i].stats.lifetimes[b]);
+		if (b < WORKER_NLIFETIMES - 1)
+			fprintf(f,
+				"echod_connection_lifetime_seconds_bucket{le=\"%g\"} %llu\n",
+				(double)bounds[b] / 1000,
+				(unsigned long long)count);
+	}
+	for (int i = 0; i < m->nworkers; i++)
+		sum += counter_get(&m->workers[i].stats.lifetime_ms);
+	fprintf(f,
+		"echod_connection_lifetime_seconds_bucket{le=\"+Inf\"} %llu\n"
+		"echod_connection_lifetime_seconds_sum %.3f\n"
+		"echod_connection_lifetime_seconds_count %llu\n",
+		(unsigned long long)count, (double)sum / 1000,
+		(unsigned long long)count);
+}
+
+static void udp_counters(FILE *f, const struct metrics *m)
+{
+	static const char *const verdicts[UDP_NVERDICTS] = {
+		"echo", "port", "source", "rate", "size", "send",
+	};
+	const struct udp_stats *u;
+
+	fputs("# HELP echod_udp_datagrams_total UDP datagrams, by verdict (echo, or why dropped)\n"
+	      "# TYPE echod_udp_datagrams_total counter\n",
+	      f);
+	for (int i = 0; i < m->nworkers; i++) {
+		u = &m->workers[i].udp_stats;
+		for (int v = 0; v < UDP_NVERDICTS; v++)
+			fprintf(f,
+				"echod_udp_datagrams_total{worker=\"%d\",verdict=\"%s\"} %llu\n",
+				i, verdicts[v],
+				(unsigned long long)counter_get(
+					v == UDP_ECHO ? &u->echoed
+						      : &u->dropped[v]));
+	}
+}
+
+#define STAT(field) offsetof(struct worker_stats, field)
+
+static void write_metrics(FILE *f, const struct metrics *m)
+{
+	fprintf(f,
+		"# HELP echod_build_info echod's version and the backend in use\n"
+		"# TYPE echod_build_info gauge\n"
+		"echod_build_info{version=\"%s\",backend=\"%s\"} 1\n",
+		ECHOD_VERSION, m->backend);
+	per_worker(f, m, "echod_connections_accepted_total", "counter",
+		   "TCP connections accepted", STAT(accepted));
+	per_worker(f, m, "echod_connections_refused_total", "counter",
+		   "TCP connections refused (--max-conns, out of descriptors)",
+		   STAT(refused));
+	closed_by(f, m);
+	per_worker(f, m, "echod_messages_total", "counter",
+		   "Messages echoed on closed connections", STAT(messages));
+	per_worker(f, m, "echod_received_bytes_total", "counter",
+		   "Bytes received on closed connections", STAT(bytes_in));
+	per_worker(f, m, "echod_sent_bytes_total", "counter",
+		   "Bytes echoed on closed connections", STAT(bytes_out));
+	per_worker(f, m, "echod_backpressure_pauses_total", "counter",
+		   "Times a connection's reading stopped at --max-pending",
+		   STAT(pauses));
+	lifetimes(f, m);
+	udp_counters(f, m);
+}
+
+/* The body for a GET of path, or NULL for 404; *type its content type. */
+static char *body_for(struct metrics *m, const char *path, const char **type,
+		      size_t *len)
+{
+	struct report r;
+	char *body = NULL;
+	FILE *f;
+
+	if (strcmp(path, "/metrics") && strcmp(path, "/connections"))
+		return NULL;
+	f = open_memstream(&body, len);
+	if (f == NULL)
+		return NULL;
+	if (strcmp(path, "/metrics") == 0) {
+		*type = "text/plain; version=0.0.4; charset=utf-8";
+		write_metrics(f, m);
+	} else {
+		*type = "application/json";
+		/* Blocks this thread only, at most REPORT_DEADLINE_MS. */
+		report_collect(&r, m->workers, m->nworkers, true);
+		report_json(f, &r);
+		report_free(&r);
+	}
+	fclose(f);
+	return body;
+}
+
+/* Builds c's answer to the request in c->in (complete, or too long). */
+static void answer(struct metrics *m, struct client *c, bool complete)
+{
+	const char *status = "200 OK", *type = "text/plain", *extra = "";
+	char method[8] = "", path[64] = "", *body = NULL, *p;
+	size_t len = 0;
+	FILE *f;
+
+	if (!complete)
+		status = "431 Request Header Fields Too Large";
+	else if (sscanf(c->in, "%7s %63s HTTP/1.", method, path) != 2)
+		status = "400 Bad Request";
+	else if (strcmp(method, "GET")) {
+		status = "405 Method Not Allowed";
+		extra = "Allow: GET\r\n";
+	} else {
+		p = strchr(path, '?');
+		if (p)
+			*p = '\0';
+		body = body_for(m, path, &type, &len);
+		if (body == NULL)
+			status = "404 Not Found";
+	}
+	f = open_memstream(&c->out, &c->outlen);
+	if (f == NULL) {
+		free(body);
+		return;
+	}
+	fprintf(f,
+		"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+		status, type, body ? len : strlen(status) + 1, extra);
+	if (body)
+		fwrite(body, 1, len, f);
+	else
+		fprintf(f, "%s\n", status);
+	fclose(f);
+	free(body);
+}
+
+/* c is readable: reads what came; answers once the headers are in. */
+static void handle_read(struct metrics *m, struct client *c)
+{
+	size_t room = sizeof(c->in) - 1 - c->inlen;
+	ssize_t n = recv(c->fd, c->in + c->inlen, room, 0);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		drop(c);
+		return;
+	}
+	c->inlen += (size_t)n;
+	c->in[c->inlen] = '\0';
+	/* memmem: a NUL in the request must not hide its end. */
+	if (memmem(c->in, c->inlen, "\r\n\r\n", 4) ||
+	    memmem(c->in, c->inlen, "\n\n", 2))
+		answer(m, c, true);
+	else if (c->inlen == sizeof(c->in) - 1)
+		answer(m, c, false);
+}
+
+/* c's answer is being sent: sends what the socket takes. */
+static void handle_write(struct client *c)
+{
+	ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		drop(c);
+		return;
+	}
+	c->outoff += (size_t)n;
+	if (c->outoff == c->outlen)
+		drop(c);
+}
+
+/* The poll set: stop_fd, the listener, then each client in place. */
+static int poll_set(struct metrics *m, struct pollfd *p, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	struct client *c;
+
+	p[0] = (struct pollfd){.fd = m->stop_fd, .events = POLLIN};
+	p[1] = (struct pollfd){.fd = m->lfd, .events = POLLIN};
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++) {
+		c = &m->clients[i];
+		p[i + 2] = (struct pollfd){.fd = c->fd,
+					   .events = c->out ? POLLOUT : POLLIN};
+		if (c->fd >= 0 && c->until_ms < next)
+			next = c->until_ms;
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	return next > now ? (int)(next - now) : 0;
+}
+
+static void *metrics_main(void *arg)
+{
+	struct pollfd p[METRICS_MAX_CLIENTS + 2];
+	struct metrics *m = arg;
+	struct client *c;
+	uint64_t now;
+
+	for (;;) {
+		if (poll(p, 2 + METRICS_MAX_CLIENTS, poll_set(m, p, now_ms())) <
+			    0 &&
+		    errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		now = now_ms();
+		for (int i = 0; i < METRICS_MAX_CLIENTS; i++) {
+			c = &m->clients[i];
+			if (c->fd >= 0 && p[i + 2].revents)
+				c->out ? handle_write(c) : handle_read(m, c);
+			if (c->fd >= 0 && c->until_ms <= now)
+				drop(c);
+		}
+		if (p[1].revents & POLLIN)
+			take_client(m);
+	}
+	return NULL;
+}
+
+struct metrics *metrics_start(const union net_addr *a, struct worker *workers,
+			      int n, const char *backend, union net_addr *bound,
+			      int *fd, int *err)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+
+	*err = -ENOMEM;
+	if (m == NULL)
+		return NULL;
+	m->workers = workers;
+	m->nworkers = n;
+	m->backend = backend;
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		m->clients[i].fd = -1;
+	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	m->lfd = net_listen_tcp(a, 64, 0, bound);
+	*err = m->lfd < 0 ? m->lfd : m->stop_fd < 0 ? -errno : 0;
+	if (*err == 0)
+		*err = -pthread_create(&m->thread, NULL, metrics_main, m);
+	if (*err == 0) {
+		*fd = m->lfd;
+		return m;
+	}
+	if (m->lfd >= 0)
+		close(m->lfd);
+	if (m->stop_fd >= 0)
+		close(m->stop_fd);
+	free(m);
+	return NULL;
+}
+
+void metrics_stop(struct metrics *m)
+{
+	if (eventfd_write(m->stop_fd, 1) == 0)
+		pthread_join(m->thread, NULL);
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		if (m->clients[i].fd >= 0)
+			drop(&m->clients[i]);
+	close(m->lfd);
+	close(m->stop_fd);
+	free(m);
+}

@@ -1,0 +1,41 @@
+/*
+ * metrics.h - the --metrics HTTP listener: a thread of its own with its
+ * own small poll loop, off the workers' path, serving GET /metrics in
+ * the Prometheus text exposition format and GET /connections as JSON.
+ * Requests are bounded in size and time, and clients in number, so a
+ * slow or hostile client costs this thread only.
+ */
+#ifndef ECHOD_METRICS_H
+#define ECHOD_METRICS_H
+
+#include "net.h"
+
+struct metrics;
+struct worker;
+
+enum {
+	METRICS_MAX_CLIENTS = 16, /* more: the oldest is dropped */
+	METRICS_MAX_REQUEST = 4096, /* bytes of request line and headers */
+	METRICS_CLIENT_MS = 5000, /* to send a request and take the answer */
+};
+
+/*
+ * Parses "127.0.0.1:9100", "[::1]:9100" (port 0: any). Returns 0 or
+ * -EINVAL.
+ */
+int metrics_parse_addr(const char *text, union net_addr *a);
+
+/*
+ * Listens on a and starts the thread serving the n workers' counters;
+ * backend names the backend in echod_build_info. Stores the bound
+ * address in *bound and the listener in *fd. Returns the state for
+ * metrics_stop, or NULL with *err set to a -errno.
+ */
+struct metrics *metrics_start(const union net_addr *a, struct worker *workers,
+			      int n, const char *backend, union net_addr *bound,
+			      int *fd, int *err);
+
+/* Stops the thread and closes its sockets; before the workers stop. */
+void metrics_stop(struct metrics *m);
+
+#endif
