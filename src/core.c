@@ -310,8 +310,13 @@ struct conn *core_expired(struct core *k, const char **why)
 {
 	struct conn *c = deadline_expired(&k->due, k->now_ms, why);
 
-	if (c || !sweeping(k))
+	if (c)
 		return c;
+	if (!sweeping(k)) {
+		/* A sweep cut short by the last close must not resume later. */
+		k->sweep_due = false;
+		return NULL;
+	}
 	if (!k->sweep_due && k->now_ms >= k->sweep_at) {
 		k->sweep_due = true;
 		k->sweep_next = core_any(k);
