@@ -301,6 +301,10 @@ static void dispatch(struct eloop *l, const struct epoll_event *ev, bool *stop)
 
 	if (tag == TAG_CTL) {
 		*stop = core_control(&l->core);
+		/* A shut listener reports EPOLLHUP whatever it is asked. */
+		for (int i = 0; l->core.draining && i < l->w->nlisten; i++)
+			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->w->listen_fds[i],
+				  NULL);
 	} else if (tag & TAG_SPECIAL && tag & TAG_UDP_BIT) {
 		core_serve_udp(&l->core, (int)(tag & 0xffff));
 	} else if (tag & TAG_SPECIAL) {

@@ -605,6 +605,8 @@ static void dispatch(struct uloop *l, const struct io_uring_cqe *cqe)
 	case OP_CTL:
 		l->ctl_armed = false;
 		l->stopping = cqe->res >= 0 && core_control(&l->core);
+		if (l->core.draining)
+			stop_listeners(l, true);
 		break;
 	case OP_LPOLL:
 		handle_lpoll(l, ud_slot(ud), cqe->res);

@@ -22,6 +22,7 @@ enum conn_flags {
 	CONN_LINGER = 1 << 3, /* on the linger list, not the idle list */
 	CONN_CLOSING = 1 << 4, /* closed for the core; the backend is ending
 				  what the kernel still holds of it */
+	CONN_SOURCE = 1 << 5, /* holds a --max-per-source place */
 };
 
 /*

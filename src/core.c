@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "conn.h"
 #include "core.h"
 #include "log.h"
@@ -90,36 +91,122 @@ static struct conn *refuse(struct core *k, int fd)
 	return NULL;
 }
 
+/*
+ * One line for a refused peer, at most once a second per worker, so a
+ * flood of refused clients cannot flood the log; the next line says how
+ * many went unlogged.
+ */
+static void log_refusal(struct core *k, const union net_addr *peer, int lfd,
+			const char *why)
+{
+	char text[NET_ADDR_TEXT];
+
+	if (k->now_ms < k->log_next_ms) {
+		k->log_missed++;
+		return;
+	}
+	log_info("refused %s on fd %d: %s (%llu more refused unlogged)",
+		 net_addr_text(&peer->sa, text, sizeof(text)), lfd, why,
+		 (unsigned long long)k->log_missed);
+	k->log_missed = 0;
+	k->log_next_ms = k->now_ms + 1000;
+}
+
+/*
+ * The access policies, before the connection takes anything: --allow,
+ * --deny, then a --max-per-source place (CONN_SOURCE in *flags). Returns
+ * false when peer is refused, counted by reason and logged.
+ */
+static bool admissible(struct core *k, const union net_addr *peer, int lfd,
+		       uint32_t *flags)
+{
+	const struct options *o = k->o;
+	uint8_t key[16];
+	int err;
+
+	if (o->access.n && !access_allowed(&o->access, peer)) {
+		k->w->stats.denied++;
+		log_refusal(k, peer, lfd, "denied by --allow/--deny");
+		return false;
+	}
+	if (o->max_per_source == 0)
+		return true;
+	access_source_key(peer, key);
+	err = access_source_take(&k->w->shared->sources, key,
+				 o->max_per_source);
+	if (err < 0) {
+		k->w->stats.over_source++;
+		log_refusal(k, peer, lfd,
+			    err == -EUSERS ? "over --max-per-source"
+					   : "per-source table full");
+		return false;
+	}
+	*flags |= CONN_SOURCE;
+	return true;
+}
+
+static void give_source(struct core *k, const union net_addr *peer)
+{
+	uint8_t key[16];
+
+	access_source_key(peer, key);
+	access_source_give(&k->w->shared->sources, key);
+}
+
+/*
+ * The peer's address: the backend's, or asked of the kernel when a rule
+ * or the -v lines need it.
+ */
+static void find_peer(struct core *k, int fd, const union net_addr *peer,
+		      union net_addr *out)
+{
+	socklen_t len = sizeof(*out);
+
+	if (peer) {
+		*out = *peer;
+		return;
+	}
+	memset(out, 0, sizeof(*out));
+	if (k->o->access.n || k->o->max_per_source || log_level >= LOG_VERBOSE)
+		getpeername(fd, &out->sa, &len);
+}
+
 struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 			int lfd)
 {
 	char text[NET_ADDR_TEXT];
+	union net_addr from;
+	uint32_t flags = 0;
 	struct conn *c;
-	socklen_t len;
 
 	if (k->exhausted) {
 		log_info("accepting again on fd %d", lfd);
 		k->exhausted = false;
 	}
+	find_peer(k, fd, peer, &from);
+	/* No byte is read from a refused peer: it is closed right here. */
+	if (!admissible(k, &from, lfd, &flags)) {
+		close(fd);
+		return NULL;
+	}
 	if (!take_place(k)) {
 		log_verbose("refuse fd %d: --max-conns %u reached", fd,
 			    k->o->max_conns);
+		if (flags & CONN_SOURCE)
+			give_source(k, &from);
 		return refuse(k, fd);
 	}
 	c = conn_table_get(&k->table);
 	if (c == NULL) {
 		log_verbose("refuse fd %d: %s", fd, strerror(ENOMEM));
 		give_place(k);
+		if (flags & CONN_SOURCE)
+			give_source(k, &from);
 		return refuse(k, fd);
 	}
 	c->fd = fd;
-	if (peer) {
-		c->peer = *peer;
-	} else if (log_level >= LOG_VERBOSE) {
-		/* Only the -v lines show the peer; spare the call otherwise. */
-		len = sizeof(c->peer);
-		getpeername(fd, &c->peer.sa, &len);
-	}
+	c->peer = from;
+	c->flags |= flags;
 	net_tune_conn(fd);
 	deadline_add(&k->due, c, k->now_ms);
 	k->w->stats.accepted++;
@@ -234,12 +321,32 @@ void core_free(struct core *k, struct conn *c)
 	/* For epoll, close() also drops fd from the set: it is never dup'd. */
 	close(c->fd);
 	give_place(k);
+	if (c->flags & CONN_SOURCE)
+		give_source(k, &c->peer);
 	conn_table_put(&k->table, c);
+}
+
+/*
+ * Draining: the listeners are shut (shutdown, not close: main closes
+ * them once every worker has stopped), so clients that come now are
+ * refused by the kernel rather than left in a backlog nobody accepts
+ * from. Accepting stays paused for good; the backend stops watching.
+ */
+static void drain(struct core *k)
+{
+	k->draining = true;
+	k->paused_until = UINT64_MAX;
+	for (int i = 0; i < k->w->nlisten; i++)
+		shutdown(k->w->listen_fds[i], SHUT_RD);
 }
 
 bool core_control(struct core *k)
 {
-	return worker_requests(k->w) & WORKER_STOP;
+	unsigned int req = worker_requests(k->w);
+
+	if ((req & WORKER_DRAIN) && !k->draining)
+		drain(k);
+	return req & WORKER_STOP;
 }
 
 void core_serve_udp(struct core *k, int i)

@@ -54,6 +54,9 @@ struct core {
 	int spare_fd; /* given up to refuse clients when out of fds */
 	uint64_t paused_until; /* accepting paused until then; 0 = not */
 	bool exhausted; /* in an out-of-descriptors episode */
+	bool draining; /* told to stop accepting (SIGTERM's grace) */
+	uint64_t log_next_ms; /* refusals are logged at most once a second */
+	uint64_t log_missed;
 };
 
 /*
@@ -134,7 +137,9 @@ static inline unsigned int core_count(const struct core *k)
 
 /*
  * When the worker's ctl_fd is readable: does what main asked of it
- * (worker_ask) and returns true when that was to stop.
+ * (worker_ask) and returns true when that was to stop. After a drain
+ * request, k->draining is set and accepting is paused for good: the
+ * backend stops watching its listeners.
  */
 bool core_control(struct core *k);
 

@@ -15,7 +15,9 @@ const char options_usage[] =
 	"             [--max-pending BYTES] [--backend auto|epoll|io_uring]\n"
 	"             [--uring-buffers N]\n"
 	"             [-u] [--no-tcp] [--udp-rate N] [--udp-byte-rate BYTES]\n"
-	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n";
+	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n"
+	"             [-4|-6] [--allow CIDR]... [--deny CIDR]... [--max-per-source N]\n"
+	"             [--grace SECONDS] [--log-format text|json]\n";
 
 static const char options_help[] =
 	"echod: an RFC 862 echo server (TCP) on epoll or io_uring\n"
@@ -48,6 +50,17 @@ static const char options_help[] =
 	",\n"
 	"                          and our own port)\n"
 	"      --udp-allow-nonunicast  answer broadcast/multicast/unspecified sources\n"
+	"  -4, --ipv4              IPv4 only (the wildcard is 0.0.0.0)\n"
+	"  -6, --ipv6              IPv6 only (the wildcard [::] with IPV6_V6ONLY)\n"
+	"      --allow CIDR        serve only these networks (repeatable); an\n"
+	"                          address alone is one host\n"
+	"      --deny CIDR         never serve these networks (repeatable; deny\n"
+	"                          wins over allow)\n"
+	"      --max-per-source N  open TCP connections per source address (IPv6:\n"
+	"                          per /64); the N+1th is closed at once\n"
+	"      --grace S           at SIGTERM/SIGINT, stop accepting and give open\n"
+	"                          connections S seconds to finish (default 5)\n"
+	"      --log-format F      text (default) or json, one object a line\n"
 	"  -v, --verbose           log descriptors, peers and per-connection counts\n"
 	"                          (twice: also transient peer errors)\n"
 	"  -h, --help              this help\n"
@@ -69,6 +82,11 @@ enum {
 	OPT_UDP_DENY_PORTS,
 	OPT_UDP_ALLOW_NONUNICAST,
 	OPT_URING_BUFFERS,
+	OPT_ALLOW,
+	OPT_DENY,
+	OPT_MAX_PER_SOURCE,
+	OPT_GRACE,
+	OPT_LOG_FORMAT,
 };
 
 static const struct option long_options[] = {
@@ -95,6 +113,13 @@ static const struct option long_options[] = {
 	{"udp-deny-ports", required_argument, NULL, OPT_UDP_DENY_PORTS},
 	{"udp-allow-nonunicast", no_argument, NULL, OPT_UDP_ALLOW_NONUNICAST},
 	{"uring-buffers", required_argument, NULL, OPT_URING_BUFFERS},
+	{"ipv4", no_argument, NULL, '4'},
+	{"ipv6", no_argument, NULL, '6'},
+	{"allow", required_argument, NULL, OPT_ALLOW},
+	{"deny", required_argument, NULL, OPT_DENY},
+	{"max-per-source", required_argument, NULL, OPT_MAX_PER_SOURCE},
+	{"grace", required_argument, NULL, OPT_GRACE},
+	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -177,6 +202,7 @@ static void set_defaults(struct options *o)
 	o->udp_byte_rate = OPTIONS_DEFAULT_UDP_BYTE_RATE;
 	o->udp_max_size = OPTIONS_UDP_MAX;
 	o->uring_buffers = OPTIONS_DEFAULT_URING_BUFFERS;
+	o->grace = OPTIONS_DEFAULT_GRACE;
 }
 
 /*
@@ -282,6 +308,16 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		v = options_number(arg, 1, OPTIONS_MAX_URING_BUFFERS, &errstr);
 		o->uring_buffers = (unsigned int)v;
 		break;
+	case OPT_MAX_PER_SOURCE:
+		what = "max-per-source";
+		v = options_number(arg, 1, 10000000, &errstr);
+		o->max_per_source = (unsigned int)v;
+		break;
+	case OPT_GRACE:
+		what = "grace";
+		v = options_number(arg, 0, 3600, &errstr);
+		o->grace = (unsigned int)v;
+		break;
 	case OPT_MAX_PENDING:
 		what = "max-pending";
 		v = parse_size(arg, 1024, 1LL << 30, &errstr);
@@ -295,6 +331,19 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 	if (errstr == NULL)
 		return 0;
 	snprintf(err, errlen, "%s %s: %s", what, arg, errstr);
+	return -1;
+}
+
+static int set_access(struct options *o, bool deny, const char *arg, char *err,
+		      size_t errlen)
+{
+	int e = access_add(&o->access, arg, deny);
+
+	if (e == 0)
+		return 0;
+	snprintf(err, errlen, "%s %s: %s", deny ? "deny" : "allow", arg,
+		 e == -ENOSPC ? "too many rules"
+			      : "not an IPv4 or IPv6 address or network");
 	return -1;
 }
 
@@ -324,6 +373,19 @@ static int set_word(struct options *o, int opt, const char *arg, char *err,
 			break;
 		o->backend = arg;
 		return 0;
+	case OPT_ALLOW:
+	case OPT_DENY:
+		return set_access(o, opt == OPT_DENY, arg, err, errlen);
+	case OPT_LOG_FORMAT:
+		if (strcmp(arg, "text") && strcmp(arg, "json")) {
+			snprintf(
+				err, errlen,
+				"log-format %s: unknown (expected text or json)",
+				arg);
+			return -1;
+		}
+		o->log_json = strcmp(arg, "json") == 0;
+		return 0;
 	}
 	snprintf(err, errlen, "%s %s: unknown (expected %s)",
 		 opt == OPT_FRAMING ? "framing" : "backend", arg,
@@ -341,7 +403,7 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 	set_deny_ports(o, OPTIONS_UDP_DENY_DEFAULT, err, errlen);
 	optind = 0; /* glibc: full reset, so the unit tests can parse again */
 	opterr = 0; /* we word the error ourselves */
-	while ((c = getopt_long(argc, argv, ":p:b:n:t:uvhV", long_options,
+	while ((c = getopt_long(argc, argv, ":p:b:n:t:uvhV46", long_options,
 				NULL)) != -1) {
 		switch (c) {
 		case 'v':
@@ -369,9 +431,21 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 			if (set_deny_ports(o, optarg, err, errlen))
 				return -1;
 			break;
+		case '4':
+		case '6':
+			if (o->family && o->family != c - '0') {
+				snprintf(err, errlen,
+					 "options -4 and -6: choose one");
+				return -1;
+			}
+			o->family = c - '0';
+			break;
 		case 'b':
 		case OPT_FRAMING:
 		case OPT_BACKEND:
+		case OPT_ALLOW:
+		case OPT_DENY:
+		case OPT_LOG_FORMAT:
 			if (set_word(o, c, optarg, err, errlen))
 				return -1;
 			break;

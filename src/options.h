@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
+
 enum framing {
 	FRAMING_RAW, /* a message is what one read returns (the lecture) */
 	FRAMING_LINE, /* a message is bytes up to and including '\n' */
@@ -21,6 +23,7 @@ enum {
 	OPTIONS_UDP_MAX = 65535,
 	OPTIONS_DEFAULT_URING_BUFFERS = 256,
 	OPTIONS_MAX_URING_BUFFERS = 32768, /* io_uring buffer ids: 16 bits */
+	OPTIONS_DEFAULT_GRACE = 5,
 };
 
 /* Owned by main(); workers get a const pointer and never change it. */
@@ -48,6 +51,11 @@ struct options {
 	unsigned int udp_max_size; /* larger datagrams are dropped */
 	bool udp_deny_own; /* refuse our own port as a source */
 	uint8_t udp_deny[65536 / 8]; /* source ports never answered */
+	struct access_rules access; /* --allow, --deny */
+	unsigned int max_per_source; /* open TCP per source; 0 = no limit */
+	int family; /* -4 or -6: 4 or 6; 0 = both */
+	unsigned int grace; /* seconds open connections get at SIGTERM */
+	bool log_json; /* --log-format json */
 };
 
 /* The source ports refused by default: UDP services that answer anything. */

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "access.h"
 #include "options.h"
 #include "udp.h"
 
@@ -20,6 +21,8 @@ struct backend_ops;
 struct worker_stats {
 	uint64_t accepted;
 	uint64_t refused; /* over --max-conns or out of descriptors */
+	uint64_t denied; /* by --allow/--deny */
+	uint64_t over_source; /* over --max-per-source */
 	uint64_t closed;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
@@ -29,11 +32,13 @@ struct worker_stats {
 /* Process-wide state every worker sees; owned by main(). */
 struct worker_shared {
 	atomic_uint conns; /* open connections, for --max-conns */
+	struct access_sources sources; /* for --max-per-source */
 };
 
 /* What main asks of a worker (worker_ask), as bits. */
 enum worker_request {
 	WORKER_STOP = 1 << 0, /* close every connection and return */
+	WORKER_DRAIN = 1 << 1, /* stop accepting; serve what is open */
 };
 
 /* Owned by main(); the thread only touches its own. */
