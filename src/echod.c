@@ -1,12 +1,14 @@
 /*
  * echod.c - main(): parse options, open the listening sockets, start the
- * workers, wait for a signal, stop them, and choose the exit status:
- * 0 after SIGINT/SIGTERM, 1 on a run-time error, 2 on a usage error.
+ * workers, wait for a signal, let open connections finish (--grace),
+ * stop them, and choose the exit status: 0 after SIGINT/SIGTERM, 1 on a
+ * run-time error, 2 on a usage error. SIGHUP only gets a log line.
  */
 #include <sys/resource.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +41,25 @@ static int list_backends(void)
 	return 0;
 }
 
+/* Exits 2 if a is of the family -4 or -6 excludes. */
+static void check_family(const struct options *o, const union net_addr *a,
+			 const char *text)
+{
+	char msg[128];
+	int fam = a->sa.sa_family == AF_INET ? 4 : 6;
+
+	if (o->family && o->family != fam) {
+		snprintf(msg, sizeof(msg), "bind %s: not IPv%d (-%d)", text,
+			 o->family, o->family);
+		usage_error(msg);
+	}
+}
+
 /*
  * The addresses to listen on: each -b, or one wildcard (dual-stack [::]
- * where the system has IPv6). An IPv6 address listed beside an IPv4 one
- * is made IPv6-only so that the two do not collide on the port.
+ * where the system has IPv6; 0.0.0.0 with -4; IPv6-only [::] with -6).
+ * An IPv6 address listed beside an IPv4 one, or any with -6, is made
+ * IPv6-only so that the two do not collide on the port.
  */
 static int resolve_binds(const struct options *o, union net_addr *addrs,
 			 int *flags)
@@ -51,8 +68,9 @@ static int resolve_binds(const struct options *o, union net_addr *addrs,
 	char msg[128];
 
 	if (o->nbinds == 0) {
-		net_wildcard(&addrs[0], net_have_ipv6() == 0, o->port);
-		flags[0] = 0;
+		net_wildcard(&addrs[0], o->family != 4 && net_have_ipv6() == 0,
+			     o->port);
+		flags[0] = o->family == 6 ? NET_V6ONLY : 0;
 		return 1;
 	}
 	for (int i = 0; i < o->nbinds; i++) {
@@ -62,13 +80,25 @@ static int resolve_binds(const struct options *o, union net_addr *addrs,
 				 o->binds[i]);
 			usage_error(msg);
 		}
+		check_family(o, &addrs[i], o->binds[i]);
 		any_v4 |= addrs[i].sa.sa_family == AF_INET;
 	}
 	for (int i = 0; i < o->nbinds; i++)
-		flags[i] = addrs[i].sa.sa_family == AF_INET6 && any_v4
+		flags[i] = addrs[i].sa.sa_family == AF_INET6 &&
+					   (any_v4 || o->family == 6)
 				   ? NET_V6ONLY
 				   : 0;
 	return o->nbinds;
+}
+
+/* Which peers a socket bound to a with flags can have, for the log. */
+static const char *serves(const union net_addr *a, int flags)
+{
+	if (a->sa.sa_family == AF_INET)
+		return "IPv4";
+	if (!(flags & NET_V6ONLY) && IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr))
+		return "dual-stack";
+	return "IPv6 only";
 }
 
 /*
@@ -97,8 +127,9 @@ static int open_one(const struct options *o, union net_addr *addrs, int naddrs,
 	if (net_addr_port(&addrs[i]) == 0)
 		for (int j = 0; j < naddrs; j++)
 			net_set_port(&addrs[j], net_addr_port(&bound));
-	log_info("listening on %s %s (fd %d)", udp ? "udp" : "tcp",
-		 net_addr_text(&bound.sa, text, sizeof(text)), fd);
+	log_info("listening on %s %s (fd %d, %s)", udp ? "udp" : "tcp",
+		 net_addr_text(&bound.sa, text, sizeof(text)), fd,
+		 serves(&bound, flags));
 	return fd;
 }
 
@@ -134,6 +165,7 @@ static void setup_signals(sigset_t *set)
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
@@ -186,14 +218,15 @@ static void report_udp(const struct worker *workers, int n)
 			sum.dropped[v] += u->dropped[v];
 	}
 	log_info(
-		"udp: %llu datagrams received, %llu echoed, %llu bytes out; dropped: %llu loop-prone port, %llu non-unicast source, %llu over rate, %llu truncated or too large, %llu send failed",
+		"udp: %llu datagrams received, %llu echoed, %llu bytes out; dropped: %llu loop-prone port, %llu non-unicast source, %llu over rate, %llu truncated or too large, %llu send failed, %llu denied",
 		(unsigned long long)sum.received,
 		(unsigned long long)sum.echoed, (unsigned long long)sum.bytes,
 		(unsigned long long)sum.dropped[UDP_DROP_PORT],
 		(unsigned long long)sum.dropped[UDP_DROP_SOURCE],
 		(unsigned long long)sum.dropped[UDP_DROP_RATE],
 		(unsigned long long)sum.dropped[UDP_DROP_SIZE],
-		(unsigned long long)sum.dropped[UDP_DROP_SEND]);
+		(unsigned long long)sum.dropped[UDP_DROP_SEND],
+		(unsigned long long)sum.dropped[UDP_DROP_ACCESS]);
 }
 
 /*
@@ -209,6 +242,8 @@ static void report(const struct options *o, const struct worker *workers)
 
 		sum.accepted += s->accepted;
 		sum.refused += s->refused;
+		sum.denied += s->denied;
+		sum.over_source += s->over_source;
 		sum.closed += s->closed;
 		sum.messages += s->messages;
 		sum.bytes_in += s->bytes_in;
@@ -216,9 +251,11 @@ static void report(const struct options *o, const struct worker *workers)
 	}
 	if (o->tcp)
 		log_info(
-			"stopped: %llu connections, %llu refused, %llu closed, %llu messages, %llu bytes in, %llu bytes out",
+			"stopped: %llu connections, %llu refused, %llu denied, %llu over per-source limit, %llu closed, %llu messages, %llu bytes in, %llu bytes out",
 			(unsigned long long)sum.accepted,
 			(unsigned long long)sum.refused,
+			(unsigned long long)sum.denied,
+			(unsigned long long)sum.over_source,
 			(unsigned long long)sum.closed,
 			(unsigned long long)sum.messages,
 			(unsigned long long)sum.bytes_in,
@@ -267,22 +304,91 @@ static void start_workers(const struct options *o, struct worker *workers,
 	}
 }
 
-/* Waits for SIGINT or SIGTERM (status 0), or a worker's failure (1). */
-static int wait_for_signal(const sigset_t *set)
+/*
+ * What a signal main() took means: 0 for SIGINT or SIGTERM, 1 for a
+ * worker's failure (SIGUSR1 sent by this process itself), -1 for one
+ * that only gets a log line (SIGHUP: nothing to reload; SIGUSR1 sent by
+ * anyone else).
+ */
+static int meaning(int sig, const siginfo_t *info)
 {
-	int sig;
+	switch (sig) {
+	case SIGINT:
+	case SIGTERM:
+		return 0;
+	case SIGUSR1:
+		if (info->si_pid == getpid())
+			return 1;
+		log_info("SIGUSR1: ignored, still serving");
+		return -1;
+	default:
+		log_info("SIG%s: nothing to reload, still serving",
+			 sigabbrev_np(sig));
+		return -1;
+	}
+}
+
+/*
+ * Waits for a signal that ends serving, up to timeout (NULL: forever).
+ * Returns its meaning (0 or 1; see meaning()), or -1 on time-out.
+ */
+static int wait_for_signal(const sigset_t *set, const struct timespec *timeout,
+			   int *sig)
+{
+	siginfo_t info;
+	int what;
 
 	do {
-		sig = sigwaitinfo(set, NULL);
-	} while (sig < 0 && errno == EINTR);
-	return sig == SIGUSR1 ? 1 : 0;
+		*sig = timeout ? sigtimedwait(set, &info, timeout)
+			       : sigwaitinfo(set, &info);
+		if (*sig < 0 && errno == EAGAIN)
+			return -1;
+		what = *sig < 0 ? -1 : meaning(*sig, &info);
+	} while (what < 0);
+	return what;
+}
+
+/*
+ * SIGTERM's grace: every worker stops accepting and serves what is open
+ * until the peers have closed, --grace seconds have passed, or a second
+ * signal comes. Returns the exit status (1 if a worker failed).
+ */
+static int drain(const struct options *o, struct worker *workers,
+		 struct worker_shared *shared, const sigset_t *set, int sig)
+{
+	const struct timespec tick = {.tv_nsec = 50 * 1000 * 1000};
+	unsigned int open;
+	int status, again;
+
+	log_info("SIG%s: no new connections; %u open get up to %u s",
+		 sigabbrev_np(sig), atomic_load(&shared->conns), o->grace);
+	for (int i = 0; i < o->threads; i++)
+		worker_ask(&workers[i], WORKER_DRAIN);
+	for (unsigned int n = 0; n < o->grace * 20u; n++) {
+		if (atomic_load(&shared->conns) == 0)
+			return 0;
+		status = wait_for_signal(set, &tick, &again);
+		if (status == 1)
+			return 1;
+		if (status == 0) {
+			log_info("SIG%s again: stopping now",
+				 sigabbrev_np(again));
+			return 0;
+		}
+	}
+	open = atomic_load(&shared->conns);
+	if (open)
+		log_info("grace over: closing %u connections", open);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static struct worker_shared shared;
+	static struct worker_shared shared = {
+		.sources.lock = PTHREAD_MUTEX_INITIALIZER,
+	};
 	union net_addr addrs[OPTIONS_MAX_BINDS];
-	int flags[OPTIONS_MAX_BINDS], naddrs, status;
+	int flags[OPTIONS_MAX_BINDS], naddrs, status, sig;
 	const struct backend_ops *backend;
 	struct worker *workers;
 	struct options o;
@@ -315,7 +421,9 @@ int main(int argc, char **argv)
 	 * than guess how many "listening on" lines there will be.
 	 */
 	log_info("ready");
-	status = wait_for_signal(&set);
+	status = wait_for_signal(&set, NULL, &sig);
+	if (status == 0 && o.grace)
+		status = drain(&o, workers, &shared, &set, sig);
 	stop_workers(&o, workers);
 	report(&o, workers);
 	free(workers);

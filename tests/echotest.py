@@ -177,11 +177,14 @@ def wait_until(pred, timeout=5.0, step=0.01):
 
 
 READY_RE = r"^echod: ready$"
-LISTEN_RE = re.compile(r"listening on (tcp|udp) (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+) \(fd (\d+)\)")
+LISTEN_RE = re.compile(r"listening on (tcp|udp) (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+) \(fd (\d+), ([^)]*)\)")
 
 
 class Echod:
     """A running echod, started on --port 0 with the given arguments.
+
+    Unless args name --grace, it gets --grace 0, so that stopping it with
+    clients still connected does not wait out SIGTERM's grace.
 
     stderr is read on a thread into self.lines so that tests can check what
     echod logged; self.tcp and self.udp list (host, port) it listens on.
@@ -194,6 +197,8 @@ class Echod:
         if backend:
             argv += ["--backend", backend]
         argv += [str(a) for a in args]
+        if "--grace" not in argv:
+            argv += ["--grace", "0"]
         self.argv = argv
         e = dict(os.environ)
         if env:
