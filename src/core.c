@@ -326,26 +326,18 @@ void core_free(struct core *k, struct conn *c)
 	conn_table_put(&k->table, c);
 }
 
-/*
- * Draining: the listeners are shut (shutdown, not close: main closes
- * them once every worker has stopped), so clients that come now are
- * refused by the kernel rather than left in a backlog nobody accepts
- * from. Accepting stays paused for good; the backend stops watching.
- */
-static void drain(struct core *k)
-{
-	k->draining = true;
-	k->paused_until = UINT64_MAX;
-	for (int i = 0; i < k->w->nlisten; i++)
-		shutdown(k->w->listen_fds[i], SHUT_RD);
-}
-
 bool core_control(struct core *k)
 {
 	unsigned int req = worker_requests(k->w);
 
-	if ((req & WORKER_DRAIN) && !k->draining)
-		drain(k);
+	/*
+	 * Main shuts the listeners; accepting stays paused for good, and
+	 * the backend stops watching them.
+	 */
+	if (req & WORKER_DRAIN) {
+		k->draining = true;
+		k->paused_until = UINT64_MAX;
+	}
 	return req & WORKER_STOP;
 }
 

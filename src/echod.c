@@ -5,6 +5,7 @@
  * run-time error, 2 on a usage error. SIGHUP only gets a log line.
  */
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -360,10 +361,18 @@ static int drain(const struct options *o, struct worker *workers,
 	unsigned int open;
 	int status, again;
 
+	/*
+	 * shutdown, not close (see stop_workers): a shut listener refuses
+	 * clients at once, where one nobody accepts from would leave them
+	 * hanging in its backlog.
+	 */
+	for (int i = 0; i < o->threads; i++) {
+		worker_ask(&workers[i], WORKER_DRAIN);
+		for (int j = 0; j < workers[i].nlisten; j++)
+			shutdown(workers[i].listen_fds[j], SHUT_RD);
+	}
 	log_info("SIG%s: no new connections; %u open get up to %u s",
 		 sigabbrev_np(sig), atomic_load(&shared->conns), o->grace);
-	for (int i = 0; i < o->threads; i++)
-		worker_ask(&workers[i], WORKER_DRAIN);
 	for (unsigned int n = 0; n < o->grace * 20u; n++) {
 		if (atomic_load(&shared->conns) == 0)
 			return 0;
