@@ -411,6 +411,7 @@ int main(int argc, char **argv)
 		usage_error(err);
 	}
 	log_level = LOG_INFO + (o.verbose > 2 ? 2 : o.verbose);
+	log_setup(o.log_json);
 	if (o.list_backends)
 		return list_backends();
 	naddrs = resolve_binds(&o, addrs, flags);

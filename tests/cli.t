@@ -46,7 +46,7 @@ holder.bind(("::", 0))
 holder.listen()
 port = holder.getsockname()[1]
 p = run("-p", str(port), "-t", "1")
-eq((p.returncode, p.stderr.strip().splitlines()[-1]), (1, "echod: bind [::]:%d: Address already in use" % port),
+eq((p.returncode, unstamp(p.stderr.strip()).splitlines()[-1]), (1, "echod: bind [::]:%d: Address already in use" % port),
    "a port in use: exit 1, one line naming address and cause")
 holder.close()
 
@@ -58,7 +58,7 @@ ok("Address already in use" in p.stderr, "... with the cause", p.stderr)
 first.stop()
 
 p = run("-p", "0", "-b", "192.0.2.1")
-eq((p.returncode, p.stderr.strip().splitlines()[-1]),
+eq((p.returncode, unstamp(p.stderr.strip()).splitlines()[-1]),
    (1, "echod: bind 192.0.2.1:0: Cannot assign requested address"),
    "an address this host does not have: exit 1, one line")
 
@@ -86,7 +86,7 @@ holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 holder.bind(("::", 0))
 port = holder.getsockname()[1]
 p = run("-p", str(port), "-t", "1", "-u", "--no-tcp")
-eq((p.returncode, p.stderr.strip().splitlines()[-1]), (1, "echod: bind udp [::]:%d: Address already in use" % port),
+eq((p.returncode, unstamp(p.stderr.strip()).splitlines()[-1]), (1, "echod: bind udp [::]:%d: Address already in use" % port),
    "a UDP port in use: exit 1, one line")
 holder.close()
 

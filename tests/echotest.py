@@ -177,6 +177,14 @@ def wait_until(pred, timeout=5.0, step=0.01):
 
 
 READY_RE = r"^echod: ready$"
+# The time stamp echod puts first on every log line (not under the journal).
+STAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+
+
+def unstamp(text):
+    """text (one line or many) without echod's leading time stamps."""
+    return "\n".join(STAMP_RE.sub("", line) for line in text.split("\n"))
+
 LISTEN_RE = re.compile(r"listening on (tcp|udp) (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+) \(fd (\d+), ([^)]*)\)")
 
 
@@ -186,8 +194,8 @@ class Echod:
     Unless args name --grace, it gets --grace 0, so that stopping it with
     clients still connected does not wait out SIGTERM's grace.
 
-    stderr is read on a thread into self.lines so that tests can check what
-    echod logged; self.tcp and self.udp list (host, port) it listens on.
+    stderr is read on a thread into self.lines, time stamps taken off (as
+    written in self.raw), so that tests can check what echod logged; self.tcp and self.udp list (host, port) it listens on.
     """
 
     def __init__(self, *args, backend=None, port0=True, env=None, prefix=(), wait=True):
@@ -207,6 +215,7 @@ class Echod:
         self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, env=e)
         self.lines = []
+        self.raw = []
         self.tcp = []
         self.udp = []
         self.fds = []
@@ -220,6 +229,8 @@ class Echod:
         for raw in self.proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             with self._cv:
+                self.raw.append(line)
+                line = unstamp(line)
                 self.lines.append(line)
                 m = LISTEN_RE.search(line)
                 if m:
