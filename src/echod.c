@@ -20,6 +20,7 @@
 #include "log.h"
 #include "net.h"
 #include "options.h"
+#include "privs.h"
 #include "worker.h"
 
 static void usage_error(const char *msg)
@@ -391,6 +392,32 @@ static int drain(const struct options *o, struct worker *workers,
 	return 0;
 }
 
+/*
+ * --user: every socket is open, so root is not needed any more; a drop
+ * that fails or does not hold is fatal. Without --user, root is worth a
+ * warning, except under systemd (INVOCATION_ID), whose unit decides.
+ */
+static void drop_root(const struct options *o)
+{
+	char err[256];
+
+	if (o->user == NULL)
+		return;
+	if (privs_drop(o->user, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		exit(1);
+	}
+	log_info("running as %s (uid %u, gid %u), no supplementary groups",
+		 o->user, (unsigned int)getuid(), (unsigned int)getgid());
+}
+
+static void warn_root(const struct options *o)
+{
+	if (geteuid() == 0 && o->user == NULL && !getenv("INVOCATION_ID"))
+		log_warn(
+			"running as root: --user NAME drops root once the sockets are open");
+}
+
 int main(int argc, char **argv)
 {
 	static struct worker_shared shared = {
@@ -424,7 +451,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	open_listeners(&o, workers, addrs, flags, naddrs);
+	drop_root(&o);
 	start_workers(&o, workers, backend, &shared);
+	warn_root(&o);
 	/*
 	 * The last start-up line: every socket is open and every worker has
 	 * started, so clients may come. Scripts and tests wait for it rather

@@ -17,7 +17,8 @@ const char options_usage[] =
 	"             [-u] [--no-tcp] [--udp-rate N] [--udp-byte-rate BYTES]\n"
 	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n"
 	"             [-4|-6] [--allow CIDR]... [--deny CIDR]... [--max-per-source N]\n"
-	"             [--grace SECONDS] [--log-format text|json]\n";
+	"             [--grace SECONDS] [--log-format text|json]\n"
+	"             [--user NAME[:GROUP]]\n";
 
 static const char options_help[] =
 	"echod: an RFC 862 echo server (TCP) on epoll or io_uring\n"
@@ -61,6 +62,8 @@ static const char options_help[] =
 	"      --grace S           at SIGTERM/SIGINT, stop accepting and give open\n"
 	"                          connections S seconds to finish (default 5)\n"
 	"      --log-format F      text (default) or json, one object a line\n"
+	"      --user NAME[:GROUP] once the sockets are open, drop root and run\n"
+	"                          as NAME (and its group, or GROUP)\n"
 	"  -v, --verbose           log descriptors, peers and per-connection counts\n"
 	"                          (twice: also transient peer errors)\n"
 	"  -h, --help              this help\n"
@@ -87,6 +90,7 @@ enum {
 	OPT_MAX_PER_SOURCE,
 	OPT_GRACE,
 	OPT_LOG_FORMAT,
+	OPT_USER,
 };
 
 static const struct option long_options[] = {
@@ -120,6 +124,7 @@ static const struct option long_options[] = {
 	{"max-per-source", required_argument, NULL, OPT_MAX_PER_SOURCE},
 	{"grace", required_argument, NULL, OPT_GRACE},
 	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	{"user", required_argument, NULL, OPT_USER},
 	{NULL, 0, NULL, 0},
 };
 
@@ -423,6 +428,9 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 			break;
 		case OPT_NO_TCP:
 			o->tcp = false;
+			break;
+		case OPT_USER:
+			o->user = optarg;
 			break;
 		case OPT_UDP_ALLOW_NONUNICAST:
 			o->udp_allow_nonunicast = true;

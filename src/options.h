@@ -56,6 +56,7 @@ struct options {
 	int family; /* -4 or -6: 4 or 6; 0 = both */
 	unsigned int grace; /* seconds open connections get at SIGTERM */
 	bool log_json; /* --log-format json */
+	const char *user; /* --user NAME[:GROUP], or NULL */
 };
 
 /* The source ports refused by default: UDP services that answer anything. */
