@@ -4,7 +4,8 @@ runs as NAME with no supplementary groups, read back from /proc/PID/status;
 a drop that cannot happen is fatal; root without --user is warned about
 except under systemd. Once per backend.
 
-Port 7 is the one fixed port in the suite: the issue asks for it, since the
+echod starts with supplementary groups (setpriv --groups) so that their drop
+shows. Port 7 is the one fixed port in the suite: the issue asks for it, since the
 point is a privileged port. The test skips when it is busy."""
 import os
 import socket
@@ -42,7 +43,9 @@ def test_drop(backend):
         skip("%s: --user on port 7" % backend, "port 7 is in use")
         return
     for spec, gid in (("nobody", nogroup), ("nobody:%s" % group_name, other_gid)):
-        srv = Echod("-p", "7", "-t", "2", "-u", "--user", spec, port0=False, backend=backend)
+        # Started with supplementary groups, so that dropping them shows.
+        srv = Echod("-p", "7", "-t", "2", "-u", "--user", spec, port0=False, backend=backend,
+                    prefix=setpriv)
         f = status_fields(srv.proc.pid)
         eq(f["Uid"], [str(nobody)] * 4, "%s: --user %s: Uid (real, effective, saved, fs)" % (backend, spec))
         eq(f["Gid"], [str(gid)] * 4, "%s: --user %s: Gid" % (backend, spec))
@@ -69,6 +72,7 @@ nogroup = pwd.getpwnam("nobody").pw_gid
 group_name = "daemon" if "daemon" in [g.gr_name for g in grp.getgrall()] else "root"
 other_gid = grp.getgrnam(group_name).gr_gid
 
+setpriv = ["setpriv", "--groups", "1,2", "--"] if need_program("setpriv") else []
 for_each_backend(test_drop)
 
 p = subprocess.run([ECHOD, "-p", "0", "--user", "no-such-user-here"], capture_output=True, text=True, timeout=10)
