@@ -337,6 +337,14 @@ static int serve(void *loop)
 	struct epoll_event events[MAX_EVENTS];
 	bool stop = false;
 	int n;
+	struct conn *c;
+
+	n = core_given_fd(&l->core);
+	if (n >= 0) {
+		c = core_admit(&l->core, n, NULL, -1);
+		if (c && add_conn(l, c) < 0)
+			close_conn(l, c, "epoll_ctl failed");
+	}
 
 	while (!stop) {
 		n = epoll_wait(l->epfd, events, MAX_EVENTS,

@@ -779,8 +779,11 @@ static void destroy(void *loop)
 static int serve(void *loop)
 {
 	struct uloop *l = loop;
-	int err = 0;
+	int err = core_given_fd(&l->core);
 
+	if (err >= 0)
+		add_conn(l, err, -1);
+	err = 0;
 	while (!l->stopping) {
 		arm_ctl(l);
 		arm_listeners(l);

@@ -83,11 +83,28 @@ static void give_place(struct core *k)
 				  memory_order_relaxed);
 }
 
+/* In one-connection mode, once it is over, main may end the process. */
+static void check_served(struct core *k)
+{
+	if (k->one_shot && core_count(k) == 0)
+		atomic_store(&k->w->shared->served, true);
+}
+
+int core_given_fd(struct core *k)
+{
+	if (!k->w->given)
+		return -1;
+	k->w->given = false;
+	k->one_shot = true;
+	return k->w->given_fd;
+}
+
 /* Closes a descriptor that will not be served, and counts it. */
 static struct conn *refuse(struct core *k, int fd)
 {
 	k->w->stats.refused++;
 	close(fd);
+	check_served(k);
 	return NULL;
 }
 
@@ -187,6 +204,7 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	/* No byte is read from a refused peer: it is closed right here. */
 	if (!admissible(k, &from, lfd, &flags)) {
 		close(fd);
+		check_served(k);
 		return NULL;
 	}
 	if (!take_place(k)) {
@@ -324,6 +342,7 @@ void core_free(struct core *k, struct conn *c)
 	if (c->flags & CONN_SOURCE)
 		give_source(k, &c->peer);
 	conn_table_put(&k->table, c);
+	check_served(k);
 }
 
 bool core_control(struct core *k)
@@ -346,6 +365,9 @@ void core_serve_udp(struct core *k, int i)
 	int fd = k->w->udp_fds[i];
 	int err = udp_serve(&k->udp, fd, k->now_ms);
 
+	/* For --inetd's datagram mode, which ends after --idle-timeout. */
+	atomic_store_explicit(&k->w->shared->udp_last_ms, k->now_ms,
+			      memory_order_relaxed);
 	if (err < 0)
 		log_warn("udp fd %d: %s", fd, strerror(-err));
 }

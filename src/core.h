@@ -55,6 +55,7 @@ struct core {
 	uint64_t paused_until; /* accepting paused until then; 0 = not */
 	bool exhausted; /* in an out-of-descriptors episode */
 	bool draining; /* told to stop accepting (SIGTERM's grace) */
+	bool one_shot; /* serving the worker's given connection alone */
 	uint64_t log_next_ms; /* refusals are logged at most once a second */
 	uint64_t log_missed;
 };
@@ -84,6 +85,13 @@ void core_clock(struct core *k);
  */
 struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 			int lfd);
+
+/*
+ * The connection the worker was given (--inetd, Accept=yes), for the
+ * backend to admit once at start like an accepted one; or -1. When it
+ * is over (or refused), the core tells main (worker_shared.served).
+ */
+int core_given_fd(struct core *k);
 
 /* accept on lfd failed with errno err: counts, refuses, maybe pauses. */
 enum core_accept core_accept_failed(struct core *k, int lfd, int err);

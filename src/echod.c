@@ -6,19 +6,25 @@
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "activate.h"
 #include "backend.h"
 #include "log.h"
 #include "net.h"
+#include "notify.h"
 #include "options.h"
 #include "privs.h"
 #include "worker.h"
@@ -192,12 +198,14 @@ static void raise_nofile(void)
  * descriptor is closed while any worker runs: a number freed here could
  * be handed at once to a connection another worker accepts, and a second
  * close would then end that connection instead of failing with EBADF.
+ * Given sockets are shared by every worker: worker 0's are all of them.
  */
-static void stop_workers(const struct options *o, struct worker *workers)
+static void stop_workers(const struct options *o, struct worker *workers,
+			 bool given)
 {
 	for (int i = 0; i < o->threads; i++)
 		worker_stop(&workers[i]);
-	for (int i = 0; i < o->threads; i++) {
+	for (int i = 0; i < (given ? 1 : o->threads); i++) {
 		for (int j = 0; j < workers[i].nlisten; j++)
 			close(workers[i].listen_fds[j]);
 		for (int j = 0; j < workers[i].nudp; j++)
@@ -306,6 +314,31 @@ static void start_workers(const struct options *o, struct worker *workers,
 	}
 }
 
+/* How serving ended: wait_for_end's answers. */
+enum {
+	END_SIGNAL = 0, /* SIGINT or SIGTERM: exit 0 after the grace */
+	END_FAILED = 1, /* a worker failed: exit 1 */
+	END_SERVED = 2, /* the one connection, or inetd's datagrams: exit 0 */
+};
+
+/* Tells systemd (when it listens) a state, "KEY=value" lines. */
+static void notify_status(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void notify_status(const char *fmt, ...)
+{
+	char state[256];
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	vsnprintf(state, sizeof(state), fmt, ap);
+	va_end(ap);
+	err = notify_send(state);
+	if (err < 0)
+		log_warn("NOTIFY_SOCKET: %s", strerror(-err));
+}
+
 /*
  * What a signal main() took means: 0 for SIGINT or SIGTERM, 1 for a
  * worker's failure (SIGUSR1 sent by this process itself), -1 for one
@@ -353,10 +386,13 @@ static int wait_for_signal(const sigset_t *set, const struct timespec *timeout,
 /*
  * SIGTERM's grace: every worker stops accepting and serves what is open
  * until the peers have closed, --grace seconds have passed, or a second
- * signal comes. Returns the exit status (1 if a worker failed).
+ * signal comes. Returns the exit status (1 if a worker failed). Given
+ * listeners are not shut: systemd holds them too, and queues clients
+ * for the next echod.
  */
 static int drain(const struct options *o, struct worker *workers,
-		 struct worker_shared *shared, const sigset_t *set, int sig)
+		 struct worker_shared *shared, const sigset_t *set, int sig,
+		 bool given)
 {
 	const struct timespec tick = {.tv_nsec = 50 * 1000 * 1000};
 	unsigned int open;
@@ -369,11 +405,13 @@ static int drain(const struct options *o, struct worker *workers,
 	 */
 	for (int i = 0; i < o->threads; i++) {
 		worker_ask(&workers[i], WORKER_DRAIN);
-		for (int j = 0; j < workers[i].nlisten; j++)
+		for (int j = 0; j < workers[i].nlisten && !given; j++)
 			shutdown(workers[i].listen_fds[j], SHUT_RD);
 	}
+	open = atomic_load(&shared->conns);
 	log_info("SIG%s: no new connections; %u open get up to %u s",
-		 sigabbrev_np(sig), atomic_load(&shared->conns), o->grace);
+		 sigabbrev_np(sig), open, o->grace);
+	notify_status("STOPPING=1\nSTATUS=stopping: %u connections open", open);
 	for (unsigned int n = 0; n < o->grace * 20u; n++) {
 		if (atomic_load(&shared->conns) == 0)
 			return 0;
@@ -390,6 +428,132 @@ static int drain(const struct options *o, struct worker *workers,
 	if (open)
 		log_info("grace over: closing %u connections", open);
 	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	/* The workers' clock (core_clock), for udp_last_ms. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Waits for a signal that ends serving (0, or 1 for a worker's failure),
+ * or, with one connection to serve (--inetd, Accept=yes), for its end,
+ * or, serving inetd's datagram socket, for --idle-timeout seconds
+ * without a datagram (both END_SERVED).
+ */
+static int wait_for_end(const struct options *o, struct worker_shared *shared,
+			const sigset_t *set, int *sig, bool one_shot)
+{
+	const struct timespec tick = {.tv_nsec = 100 * 1000 * 1000};
+	uint64_t start = now_ms(), last;
+	int status;
+
+	if (!one_shot)
+		return wait_for_signal(set, NULL, sig);
+	for (;;) {
+		status = wait_for_signal(set, &tick, sig);
+		if (status >= 0)
+			return status;
+		if (atomic_load(&shared->served)) {
+			log_info("the connection is over");
+			return END_SERVED;
+		}
+		last = atomic_load(&shared->udp_last_ms);
+		if (last < start)
+			last = start;
+		if (o->udp && o->idle_timeout &&
+		    now_ms() - last >= o->idle_timeout * 1000ULL) {
+			log_info("no datagram for %u s", o->idle_timeout);
+			return END_SERVED;
+		}
+	}
+}
+
+/* Logs a socket echod was given, as open_one logs those it opens. */
+static unsigned int log_given(int fd, bool udp, const char *from)
+{
+	union net_addr a;
+	socklen_t len = sizeof(a);
+	char text[NET_ADDR_TEXT];
+
+	if (getsockname(fd, &a.sa, &len) < 0)
+		a.sa.sa_family = AF_UNSPEC;
+	log_info("listening on %s %s (fd %d, %s) from %s", udp ? "udp" : "tcp",
+		 net_addr_text(&a.sa, text, sizeof(text)), fd,
+		 activate_family(fd), from);
+	return a.sa.sa_family == AF_UNSPEC ? 0 : net_addr_port(&a);
+}
+
+/*
+ * inetd gives the socket as standard error too: log lines must not go
+ * to the client. They go nowhere then (inetd has no log of ours).
+ */
+static void spare_the_client(void)
+{
+	struct stat in, err;
+	int fd;
+
+	if (fstat(STDIN_FILENO, &in) < 0 || fstat(STDERR_FILENO, &err) < 0 ||
+	    in.st_dev != err.st_dev || in.st_ino != err.st_ino)
+		return;
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+}
+
+/*
+ * Sockets given by systemd (socket activation) or inetd (--inetd),
+ * shared by every worker; -p and -b do not apply. One connection, or
+ * inetd's datagram socket, is served by one worker. Returns false when
+ * echod is to open its own; exits 1 on a socket it cannot serve.
+ */
+static bool take_given(struct options *o, struct worker *workers,
+		       bool *one_shot)
+{
+	const char *from = o->inetd ? "inetd" : "systemd";
+	unsigned int port = 0;
+	struct activation a;
+	char err[256];
+	int r;
+
+	if (o->inetd)
+		spare_the_client();
+	r = o->inetd ? activate_inetd(&a, err, sizeof(err))
+		     : activate_systemd(&a, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s", err);
+		exit(1);
+	}
+	if (r == 0 && !o->inetd)
+		return false;
+	*one_shot = a.conn >= 0 || o->inetd;
+	if (*one_shot)
+		o->threads = 1;
+	o->tcp = a.nstream > 0 || a.conn >= 0;
+	o->udp = a.ndgram > 0;
+	for (int i = 0; i < a.nstream; i++)
+		port = log_given(a.stream[i], false, from);
+	for (int i = 0; i < a.ndgram; i++)
+		port = log_given(a.dgram[i], true, from);
+	for (int t = 0; t < o->threads; t++) {
+		memcpy(workers[t].listen_fds, a.stream, sizeof(a.stream));
+		memcpy(workers[t].udp_fds, a.dgram, sizeof(a.dgram));
+		workers[t].nlisten = a.nstream;
+		workers[t].nudp = a.ndgram;
+		workers[t].port = port;
+	}
+	workers[0].given = a.conn >= 0;
+	workers[0].given_fd = a.conn;
+	if (a.conn >= 0)
+		log_info("serving one connection (fd %d) from %s", a.conn,
+			 from);
+	return true;
 }
 
 /*
@@ -418,16 +582,49 @@ static void warn_root(const struct options *o)
 			"running as root: --user NAME drops root once the sockets are open");
 }
 
+/*
+ * Everything before serving: the sockets (given, or opened on the
+ * addresses resolved from -b, -4, -6, -p), root dropped, the workers
+ * started. Returns the workers; *given and *one_shot say how.
+ */
+static struct worker *start(struct options *o, struct worker_shared *shared,
+			    bool *given, bool *one_shot)
+{
+	union net_addr addrs[OPTIONS_MAX_BINDS];
+	int flags[OPTIONS_MAX_BINDS], naddrs;
+	const struct backend_ops *backend;
+	struct worker *workers;
+
+	naddrs = resolve_binds(o, addrs, flags);
+	backend = choose_backend(o);
+	if (notify_init() < 0)
+		log_warn(
+			"NOTIFY_SOCKET: not an AF_UNIX path or @name: ignored");
+	raise_nofile();
+	workers = calloc((size_t)o->threads, sizeof(*workers));
+	if (workers == NULL) {
+		log_error("start: %s", strerror(ENOMEM));
+		exit(1);
+	}
+	*one_shot = false;
+	*given = take_given(o, workers, one_shot);
+	if (!*given)
+		open_listeners(o, workers, addrs, flags, naddrs);
+	drop_root(o);
+	start_workers(o, workers, backend, shared);
+	warn_root(o);
+	return workers;
+}
+
 int main(int argc, char **argv)
 {
 	static struct worker_shared shared = {
 		.sources.lock = PTHREAD_MUTEX_INITIALIZER,
 	};
-	union net_addr addrs[OPTIONS_MAX_BINDS];
-	int flags[OPTIONS_MAX_BINDS], naddrs, status, sig;
-	const struct backend_ops *backend;
 	struct worker *workers;
 	struct options o;
+	bool given, one_shot;
+	int status, sig;
 	char err[256];
 	sigset_t set;
 
@@ -441,29 +638,24 @@ int main(int argc, char **argv)
 	log_setup(o.log_json);
 	if (o.list_backends)
 		return list_backends();
-	naddrs = resolve_binds(&o, addrs, flags);
-	backend = choose_backend(&o);
 	setup_signals(&set);
-	raise_nofile();
-	workers = calloc((size_t)o.threads, sizeof(*workers));
-	if (workers == NULL) {
-		log_error("start: %s", strerror(ENOMEM));
-		return 1;
-	}
-	open_listeners(&o, workers, addrs, flags, naddrs);
-	drop_root(&o);
-	start_workers(&o, workers, backend, &shared);
-	warn_root(&o);
+	workers = start(&o, &shared, &given, &one_shot);
 	/*
 	 * The last start-up line: every socket is open and every worker has
 	 * started, so clients may come. Scripts and tests wait for it rather
 	 * than guess how many "listening on" lines there will be.
 	 */
 	log_info("ready");
-	status = wait_for_signal(&set, NULL, &sig);
-	if (status == 0 && o.grace)
-		status = drain(&o, workers, &shared, &set, sig);
-	stop_workers(&o, workers);
+	notify_status("READY=1\nSTATUS=serving with %d worker%s", o.threads,
+		      o.threads > 1 ? "s" : "");
+	status = wait_for_end(&o, &shared, &set, &sig, one_shot);
+	if (status == END_SIGNAL && o.grace && !one_shot) {
+		status = drain(&o, workers, &shared, &set, sig, given);
+	} else {
+		notify_status("STOPPING=1");
+		status = status == END_FAILED;
+	}
+	stop_workers(&o, workers, given);
 	report(&o, workers);
 	free(workers);
 	return status;

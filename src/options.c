@@ -18,7 +18,7 @@ const char options_usage[] =
 	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n"
 	"             [-4|-6] [--allow CIDR]... [--deny CIDR]... [--max-per-source N]\n"
 	"             [--grace SECONDS] [--log-format text|json]\n"
-	"             [--user NAME[:GROUP]]\n";
+	"             [--user NAME[:GROUP]] [--inetd]\n";
 
 static const char options_help[] =
 	"echod: an RFC 862 echo server (TCP) on epoll or io_uring\n"
@@ -62,6 +62,9 @@ static const char options_help[] =
 	"      --grace S           at SIGTERM/SIGINT, stop accepting and give open\n"
 	"                          connections S seconds to finish (default 5)\n"
 	"      --log-format F      text (default) or json, one object a line\n"
+	"      --inetd             serve the socket on standard input: a TCP\n"
+	"                          connection (then exit 0), or a UDP socket\n"
+	"                          (exit after --idle-timeout, default 60 here)\n"
 	"      --user NAME[:GROUP] once the sockets are open, drop root and run\n"
 	"                          as NAME (and its group, or GROUP)\n"
 	"  -v, --verbose           log descriptors, peers and per-connection counts\n"
@@ -91,6 +94,7 @@ enum {
 	OPT_GRACE,
 	OPT_LOG_FORMAT,
 	OPT_USER,
+	OPT_INETD,
 };
 
 static const struct option long_options[] = {
@@ -125,6 +129,7 @@ static const struct option long_options[] = {
 	{"grace", required_argument, NULL, OPT_GRACE},
 	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 	{"user", required_argument, NULL, OPT_USER},
+	{"inetd", no_argument, NULL, OPT_INETD},
 	{NULL, 0, NULL, 0},
 };
 
@@ -247,6 +252,35 @@ static int set_deny_ports(struct options *o, const char *list, char *err,
 	return 0;
 }
 
+/* set_number's part for the options of a service you expose. */
+static int set_service_number(struct options *o, int opt, const char *arg,
+			      char *err, size_t errlen)
+{
+	const char *what, *errstr;
+	long long v;
+
+	switch (opt) {
+	case OPT_MAX_PER_SOURCE:
+		what = "max-per-source";
+		v = options_number(arg, 1, 10000000, &errstr);
+		o->max_per_source = (unsigned int)v;
+		break;
+	case OPT_GRACE:
+		what = "grace";
+		v = options_number(arg, 0, 3600, &errstr);
+		o->grace = (unsigned int)v;
+		break;
+	default:
+		what = "option";
+		errstr = "unknown";
+		break;
+	}
+	if (errstr == NULL)
+		return 0;
+	snprintf(err, errlen, "%s %s: %s", what, arg, errstr);
+	return -1;
+}
+
 /*
  * Applies one numeric option. Returns 0, or -1 with err naming the option,
  * its value and what is wrong ("port 70000: too large").
@@ -313,25 +347,13 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		v = options_number(arg, 1, OPTIONS_MAX_URING_BUFFERS, &errstr);
 		o->uring_buffers = (unsigned int)v;
 		break;
-	case OPT_MAX_PER_SOURCE:
-		what = "max-per-source";
-		v = options_number(arg, 1, 10000000, &errstr);
-		o->max_per_source = (unsigned int)v;
-		break;
-	case OPT_GRACE:
-		what = "grace";
-		v = options_number(arg, 0, 3600, &errstr);
-		o->grace = (unsigned int)v;
-		break;
 	case OPT_MAX_PENDING:
 		what = "max-pending";
 		v = parse_size(arg, 1024, 1LL << 30, &errstr);
 		o->max_pending = (size_t)v;
 		break;
 	default:
-		what = "option";
-		errstr = "unknown";
-		break;
+		return set_service_number(o, opt, arg, err, errlen);
 	}
 	if (errstr == NULL)
 		return 0;
@@ -399,9 +421,62 @@ static int set_word(struct options *o, int opt, const char *arg, char *err,
 	return -1;
 }
 
+/* The options that only switch something on; 0, or -1 with err. */
+static int set_flag(struct options *o, int opt, const char *arg, char *err,
+		    size_t errlen)
+{
+	switch (opt) {
+	case OPT_LIST_BACKENDS:
+		o->list_backends = true;
+		break;
+	case 'u':
+		o->udp = true;
+		break;
+	case OPT_NO_TCP:
+		o->tcp = false;
+		break;
+	case OPT_USER:
+		o->user = arg;
+		break;
+	case OPT_INETD:
+		o->inetd = true;
+		break;
+	case OPT_UDP_ALLOW_NONUNICAST:
+		o->udp_allow_nonunicast = true;
+		break;
+	case '4':
+	case '6':
+		if (o->family && o->family != opt - '0') {
+			snprintf(err, errlen, "options -4 and -6: choose one");
+			return -1;
+		}
+		o->family = opt - '0';
+		break;
+	}
+	return 0;
+}
+
+/* After the options: what is left over, and what depends on others. */
+static int finish(struct options *o, int argc, char **argv, bool idle_set,
+		  char *err, size_t errlen)
+{
+	if (optind < argc) {
+		snprintf(err, errlen, "argument %s: unexpected", argv[optind]);
+		return -1;
+	}
+	if (o->inetd && !idle_set)
+		o->idle_timeout = OPTIONS_INETD_IDLE_TIMEOUT;
+	if (!o->tcp && !o->udp) {
+		snprintf(err, errlen, "option --no-tcp: needs --udp");
+		return -1;
+	}
+	return 0;
+}
+
 int options_parse(struct options *o, int argc, char **argv, char *err,
 		  size_t errlen)
 {
+	bool idle_set = false;
 	int c;
 
 	set_defaults(o);
@@ -421,32 +496,19 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 			printf("echod %s\n", ECHOD_VERSION);
 			return 1;
 		case OPT_LIST_BACKENDS:
-			o->list_backends = true;
-			break;
 		case 'u':
-			o->udp = true;
-			break;
 		case OPT_NO_TCP:
-			o->tcp = false;
-			break;
 		case OPT_USER:
-			o->user = optarg;
-			break;
+		case OPT_INETD:
 		case OPT_UDP_ALLOW_NONUNICAST:
-			o->udp_allow_nonunicast = true;
+		case '4':
+		case '6':
+			if (set_flag(o, c, optarg, err, errlen))
+				return -1;
 			break;
 		case OPT_UDP_DENY_PORTS:
 			if (set_deny_ports(o, optarg, err, errlen))
 				return -1;
-			break;
-		case '4':
-		case '6':
-			if (o->family && o->family != c - '0') {
-				snprintf(err, errlen,
-					 "options -4 and -6: choose one");
-				return -1;
-			}
-			o->family = c - '0';
 			break;
 		case 'b':
 		case OPT_FRAMING:
@@ -458,26 +520,16 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 				return -1;
 			break;
 		case ':':
-			snprintf(err, errlen, "option %s: needs a value",
-				 argv[optind - 1]);
-			return -1;
 		case '?':
-			snprintf(err, errlen, "option %s: unknown",
-				 argv[optind - 1]);
+			snprintf(err, errlen, "option %s: %s", argv[optind - 1],
+				 c == ':' ? "needs a value" : "unknown");
 			return -1;
 		default:
 			if (set_number(o, c, optarg, err, errlen))
 				return -1;
+			idle_set |= c == OPT_IDLE_TIMEOUT;
 			break;
 		}
 	}
-	if (optind < argc) {
-		snprintf(err, errlen, "argument %s: unexpected", argv[optind]);
-		return -1;
-	}
-	if (!o->tcp && !o->udp) {
-		snprintf(err, errlen, "option --no-tcp: needs --udp");
-		return -1;
-	}
-	return 0;
+	return finish(o, argc, argv, idle_set, err, errlen);
 }

@@ -24,6 +24,7 @@ enum {
 	OPTIONS_DEFAULT_URING_BUFFERS = 256,
 	OPTIONS_MAX_URING_BUFFERS = 32768, /* io_uring buffer ids: 16 bits */
 	OPTIONS_DEFAULT_GRACE = 5,
+	OPTIONS_INETD_IDLE_TIMEOUT = 60, /* --inetd's default */
 };
 
 /* Owned by main(); workers get a const pointer and never change it. */
@@ -57,6 +58,7 @@ struct options {
 	unsigned int grace; /* seconds open connections get at SIGTERM */
 	bool log_json; /* --log-format json */
 	const char *user; /* --user NAME[:GROUP], or NULL */
+	bool inetd; /* --inetd: the socket is standard input */
 };
 
 /* The source ports refused by default: UDP services that answer anything. */

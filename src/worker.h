@@ -33,6 +33,8 @@ struct worker_stats {
 struct worker_shared {
 	atomic_uint conns; /* open connections, for --max-conns */
 	struct access_sources sources; /* for --max-per-source */
+	atomic_bool served; /* the one given connection is over */
+	_Atomic uint64_t udp_last_ms; /* last datagram, core_clock's time */
 };
 
 /* What main asks of a worker (worker_ask), as bits. */
@@ -52,6 +54,8 @@ struct worker {
 	int udp_fds[OPTIONS_MAX_BINDS]; /* UDP, one per address (-u) */
 	int nudp;
 	unsigned int port; /* the service port, for the UDP self-loop check */
+	bool given; /* serve given_fd, one connection, then set served */
+	int given_fd; /* --inetd or Accept=yes: the connected socket */
 	int ctl_fd; /* eventfd: readable when main asks something */
 	atomic_uint requests; /* enum worker_request bits not yet taken */
 	pthread_t thread;
