@@ -98,7 +98,8 @@ def test_per_source(backend):
     other = [client(srv, "127.0.0.3") for _ in range(2)]
     ok(all(served(s) for s in other), "%s: 127.0.0.3 is still served meanwhile" % backend)
     v6 = [client(srv, "::1") for _ in range(3)]
-    eq([served(s) for s in v6], [True, True, False], "%s: ::1 (its /64) gets 2 too" % backend)
+    # Two workers may accept them in any order: which one is refused varies.
+    eq(sorted(served(s) for s in v6), [False, True, True], "%s: ::1 (its /64) gets 2 too" % backend)
     # Closing one gives its place back.
     for s, r in zip(conns, results):
         if r:
