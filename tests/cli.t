@@ -36,6 +36,15 @@ for args, want in [
 
 p = run("--help")
 ok(p.returncode == 0 and "--port" in p.stdout and "--framing" in p.stdout, "--help: exit 0, options listed")
+with open(os.path.join(ROOT, "src", "options.c")) as f:
+    longs = re.findall(r'^\t\{"([a-z0-9-]+)", ', f.read(), re.M)
+with open(os.path.join(ROOT, "man", "echod.1")) as f:
+    man = f.read()
+ok(len(longs) > 20 and all("--" + name in p.stdout for name in longs),
+   "--help names every long option", [n for n in longs if "--" + n not in p.stdout])
+ok(all(re.search(r"^\.It (?:.* )?Fl -%s\b" % re.escape(name), man, re.M) for name in longs),
+   "the man page describes every long option",
+   [n for n in longs if not re.search(r"^\.It (?:.* )?Fl -%s\b" % re.escape(n), man, re.M)])
 p = run("--version")
 ok(p.returncode == 0 and re.match(r"echod \d+\.\d+", p.stdout), "--version: exit 0 and a version")
 
