@@ -5,6 +5,8 @@
 #   make run             build and start echod on its defaults (port 60000)
 #   make bench           benchmark matrix (bench/run.sh), prints a markdown table
 #   make ci              everything CI runs: lint, check, sanitizer builds
+#   make install         echod, echobench, man pages and systemd units under
+#                        PREFIX (/usr/local), staged under DESTDIR
 #   SANITIZE=address,undefined | thread   sanitizer build in its own directory
 #   LIBURING=0           build without io_uring even when liburing is installed
 #   WERROR=0             do not turn warnings into errors
@@ -14,6 +16,8 @@ CC ?= cc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+# systemd looks for local units in /usr/local/lib/systemd/system too.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 WERROR ?= 1
 SANITIZE ?=
@@ -85,7 +89,7 @@ PROGRAMS := $(BUILD)/echod $(if $(BENCH_SRC),$(BUILD)/echobench)
 
 .SECONDARY:
 
-.PHONY: all run check check-threads bench ci install uninstall clean \
+.PHONY: all run check check-threads bench ci install install-units uninstall clean \
 	format format-check hdrcheck manlint
 
 all: $(PROGRAMS) $(EXAMPLES)
@@ -181,14 +185,25 @@ endif
 	$(MAKE) check SANITIZE=address,undefined
 	$(MAKE) check-threads SANITIZE=thread
 
-install: $(PROGRAMS)
+install: $(PROGRAMS) install-units
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/
 
+# The systemd units, with ExecStart naming the installed echod.
+UNITS := $(wildcard systemd/*.socket systemd/*.service)
+install-units:
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in $(UNITS); do \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u#systemd/}.tmp && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$${u#systemd/}.tmp && \
+		mv $(DESTDIR)$(UNITDIR)/$${u#systemd/}.tmp $(DESTDIR)$(UNITDIR)/$${u#systemd/} || exit 1; \
+	done
+
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/echod $(DESTDIR)$(BINDIR)/echobench \
-		$(DESTDIR)$(MANDIR)/man1/echod.1 $(DESTDIR)$(MANDIR)/man1/echobench.1
+		$(DESTDIR)$(MANDIR)/man1/echod.1 $(DESTDIR)$(MANDIR)/man1/echobench.1 \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
 
 clean:
 	rm -rf build build-*

@@ -302,6 +302,10 @@ static void dispatch(struct eloop *l, const struct epoll_event *ev, bool *stop)
 
 	if (tag == TAG_CTL) {
 		*stop = core_control(&l->core);
+		/* A shut listener reports EPOLLHUP whatever it is asked. */
+		for (int i = 0; l->core.draining && i < l->w->nlisten; i++)
+			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->w->listen_fds[i],
+				  NULL);
 	} else if (tag & TAG_SPECIAL && tag & TAG_UDP_BIT) {
 		core_serve_udp(&l->core, (int)(tag & 0xffff));
 	} else if (tag & TAG_SPECIAL) {
@@ -336,6 +340,14 @@ static int serve(void *loop)
 	struct epoll_event events[MAX_EVENTS];
 	bool stop = false;
 	int n;
+	struct conn *c;
+
+	n = core_given_fd(&l->core);
+	if (n >= 0) {
+		c = core_admit(&l->core, n, NULL, -1);
+		if (c && add_conn(l, c) < 0)
+			close_conn(l, c, "epoll_ctl failed");
+	}
 
 	while (!stop) {
 		n = epoll_wait(l->epfd, events, MAX_EVENTS,

@@ -608,6 +608,8 @@ static void dispatch(struct uloop *l, const struct io_uring_cqe *cqe)
 	case OP_CTL:
 		l->ctl_armed = false;
 		l->stopping = cqe->res >= 0 && core_control(&l->core);
+		if (l->core.draining)
+			stop_listeners(l, true);
 		break;
 	case OP_LPOLL:
 		handle_lpoll(l, ud_slot(ud), cqe->res);
@@ -786,8 +788,11 @@ static void destroy(void *loop)
 static int serve(void *loop)
 {
 	struct uloop *l = loop;
-	int err = 0;
+	int err = core_given_fd(&l->core);
 
+	if (err >= 0)
+		add_conn(l, err, -1);
+	err = 0;
 	while (!l->stopping) {
 		arm_ctl(l);
 		arm_listeners(l);

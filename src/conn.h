@@ -23,6 +23,7 @@ enum conn_flags {
 	CONN_CLOSING = 1 << 4, /* closed for the core; the backend is ending
 				  what the kernel still holds of it */
 	CONN_PAUSED = 1 << 5, /* reading stopped at --max-pending */
+	CONN_SOURCE = 1 << 6, /* holds a --max-per-source place */
 };
 
 /*

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "conn.h"
 #include "core.h"
 #include "counter.h"
@@ -91,11 +92,28 @@ static void give_place(struct core *k)
 				  memory_order_relaxed);
 }
 
+/* In one-connection mode, once it is over, main may end the process. */
+static void check_served(struct core *k)
+{
+	if (k->one_shot && core_count(k) == 0)
+		atomic_store(&k->w->shared->served, true);
+}
+
+int core_given_fd(struct core *k)
+{
+	if (!k->w->given)
+		return -1;
+	k->w->given = false;
+	k->one_shot = true;
+	return k->w->given_fd;
+}
+
 /* Closes a descriptor that will not be served, and counts it. */
 static struct conn *refuse(struct core *k, int fd)
 {
 	counter_add(&k->w->stats.refused, 1);
 	close(fd);
+	check_served(k);
 	return NULL;
 }
 
@@ -134,19 +152,111 @@ unsigned int core_fd_budget(int workers)
 	return rl.rlim_cur > used ? (unsigned int)(rl.rlim_cur - used) : 1;
 }
 
+/*
+ * One line for a refused peer, at most once a second per worker, so a
+ * flood of refused clients cannot flood the log; the next line says how
+ * many went unlogged.
+ */
+static void log_refusal(struct core *k, const union net_addr *peer, int lfd,
+			const char *why)
+{
+	char text[NET_ADDR_TEXT];
+
+	if (k->now_ms < k->log_next_ms) {
+		k->log_missed++;
+		return;
+	}
+	log_info("refused %s on fd %d: %s (%llu more refused unlogged)",
+		 net_addr_text(&peer->sa, text, sizeof(text)), lfd, why,
+		 (unsigned long long)k->log_missed);
+	k->log_missed = 0;
+	k->log_next_ms = k->now_ms + 1000;
+}
+
+/*
+ * The access policies, before the connection takes anything: --allow,
+ * --deny, then a --max-per-source place (CONN_SOURCE in *flags). Returns
+ * false when peer is refused, counted by reason and logged.
+ */
+static bool admissible(struct core *k, const union net_addr *peer, int lfd,
+		       uint32_t *flags)
+{
+	const struct options *o = k->o;
+	uint8_t key[16];
+	int err;
+
+	if (o->access.n && !access_allowed(&o->access, peer)) {
+		counter_add(&k->w->stats.denied, 1);
+		log_refusal(k, peer, lfd, "denied by --allow/--deny");
+		return false;
+	}
+	if (o->max_per_source == 0)
+		return true;
+	access_source_key(peer, key);
+	err = access_source_take(&k->w->shared->sources, key,
+				 o->max_per_source);
+	if (err < 0) {
+		counter_add(&k->w->stats.over_source, 1);
+		log_refusal(k, peer, lfd,
+			    err == -EUSERS ? "over --max-per-source"
+					   : "per-source table full");
+		return false;
+	}
+	*flags |= CONN_SOURCE;
+	return true;
+}
+
+static void give_source(struct core *k, const union net_addr *peer)
+{
+	uint8_t key[16];
+
+	access_source_key(peer, key);
+	access_source_give(&k->w->shared->sources, key);
+}
+
+/*
+ * The peer's address: the backend's, or asked of the kernel when a rule
+ * or the -v lines need it.
+ */
+static void find_peer(struct core *k, int fd, const union net_addr *peer,
+		      union net_addr *out)
+{
+	socklen_t len = sizeof(*out);
+
+	if (peer) {
+		*out = *peer;
+		return;
+	}
+	memset(out, 0, sizeof(*out));
+	if (k->o->access.n || k->o->max_per_source || log_level >= LOG_VERBOSE)
+		getpeername(fd, &out->sa, &len);
+}
+
 struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 			int lfd)
 {
 	char text[NET_ADDR_TEXT];
+	union net_addr from;
+	uint32_t flags = 0;
 	struct conn *c;
-	socklen_t len;
 
+	find_peer(k, fd, peer, &from);
+	/* No byte is read from a refused peer: it is closed right here. */
+	if (!admissible(k, &from, lfd, &flags)) {
+		close(fd);
+		check_served(k);
+		return NULL;
+	}
 	switch (take_place(k)) {
 	case -1:
 		log_verbose("refuse fd %d: --max-conns %u reached", fd,
 			    k->o->max_conns);
+		if (flags & CONN_SOURCE)
+			give_source(k, &from);
 		return refuse(k, fd);
 	case -2:
+		if (flags & CONN_SOURCE)
+			give_source(k, &from);
 		return refuse_over_budget(k, fd);
 	}
 	if (k->exhausted) {
@@ -157,16 +267,13 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	if (c == NULL) {
 		log_verbose("refuse fd %d: %s", fd, strerror(ENOMEM));
 		give_place(k);
+		if (flags & CONN_SOURCE)
+			give_source(k, &from);
 		return refuse(k, fd);
 	}
 	c->fd = fd;
-	if (peer) {
-		c->peer = *peer;
-	} else if (log_level >= LOG_VERBOSE) {
-		/* Only the -v lines show the peer; spare the call otherwise. */
-		len = sizeof(c->peer);
-		getpeername(fd, &c->peer.sa, &len);
-	}
+	c->peer = from;
+	c->flags |= flags;
 	net_tune_conn(fd);
 	c->born_ms = c->sent_ms = k->now_ms;
 	deadline_add(&k->due, c, k->now_ms);
@@ -413,7 +520,10 @@ void core_free(struct core *k, struct conn *c)
 	/* For epoll, close() also drops fd from the set: it is never dup'd. */
 	close(c->fd);
 	give_place(k);
+	if (c->flags & CONN_SOURCE)
+		give_source(k, &c->peer);
 	conn_table_put(&k->table, c);
+	check_served(k);
 }
 
 bool core_control(struct core *k)
@@ -422,6 +532,14 @@ bool core_control(struct core *k)
 
 	if (req & WORKER_REPORT)
 		report_fill(k);
+	/*
+	 * Main shuts the listeners; accepting stays paused for good, and
+	 * the backend stops watching them.
+	 */
+	if (req & WORKER_DRAIN) {
+		k->draining = true;
+		k->paused_until = UINT64_MAX;
+	}
 	return req & WORKER_STOP;
 }
 
@@ -430,6 +548,9 @@ void core_serve_udp(struct core *k, int i)
 	int fd = k->w->udp_fds[i];
 	int err = udp_serve(&k->udp, fd, k->now_ms);
 
+	/* For --inetd's datagram mode, which ends after --idle-timeout. */
+	atomic_store_explicit(&k->w->shared->udp_last_ms, k->now_ms,
+			      memory_order_relaxed);
 	if (err < 0)
 		log_warn("udp fd %d: %s", fd, strerror(-err));
 }

@@ -66,6 +66,10 @@ struct core {
 	bool sweep_due; /* the check runs in this wakeup */
 	uint64_t trim_at; /* when to give memory back; 0 = not planned */
 	bool exhausted; /* in an out-of-descriptors episode */
+	bool draining; /* told to stop accepting (SIGTERM's grace) */
+	bool one_shot; /* serving the worker's given connection alone */
+	uint64_t log_next_ms; /* refusals are logged at most once a second */
+	uint64_t log_missed;
 };
 
 /*
@@ -102,6 +106,13 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
  * limit is met as a count and refused without a spare descriptor.
  */
 unsigned int core_fd_budget(int workers);
+
+/*
+ * The connection the worker was given (--inetd, Accept=yes), for the
+ * backend to admit once at start like an accepted one; or -1. When it
+ * is over (or refused), the core tells main (worker_shared.served).
+ */
+int core_given_fd(struct core *k);
 
 /* accept on lfd failed with errno err: counts, refuses, maybe pauses. */
 enum core_accept core_accept_failed(struct core *k, int lfd, int err);
@@ -167,8 +178,9 @@ static inline unsigned int core_count(const struct core *k)
 
 /*
  * When the worker's ctl_fd is readable: does what main asked of it
- * (worker_ask: the table's rows, or stop) and returns true when that
- * was to stop.
+ * (worker_ask: the table's rows, a drain, or stop) and returns true when
+ * that was to stop. After a drain request, k->draining is set and
+ * accepting is paused for good: the backend stops watching listeners.
  */
 bool core_control(struct core *k);
 

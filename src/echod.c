@@ -1,29 +1,39 @@
 /*
  * echod.c - main(): parse options, open the listening sockets, start the
- * workers (and the --metrics thread), wait for a signal, printing the
- * table on SIGUSR1, stop them, and choose the exit status:
- * 0 after SIGINT/SIGTERM, 1 on a run-time error, 2 on a usage error.
+ * workers (and the --metrics thread), wait for a signal (printing the
+ * table on SIGUSR1, a log line on SIGHUP), let open connections finish
+ * (--grace), stop them, and choose the exit status: 0 after
+ * SIGINT/SIGTERM, 1 on a run-time error, 2 on a usage error.
  */
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "activate.h"
 #include "backend.h"
 #include "core.h"
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
+#include "notify.h"
 #include "options.h"
+#include "privs.h"
 #include "report.h"
 #include "worker.h"
 
@@ -47,10 +57,25 @@ static int list_backends(void)
 	return 0;
 }
 
+/* Exits 2 if a is of the family -4 or -6 excludes. */
+static void check_family(const struct options *o, const union net_addr *a,
+			 const char *text)
+{
+	char msg[128];
+	int fam = a->sa.sa_family == AF_INET ? 4 : 6;
+
+	if (o->family && o->family != fam) {
+		snprintf(msg, sizeof(msg), "bind %s: not IPv%d (-%d)", text,
+			 o->family, o->family);
+		usage_error(msg);
+	}
+}
+
 /*
  * The addresses to listen on: each -b, or one wildcard (dual-stack [::]
- * where the system has IPv6). An IPv6 address listed beside an IPv4 one
- * is made IPv6-only so that the two do not collide on the port.
+ * where the system has IPv6; 0.0.0.0 with -4; IPv6-only [::] with -6).
+ * An IPv6 address listed beside an IPv4 one, or any with -6, is made
+ * IPv6-only so that the two do not collide on the port.
  */
 static int resolve_binds(const struct options *o, union net_addr *addrs,
 			 int *flags)
@@ -59,8 +84,9 @@ static int resolve_binds(const struct options *o, union net_addr *addrs,
 	char msg[128];
 
 	if (o->nbinds == 0) {
-		net_wildcard(&addrs[0], net_have_ipv6() == 0, o->port);
-		flags[0] = 0;
+		net_wildcard(&addrs[0], o->family != 4 && net_have_ipv6() == 0,
+			     o->port);
+		flags[0] = o->family == 6 ? NET_V6ONLY : 0;
 		return 1;
 	}
 	for (int i = 0; i < o->nbinds; i++) {
@@ -70,13 +96,25 @@ static int resolve_binds(const struct options *o, union net_addr *addrs,
 				 o->binds[i]);
 			usage_error(msg);
 		}
+		check_family(o, &addrs[i], o->binds[i]);
 		any_v4 |= addrs[i].sa.sa_family == AF_INET;
 	}
 	for (int i = 0; i < o->nbinds; i++)
-		flags[i] = addrs[i].sa.sa_family == AF_INET6 && any_v4
+		flags[i] = addrs[i].sa.sa_family == AF_INET6 &&
+					   (any_v4 || o->family == 6)
 				   ? NET_V6ONLY
 				   : 0;
 	return o->nbinds;
+}
+
+/* Which peers a socket bound to a with flags can have, for the log. */
+static const char *serves(const union net_addr *a, int flags)
+{
+	if (a->sa.sa_family == AF_INET)
+		return "IPv4";
+	if (!(flags & NET_V6ONLY) && IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr))
+		return "dual-stack";
+	return "IPv6 only";
 }
 
 /*
@@ -105,8 +143,9 @@ static int open_one(const struct options *o, union net_addr *addrs, int naddrs,
 	if (net_addr_port(&addrs[i]) == 0)
 		for (int j = 0; j < naddrs; j++)
 			net_set_port(&addrs[j], net_addr_port(&bound));
-	log_info("listening on %s %s (fd %d)", udp ? "udp" : "tcp",
-		 net_addr_text(&bound.sa, text, sizeof(text)), fd);
+	log_info("listening on %s %s (fd %d, %s)", udp ? "udp" : "tcp",
+		 net_addr_text(&bound.sa, text, sizeof(text)), fd,
+		 serves(&bound, flags));
 	return fd;
 }
 
@@ -142,6 +181,7 @@ static void setup_signals(sigset_t *set)
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
@@ -166,12 +206,14 @@ static void raise_nofile(void)
  * descriptor is closed while any worker runs: a number freed here could
  * be handed at once to a connection another worker accepts, and a second
  * close would then end that connection instead of failing with EBADF.
+ * Given sockets are shared by every worker: worker 0's are all of them.
  */
-static void stop_workers(const struct options *o, struct worker *workers)
+static void stop_workers(const struct options *o, struct worker *workers,
+			 bool given)
 {
 	for (int i = 0; i < o->threads; i++)
 		worker_stop(&workers[i]);
-	for (int i = 0; i < o->threads; i++) {
+	for (int i = 0; i < (given ? 1 : o->threads); i++) {
 		for (int j = 0; j < workers[i].nlisten; j++)
 			close(workers[i].listen_fds[j]);
 		for (int j = 0; j < workers[i].nudp; j++)
@@ -194,14 +236,15 @@ static void report_udp(const struct worker *workers, int n)
 			sum.dropped[v] += u->dropped[v];
 	}
 	log_info(
-		"udp: %llu datagrams received, %llu echoed, %llu bytes out; dropped: %llu loop-prone port, %llu non-unicast source, %llu over rate, %llu truncated or too large, %llu send failed",
+		"udp: %llu datagrams received, %llu echoed, %llu bytes out; dropped: %llu loop-prone port, %llu non-unicast source, %llu over rate, %llu truncated or too large, %llu send failed, %llu denied",
 		(unsigned long long)sum.received,
 		(unsigned long long)sum.echoed, (unsigned long long)sum.bytes,
 		(unsigned long long)sum.dropped[UDP_DROP_PORT],
 		(unsigned long long)sum.dropped[UDP_DROP_SOURCE],
 		(unsigned long long)sum.dropped[UDP_DROP_RATE],
 		(unsigned long long)sum.dropped[UDP_DROP_SIZE],
-		(unsigned long long)sum.dropped[UDP_DROP_SEND]);
+		(unsigned long long)sum.dropped[UDP_DROP_SEND],
+		(unsigned long long)sum.dropped[UDP_DROP_ACCESS]);
 }
 
 /*
@@ -217,6 +260,8 @@ static void report(const struct options *o, const struct worker *workers)
 
 		sum.accepted += s->accepted;
 		sum.refused += s->refused;
+		sum.denied += s->denied;
+		sum.over_source += s->over_source;
 		sum.closed += s->closed;
 		sum.messages += s->messages;
 		sum.bytes_in += s->bytes_in;
@@ -224,9 +269,11 @@ static void report(const struct options *o, const struct worker *workers)
 	}
 	if (o->tcp)
 		log_info(
-			"stopped: %llu connections, %llu refused, %llu closed, %llu messages, %llu bytes in, %llu bytes out",
+			"stopped: %llu connections, %llu refused, %llu denied, %llu over per-source limit, %llu closed, %llu messages, %llu bytes in, %llu bytes out",
 			(unsigned long long)sum.accepted,
 			(unsigned long long)sum.refused,
+			(unsigned long long)sum.denied,
+			(unsigned long long)sum.over_source,
 			(unsigned long long)sum.closed,
 			(unsigned long long)sum.messages,
 			(unsigned long long)sum.bytes_in,
@@ -317,46 +364,6 @@ static int interval_timer(unsigned int s)
 	return fd;
 }
 
-/*
- * Waits for SIGINT or SIGTERM (status 0) or a worker's failure, which a
- * worker reports on fail_fd (status 1); meanwhile prints the table on
- * SIGUSR1, and every --stats-interval seconds.
- */
-static int wait_for_signal(const struct options *o, const sigset_t *set,
-			   struct worker *workers, int fail_fd)
-{
-	struct pollfd p[3] = {{.fd = signalfd(-1, set, SFD_CLOEXEC)},
-			      {.fd = fail_fd},
-			      {.fd = interval_timer(o->stats_interval)}};
-	struct signalfd_siginfo si;
-	int status = 1;
-	uint64_t ticks;
-
-	for (int i = 0; i < 3; i++)
-		p[i].events = POLLIN;
-	while (p[0].fd >= 0 && !p[1].revents) {
-		if (poll(p, 3, -1) < 0)
-			continue; /* EINTR: nothing else can fail here */
-		if (p[2].revents && read(p[2].fd, &ticks, sizeof(ticks)) > 0)
-			print_table(workers, o->threads, !o->stats_totals_only);
-		if (!(p[0].revents & POLLIN) ||
-		    read(p[0].fd, &si, sizeof(si)) != sizeof(si))
-			continue;
-		if (si.ssi_signo != SIGUSR1) {
-			status = 0;
-			break;
-		}
-		print_table(workers, o->threads, true);
-	}
-	if (p[0].fd < 0)
-		log_error("signalfd: %s", strerror(errno));
-	else
-		close(p[0].fd);
-	if (p[2].fd >= 0)
-		close(p[2].fd);
-	return status;
-}
-
 /* The --metrics address, checked before anything starts; exits 2 if bad. */
 static void parse_metrics(const struct options *o, union net_addr *a)
 {
@@ -394,15 +401,368 @@ static struct metrics *start_metrics(const struct options *o,
 	return m;
 }
 
-int main(int argc, char **argv)
+/* How serving ended: wait_for_end's answers. */
+enum {
+	END_SIGNAL = 0, /* SIGINT or SIGTERM: exit 0 after the grace */
+	END_FAILED = 1, /* a worker failed: exit 1 */
+	END_SERVED = 2, /* the one connection, or inetd's datagrams: exit 0 */
+};
+
+/* Tells systemd (when it listens) a state, "KEY=value" lines. */
+static void notify_status(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void notify_status(const char *fmt, ...)
 {
-	static struct worker_shared shared;
-	struct metrics *metrics;
+	char state[256];
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	vsnprintf(state, sizeof(state), fmt, ap);
+	va_end(ap);
+	err = notify_send(state);
+	if (err < 0)
+		log_warn("NOTIFY_SOCKET: %s", strerror(-err));
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	/* The workers' clock (core_clock), for udp_last_ms. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * What main() waits on while echod serves: signals (on a signalfd), a
+ * worker's failure (on an eventfd no other process can write to), and
+ * the --stats-interval timer.
+ */
+struct waiter {
+	struct pollfd p[3];
+	const struct options *o;
+	struct worker *workers;
+};
+
+/* Returns 0, or -1 after logging why main() cannot wait for signals. */
+static int waiter_open(struct waiter *wt, const struct options *o,
+		       const sigset_t *set, struct worker *workers, int fail_fd)
+{
+	wt->o = o;
+	wt->workers = workers;
+	wt->p[0].fd = signalfd(-1, set, SFD_CLOEXEC);
+	wt->p[1].fd = fail_fd;
+	wt->p[2].fd = interval_timer(o->stats_interval);
+	for (int i = 0; i < 3; i++)
+		wt->p[i].events = POLLIN;
+	if (wt->p[0].fd >= 0)
+		return 0;
+	log_error("signalfd: %s", strerror(errno));
+	return -1;
+}
+
+static void waiter_close(struct waiter *wt)
+{
+	if (wt->p[0].fd >= 0)
+		close(wt->p[0].fd);
+	if (wt->p[2].fd >= 0)
+		close(wt->p[2].fd);
+}
+
+/*
+ * A signal main() took: SIGINT or SIGTERM end serving (returns 0, with
+ * the signal in *sig); SIGUSR1 prints the table and SIGHUP (nothing to
+ * reload) gets a log line, and serving goes on (-1).
+ */
+static int take_signal(struct waiter *wt, int *sig)
+{
+	struct signalfd_siginfo si;
+
+	if (read(wt->p[0].fd, &si, sizeof(si)) != sizeof(si))
+		return -1;
+	*sig = (int)si.ssi_signo;
+	if (*sig == SIGINT || *sig == SIGTERM)
+		return END_SIGNAL;
+	if (*sig == SIGUSR1)
+		print_table(wt->workers, wt->o->threads, true);
+	else
+		log_info("SIG%s: nothing to reload, still serving",
+			 sigabbrev_np(*sig));
+	return -1;
+}
+
+/*
+ * Waits up to timeout_ms (-1: for ever) for SIGINT or SIGTERM
+ * (END_SIGNAL, the signal in *sig) or a worker's failure (END_FAILED);
+ * meanwhile answers SIGUSR1, SIGHUP and the --stats-interval timer.
+ * Returns -1 when the time is up.
+ */
+static int wait_event(struct waiter *wt, int timeout_ms, int *sig)
+{
+	uint64_t end = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	uint64_t ticks;
+	int left = timeout_ms, n;
+
+	for (;;) {
+		n = poll(wt->p, 3, left);
+		if (n > 0 && wt->p[1].revents)
+			return END_FAILED;
+		if (n > 0 && wt->p[2].revents &&
+		    read(wt->p[2].fd, &ticks, sizeof(ticks)) > 0)
+			print_table(wt->workers, wt->o->threads,
+				    !wt->o->stats_totals_only);
+		if (n > 0 && (wt->p[0].revents & POLLIN) &&
+		    take_signal(wt, sig) == END_SIGNAL)
+			return END_SIGNAL;
+		if (timeout_ms < 0)
+			continue;
+		left = now_ms() < end ? (int)(end - now_ms()) : 0;
+		if (left == 0)
+			return -1;
+	}
+}
+
+/*
+ * SIGTERM's grace: every worker stops accepting and serves what is open
+ * until the peers have closed, --grace seconds have passed, or a second
+ * signal comes. Returns the exit status (1 if a worker failed). Given
+ * listeners are not shut: systemd holds them too, and queues clients
+ * for the next echod.
+ */
+static int drain(const struct options *o, struct worker *workers,
+		 struct worker_shared *shared, struct waiter *wt, int sig,
+		 bool given)
+{
+	unsigned int open;
+	int status, again;
+
+	/*
+	 * shutdown, not close (see stop_workers): a shut listener refuses
+	 * clients at once, where one nobody accepts from would leave them
+	 * hanging in its backlog.
+	 */
+	for (int i = 0; i < o->threads; i++) {
+		worker_ask(&workers[i], WORKER_DRAIN);
+		for (int j = 0; j < workers[i].nlisten && !given; j++)
+			shutdown(workers[i].listen_fds[j], SHUT_RD);
+	}
+	open = atomic_load(&shared->conns);
+	log_info("SIG%s: no new connections; %u open get up to %u s",
+		 sigabbrev_np(sig), open, o->grace);
+	notify_status("STOPPING=1\nSTATUS=stopping: %u connections open", open);
+	for (unsigned int n = 0; n < o->grace * 20u; n++) {
+		if (atomic_load(&shared->conns) == 0)
+			return 0;
+		status = wait_event(wt, 50, &again);
+		if (status == 1)
+			return 1;
+		if (status == 0) {
+			log_info("SIG%s again: stopping now",
+				 sigabbrev_np(again));
+			return 0;
+		}
+	}
+	open = atomic_load(&shared->conns);
+	if (open)
+		log_info("grace over: closing %u connections", open);
+	return 0;
+}
+
+/*
+ * Waits for a signal that ends serving (0, or 1 for a worker's failure),
+ * or, with one connection to serve (--inetd, Accept=yes), for its end,
+ * or, serving inetd's datagram socket, for --idle-timeout seconds
+ * without a datagram (both END_SERVED).
+ */
+static int wait_for_end(const struct options *o, struct worker_shared *shared,
+			struct waiter *wt, int *sig, bool one_shot)
+{
+	uint64_t start = now_ms(), last;
+	int status;
+
+	if (!one_shot)
+		return wait_event(wt, -1, sig);
+	for (;;) {
+		status = wait_event(wt, 100, sig);
+		if (status >= 0)
+			return status;
+		if (atomic_load(&shared->served)) {
+			log_info("the connection is over");
+			return END_SERVED;
+		}
+		last = atomic_load(&shared->udp_last_ms);
+		if (last < start)
+			last = start;
+		if (o->udp && o->idle_timeout &&
+		    now_ms() - last >= o->idle_timeout * 1000ULL) {
+			log_info("no datagram for %u s", o->idle_timeout);
+			return END_SERVED;
+		}
+	}
+}
+
+/* Logs a socket echod was given, as open_one logs those it opens. */
+static unsigned int log_given(int fd, bool udp, const char *from)
+{
+	union net_addr a;
+	socklen_t len = sizeof(a);
+	char text[NET_ADDR_TEXT];
+
+	if (getsockname(fd, &a.sa, &len) < 0)
+		a.sa.sa_family = AF_UNSPEC;
+	log_info("listening on %s %s (fd %d, %s) from %s", udp ? "udp" : "tcp",
+		 net_addr_text(&a.sa, text, sizeof(text)), fd,
+		 activate_family(fd), from);
+	return a.sa.sa_family == AF_UNSPEC ? 0 : net_addr_port(&a);
+}
+
+/*
+ * inetd gives the socket as standard error too: log lines must not go
+ * to the client. They go nowhere then (inetd has no log of ours).
+ */
+static void spare_the_client(void)
+{
+	struct stat in, err;
+	int fd;
+
+	if (fstat(STDIN_FILENO, &in) < 0 || fstat(STDERR_FILENO, &err) < 0 ||
+	    in.st_dev != err.st_dev || in.st_ino != err.st_ino)
+		return;
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+}
+
+/*
+ * Sockets given by systemd (socket activation) or inetd (--inetd),
+ * shared by every worker; -p and -b do not apply. One connection, or
+ * inetd's datagram socket, is served by one worker. Returns false when
+ * echod is to open its own; exits 1 on a socket it cannot serve.
+ */
+static bool take_given(struct options *o, struct worker *workers,
+		       bool *one_shot)
+{
+	const char *from = o->inetd ? "inetd" : "systemd";
+	unsigned int port = 0;
+	struct activation a;
+	char err[256];
+	int r;
+
+	if (o->inetd)
+		spare_the_client();
+	r = o->inetd ? activate_inetd(&a, err, sizeof(err))
+		     : activate_systemd(&a, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s", err);
+		exit(1);
+	}
+	if (r == 0 && !o->inetd)
+		return false;
+	*one_shot = a.conn >= 0 || o->inetd;
+	if (*one_shot)
+		o->threads = 1;
+	o->tcp = a.nstream > 0 || a.conn >= 0;
+	o->udp = a.ndgram > 0;
+	for (int i = 0; i < a.nstream; i++)
+		port = log_given(a.stream[i], false, from);
+	for (int i = 0; i < a.ndgram; i++)
+		port = log_given(a.dgram[i], true, from);
+	for (int t = 0; t < o->threads; t++) {
+		memcpy(workers[t].listen_fds, a.stream, sizeof(a.stream));
+		memcpy(workers[t].udp_fds, a.dgram, sizeof(a.dgram));
+		workers[t].nlisten = a.nstream;
+		workers[t].nudp = a.ndgram;
+		workers[t].port = port;
+	}
+	workers[0].given = a.conn >= 0;
+	workers[0].given_fd = a.conn;
+	if (a.conn >= 0)
+		log_info("serving one connection (fd %d) from %s", a.conn,
+			 from);
+	return true;
+}
+
+/*
+ * --user: every socket is open, so root is not needed any more; a drop
+ * that fails or does not hold is fatal. Without --user, root is worth a
+ * warning, except under systemd (INVOCATION_ID), whose unit decides.
+ */
+static void drop_root(const struct options *o)
+{
+	char err[256];
+
+	if (o->user == NULL)
+		return;
+	if (privs_drop(o->user, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		exit(1);
+	}
+	log_info("running as %s (uid %u, gid %u), no supplementary groups",
+		 o->user, (unsigned int)getuid(), (unsigned int)getgid());
+}
+
+static void warn_root(const struct options *o)
+{
+	if (geteuid() == 0 && o->user == NULL && !getenv("INVOCATION_ID"))
+		log_warn(
+			"running as root: --user NAME drops root once the sockets are open");
+}
+
+/*
+ * Everything before serving: the sockets (given, or opened on the
+ * addresses resolved from -b, -4, -6, -p), root dropped, the workers
+ * and the --metrics thread started. Returns the workers; *given and
+ * *one_shot say how.
+ */
+static struct worker *start(struct options *o, struct worker_shared *shared,
+			    struct metrics **metrics, bool *given,
+			    bool *one_shot)
+{
 	union net_addr addrs[OPTIONS_MAX_BINDS], maddr;
-	int flags[OPTIONS_MAX_BINDS], naddrs, status;
+	int flags[OPTIONS_MAX_BINDS], naddrs;
 	const struct backend_ops *backend;
 	struct worker *workers;
+
+	naddrs = resolve_binds(o, addrs, flags);
+	parse_metrics(o, &maddr);
+	backend = choose_backend(o);
+	if (notify_init() < 0)
+		log_warn(
+			"NOTIFY_SOCKET: not an AF_UNIX path or @name: ignored");
+	raise_nofile();
+	workers = calloc((size_t)o->threads, sizeof(*workers));
+	shared->fail_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (workers == NULL || shared->fail_fd < 0) {
+		log_error("start: %s", strerror(workers ? errno : ENOMEM));
+		exit(1);
+	}
+	*one_shot = false;
+	*given = take_given(o, workers, one_shot);
+	if (!*given)
+		open_listeners(o, workers, addrs, flags, naddrs);
+	shared->fd_budget = core_fd_budget(o->threads);
+	drop_root(o);
+	start_workers(o, workers, backend, shared);
+	*metrics = start_metrics(o, &maddr, workers, backend);
+	warn_root(o);
+	return workers;
+}
+
+int main(int argc, char **argv)
+{
+	static struct worker_shared shared = {
+		.sources.lock = PTHREAD_MUTEX_INITIALIZER,
+	};
+	struct metrics *metrics;
+	struct worker *workers;
+	struct waiter wt;
 	struct options o;
+	bool given, one_shot;
+	int status, sig;
 	char err[256];
 	sigset_t set;
 
@@ -413,38 +773,33 @@ int main(int argc, char **argv)
 		usage_error(err);
 	}
 	log_level = LOG_INFO + (o.verbose > 2 ? 2 : o.verbose);
+	log_setup(o.log_json);
 	if (o.list_backends)
 		return list_backends();
-	naddrs = resolve_binds(&o, addrs, flags);
-	parse_metrics(&o, &maddr);
-	backend = choose_backend(&o);
 	setup_signals(&set);
-	raise_nofile();
-	workers = calloc((size_t)o.threads, sizeof(*workers));
-	if (workers == NULL) {
-		log_error("start: %s", strerror(ENOMEM));
-		return 1;
-	}
-	shared.fail_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (shared.fail_fd < 0) {
-		log_error("eventfd: %s", strerror(errno));
-		return 1;
-	}
-	open_listeners(&o, workers, addrs, flags, naddrs);
-	shared.fd_budget = core_fd_budget(o.threads);
-	start_workers(&o, workers, backend, &shared);
-	metrics = start_metrics(&o, &maddr, workers, backend);
+	workers = start(&o, &shared, &metrics, &given, &one_shot);
 	/*
 	 * The last start-up line: every socket is open and every worker has
 	 * started, so clients may come. Scripts and tests wait for it rather
 	 * than guess how many "listening on" lines there will be.
 	 */
 	log_info("ready");
-	status = wait_for_signal(&o, &set, workers, shared.fail_fd);
+	notify_status("READY=1\nSTATUS=serving with %d worker%s", o.threads,
+		      o.threads > 1 ? "s" : "");
+	status = waiter_open(&wt, &o, &set, workers, shared.fail_fd) < 0
+			 ? END_FAILED
+			 : wait_for_end(&o, &shared, &wt, &sig, one_shot);
+	if (status == END_SIGNAL && o.grace && !one_shot) {
+		status = drain(&o, workers, &shared, &wt, sig, given);
+	} else {
+		notify_status("STOPPING=1");
+		status = status == END_FAILED;
+	}
+	waiter_close(&wt);
 	/* The metrics thread reads the workers: it stops first. */
 	if (metrics)
 		metrics_stop(metrics);
-	stop_workers(&o, workers);
+	stop_workers(&o, workers, given);
 	report(&o, workers);
 	free(workers);
 	return status;

@@ -1,12 +1,23 @@
 /* log.c - one-line logging; each line is written with a single write(2). */
+#include <sys/stat.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
 int log_level = LOG_INFO;
 static __thread int log_worker = -1;
+static bool log_json;
+static bool log_stamp = true;
+
+static const char *const level_names[] = {
+	[LOG_ERROR] = "error",	   [LOG_WARN] = "warning", [LOG_INFO] = "info",
+	[LOG_VERBOSE] = "verbose", [LOG_DEBUG] = "debug",
+};
 
 void log_set_worker(int id)
 {
@@ -14,24 +25,110 @@ void log_set_worker(int id)
 }
 
 /*
+ * systemd sets JOURNAL_STREAM to "device:inode" of the stream it gave
+ * us; only when standard error is still that stream does the journal
+ * stamp our lines (a redirect in a unit's command keeps the variable).
+ */
+bool log_to_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return st.st_dev == dev && st.st_ino == ino;
+}
+
+void log_setup(bool json)
+{
+	log_json = json;
+	log_stamp = !log_to_journal();
+}
+
+/* "2026-01-31T23:59:59.123Z": UTC, so lines from hosts in any zone sort. */
+static int stamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	return (int)n +
+	       snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* Appends msg to line[n, len) as a JSON string body; returns the new n. */
+static int json_escape(char *line, int n, int len, const char *msg)
+{
+	for (const char *p = msg; *p && n < len - 7; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch == '"' || ch == '\\')
+			n += snprintf(line + n, 3, "\\%c", ch);
+		else if (ch < 0x20)
+			n += snprintf(line + n, 7, "\\u%04x", ch);
+		else
+			line[n++] = (char)ch;
+	}
+	return n;
+}
+
+/*
+ * One JSON object: time (always: a field costs a reader nothing, unlike
+ * a doubled prefix), level, worker when on one, msg.
+ */
+static int json_line(char *line, int len, int level, const char *msg)
+{
+	char ts[40];
+	int n;
+
+	stamp(ts, sizeof(ts));
+	n = snprintf(line, (size_t)len, "{\"time\":\"%s\",\"level\":\"%s\",",
+		     ts, level_names[level]);
+	if (log_worker >= 0)
+		n += snprintf(line + n, (size_t)(len - n), "\"worker\":%d,",
+			      log_worker);
+	n += snprintf(line + n, (size_t)(len - n), "\"msg\":\"");
+	n = json_escape(line, n, len - 3, msg);
+	line[n++] = '"';
+	line[n++] = '}';
+	return n;
+}
+
+/*
  * Formats the whole line first and writes it at once, so lines from
  * several workers never interleave mid-line.
  */
-void log_write(const char *fmt, ...)
+void log_write(int level, const char *fmt, ...)
 {
-	char line[512];
+	char msg[512], line[1024];
 	va_list ap;
-	int n;
+	int n = 0;
 
-	if (log_worker >= 0)
-		n = snprintf(line, sizeof(line), "echod[w%d]: ", log_worker);
-	else
-		n = snprintf(line, sizeof(line), "echod: ");
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
+	if (log_json) {
+		n = json_line(line, (int)sizeof(line) - 1, level, msg);
+	} else {
+		if (log_stamp) {
+			n = stamp(line, sizeof(line));
+			line[n++] = ' ';
+		}
+		if (log_worker >= 0)
+			n += snprintf(line + n, sizeof(line) - (size_t)n,
+				      "echod[w%d]: %s", log_worker, msg);
+		else
+			n += snprintf(line + n, sizeof(line) - (size_t)n,
+				      "echod: %s", msg);
+		if (n > (int)sizeof(line) - 2)
+			n = (int)sizeof(line) - 2;
+	}
 	line[n++] = '\n';
 	/* Nothing useful can be done if stderr is gone. */
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)

@@ -1,6 +1,13 @@
-/* log.h - leveled one-line logging to stderr: "echod[w2]: message". */
+/*
+ * log.h - leveled one-line logging to stderr:
+ * "2026-01-31T23:59:59.123Z echod[w2]: message", without the time stamp
+ * when stderr is the journal (which stamps lines itself), or one JSON
+ * object a line (--log-format json).
+ */
 #ifndef ECHOD_LOG_H
 #define ECHOD_LOG_H
+
+#include <stdbool.h>
 
 enum log_level {
 	LOG_ERROR,
@@ -19,13 +26,23 @@ extern int log_level;
 /* Which worker the calling thread is; -1 (the default) prints "echod: ". */
 void log_set_worker(int id);
 
-void log_write(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Called once by main() before any worker starts: JSON or text, and
+ * whether stderr is the journal (then text lines go unstamped).
+ */
+void log_setup(bool json);
+
+/* Whether stderr is the stream systemd's JOURNAL_STREAM names. */
+bool log_to_journal(void);
+
+void log_write(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* The level is tested before the arguments are evaluated. */
-#define log_at(level, ...)                      \
-	do {                                    \
-		if (log_level >= (level))       \
-			log_write(__VA_ARGS__); \
+#define log_at(level, ...)                             \
+	do {                                           \
+		if (log_level >= (level))              \
+			log_write(level, __VA_ARGS__); \
 	} while (0)
 #define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_at(LOG_WARN, __VA_ARGS__)

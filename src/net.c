@@ -323,20 +323,28 @@ int net_listen_tcp(const union net_addr *a, int backlog, int flags,
 	return fd;
 }
 
+int net_udp_pktinfo(int fd, bool v6, bool v6only)
+{
+	int err = 0;
+
+	if (v6)
+		err = set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
+	/* A dual-stack socket reports IPv4 destinations as IP_PKTINFO. */
+	if (!err && (!v6 || !v6only))
+		err = set_int_opt(fd, IPPROTO_IP, IP_PKTINFO, 1);
+	return err;
+}
+
 int net_bind_udp(const union net_addr *a, int flags, union net_addr *bound)
 {
 	socklen_t len = sizeof(*bound);
 	bool v6 = a->sa.sa_family == AF_INET6;
-	int fd, err = 0;
+	int fd, err;
 
 	fd = open_bound(a, SOCK_DGRAM, 0, flags);
 	if (fd < 0)
 		return fd;
-	if (v6)
-		err = set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
-	/* A dual-stack socket reports IPv4 destinations as IP_PKTINFO. */
-	if (!err && (!v6 || !(flags & NET_V6ONLY)))
-		err = set_int_opt(fd, IPPROTO_IP, IP_PKTINFO, 1);
+	err = net_udp_pktinfo(fd, v6, flags & NET_V6ONLY);
 	if (!err && getsockname(fd, &bound->sa, &len) < 0)
 		err = -errno;
 	if (err) {

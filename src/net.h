@@ -66,6 +66,13 @@ int net_listen_tcp(const union net_addr *a, int backlog, int flags,
  */
 int net_bind_udp(const union net_addr *a, int flags, union net_addr *bound);
 
+/*
+ * Asks for each datagram's destination address on UDP socket fd
+ * (IPV6_RECVPKTINFO, and IP_PKTINFO unless v6only), so that replies
+ * leave from it. Returns 0 or -errno.
+ */
+int net_udp_pktinfo(int fd, bool v6, bool v6only);
+
 /* Sets the options every accepted connection gets (TCP_NODELAY). */
 int net_tune_conn(int fd);
 

@@ -18,7 +18,10 @@ const char options_usage[] =
 	"             [-u] [--no-tcp] [--udp-rate N] [--udp-byte-rate BYTES]\n"
 	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n"
 	"             [--stats-interval SECONDS] [--stats-totals-only]\n"
-	"             [--metrics ADDR:PORT]\n";
+	"             [--metrics ADDR:PORT]\n"
+	"             [-4|-6] [--allow CIDR]... [--deny CIDR]... [--max-per-source N]\n"
+	"             [--grace SECONDS] [--log-format text|json]\n"
+	"             [--user NAME[:GROUP]] [--inetd]\n";
 
 static const char options_help[] =
 	"echod: an RFC 862 echo server (TCP) on epoll or io_uring\n"
@@ -59,6 +62,22 @@ static const char options_help[] =
 	"      --stats-totals-only the periodic table without connection rows\n"
 	"      --metrics ADDR:PORT serve GET /metrics (Prometheus) and\n"
 	"                          GET /connections (JSON) over HTTP there\n"
+	"  -4, --ipv4              IPv4 only (the wildcard is 0.0.0.0)\n"
+	"  -6, --ipv6              IPv6 only (the wildcard [::] with IPV6_V6ONLY)\n"
+	"      --allow CIDR        serve only these networks (repeatable); an\n"
+	"                          address alone is one host\n"
+	"      --deny CIDR         never serve these networks (repeatable; deny\n"
+	"                          wins over allow)\n"
+	"      --max-per-source N  open TCP connections per source address (IPv6:\n"
+	"                          per /64); the N+1th is closed at once\n"
+	"      --grace S           at SIGTERM/SIGINT, stop accepting and give open\n"
+	"                          connections S seconds to finish (default 5)\n"
+	"      --log-format F      text (default) or json, one object a line\n"
+	"      --inetd             serve the socket on standard input: a TCP\n"
+	"                          connection (then exit 0), or a UDP socket\n"
+	"                          (exit after --idle-timeout, default 60 here)\n"
+	"      --user NAME[:GROUP] once the sockets are open, drop root and run\n"
+	"                          as NAME (and its group, or GROUP)\n"
 	"  -v, --verbose           log descriptors, peers and per-connection counts\n"
 	"                          (twice: also transient peer errors)\n"
 	"  -h, --help              this help\n"
@@ -85,6 +104,13 @@ enum {
 	OPT_STATS_INTERVAL,
 	OPT_STATS_TOTALS_ONLY,
 	OPT_METRICS,
+	OPT_ALLOW,
+	OPT_DENY,
+	OPT_MAX_PER_SOURCE,
+	OPT_GRACE,
+	OPT_LOG_FORMAT,
+	OPT_USER,
+	OPT_INETD,
 };
 
 static const struct option long_options[] = {
@@ -116,6 +142,15 @@ static const struct option long_options[] = {
 	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
 	{"stats-totals-only", no_argument, NULL, OPT_STATS_TOTALS_ONLY},
 	{"metrics", required_argument, NULL, OPT_METRICS},
+	{"ipv4", no_argument, NULL, '4'},
+	{"ipv6", no_argument, NULL, '6'},
+	{"allow", required_argument, NULL, OPT_ALLOW},
+	{"deny", required_argument, NULL, OPT_DENY},
+	{"max-per-source", required_argument, NULL, OPT_MAX_PER_SOURCE},
+	{"grace", required_argument, NULL, OPT_GRACE},
+	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	{"user", required_argument, NULL, OPT_USER},
+	{"inetd", no_argument, NULL, OPT_INETD},
 	{NULL, 0, NULL, 0},
 };
 
@@ -199,6 +234,7 @@ static void set_defaults(struct options *o)
 	o->udp_byte_rate = OPTIONS_DEFAULT_UDP_BYTE_RATE;
 	o->udp_max_size = OPTIONS_UDP_MAX;
 	o->uring_buffers = OPTIONS_DEFAULT_URING_BUFFERS;
+	o->grace = OPTIONS_DEFAULT_GRACE;
 }
 
 /*
@@ -236,6 +272,35 @@ static int set_deny_ports(struct options *o, const char *list, char *err,
 		p += n + (p[n] == ',');
 	}
 	return 0;
+}
+
+/* set_number's part for the options of a service you expose. */
+static int set_service_number(struct options *o, int opt, const char *arg,
+			      char *err, size_t errlen)
+{
+	const char *what, *errstr;
+	long long v;
+
+	switch (opt) {
+	case OPT_MAX_PER_SOURCE:
+		what = "max-per-source";
+		v = options_number(arg, 1, 10000000, &errstr);
+		o->max_per_source = (unsigned int)v;
+		break;
+	case OPT_GRACE:
+		what = "grace";
+		v = options_number(arg, 0, 3600, &errstr);
+		o->grace = (unsigned int)v;
+		break;
+	default:
+		what = "option";
+		errstr = "unknown";
+		break;
+	}
+	if (errstr == NULL)
+		return 0;
+	snprintf(err, errlen, "%s %s: %s", what, arg, errstr);
+	return -1;
 }
 
 /*
@@ -325,13 +390,24 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		o->max_pending = (size_t)v;
 		break;
 	default:
-		what = "option";
-		errstr = "unknown";
-		break;
+		return set_service_number(o, opt, arg, err, errlen);
 	}
 	if (errstr == NULL)
 		return 0;
 	snprintf(err, errlen, "%s %s: %s", what, arg, errstr);
+	return -1;
+}
+
+static int set_access(struct options *o, bool deny, const char *arg, char *err,
+		      size_t errlen)
+{
+	int e = access_add(&o->access, arg, deny);
+
+	if (e == 0)
+		return 0;
+	snprintf(err, errlen, "%s %s: %s", deny ? "deny" : "allow", arg,
+		 e == -ENOSPC ? "too many rules"
+			      : "not an IPv4 or IPv6 address or network");
 	return -1;
 }
 
@@ -361,6 +437,19 @@ static int set_word(struct options *o, int opt, const char *arg, char *err,
 			break;
 		o->backend = arg;
 		return 0;
+	case OPT_ALLOW:
+	case OPT_DENY:
+		return set_access(o, opt == OPT_DENY, arg, err, errlen);
+	case OPT_LOG_FORMAT:
+		if (strcmp(arg, "text") && strcmp(arg, "json")) {
+			snprintf(
+				err, errlen,
+				"log-format %s: unknown (expected text or json)",
+				arg);
+			return -1;
+		}
+		o->log_json = strcmp(arg, "json") == 0;
+		return 0;
 	}
 	snprintf(err, errlen, "%s %s: unknown (expected %s)",
 		 opt == OPT_FRAMING ? "framing" : "backend", arg,
@@ -369,16 +458,69 @@ static int set_word(struct options *o, int opt, const char *arg, char *err,
 	return -1;
 }
 
+/* The options that only switch something on; 0, or -1 with err. */
+static int set_flag(struct options *o, int opt, const char *arg, char *err,
+		    size_t errlen)
+{
+	switch (opt) {
+	case OPT_LIST_BACKENDS:
+		o->list_backends = true;
+		break;
+	case 'u':
+		o->udp = true;
+		break;
+	case OPT_NO_TCP:
+		o->tcp = false;
+		break;
+	case OPT_USER:
+		o->user = arg;
+		break;
+	case OPT_INETD:
+		o->inetd = true;
+		break;
+	case OPT_UDP_ALLOW_NONUNICAST:
+		o->udp_allow_nonunicast = true;
+		break;
+	case '4':
+	case '6':
+		if (o->family && o->family != opt - '0') {
+			snprintf(err, errlen, "options -4 and -6: choose one");
+			return -1;
+		}
+		o->family = opt - '0';
+		break;
+	}
+	return 0;
+}
+
+/* After the options: what is left over, and what depends on others. */
+static int finish(struct options *o, int argc, char **argv, bool idle_set,
+		  char *err, size_t errlen)
+{
+	if (optind < argc) {
+		snprintf(err, errlen, "argument %s: unexpected", argv[optind]);
+		return -1;
+	}
+	if (o->inetd && !idle_set)
+		o->idle_timeout = OPTIONS_INETD_IDLE_TIMEOUT;
+	if (!o->tcp && !o->udp) {
+		snprintf(err, errlen, "option --no-tcp: needs --udp");
+		return -1;
+	}
+	return 0;
+}
+
 int options_parse(struct options *o, int argc, char **argv, char *err,
 		  size_t errlen)
 {
+	bool idle_set = false;
 	int c;
 
 	set_defaults(o);
 	set_deny_ports(o, OPTIONS_UDP_DENY_DEFAULT, err, errlen);
 	optind = 0; /* glibc: full reset, so the unit tests can parse again */
 	opterr = 0; /* we word the error ourselves */
-	while ((c = getopt_long(argc, argv, ":p:b:n:t:uvhV", long_options,
+	while ((c = getopt_long(argc, argv, ":p:b:n:t:uvhV46", long_options,
 				NULL)) != -1) {
 		switch (c) {
 		case 'v':
@@ -391,16 +533,15 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 			printf("echod %s\n", ECHOD_VERSION);
 			return 1;
 		case OPT_LIST_BACKENDS:
-			o->list_backends = true;
-			break;
 		case 'u':
-			o->udp = true;
-			break;
 		case OPT_NO_TCP:
-			o->tcp = false;
-			break;
+		case OPT_USER:
+		case OPT_INETD:
 		case OPT_UDP_ALLOW_NONUNICAST:
-			o->udp_allow_nonunicast = true;
+		case '4':
+		case '6':
+			if (set_flag(o, c, optarg, err, errlen))
+				return -1;
 			break;
 		case OPT_STATS_TOTALS_ONLY:
 			o->stats_totals_only = true;
@@ -415,30 +556,23 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 		case 'b':
 		case OPT_FRAMING:
 		case OPT_BACKEND:
+		case OPT_ALLOW:
+		case OPT_DENY:
+		case OPT_LOG_FORMAT:
 			if (set_word(o, c, optarg, err, errlen))
 				return -1;
 			break;
 		case ':':
-			snprintf(err, errlen, "option %s: needs a value",
-				 argv[optind - 1]);
-			return -1;
 		case '?':
-			snprintf(err, errlen, "option %s: unknown",
-				 argv[optind - 1]);
+			snprintf(err, errlen, "option %s: %s", argv[optind - 1],
+				 c == ':' ? "needs a value" : "unknown");
 			return -1;
 		default:
 			if (set_number(o, c, optarg, err, errlen))
 				return -1;
+			idle_set |= c == OPT_IDLE_TIMEOUT;
 			break;
 		}
 	}
-	if (optind < argc) {
-		snprintf(err, errlen, "argument %s: unexpected", argv[optind]);
-		return -1;
-	}
-	if (!o->tcp && !o->udp) {
-		snprintf(err, errlen, "option --no-tcp: needs --udp");
-		return -1;
-	}
-	return 0;
+	return finish(o, argc, argv, idle_set, err, errlen);
 }

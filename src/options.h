@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
+
 enum framing {
 	FRAMING_RAW, /* a message is what one read returns (the lecture) */
 	FRAMING_LINE, /* a message is bytes up to and including '\n' */
@@ -23,6 +25,8 @@ enum {
 	OPTIONS_UDP_MAX = 65535,
 	OPTIONS_DEFAULT_URING_BUFFERS = 256,
 	OPTIONS_MAX_URING_BUFFERS = 32768, /* io_uring buffer ids: 16 bits */
+	OPTIONS_DEFAULT_GRACE = 5,
+	OPTIONS_INETD_IDLE_TIMEOUT = 60, /* --inetd's default */
 };
 
 /* Owned by main(); workers get a const pointer and never change it. */
@@ -56,6 +60,13 @@ struct options {
 	unsigned int stats_interval; /* seconds between tables; 0 = none */
 	bool stats_totals_only; /* tables without the connection rows */
 	const char *metrics; /* ADDR:PORT of the HTTP metrics listener */
+	struct access_rules access; /* --allow, --deny */
+	unsigned int max_per_source; /* open TCP per source; 0 = no limit */
+	int family; /* -4 or -6: 4 or 6; 0 = both */
+	unsigned int grace; /* seconds open connections get at SIGTERM */
+	bool log_json; /* --log-format json */
+	const char *user; /* --user NAME[:GROUP], or NULL */
+	bool inetd; /* --inetd: the socket is standard input */
 };
 
 /* The source ports refused by default: UDP services that answer anything. */

@@ -17,6 +17,7 @@ static const char *const verdict_names[UDP_NVERDICTS] = {
 	[UDP_DROP_RATE] = "over rate",
 	[UDP_DROP_SIZE] = "truncated or too large",
 	[UDP_DROP_SEND] = "send failed",
+	[UDP_DROP_ACCESS] = "denied by --allow/--deny",
 };
 
 const char *udp_verdict_name(enum udp_verdict v)
@@ -90,6 +91,8 @@ enum udp_verdict udp_check_source(const struct options *o,
 	unsigned int port = net_addr_port(src);
 	uint32_t ip;
 
+	if (o->access.n && !access_allowed(&o->access, src))
+		return UDP_DROP_ACCESS;
 	/*
 	 * A forged datagram from another echo (or chargen, daytime...)
 	 * service would make two servers answer each other forever; so

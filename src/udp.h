@@ -22,6 +22,7 @@ enum udp_verdict {
 	UDP_DROP_RATE, /* over the source's packet or byte budget */
 	UDP_DROP_SIZE, /* truncated (MSG_TRUNC) or over --udp-max-size */
 	UDP_DROP_SEND, /* the reply could not be sent (buffer full...) */
+	UDP_DROP_ACCESS, /* source refused by --allow/--deny */
 	UDP_NVERDICTS,
 };
 

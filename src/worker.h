@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "access.h"
 #include "options.h"
 #include "udp.h"
 
@@ -45,6 +46,8 @@ enum {
 struct worker_stats {
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t refused; /* over --max-conns or out of descriptors */
+	_Atomic uint64_t denied; /* by --allow/--deny */
+	_Atomic uint64_t over_source; /* over --max-per-source */
 	_Atomic uint64_t closed;
 	_Atomic uint64_t bytes_in;
 	_Atomic uint64_t bytes_out;
@@ -72,12 +75,16 @@ struct worker_shared {
 	atomic_uint conns; /* open connections, for --max-conns */
 	unsigned int fd_budget; /* the most the descriptor limit allows */
 	int fail_fd; /* eventfd a failing worker writes to wake main() */
+	struct access_sources sources; /* for --max-per-source */
+	atomic_bool served; /* the one given connection is over */
+	_Atomic uint64_t udp_last_ms; /* last datagram, core_clock's time */
 };
 
 /* What main asks of a worker (worker_ask), as bits. */
 enum worker_request {
 	WORKER_STOP = 1 << 0, /* close every connection and return */
 	WORKER_REPORT = 1 << 1, /* fill reply with rows (report.h) */
+	WORKER_DRAIN = 1 << 2, /* stop accepting; serve what is open */
 };
 
 /* Owned by main(); the thread only touches its own. */
@@ -91,6 +98,8 @@ struct worker {
 	int udp_fds[OPTIONS_MAX_BINDS]; /* UDP, one per address (-u) */
 	int nudp;
 	unsigned int port; /* the service port, for the UDP self-loop check */
+	bool given; /* serve given_fd, one connection, then set served */
+	int given_fd; /* --inetd or Accept=yes: the connected socket */
 	int ctl_fd; /* eventfd: readable when main asks something */
 	atomic_uint requests; /* enum worker_request bits not yet taken */
 	pthread_t thread;

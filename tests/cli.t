@@ -36,6 +36,15 @@ for args, want in [
 
 p = run("--help")
 ok(p.returncode == 0 and "--port" in p.stdout and "--framing" in p.stdout, "--help: exit 0, options listed")
+with open(os.path.join(ROOT, "src", "options.c")) as f:
+    longs = re.findall(r'^\t\{"([a-z0-9-]+)", ', f.read(), re.M)
+with open(os.path.join(ROOT, "man", "echod.1")) as f:
+    man = f.read()
+ok(len(longs) > 20 and all("--" + name in p.stdout for name in longs),
+   "--help names every long option", [n for n in longs if "--" + n not in p.stdout])
+ok(all(re.search(r"^\.It (?:.* )?Fl -%s\b" % re.escape(name), man, re.M) for name in longs),
+   "the man page describes every long option",
+   [n for n in longs if not re.search(r"^\.It (?:.* )?Fl -%s\b" % re.escape(n), man, re.M)])
 p = run("--version")
 ok(p.returncode == 0 and re.match(r"echod \d+\.\d+", p.stdout), "--version: exit 0 and a version")
 
@@ -46,7 +55,7 @@ holder.bind(("::", 0))
 holder.listen()
 port = holder.getsockname()[1]
 p = run("-p", str(port), "-t", "1")
-eq((p.returncode, p.stderr.strip().splitlines()[-1]), (1, "echod: bind [::]:%d: Address already in use" % port),
+eq((p.returncode, unstamp(p.stderr.strip()).splitlines()[-1]), (1, "echod: bind [::]:%d: Address already in use" % port),
    "a port in use: exit 1, one line naming address and cause")
 holder.close()
 
@@ -58,7 +67,7 @@ ok("Address already in use" in p.stderr, "... with the cause", p.stderr)
 first.stop()
 
 p = run("-p", "0", "-b", "192.0.2.1")
-eq((p.returncode, p.stderr.strip().splitlines()[-1]),
+eq((p.returncode, unstamp(p.stderr.strip()).splitlines()[-1]),
    (1, "echod: bind 192.0.2.1:0: Cannot assign requested address"),
    "an address this host does not have: exit 1, one line")
 
@@ -86,7 +95,7 @@ holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 holder.bind(("::", 0))
 port = holder.getsockname()[1]
 p = run("-p", str(port), "-t", "1", "-u", "--no-tcp")
-eq((p.returncode, p.stderr.strip().splitlines()[-1]), (1, "echod: bind udp [::]:%d: Address already in use" % port),
+eq((p.returncode, unstamp(p.stderr.strip()).splitlines()[-1]), (1, "echod: bind udp [::]:%d: Address already in use" % port),
    "a UDP port in use: exit 1, one line")
 holder.close()
 

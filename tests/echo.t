@@ -29,7 +29,7 @@ def slow_reader(s, n, chunk, pause):
 
 def test_echo(backend):
     srv = Echod("-t", "1", "-v", backend=backend)
-    ok(re.search(r"^echod: listening on tcp \[::\]:\d+ \(fd \d+\)$", srv.log(), re.M),
+    ok(re.search(r"^echod: listening on tcp \[::\]:\d+ \(fd \d+, dual-stack\)$", srv.log(), re.M),
        "%s: start-up line names protocol, address, port and fd" % backend, srv.log())
     ok(srv.port != 0, "%s: --port 0 gets a real port from the kernel" % backend)
 
@@ -156,7 +156,7 @@ def test_exit_counters(backend):
     b.close()
     c.close()
     stopped = [x for x in srv.lines if " stopped: " in x]
-    eq(stopped, ["echod: stopped: 3 connections, 1 refused, 3 closed, 6 messages, 22 bytes in, 16 bytes out"],
+    eq(stopped, ["echod: stopped: 3 connections, 1 refused, 0 denied, 0 over per-source limit, 3 closed, 6 messages, 22 bytes in, 16 bytes out"],
        "%s: accepted, refused, closed, messages, bytes in (8+12+2), bytes out (8+6+2)" % backend)
     udp = [x for x in srv.lines if re.match(r"echod: udp: \d+ datagrams", x)]
     eq([x.partition(";")[0] for x in udp], ["echod: udp: 2 datagrams received, 2 echoed, 12 bytes out"],

@@ -177,14 +177,25 @@ def wait_until(pred, timeout=5.0, step=0.01):
 
 
 READY_RE = r"^echod: ready$"
-LISTEN_RE = re.compile(r"listening on (tcp|udp) (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+) \(fd (\d+)\)")
+# The time stamp echod puts first on every log line (not under the journal).
+STAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+
+
+def unstamp(text):
+    """text (one line or many) without echod's leading time stamps."""
+    return "\n".join(STAMP_RE.sub("", line) for line in text.split("\n"))
+
+LISTEN_RE = re.compile(r"listening on (tcp|udp) (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+) \(fd (\d+), ([^)]*)\)")
 
 
 class Echod:
     """A running echod, started on --port 0 with the given arguments.
 
-    stderr is read on a thread into self.lines so that tests can check what
-    echod logged; self.tcp and self.udp list (host, port) it listens on.
+    Unless args name --grace, it gets --grace 0, so that stopping it with
+    clients still connected does not wait out SIGTERM's grace.
+
+    stderr is read on a thread into self.lines, time stamps taken off (as
+    written in self.raw), so that tests can check what echod logged; self.tcp and self.udp list (host, port) it listens on.
     """
 
     def __init__(self, *args, backend=None, port0=True, env=None, prefix=(), wait=True):
@@ -194,6 +205,8 @@ class Echod:
         if backend:
             argv += ["--backend", backend]
         argv += [str(a) for a in args]
+        if "--grace" not in argv:
+            argv += ["--grace", "0"]
         self.argv = argv
         e = dict(os.environ)
         if env:
@@ -202,6 +215,7 @@ class Echod:
         self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, env=e)
         self.lines = []
+        self.raw = []
         self.tcp = []
         self.udp = []
         self.fds = []
@@ -215,6 +229,8 @@ class Echod:
         for raw in self.proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             with self._cv:
+                self.raw.append(line)
+                line = unstamp(line)
                 self.lines.append(line)
                 m = LISTEN_RE.search(line)
                 if m:

@@ -41,6 +41,7 @@ def test_second_instance(backend):
         srv = Echod("-t", "2", *args, backend=backend)
         status, lines = second_echod(backend, srv.port, *args)
         # Start-up prints which backend it chose (info) before it binds.
+        lines = [unstamp(line) for line in lines]
         errs = [line for line in lines if not line.startswith("echod: backend ")]
         ok(status == 1 and len(errs) == 1 and "bind" in errs[0] and "Address already in use" in errs[0],
            "%s: a second echod on a %s port in use exits 1 with one bind line" % (backend, proto),

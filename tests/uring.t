@@ -119,7 +119,7 @@ def test_disabled_env():
     srv.stop()
     p = subprocess.run([ECHOD, "--port", "0", "--backend", "io_uring"], capture_output=True,
                        text=True, timeout=10, env=dict(os.environ, ECHOD_DISABLE_IO_URING="1"))
-    eq((p.returncode, p.stderr.strip()),
+    eq((p.returncode, unstamp(p.stderr.strip())),
        (1, "echod: backend io_uring: disabled by ECHOD_DISABLE_IO_URING"),
        "--backend io_uring when disabled: exit 1 with the reason")
 
@@ -167,7 +167,7 @@ def test_seccomp():
     proc = spawn([ECHOD, "--port", "0", "-t", "1"], stdin=subprocess.DEVNULL,
                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
                  preexec_fn=deny_io_uring)
-    first = proc.stderr.readline().decode().strip()
+    first = unstamp(proc.stderr.readline().decode().strip())
     ok(first.startswith("echod: backend epoll (io_uring unavailable: io_uring_setup: "
                         "Operation not permitted"),
        "seccomp: auto falls back to epoll and says why, first", first)

@@ -1,0 +1,77 @@
+/*
+ * access.h - who may connect: --allow/--deny CIDR rules, and the
+ * process-wide count of open connections per source for
+ * --max-per-source. Addresses are compared as 16 bytes, IPv4 as
+ * IPv4-mapped IPv6, so an IPv4 peer on a dual-stack socket matches the
+ * IPv4 rules.
+ */
+#ifndef ECHOD_ACCESS_H
+#define ECHOD_ACCESS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net.h"
+
+enum {
+	ACCESS_MAX_RULES = 64,
+	ACCESS_SOURCES = 8192, /* per-source table entries, process-wide */
+	ACCESS_PROBE = 32, /* entries looked at for one source */
+};
+
+/* One --allow or --deny: a network as 16 bytes and a prefix length. */
+struct access_rule {
+	uint8_t net[16];
+	uint8_t bits; /* 0..128; IPv4 rules are stored as 96 + length */
+	bool deny;
+};
+
+struct access_rules {
+	struct access_rule rule[ACCESS_MAX_RULES];
+	int n;
+	bool any_allow; /* then what no --allow matches is refused */
+};
+
+/*
+ * Parses "192.0.2.0/24", "2001:db8::/32" or a bare address (a host) and
+ * appends it to rules. Returns 0, -EINVAL (not a CIDR) or -ENOSPC.
+ */
+int access_add(struct access_rules *rules, const char *cidr, bool deny);
+
+/*
+ * Whether peer may be served: a --deny match refuses (deny wins); else
+ * with any --allow it must match one; with none, everyone may.
+ */
+bool access_allowed(const struct access_rules *rules,
+		    const union net_addr *peer);
+
+/*
+ * The --max-per-source table: a fixed number of (source, count)
+ * entries under one lock, so memory is bounded whatever the number of
+ * sources. A source is an IPv4 address or an IPv6 /64.
+ */
+struct access_sources {
+	pthread_mutex_t lock;
+
+	struct {
+		uint8_t key[16];
+		unsigned int count; /* 0 = free */
+	} entry[ACCESS_SOURCES];
+};
+
+/* The source key of a: IPv4 as IPv4-mapped, IPv6 cut to its /64. */
+void access_source_key(const union net_addr *a, uint8_t key[16]);
+
+/*
+ * Takes one place for source key when it holds fewer than max. Returns
+ * 0, -EUSERS (max reached) or -ENOSPC (no free entry near its hash:
+ * refused rather than let a source go uncounted).
+ */
+int access_source_take(struct access_sources *t, const uint8_t key[16],
+		       unsigned int max);
+
+/* Gives back a place access_source_take gave. */
+void access_source_give(struct access_sources *t, const uint8_t key[16]);
+
+#endif
