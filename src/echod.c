@@ -746,7 +746,10 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 		open_listeners(o, workers, addrs, flags, naddrs);
 	shared->fd_budget = core_fd_budget(o->threads);
 	drop_root(o);
+	pthread_barrier_init(&shared->started, NULL,
+			     (unsigned int)o->threads + 1);
 	start_workers(o, workers, backend, shared);
+	pthread_barrier_wait(&shared->started);
 	*metrics = start_metrics(o, &maddr, workers, backend);
 	warn_root(o);
 	return workers;
@@ -780,8 +783,8 @@ int main(int argc, char **argv)
 	workers = start(&o, &shared, &metrics, &given, &one_shot);
 	/*
 	 * The last start-up line: every socket is open and every worker has
-	 * started, so clients may come. Scripts and tests wait for it rather
-	 * than guess how many "listening on" lines there will be.
+	 * set up its loop, so clients may come. Scripts and tests wait for it
+	 * rather than guess how many "listening on" lines there will be.
 	 */
 	log_info("ready");
 	notify_status("READY=1\nSTATUS=serving with %d worker%s", o.threads,

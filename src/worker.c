@@ -27,16 +27,21 @@ static int run_backend(struct worker *w)
 	int err;
 
 	loop = calloc(1, b->loop_size);
-	if (loop == NULL)
-		return worker_failed(w, "start", -ENOMEM);
-	err = b->init(loop, w);
+	err = loop ? b->init(loop, w) : -ENOMEM;
+	/*
+	 * No worker serves before every worker holds its own descriptors:
+	 * clients accepted by one could otherwise take the last descriptors
+	 * another needs to start. main() says "ready" after this too.
+	 */
+	pthread_barrier_wait(&w->shared->started);
 	if (err < 0) {
 		snprintf(what, sizeof(what), "%s set-up", b->name);
-		worker_failed(w, what, err);
+		worker_failed(w, loop ? what : "start", err);
 	} else {
 		err = b->serve(loop);
 	}
-	b->destroy(loop);
+	if (loop)
+		b->destroy(loop);
 	free(loop);
 	return err;
 }

@@ -75,6 +75,7 @@ struct worker_shared {
 	atomic_uint conns; /* open connections, for --max-conns */
 	unsigned int fd_budget; /* the most the descriptor limit allows */
 	int fail_fd; /* eventfd a failing worker writes to wake main() */
+	pthread_barrier_t started; /* every worker's set-up, and main, meet */
 	struct access_sources sources; /* for --max-per-source */
 	atomic_bool served; /* the one given connection is over */
 	_Atomic uint64_t udp_last_ms; /* last datagram, core_clock's time */

@@ -261,7 +261,7 @@ class Echod:
 
     def wait_listening(self, timeout=10.0):
         """Waits for echod's last start-up line, printed once every socket
-        is open and every worker started: self.tcp and self.udp are then
+        is open and every worker has set up its loop: self.tcp and self.udp are then
         complete, and every listener accepts."""
         if not self.wait_log(READY_RE, timeout):
             raise RuntimeError("echod did not start: %r (%s)" % (self.log(), " ".join(self.argv)))
