@@ -45,6 +45,7 @@ struct monitor {
 	struct lg_thread *th;
 	struct hist *snap[2]; /* previous and current, for interval p99 */
 	uint64_t prev_done, prev_bytes;
+	uint64_t last_tick; /* ns: where the last interval ended */
 	struct interval *iv;
 	size_t niv;
 	struct sample begin, end;
@@ -117,51 +118,79 @@ static bool all_finished(const struct monitor *m)
 	return true;
 }
 
-/* Sums the live counters; errors of every kind when err is NULL. */
-static void sum(const struct monitor *m, uint64_t *done, uint64_t *bytes,
-		uint64_t *errors)
+/*
+ * Sums the live counters: echoes and bytes of the window, or when warm is
+ * set those outside it (the warm-up's, as the window has not begun).
+ */
+static void sum(const struct monitor *m, bool warm, uint64_t *done,
+		uint64_t *bytes, uint64_t *errors)
 {
+	const struct lg_stats *st;
+	uint64_t all = 0, all_bytes = 0;
+
 	*done = *bytes = *errors = 0;
 	for (unsigned int i = 0; i < m->o->threads; i++) {
-		*done += rd(&m->th[i].st.done);
-		*bytes += rd(&m->th[i].st.bytes);
+		st = &m->th[i].st;
+		*done += rd(&st->measured);
+		*bytes += rd(&st->measured_bytes);
+		all += rd(&st->done);
+		all_bytes += rd(&st->bytes);
 		for (int k = 0; k < ERR_FATAL_MAX; k++)
-			*errors += rd(&m->th[i].st.err[k]);
+			*errors += rd(&st->err[k]);
+	}
+	if (warm) {
+		*done = all - *done;
+		*bytes = all_bytes - *bytes;
 	}
 }
 
-/* Closes one interval: counts since the last, p99 from the histograms. */
-static void tick(struct monitor *m, uint64_t now)
+static void push_interval(struct monitor *m, const struct interval *iv)
+{
+	if (!(m->niv & (m->niv + 1))) {
+		m->iv = realloc(m->iv, 2 * (m->niv + 1) * sizeof(*m->iv));
+		if (!m->iv)
+			err(1, "malloc");
+	}
+	m->iv[m->niv++] = *iv;
+}
+
+/*
+ * Closes one interval at now: counts since the last, p99 from the window's
+ * histograms. The warm-up interval ends exactly where the window begins
+ * and the last exactly where it ends, as lg_done splits echoes there.
+ */
+static void tick(struct monitor *m, uint64_t now, bool warm)
 {
 	struct hist *tmp, delta;
 	struct interval iv = {0};
-	uint64_t done, bytes, errors;
+	uint64_t done, bytes, errors, t;
 	double secs;
 
+	t = warm ? m->lg.measure : now < m->lg.end ? now : m->lg.end;
 	iv.start = m->niv ? m->iv[m->niv - 1].end : 0;
-	iv.end = (double)(now - m->lg.start) / 1e9;
+	iv.end = (double)(t - m->lg.start) / 1e9;
 	secs = iv.end - iv.start;
-	sum(m, &done, &bytes, &errors);
+	sum(m, warm, &done, &bytes, &errors);
+	if (!warm && m->niv && m->iv[m->niv - 1].warmup)
+		m->prev_done = m->prev_bytes = 0;
 	hist_init(m->snap[1]);
 	for (unsigned int i = 0; i < m->o->threads; i++)
 		hist_add(m->snap[1], &m->th[i].hist);
 	hist_sub(&delta, m->snap[1], m->snap[0]);
-	iv.warmup = now <= m->lg.measure || !delta.total;
-	iv.p99 = hist_percentile(&delta, 99);
-	iv.rps = secs > 0 ? (double)(done - m->prev_done) / secs : 0;
-	iv.mbps = secs > 0 ? (double)(bytes - m->prev_bytes) / secs / 1e6 : 0;
+	iv.warmup = warm;
+	iv.p99 = warm ? 0 : hist_percentile(&delta, 99);
+	iv.echoes = done - m->prev_done;
+	iv.bytes = bytes - m->prev_bytes;
+	iv.rps = secs > 0 ? (double)iv.echoes / secs : 0;
+	iv.mbps = secs > 0 ? (double)iv.bytes / secs / 1e6 : 0;
 	iv.errors = errors;
 	m->prev_done = done;
 	m->prev_bytes = bytes;
 	tmp = m->snap[0];
 	m->snap[0] = m->snap[1];
 	m->snap[1] = tmp;
-	if (!(m->niv & (m->niv + 1))) {
-		m->iv = realloc(m->iv, 2 * (m->niv + 1) * sizeof(*m->iv));
-		if (!m->iv)
-			err(1, "malloc");
-	}
-	m->iv[m->niv++] = iv;
+	m->last_tick = t;
+	push_interval(m, &iv);
 	if (!m->o->quiet)
 		report_progress(stderr, m->o, &iv, m->tty);
 }
@@ -174,32 +203,43 @@ static void sleep_until(uint64_t t)
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 }
 
+/* Takes the CPU samples when the window begins and ends. */
+static void sample_window(struct monitor *m, uint64_t now)
+{
+	if (!m->began && now >= m->lg.measure) {
+		take_sample(m, &m->begin);
+		m->began = true;
+	}
+	if (m->began && !m->ended && (now >= m->lg.end || interrupted)) {
+		take_sample(m, &m->end);
+		m->ended = true;
+	}
+}
+
 /*
- * Follows the run until every thread is done: progress each second, CPU
- * samples when the measured time begins and ends (SIGINT ends it early).
+ * Follows the run until every thread is done: the warm-up as one interval,
+ * then progress each second of the window, CPU samples when it begins and
+ * ends (SIGINT ends it early). No interval follows the window's end: what
+ * completes in the drain is outside it.
  */
 static void follow(struct monitor *m)
 {
-	uint64_t next = m->lg.start + 1000000000, now, t;
+	uint64_t next, now, t;
+	bool warm = m->lg.measure > m->lg.start;
 
+	next = warm ? m->lg.measure : m->lg.start + 1000000000;
+	m->last_tick = m->lg.start;
 	for (;;) {
 		now = now_ns();
 		if (interrupted)
 			__atomic_store_n(&m->lg.stop, 1, __ATOMIC_RELAXED);
-		if (!m->began && now >= m->lg.measure) {
-			take_sample(m, &m->begin);
-			m->began = true;
-		}
-		if (m->began && !m->ended &&
-		    (now >= m->lg.end || interrupted)) {
-			take_sample(m, &m->end);
-			m->ended = true;
-		}
+		sample_window(m, now);
 		if (all_finished(m))
 			break;
-		if (now >= next) {
-			tick(m, now);
-			next += 1000000000;
+		if (now >= next && m->last_tick < m->lg.end) {
+			tick(m, now, warm);
+			next = (warm ? m->lg.measure : next) + 1000000000;
+			warm = false;
 		}
 		t = now + 20000000; /* notice finished threads and signals */
 		t = t < next ? t : next;
@@ -212,10 +252,36 @@ static void follow(struct monitor *m)
 		m->ended = true;
 	}
 	/* The last, partial second, unless it is only the drain. */
-	if (m->end.at >= next - 1000000000 + 100000000)
-		tick(m, m->end.at);
+	if (m->last_tick < m->lg.end && m->end.at >= m->last_tick + 100000000)
+		tick(m, m->end.at, warm);
 	if (m->niv && !m->o->quiet && m->tty)
 		fputc('\n', stderr);
+}
+
+/*
+ * Echoes that completed just before the window's end but were counted
+ * after the last tick read the counters belong to the last interval, so
+ * that the intervals add up to the summary exactly.
+ */
+static void settle_intervals(struct monitor *m, const struct result *r)
+{
+	struct interval *iv = m->niv ? &m->iv[m->niv - 1] : NULL;
+	uint64_t n = 0, b = 0;
+	double secs;
+
+	if (!iv || iv->warmup)
+		return;
+	for (size_t i = 0; i < m->niv; i++) {
+		n += m->iv[i].warmup ? 0 : m->iv[i].echoes;
+		b += m->iv[i].warmup ? 0 : m->iv[i].bytes;
+	}
+	if (n >= r->requests)
+		return;
+	iv->echoes += r->requests - n;
+	iv->bytes += r->bytes - b;
+	secs = iv->end - iv->start;
+	iv->rps = secs > 0 ? (double)iv->echoes / secs : 0;
+	iv->mbps = secs > 0 ? (double)iv->bytes / secs / 1e6 : 0;
 }
 
 /* Sums the threads into r and prints each thread's first error. */
@@ -244,7 +310,9 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 	}
 	if (!m->began)
 		m->begin = m->end;
-	/* With -n the measured time ends at the last echo. */
+	/* The window ends at its end; with -n at the last echo. */
+	if (end > m->lg.end)
+		end = m->lg.end;
 	if (o->requests && !o->duration && last)
 		end = last;
 	r->seconds =
@@ -261,6 +329,7 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 		r->server.sys_us =
 			m->end.server.sys_us - m->begin.server.sys_us;
 	}
+	settle_intervals(m, r);
 	r->iv = m->iv;
 	r->niv = m->niv;
 }

@@ -34,7 +34,8 @@ void lg_done(struct lg_thread *th, uint64_t t0, uint64_t now, size_t bytes)
 {
 	inc(&th->st.done, 1);
 	inc(&th->st.bytes, bytes);
-	if (t0 < th->lg->measure)
+	if (th->limited ? t0 < th->lg->measure
+			: now < th->lg->measure || now >= th->lg->end)
 		return;
 	hist_record(&th->hist, now > t0 ? now - t0 : 0);
 	inc(&th->st.measured, 1);

@@ -42,6 +42,8 @@ void report_progress(FILE *f, const struct bench_opts *o,
 
 	if (iv->warmup)
 		snprintf(p99, sizeof(p99), "warm-up");
+	else if (!iv->echoes)
+		snprintf(p99, sizeof(p99), "p99 -");
 	else
 		snprintf(p99, sizeof(p99), "p99 %s",
 			 lat(v, sizeof(v), iv->p99));
@@ -69,6 +71,17 @@ static double per_s(const struct result *r, double v)
 static double per_req(const struct result *r, uint64_t us)
 {
 	return r->requests ? (double)us / (double)r->requests : 0;
+}
+
+/*
+ * An open-loop run whose window completed fewer echoes than were offered,
+ * by more than 5 %: the server (or this client) could not keep up, and
+ * the rate it reached is what the summary shows.
+ */
+static bool short_of_offer(const struct result *r)
+{
+	return r->o->rate > 0 &&
+	       per_s(r, (double)r->requests) < 0.95 * r->o->rate;
 }
 
 static void text_config(FILE *f, const struct bench_opts *o)
@@ -114,6 +127,11 @@ void report_text(FILE *f, const struct result *r)
 	fprintf(f, "  echoes     %llu, %.1f %s, %.2f MB/s each way\n",
 		(unsigned long long)r->requests, per_s(r, (double)r->requests),
 		unit(o), per_s(r, (double)r->bytes) / 1e6);
+	if (short_of_offer(r))
+		fprintf(f,
+			"  shortfall  offered %.0f %s, achieved %.0f (%.1f %%): fell behind; latency counts from each message's due time\n",
+			o->rate, unit(o), per_s(r, (double)r->requests),
+			100 * per_s(r, (double)r->requests) / o->rate);
 	fprintf(f, "  latency   ");
 	for (int i = 0; i < NPCT; i++)
 		fprintf(f, " %s %s,", pct_names[i],
@@ -199,11 +217,12 @@ static void json_intervals(FILE *f, const struct result *r)
 			"%s\n    {\"start\": %.3f, \"end\": %.3f, \"warmup\": %s, \"requests_per_s\": %.1f, \"mb_per_s\": %.3f, \"p99_us\": ",
 			i ? "," : "", iv->start, iv->end,
 			iv->warmup ? "true" : "false", iv->rps, iv->mbps);
-		if (iv->warmup)
+		if (iv->warmup || !iv->echoes)
 			fprintf(f, "null");
 		else
 			fprintf(f, "%.3f", (double)iv->p99 / 1e3);
-		fprintf(f, ", \"errors\": %llu}",
+		fprintf(f, ", \"echoes\": %llu, \"errors\": %llu}",
+			(unsigned long long)iv->echoes,
 			(unsigned long long)iv->errors);
 	}
 	fprintf(f, "%s]\n}\n", r->niv ? "\n  " : "");
@@ -217,6 +236,13 @@ void report_json(FILE *f, const struct result *r)
 	fprintf(f, "  \"bytes\": %llu,\n  \"requests_per_s\": %.1f,\n",
 		(unsigned long long)r->bytes, per_s(r, (double)r->requests));
 	fprintf(f, "  \"mb_per_s\": %.3f,\n", per_s(r, (double)r->bytes) / 1e6);
+	if (r->o->rate > 0)
+		fprintf(f, "  \"offered_per_s\": %.3f,\n", r->o->rate);
+	else
+		fprintf(f, "  \"offered_per_s\": null,\n");
+	fprintf(f, "  \"achieved_per_s\": %.1f,\n  \"shortfall\": %s,\n",
+		per_s(r, (double)r->requests),
+		short_of_offer(r) ? "true" : "false");
 	json_latency(f, r->hist);
 	fprintf(f, "  \"errors\": {");
 	for (int k = 0; k < ERR_MAX; k++)

@@ -13,13 +13,20 @@
 
 struct bench_opts;
 
-/* One second of the run, as the progress line showed it. */
+/*
+ * One second of the run, as the progress line showed it. The warm-up is
+ * an interval of its own, so every other one lies inside the window and
+ * its echoes add up to the summary's.
+ */
 struct interval {
 	double start, end; /* seconds since the load began */
 	bool warmup;
+	uint64_t
+		echoes; /* completed in it (the window's only, after warm-up) */
+	uint64_t bytes;
 	double rps;
 	double mbps;
-	uint64_t p99; /* ns; 0 in warm-up */
+	uint64_t p99; /* ns; 0 in warm-up or when no echo completed */
 	uint64_t errors;
 };
 
@@ -29,7 +36,7 @@ struct result {
 	struct hist *hist; /* measured latencies of all threads */
 	uint64_t requests; /* measured echoes */
 	uint64_t bytes;
-	double seconds; /* measured time */
+	double seconds; /* measured time: the window's length */
 	uint64_t err[ERR_MAX];
 	bool have_server;
 	struct cpu_sample client; /* over the measured time */

@@ -191,6 +191,48 @@ def test_stall_open_vs_closed():
          "open loop: p99 shows the 100 ms stall (latency from when each was due)")
 
 
+def test_overload():
+    # Offered 20000/s to a server that answers about 2000/s: the window
+    # still holds echoes, the summary agrees with its intervals, and the
+    # shortfall is reported in the JSON and in one line of the summary.
+    srv = PyServer(BROKEN, "slow")
+    st, doc, err = bench_json("-c", "2", "-r", "20000", "-D", "2", "-w", "0.5", "-t", "1",
+                              srv.addr)
+    st2, out, err2 = bench("-q", "-c", "2", "-r", "20000", "-D", "1", "-w", "0.3", "-t", "1",
+                           srv.addr)
+    srv.stop()
+    if not doc:
+        t.ok(False, "overload run produces JSON", err)
+        return
+    ivs = doc["intervals"]
+    measured = [iv for iv in ivs if not iv["warmup"]]
+    mean = sum(iv["echoes"] for iv in measured) / max(1e-9, sum(iv["end"] - iv["start"]
+                                                                 for iv in measured))
+    rate = doc["requests_per_s"]
+    t.diag("overload: offered 20000/s, summary %.0f/s, intervals %s" %
+           (rate, [round(iv["requests_per_s"]) for iv in ivs]))
+    t.ok(st == 0 and doc["requests"] > 100 and not errors(doc),
+         "overload: echoes measured in the window, exit 0", "status %d" % st, err)
+    t.ok(rate > 0 and abs(mean - rate) <= 0.05 * rate
+         and all(abs(iv["requests_per_s"] - rate) <= 0.5 * rate for iv in measured[:-1]),
+         "overload: summary rate agrees with its intervals within 5 %",
+         "summary %.1f, intervals %.1f" % (rate, mean))
+    t.eq(sum(iv["echoes"] for iv in measured), doc["requests"],
+         "overload: the intervals' echoes add up to the summary's")
+    t.ok(doc["shortfall"] is True and doc["offered_per_s"] == 20000
+         and doc["achieved_per_s"] < 0.95 * 20000 and abs(doc["achieved_per_s"] - rate) < 1,
+         "overload: JSON says shortfall, offered and achieved",
+         {k: doc.get(k) for k in ("shortfall", "offered_per_s", "achieved_per_s")})
+    t.ok(ivs and ivs[0]["warmup"] and abs(ivs[0]["end"] - 0.5) < 1e-6
+         and all(iv["start"] >= 0.5 - 1e-6 and not iv["warmup"] for iv in ivs[1:]),
+         "intervals: the warm-up is its own, every other starts after it",
+         [(iv["start"], iv["end"], iv["warmup"]) for iv in ivs])
+    lines = [x for x in out.splitlines() if "shortfall" in x]
+    t.ok(st2 == 0 and len(lines) == 1 and "offered 20000" in lines[0]
+         and "achieved" in lines[0], "overload: one shortfall line in the text summary",
+         out, err2)
+
+
 def test_udp_broken():
     cases = (("drop", 0, "lost"), ("reorder", 0, "reordered"), ("dup", 0, "duplicate"),
              ("corrupt", 1, "mismatch"))
@@ -225,8 +267,11 @@ def test_echod_modes(echod):
     )
     for name, args in runs:
         st, doc, err = bench_json("-D", "1", "-w", "0.2", "--server-pid", pid, *args, addr)
-        if check_run("echod %s: every byte verified, exit 0" % name, st, doc, err) \
-                and name == "pingpong":
+        good = check_run("echod %s: every byte verified, exit 0" % name, st, doc, err)
+        if good and name == "open loop":
+            t.ok(doc["shortfall"] is False and doc["offered_per_s"] == 2000,
+                 "open loop that keeps up: no shortfall", json.dumps(doc)[:400])
+        if good and name == "pingpong":
             t.ok("server" in doc["cpu_us_per_request"]
                  and doc["cpu_us_per_request"]["server"]["total"] > 0
                  and doc["intervals"] and doc["latency_us"]["p99"] > 0,
@@ -294,6 +339,7 @@ def main():
     test_broken_tcp()
     test_drop_last_byte_is_short()
     test_stall_open_vs_closed()
+    test_overload()
     test_udp_broken()
     try:
         echod = t.Echod("--threads", "1")
