@@ -334,25 +334,62 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 	r->niv = m->niv;
 }
 
+/*
+ * The files asked for are opened before the run, so that a path that
+ * cannot be written fails at once, not after the whole run; "-" is
+ * standard output.
+ */
+struct outputs {
+	FILE *csv, *svg;
+};
+
+static FILE *open_output(const char *path)
+{
+	FILE *f;
+
+	if (!path)
+		return NULL;
+	if (!strcmp(path, "-"))
+		return stdout;
+	f = fopen(path, "we");
+	if (!f)
+		err(1, "%s", path);
+	return f;
+}
+
+/* Flushes or closes one output; false (after one line) if writing failed. */
+static bool close_output(FILE *f, const char *path)
+{
+	bool bad;
+
+	if (!f)
+		return true;
+	bad = ferror(f) != 0;
+	bad |= (f == stdout ? fflush(f) : fclose(f)) != 0;
+	if (bad)
+		warnx("%s: write failed", path);
+	return !bad;
+}
+
 /* Writes every report asked for; returns the exit status. */
-static int report(const struct result *r)
+static int report(const struct result *r, const struct outputs *out)
 {
 	const struct bench_opts *o = r->o;
-	int e, status = 0;
+	int status = 0;
 
 	if (o->json)
 		report_json(stdout, r);
 	else
 		report_text(stdout, r);
 	fflush(stdout);
-	if (o->csv && (e = report_csv(o->csv, r)) < 0) {
-		warnx("%s: %s", o->csv, strerror(-e));
+	if (out->csv)
+		report_csv(out->csv, r);
+	if (!close_output(out->csv, o->csv))
 		status = 1;
-	}
-	if (o->svg && (e = report_svg(o->svg, r)) < 0) {
-		warnx("%s: %s", o->svg, strerror(-e));
+	if (out->svg)
+		report_svg(out->svg, r);
+	if (!close_output(out->svg, o->svg))
 		status = 1;
-	}
 	if (report_failures(r)) {
 		warnx("%llu echoes failed verification or were cut short",
 		      (unsigned long long)report_failures(r));
@@ -370,12 +407,15 @@ int main(int argc, char **argv)
 	struct monitor m = {0};
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct result r;
+	struct outputs out;
 	struct hist *h;
 	int status;
 
 	opts_parse(&o, argc, argv);
 	if (o.selftest_hist)
 		return selftest_histogram(o.selftest_hist);
+	out.csv = open_output(o.csv);
+	out.svg = open_output(o.svg);
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -396,7 +436,7 @@ int main(int argc, char **argv)
 	release_threads(&m);
 	follow(&m);
 	gather(&m, &r, h);
-	status = report(&r);
+	status = report(&r, &out);
 	free(m.snap[0]);
 	free(m.snap[1]);
 	free(m.iv);

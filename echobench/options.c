@@ -235,6 +235,11 @@ static void validate(const struct bench_opts *o)
 		errx(2, "depth %u: UDP allows at most 512", o->depth);
 	if (o->mode == MODE_CHURN && o->depth != 1)
 		errx(2, "--mode churn sends one message per connection");
+	if (o->json && ((o->csv && !strcmp(o->csv, "-")) ||
+			(o->svg && !strcmp(o->svg, "-"))))
+		errx(2, "output -: standard output holds the --json document");
+	if (o->csv && o->svg && !strcmp(o->csv, "-") && !strcmp(o->svg, "-"))
+		errx(2, "output -: only one of --csv and --svg can go there");
 }
 
 void opts_parse(struct bench_opts *o, int argc, char **argv)
@@ -246,7 +251,8 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 	o->duration = -1;
 	o->warmup = -1;
 	o->timeout = -1;
-	while ((ch = getopt_long(argc, argv, "c:s:d:D:n:w:r:T:m:ut:jqhV",
+	opterr = 0; /* we word the error ourselves, as echod does */
+	while ((ch = getopt_long(argc, argv, ":c:s:d:D:n:w:r:T:m:ut:jqhV",
 				 longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -314,9 +320,10 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 		case 'V':
 			printf("echobench %s\n", ECHOD_VERSION);
 			exit(0);
+		case ':':
+			errx(2, "option %s: needs a value", argv[optind - 1]);
 		default:
-			fputs(usage, stderr);
-			exit(2);
+			errx(2, "option %s: unknown", argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)

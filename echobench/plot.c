@@ -2,22 +2,18 @@
  * plot.c - the latency distribution as CSV (HdrHistogram's percentile
  * table) and as an SVG plot of latency by percentile, readable in a browser.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 
 #include "options.h"
 #include "report.h"
 
-int report_csv(const char *path, const struct result *r)
+void report_csv(FILE *f, const struct result *r)
 {
 	const struct hist *h = r->hist;
 	uint64_t seen = 0;
 	double q;
-	FILE *f = fopen(path, "we");
 
-	if (!f)
-		return -errno;
 	fprintf(f, "latency_us,percentile,count,inverse_1_minus_p\n");
 	for (int i = 0; i < HIST_BUCKETS; i++) {
 		if (!h->count[i])
@@ -32,9 +28,6 @@ int report_csv(const char *path, const struct result *r)
 		else
 			fprintf(f, "%.3f\n", 1 / (1 - q));
 	}
-	if (fclose(f))
-		return -errno;
-	return 0;
 }
 
 /* The drawing area inside the SVG, in pixels. */
@@ -134,14 +127,11 @@ static void curve(FILE *f, const struct hist *h, double xmax, double ymax)
 	fprintf(f, "'/>\n");
 }
 
-int report_svg(const char *path, const struct result *r)
+void report_svg(FILE *f, const struct result *r)
 {
 	const struct hist *h = r->hist;
 	double xmax, ymax;
-	FILE *f = fopen(path, "we");
 
-	if (!f)
-		return -errno;
 	/* Enough decades to show the rarest percentile measured, up to 6. */
 	xmax = h->total > 1 ? ceil(log10((double)h->total)) : 1;
 	xmax = fmax(2, fmin(6, xmax));
@@ -156,7 +146,4 @@ int report_svg(const char *path, const struct result *r)
 	if (h->total)
 		curve(f, h, xmax, ymax);
 	fprintf(f, "</svg>\n");
-	if (fclose(f))
-		return -errno;
-	return 0;
 }

@@ -50,9 +50,12 @@ void report_progress(FILE *f, const struct bench_opts *o,
 		     const struct interval *iv, bool tty);
 void report_text(FILE *f, const struct result *r);
 void report_json(FILE *f, const struct result *r);
-/* Write the percentile distribution and its plot; 0 or -errno. */
-int report_csv(const char *path, const struct result *r);
-int report_svg(const char *path, const struct result *r);
+/*
+ * Write the percentile distribution and its plot to a stream main opened
+ * before the run; main checks for write errors when it closes it.
+ */
+void report_csv(FILE *f, const struct result *r);
+void report_svg(FILE *f, const struct result *r);
 
 /* Nonzero when an error of a failing kind was counted. */
 uint64_t report_failures(const struct result *r);

@@ -28,10 +28,10 @@ REF = os.path.join(t.ROOT, "bench", "ref_asyncio.py")
 TMP = tempfile.mkdtemp(prefix="echobench-t.")
 
 
-def bench(*args, timeout=30):
+def bench(*args, timeout=30, cwd=None):
     """Runs echobench; returns (status, stdout, stderr)."""
     p = subprocess.run([t.ECHOBENCH] + [str(a) for a in args], capture_output=True,
-                       text=True, timeout=timeout)
+                       text=True, timeout=timeout, cwd=cwd)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -92,6 +92,29 @@ def test_usage():
         st, out, err = bench(*args)
         t.ok(st == 2 and what in err.splitlines()[0] and not out,
              "bad arguments %s: exit 2, %r first" % (" ".join(args), what), err)
+    # Worded as echod words it: program name, no path, no glibc text.
+    for args, line in ((["--bogus"], "echobench: option --bogus: unknown"),
+                       (["--csv"], "echobench: option --csv: needs a value"),
+                       (["--json", "--csv", "-", "127.0.0.1:7"],
+                        "echobench: output -: standard output holds the --json document")):
+        st, out, err = bench(*args)
+        t.ok(st == 2 and err.splitlines() == [line] and not out,
+             "%s: exit 2, one line %r" % (" ".join(args), line), err)
+
+
+def test_readme_udp_example():
+    # echod answers 1000 datagrams/s per source by default: the README's
+    # UDP example must say what it measures against a default echod.
+    with open(os.path.join(t.ROOT, "README.md")) as f:
+        text = f.read()
+    sect = text[text.index("## echobench"):]
+    sect = sect[:sect.index("\n## ")]
+    line = [x for x in sect.splitlines() if "echobench --udp" in x]
+    near = "\n".join(line) + "\n" + sect
+    t.ok(line and "--udp-rate 0" in line[0] and "The UDP example needs `echod -u --udp-rate 0`"
+         in sect and "rate limit" in sect,
+         "README: the UDP example says it needs echod --udp-rate 0 (else it measures the limit)",
+         near)
 
 
 def test_unreachable():
@@ -313,6 +336,23 @@ def test_outputs(echod):
     t.ok(good, "--svg: well-formed SVG with a latency curve", err)
 
 
+def test_output_paths(echod):
+    addr = "127.0.0.1:%d" % echod.port
+    # --csv - is standard output, after the summary; no file named "-".
+    st, out, err = bench("-q", "-c", "1", "-D", "0.3", "-w", "0", "--csv", "-", addr, cwd=TMP)
+    t.ok(st == 0 and "latency_us,percentile,count" in out and "errors     none" in out
+         and not os.path.exists(os.path.join(TMP, "-")),
+         "--csv -: the distribution on standard output, no file named -", out, err)
+    # An output that cannot be written fails at once: no progress line,
+    # no summary, one line naming the path (a 30 s run never starts).
+    for opt in ("--csv", "--svg"):
+        bad = os.path.join(TMP, "no-such-dir", "x")
+        st, out, err = bench("-c", "1", "-D", "30", "-w", "0", opt, bad, addr)
+        t.ok(st == 1 and not out and err.splitlines() == [
+            "echobench: %s: No such file or directory" % bad],
+             "%s into a missing directory: one line, exit 1, before the run" % opt, out, err)
+
+
 def test_udp(echod):
     srv = PyServer(REF, "--port", "0", "--udp", proto="udp")
     st, doc, err = bench_json("--udp", "-c", "4", "-D", "1", "-w", "0", "-s", "512", srv.addr)
@@ -334,6 +374,7 @@ def test_udp(echod):
 
 def main():
     test_usage()
+    test_readme_udp_example()
     test_unreachable()
     test_histogram()
     test_broken_tcp()
@@ -347,6 +388,7 @@ def main():
         t.bail_out("echod did not start: %s" % e)
     test_echod_modes(echod)
     test_outputs(echod)
+    test_output_paths(echod)
     test_udp(echod)
     echod.stop()
     t.done_testing()
