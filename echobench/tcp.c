@@ -3,10 +3,13 @@
  * open loop), stream and churn, checking every echoed byte.
  *
  * Non-blocking sockets in an edge-triggered epoll set: each readiness edge
- * is followed by reads until a short read and sends until EAGAIN, so no
- * epoll_ctl is needed after a socket is added. Messages are sent straight
- * from the shared pattern table and checked against it as they arrive, so
- * nothing is allocated or copied per message, whatever the size.
+ * is followed by reads until a short read and sends until EAGAIN. EPOLLOUT
+ * is asked for only while connecting and, from its first EAGAIN on, for a
+ * connection whose sends fill the socket buffer: on loopback every send
+ * frees buffer space at once, and a write-space wake-up per echo would
+ * cost the kernel time the server under test should get. Messages are sent
+ * straight from the shared pattern table and checked against it as they arrive,
+ * so nothing is allocated or copied per message, whatever the size.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -43,6 +46,7 @@ struct tconn {
 	uint8_t state; /* enum cstate */
 	bool tx_busy; /* message tx_seq is started (time taken) */
 	bool blocked; /* send hit EAGAIN: wait for EPOLLOUT */
+	bool want_out; /* EPOLLOUT is in its epoll events */
 	uint64_t tx_seq; /* message being sent */
 	uint64_t rx_seq; /* message being received */
 	size_t tx_off; /* bytes of tx_seq sent */
@@ -108,6 +112,7 @@ static bool tconn_open(struct tloop *l, struct tconn *c)
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev))
 		err(1, "epoll_ctl");
 	c->fd = fd;
+	c->want_out = true;
 	c->state = C_CONNECTING;
 	l->open++;
 	if (connect(fd, (const struct sockaddr *)&l->o->addr, l->o->addrlen) &&
@@ -118,6 +123,20 @@ static bool tconn_open(struct tloop *l, struct tconn *c)
 		return false;
 	}
 	return true;
+}
+
+/* Adds or drops EPOLLOUT from the connection's events. */
+static void set_out(struct tloop *l, struct tconn *c, bool on)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
+
+	if (c->want_out == on)
+		return;
+	ev.events |= on ? EPOLLOUT : 0;
+	ev.data.u32 = (uint32_t)(c - l->c);
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->fd, &ev))
+		err(1, "epoll_ctl");
+	c->want_out = on;
 }
 
 static bool tconn_connected(struct tloop *l, struct tconn *c)
@@ -136,6 +155,7 @@ static bool tconn_connected(struct tloop *l, struct tconn *c)
 		return false;
 	}
 	c->state = C_OPEN;
+	set_out(l, c, false);
 	return true;
 }
 
@@ -180,7 +200,10 @@ static void send_some(struct tloop *l, struct tconn *c, uint64_t now)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* From now on this one fills its buffer: keep EPOLLOUT.
+			 */
 			c->blocked = true;
+			set_out(l, c, true);
 			return;
 		}
 		if (n < 0) {

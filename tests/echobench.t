@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BROKEN = os.path.join(HERE, "bench_broken.py")
 REF = os.path.join(t.ROOT, "bench", "ref_asyncio.py")
 TMP = tempfile.mkdtemp(prefix="echobench-t.")
+BARE = os.environ.get("BARE_CLIENT", os.path.join(t.ROOT, "build", "bare-client"))
 
 
 def bench(*args, timeout=30, cwd=None):
@@ -353,6 +354,21 @@ def test_output_paths(echod):
              "%s into a missing directory: one line, exit 1, before the run" % opt, out, err)
 
 
+def test_bare_client(echod):
+    # make bench's reference client: it echoes and says how much it cost.
+    p = subprocess.run([BARE, "-c", "3", "-s", "100", "-D", "0.3", "-w", "0.1",
+                        "127.0.0.1:%d" % echod.port], capture_output=True, text=True, timeout=30)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError:
+        doc = None
+    t.ok(p.returncode == 0 and doc and doc["echoes"] > 0 and doc["cpu_us_per_echo"] > 0,
+         "bench/bare_client.c: echoes and its CPU per echo as JSON", p.stdout, p.stderr)
+    p = subprocess.run([BARE, "localhost:1"], capture_output=True, text=True, timeout=30)
+    t.ok(p.returncode == 2 and len(p.stderr.splitlines()) == 1 and "numeric" in p.stderr,
+         "bare-client: a non-numeric address is a usage error, one line", p.stderr)
+
+
 def test_udp(echod):
     srv = PyServer(REF, "--port", "0", "--udp", proto="udp")
     st, doc, err = bench_json("--udp", "-c", "4", "-D", "1", "-w", "0", "-s", "512", srv.addr)
@@ -389,6 +405,7 @@ def main():
     test_echod_modes(echod)
     test_outputs(echod)
     test_output_paths(echod)
+    test_bare_client(echod)
     test_udp(echod)
     echod.stop()
     t.done_testing()
