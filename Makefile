@@ -116,7 +116,7 @@ $(BUILD)/echobench-obj/%.o: echobench/%.c $(FLAGS_FILE)
 
 $(BUILD)/echobench: $(BENCH_OBJ)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ -pthread -lm
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ -pthread -lm -lz
 
 $(BUILD)/bare-client: $(BUILD)/bench/bare_client.o
 	$(call msg,LD,$@)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cpu.h"
+#include "hlog.h"
 #include "loadgen.h"
 #include "options.h"
 #include "pattern.h"
@@ -50,6 +51,10 @@ struct monitor {
 	size_t niv;
 	struct sample begin, end;
 	bool began, ended;
+	FILE *hlog; /* --hlog, or NULL */
+	struct hist *hlog_prev; /* the window before its last interval */
+	double hlog_start,
+		hlog_len; /* that last interval, written at the end */
 	bool tty;
 };
 
@@ -90,6 +95,16 @@ static void start_threads(struct monitor *m)
 	}
 }
 
+/* The wall-clock time of a CLOCK_MONOTONIC instant, in seconds. */
+static double unix_time_of(uint64_t mono)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 +
+	       ((double)mono - (double)now_ns()) / 1e9;
+}
+
 /* Sets the timeline once every thread has connected, and releases them. */
 static void release_threads(struct monitor *m)
 {
@@ -103,6 +118,8 @@ static void release_threads(struct monitor *m)
 				  : UINT64_MAX;
 	if (o->rate > 0)
 		lg->period = (uint64_t)(1e9 * o->connections / o->rate);
+	if (m->hlog)
+		hlog_header(m->hlog, unix_time_of(lg->measure));
 	if (!o->warmup) {
 		take_sample(m, &m->begin);
 		m->began = true;
@@ -155,6 +172,40 @@ static void push_interval(struct monitor *m, const struct interval *iv)
 }
 
 /*
+ * Writes an interval's histogram to --hlog. The last of a timed window is
+ * written only once the threads are done (hlog_finish), as echoes that
+ * completed just before the window's end may be counted a moment after:
+ * then the log's intervals add up to the summary exactly.
+ */
+static void hlog_tick(struct monitor *m, const struct hist *delta, double start,
+		      double secs, uint64_t t)
+{
+	double at = start - m->o->warmup;
+
+	if (!m->hlog)
+		return;
+	if (t < m->lg.end) {
+		if (hlog_interval(m->hlog, at, secs, delta))
+			err(1, "malloc");
+		return;
+	}
+	memcpy(m->hlog_prev, m->snap[0], sizeof(*m->hlog_prev));
+	m->hlog_start = at;
+	m->hlog_len = secs;
+}
+
+static void hlog_finish(struct monitor *m, const struct hist *h)
+{
+	struct hist d;
+
+	if (!m->hlog || m->hlog_len <= 0)
+		return;
+	hist_sub(&d, h, m->hlog_prev);
+	if (hlog_interval(m->hlog, m->hlog_start, m->hlog_len, &d))
+		err(1, "malloc");
+}
+
+/*
  * Closes one interval at now: counts since the last, p99 from the window's
  * histograms. The warm-up interval ends exactly where the window begins
  * and the last exactly where it ends, as lg_done splits echoes there.
@@ -186,9 +237,17 @@ static void tick(struct monitor *m, uint64_t now, bool warm)
 	iv.errors = errors;
 	m->prev_done = done;
 	m->prev_bytes = bytes;
-	tmp = m->snap[0];
-	m->snap[0] = m->snap[1];
-	m->snap[1] = tmp;
+	/*
+	 * The window's histograms only hold the window's echoes: those that
+	 * came between its start and the warm-up's tick go to the first
+	 * measured interval, so the warm-up keeps the empty snapshot.
+	 */
+	if (!warm) {
+		hlog_tick(m, &delta, iv.start, secs, t);
+		tmp = m->snap[0];
+		m->snap[0] = m->snap[1];
+		m->snap[1] = tmp;
+	}
 	m->last_tick = t;
 	push_interval(m, &iv);
 	if (!m->o->quiet)
@@ -330,6 +389,7 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 			m->end.server.sys_us - m->begin.server.sys_us;
 	}
 	settle_intervals(m, r);
+	hlog_finish(m, h);
 	r->iv = m->iv;
 	r->niv = m->niv;
 }
@@ -340,7 +400,7 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
  * standard output.
  */
 struct outputs {
-	FILE *csv, *svg;
+	FILE *csv, *svg, *hlog;
 };
 
 static FILE *open_output(const char *path)
@@ -390,6 +450,8 @@ static int report(const struct result *r, const struct outputs *out)
 		report_svg(out->svg, r);
 	if (!close_output(out->svg, o->svg))
 		status = 1;
+	if (!close_output(out->hlog, o->hlog))
+		status = 1;
 	if (report_failures(r)) {
 		warnx("%llu echoes failed verification or were cut short",
 		      (unsigned long long)report_failures(r));
@@ -416,6 +478,7 @@ int main(int argc, char **argv)
 		return selftest_histogram(o.selftest_hist);
 	out.csv = open_output(o.csv);
 	out.svg = open_output(o.svg);
+	out.hlog = open_output(o.hlog);
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -428,8 +491,10 @@ int main(int argc, char **argv)
 	m.tty = isatty(STDERR_FILENO);
 	m.snap[0] = malloc(sizeof(struct hist));
 	m.snap[1] = malloc(sizeof(struct hist));
+	m.hlog_prev = malloc(sizeof(struct hist));
+	m.hlog = out.hlog;
 	h = malloc(sizeof(*h));
-	if (!m.snap[0] || !m.snap[1] || !h)
+	if (!m.snap[0] || !m.snap[1] || !m.hlog_prev || !h)
 		err(1, "malloc");
 	hist_init(m.snap[0]);
 	start_threads(&m);
@@ -439,6 +504,7 @@ int main(int argc, char **argv)
 	status = report(&r, &out);
 	free(m.snap[0]);
 	free(m.snap[1]);
+	free(m.hlog_prev);
 	free(m.iv);
 	free(m.th);
 	free(h);

@@ -23,6 +23,7 @@ enum {
 	OPT_CSV = 256,
 	OPT_SVG,
 	OPT_SERVER_PID,
+	OPT_HLOG,
 	OPT_SELFTEST_HIST,
 	MAX_UDP_SIZE = 65507,
 	MIN_UDP_SIZE = 16, /* sequence number and connection id, see udp.c */
@@ -32,7 +33,7 @@ static const char usage[] =
 	"usage: echobench [-jquV] [-c connections] [-s size] [-d depth] [-D seconds]\n"
 	"                 [-n requests] [-w seconds] [-r rate] [-T threads]\n"
 	"                 [-m pingpong|stream|churn] [-t seconds] [--csv file]\n"
-	"                 [--svg file] [--server-pid pid] host:port\n";
+	"                 [--svg file] [--hlog file] [--server-pid pid] host:port\n";
 
 static const char help[] =
 	"Load generator for RFC 862 echo servers that checks every echoed byte.\n"
@@ -51,6 +52,7 @@ static const char help[] =
 	"  -j, --json            summary as JSON on stdout\n"
 	"      --csv FILE        latency percentile distribution (- = stdout)\n"
 	"      --svg FILE        latency by percentile plot (- = stdout)\n"
+	"      --hlog FILE       HdrHistogram interval log, one histogram a second\n"
 	"      --server-pid PID  server CPU per request, PID and its children\n"
 	"  -q, --quiet           no progress lines\n"
 	"  -h, --help            this text\n"
@@ -73,6 +75,7 @@ static const struct option longopts[] = {
 	{"csv", required_argument, NULL, OPT_CSV},
 	{"svg", required_argument, NULL, OPT_SVG},
 	{"server-pid", required_argument, NULL, OPT_SERVER_PID},
+	{"hlog", required_argument, NULL, OPT_HLOG},
 	{"selftest-histogram", required_argument, NULL, OPT_SELFTEST_HIST},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -222,6 +225,16 @@ static void defaults(struct bench_opts *o, int have_size, int have_depth)
 		o->threads = o->connections;
 }
 
+static int is_stdout(const char *path)
+{
+	return path && !strcmp(path, "-");
+}
+
+static int stdout_users(const struct bench_opts *o)
+{
+	return is_stdout(o->csv) + is_stdout(o->svg) + is_stdout(o->hlog);
+}
+
 /* Rejects combinations that cannot be run, one line each. */
 static void validate(const struct bench_opts *o)
 {
@@ -235,11 +248,9 @@ static void validate(const struct bench_opts *o)
 		errx(2, "depth %u: UDP allows at most 512", o->depth);
 	if (o->mode == MODE_CHURN && o->depth != 1)
 		errx(2, "--mode churn sends one message per connection");
-	if (o->json && ((o->csv && !strcmp(o->csv, "-")) ||
-			(o->svg && !strcmp(o->svg, "-"))))
-		errx(2, "output -: standard output holds the --json document");
-	if (o->csv && o->svg && !strcmp(o->csv, "-") && !strcmp(o->svg, "-"))
-		errx(2, "output -: only one of --csv and --svg can go there");
+	if (o->json + stdout_users(o) > 1)
+		errx(2,
+		     "output -: standard output can hold only one of --json, --csv, --svg, --hlog");
 }
 
 void opts_parse(struct bench_opts *o, int argc, char **argv)
@@ -303,6 +314,9 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 			break;
 		case OPT_SVG:
 			o->svg = optarg;
+			break;
+		case OPT_HLOG:
+			o->hlog = optarg;
 			break;
 		case OPT_SERVER_PID:
 			o->server_pid =

@@ -35,6 +35,7 @@ struct bench_opts {
 	bool quiet;
 	const char *csv; /* percentile distribution file, or NULL */
 	const char *svg; /* latency plot file, or NULL */
+	const char *hlog; /* HdrHistogram interval log file, or NULL */
 	pid_t server_pid; /* 0 = none */
 	const char *selftest_hist; /* hidden: check the histogram, see main */
 };

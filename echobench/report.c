@@ -1,6 +1,8 @@
 /* report.c - progress lines, the text summary and the JSON document. */
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "hlog.h"
 #include "options.h"
 #include "report.h"
 
@@ -206,6 +208,19 @@ static void json_latency(FILE *f, const struct hist *h)
 	fprintf(f, ", \"max\": %.3f},\n", h->total ? (double)h->max / 1e3 : 0);
 }
 
+/* The window's histogram, for echobench merge and HdrHistogram's tools. */
+static void json_histogram(FILE *f, const struct hist *h)
+{
+	char *s = hlog_encode(h);
+
+	fprintf(f, "  \"histogram\": ");
+	if (s)
+		fprintf(f, "\"%s\",\n", s);
+	else
+		fprintf(f, "null,\n");
+	free(s);
+}
+
 static void json_intervals(FILE *f, const struct result *r)
 {
 	const struct interval *iv;
@@ -244,6 +259,7 @@ void report_json(FILE *f, const struct result *r)
 		per_s(r, (double)r->requests),
 		short_of_offer(r) ? "true" : "false");
 	json_latency(f, r->hist);
+	json_histogram(f, r->hist);
 	fprintf(f, "  \"errors\": {");
 	for (int k = 0; k < ERR_MAX; k++)
 		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", err_names[k],

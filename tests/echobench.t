@@ -97,7 +97,7 @@ def test_usage():
     for args, line in ((["--bogus"], "echobench: option --bogus: unknown"),
                        (["--csv"], "echobench: option --csv: needs a value"),
                        (["--json", "--csv", "-", "127.0.0.1:7"],
-                        "echobench: output -: standard output holds the --json document")):
+                        "echobench: output -: standard output can hold only one of --json, --csv, --svg, --hlog")):
         st, out, err = bench(*args)
         t.ok(st == 2 and err.splitlines() == [line] and not out,
              "%s: exit 2, one line %r" % (" ".join(args), line), err)
