@@ -20,6 +20,7 @@
 #include "pattern.h"
 #include "probe.h"
 #include "report.h"
+#include "runs.h"
 #include "selftest.h"
 #include "tcp.h"
 #include "udp.h"
@@ -51,6 +52,7 @@ struct monitor {
 	size_t niv;
 	struct sample begin, end;
 	bool began, ended;
+	double window_start; /* seconds since the epoch */
 	FILE *hlog; /* --hlog, or NULL */
 	struct hist *hlog_prev; /* the window before its last interval */
 	double hlog_start,
@@ -118,8 +120,9 @@ static void release_threads(struct monitor *m)
 				  : UINT64_MAX;
 	if (o->rate > 0)
 		lg->period = (uint64_t)(1e9 * o->connections / o->rate);
+	m->window_start = unix_time_of(lg->measure);
 	if (m->hlog)
-		hlog_header(m->hlog, unix_time_of(lg->measure));
+		hlog_header(m->hlog, m->window_start);
 	if (!o->warmup) {
 		take_sample(m, &m->begin);
 		m->began = true;
@@ -390,6 +393,7 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 	}
 	settle_intervals(m, r);
 	hlog_finish(m, h);
+	r->window_start = m->window_start;
 	r->iv = m->iv;
 	r->niv = m->niv;
 }
@@ -473,6 +477,10 @@ int main(int argc, char **argv)
 	struct hist *h;
 	int status;
 
+	if (argc > 1 && !strcmp(argv[1], "merge"))
+		return merge_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "plot"))
+		return plot_main(argc - 1, argv + 1);
 	opts_parse(&o, argc, argv);
 	if (o.selftest_hist)
 		return selftest_histogram(o.selftest_hist);

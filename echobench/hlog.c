@@ -320,13 +320,21 @@ int hlog_interval(FILE *f, double start, double len, const struct hist *h)
 }
 
 /* One interval line: [Tag=name,]start,length,max,histogram. */
-static int read_line(char *line, struct hist *h)
+static int read_line(char *line, struct hist *h, double *at, double *len)
 {
 	char *p = line, *nl = strchr(line, '\n');
 
 	if (nl)
 		*nl = 0;
-	for (int i = strncmp(p, "Tag=", 4) ? 1 : 0; i < 4; i++) {
+	if (!strncmp(p, "Tag=", 4)) {
+		p = strchr(p, ',');
+		if (!p)
+			return -EINVAL;
+		p++;
+	}
+	if (sscanf(p, "%lf,%lf,", at, len) != 2)
+		return -EINVAL;
+	for (int i = 0; i < 3; i++) {
 		p = strchr(p, ',');
 		if (!p)
 			return -EINVAL;
@@ -335,25 +343,33 @@ static int read_line(char *line, struct hist *h)
 	return hlog_decode(p, h);
 }
 
-int hlog_read(FILE *f, struct hist *h, double *start)
+int hlog_read(FILE *f, struct hist *h, struct hlog_span *span)
 {
 	char *line = NULL;
 	size_t cap = 0;
+	double base = -1, at, len;
 	int n = 0, e = 0;
 
-	*start = 0;
+	memset(span, 0, sizeof(*span));
 	while (getline(&line, &cap, f) > 0) {
 		if (line[0] == '#') {
-			sscanf(line, "#[StartTime: %lf", start);
+			sscanf(line, "#[StartTime: %lf", &span->start);
+			sscanf(line, "#[BaseTime: %lf", &base);
 			continue;
 		}
 		if (line[0] == '"' || line[0] == '\n')
 			continue;
-		e = read_line(line, h);
+		e = read_line(line, h, &at, &len);
 		if (e)
 			break;
-		n++;
+		if (!n++)
+			span->first = at;
+		span->end = at + len;
 	}
 	free(line);
+	/* Interval times are relative to BaseTime, else to StartTime. */
+	base = base >= 0 ? base : span->start;
+	span->first += base;
+	span->end += base;
 	return e ? e : n;
 }

@@ -34,11 +34,16 @@ void hlog_header(FILE *f, double unix_start);
  */
 int hlog_interval(FILE *f, double start, double len, const struct hist *h);
 
+/* The time an interval log covers, in seconds since the epoch (0: none). */
+struct hlog_span {
+	double start; /* StartTime (or BaseTime) */
+	double first, end; /* the first interval's start, the last's end */
+};
+
 /*
  * Adds every interval of an interval log into h and returns how many there
- * were, or -EINVAL (a line that is not a histogram) or -ENOMEM. *start is
- * set to the log's StartTime (0 if it has none).
+ * were, or -EINVAL (a line that is not a histogram) or -ENOMEM.
  */
-int hlog_read(FILE *f, struct hist *h, double *start);
+int hlog_read(FILE *f, struct hist *h, struct hlog_span *span);
 
 #endif

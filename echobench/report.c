@@ -118,10 +118,22 @@ static void text_errors(FILE *f, const struct result *r)
 	fprintf(f, "%s\n", *sep ? "" : "none");
 }
 
+void report_latency_text(FILE *f, const struct hist *h)
+{
+	char a[32];
+
+	fprintf(f, "  latency   ");
+	for (int i = 0; i < NPCT; i++)
+		fprintf(f, " %s %s,", pct_names[i],
+			lat(a, sizeof(a), hist_percentile(h, pcts[i])));
+	fprintf(f, " max %s", lat(a, sizeof(a), h->total ? h->max : 0));
+	fprintf(f, " (mean %s)\n",
+		lat(a, sizeof(a), h->total ? h->sum / h->total : 0));
+}
+
 void report_text(FILE *f, const struct result *r)
 {
 	const struct bench_opts *o = r->o;
-	char a[32];
 
 	text_config(f, o);
 	fprintf(f, "  time       %.2f s measured after %.2f s warm-up\n",
@@ -134,15 +146,7 @@ void report_text(FILE *f, const struct result *r)
 			"  shortfall  offered %.0f %s, achieved %.0f (%.1f %%): fell behind; latency counts from each message's due time\n",
 			o->rate, unit(o), per_s(r, (double)r->requests),
 			100 * per_s(r, (double)r->requests) / o->rate);
-	fprintf(f, "  latency   ");
-	for (int i = 0; i < NPCT; i++)
-		fprintf(f, " %s %s,", pct_names[i],
-			lat(a, sizeof(a), hist_percentile(r->hist, pcts[i])));
-	fprintf(f, " max %s",
-		lat(a, sizeof(a), r->hist->total ? r->hist->max : 0));
-	fprintf(f, " (mean %s)\n",
-		lat(a, sizeof(a),
-		    r->hist->total ? r->hist->sum / r->hist->total : 0));
+	report_latency_text(f, r->hist);
 	fprintf(f, "  client cpu %.2f us/echo (user %.2f, sys %.2f)\n",
 		per_req(r, r->client.user_us + r->client.sys_us),
 		per_req(r, r->client.user_us), per_req(r, r->client.sys_us));
@@ -197,7 +201,7 @@ static void json_config(FILE *f, const struct bench_opts *o)
 	fprintf(f, "  \"warmup_s\": %.3f,\n", o->warmup);
 }
 
-static void json_latency(FILE *f, const struct hist *h)
+void report_latency_json(FILE *f, const struct hist *h)
 {
 	fprintf(f, "  \"latency_us\": {\"min\": %.3f, \"mean\": %.3f",
 		h->total ? (double)h->min / 1e3 : 0,
@@ -209,7 +213,7 @@ static void json_latency(FILE *f, const struct hist *h)
 }
 
 /* The window's histogram, for echobench merge and HdrHistogram's tools. */
-static void json_histogram(FILE *f, const struct hist *h)
+void report_histogram_json(FILE *f, const struct hist *h)
 {
 	char *s = hlog_encode(h);
 
@@ -246,6 +250,7 @@ static void json_intervals(FILE *f, const struct result *r)
 void report_json(FILE *f, const struct result *r)
 {
 	json_config(f, r->o);
+	fprintf(f, "  \"window_start_unix\": %.3f,\n", r->window_start);
 	fprintf(f, "  \"seconds\": %.3f,\n  \"requests\": %llu,\n", r->seconds,
 		(unsigned long long)r->requests);
 	fprintf(f, "  \"bytes\": %llu,\n  \"requests_per_s\": %.1f,\n",
@@ -258,8 +263,8 @@ void report_json(FILE *f, const struct result *r)
 	fprintf(f, "  \"achieved_per_s\": %.1f,\n  \"shortfall\": %s,\n",
 		per_s(r, (double)r->requests),
 		short_of_offer(r) ? "true" : "false");
-	json_latency(f, r->hist);
-	json_histogram(f, r->hist);
+	report_latency_json(f, r->hist);
+	report_histogram_json(f, r->hist);
 	fprintf(f, "  \"errors\": {");
 	for (int k = 0; k < ERR_MAX; k++)
 		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", err_names[k],
