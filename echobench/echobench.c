@@ -107,6 +107,29 @@ static double unix_time_of(uint64_t mono)
 	       ((double)mono - (double)now_ns()) / 1e9;
 }
 
+static void sleep_until(uint64_t t);
+
+/*
+ * --start-at: the window begins at that wall-clock time, so that runs on
+ * several hosts measure the same seconds; the warm-up before it is cut
+ * short if connecting took longer. A time already past fails the run:
+ * its window could not be the others'.
+ */
+static void start_at(struct monitor *m)
+{
+	struct loadgen *lg = &m->lg;
+	double ahead = m->o->start_at - unix_time_of(lg->start);
+	uint64_t warm = (uint64_t)(m->o->warmup * 1e9);
+
+	if (ahead < 0)
+		errx(1, "start-at %.3f: that time passed %.3f s ago",
+		     m->o->start_at, -ahead);
+	lg->measure = lg->start + (uint64_t)(ahead * 1e9);
+	if (lg->measure - lg->start > warm)
+		lg->start = lg->measure - warm;
+	sleep_until(lg->start);
+}
+
 /* Sets the timeline once every thread has connected, and releases them. */
 static void release_threads(struct monitor *m)
 {
@@ -116,6 +139,8 @@ static void release_threads(struct monitor *m)
 	pthread_barrier_wait(&lg->ready);
 	lg->start = now_ns();
 	lg->measure = lg->start + (uint64_t)(o->warmup * 1e9);
+	if (o->start_at > 0)
+		start_at(m);
 	lg->end = o->duration > 0 ? lg->measure + (uint64_t)(o->duration * 1e9)
 				  : UINT64_MAX;
 	if (o->rate > 0)

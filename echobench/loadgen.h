@@ -131,6 +131,12 @@ bool lg_stopping(const struct lg_thread *th, uint64_t now);
 struct epoll_event;
 int lg_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline);
 
+/*
+ * Binds a socket about to connect to its --source address (connection id
+ * round robin over them); 0, or -errno. Nothing to do without --source.
+ */
+int lg_bind_source(int fd, const struct bench_opts *o, uint32_t id);
+
 /* Takes one message from the -n quota if it would be measured. */
 bool lg_take(struct lg_thread *th, uint64_t t0);
 

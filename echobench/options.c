@@ -1,6 +1,7 @@
 /* options.c - echobench's getopt_long parsing, defaults and validation. */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 
 #include <err.h>
@@ -24,6 +25,9 @@ enum {
 	OPT_SVG,
 	OPT_SERVER_PID,
 	OPT_HLOG,
+	OPT_START_AT,
+	OPT_SOURCE,
+	OPT_CONNECT_RATE,
 	OPT_SELFTEST_HIST,
 	MAX_UDP_SIZE = 65507,
 	MIN_UDP_SIZE = 16, /* sequence number and connection id, see udp.c */
@@ -33,7 +37,11 @@ static const char usage[] =
 	"usage: echobench [-jquV] [-c connections] [-s size] [-d depth] [-D seconds]\n"
 	"                 [-n requests] [-w seconds] [-r rate] [-T threads]\n"
 	"                 [-m pingpong|stream|churn] [-t seconds] [--csv file]\n"
-	"                 [--svg file] [--hlog file] [--server-pid pid] host:port\n";
+	"                 [--svg file] [--hlog file] [--server-pid pid]\n"
+	"                 [--start-at unix_time] [--source addr]... [--connect-rate n]\n"
+	"                 host:port\n"
+	"       echobench merge [--json] [--svg file] RUN...\n"
+	"       echobench plot --svg file [--title text] RUN...\n";
 
 static const char help[] =
 	"Load generator for RFC 862 echo servers that checks every echoed byte.\n"
@@ -53,6 +61,9 @@ static const char help[] =
 	"      --csv FILE        latency percentile distribution (- = stdout)\n"
 	"      --svg FILE        latency by percentile plot (- = stdout)\n"
 	"      --hlog FILE       HdrHistogram interval log, one histogram a second\n"
+	"      --start-at T      begin the measured window at unix time T (several hosts)\n"
+	"      --source ADDR     local address to connect from; repeat to spread\n"
+	"      --connect-rate N  open at most N TCP connections a second\n"
 	"      --server-pid PID  server CPU per request, PID and its children\n"
 	"  -q, --quiet           no progress lines\n"
 	"  -h, --help            this text\n"
@@ -76,6 +87,9 @@ static const struct option longopts[] = {
 	{"svg", required_argument, NULL, OPT_SVG},
 	{"server-pid", required_argument, NULL, OPT_SERVER_PID},
 	{"hlog", required_argument, NULL, OPT_HLOG},
+	{"start-at", required_argument, NULL, OPT_START_AT},
+	{"source", required_argument, NULL, OPT_SOURCE},
+	{"connect-rate", required_argument, NULL, OPT_CONNECT_RATE},
 	{"selftest-histogram", required_argument, NULL, OPT_SELFTEST_HIST},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -225,6 +239,33 @@ static void defaults(struct bench_opts *o, int have_size, int have_depth)
 		o->threads = o->connections;
 }
 
+/* A numeric local address, IPv6 with or without brackets. */
+static void add_source(struct bench_opts *o, const char *s)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&o->src[o->nsrc];
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&o->src[o->nsrc];
+	char host[INET6_ADDRSTRLEN];
+	size_t len = strlen(s);
+
+	if (o->nsrc == OPTS_MAX_SOURCES)
+		errx(2, "source %s: at most %d sources", s, OPTS_MAX_SOURCES);
+	if (s[0] == '[' && len > 2 && s[len - 1] == ']')
+		snprintf(host, sizeof(host), "%.*s", (int)(len - 2), s + 1);
+	else
+		snprintf(host, sizeof(host), "%s", s);
+	memset(&o->src[o->nsrc], 0, sizeof(o->src[0]));
+	o->srcname[o->nsrc] = s;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		o->srclen[o->nsrc++] = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		o->srclen[o->nsrc++] = sizeof(*in6);
+	} else {
+		errx(2, "source %s: not a numeric IPv4 or IPv6 address", s);
+	}
+}
+
 static int is_stdout(const char *path)
 {
 	return path && !strcmp(path, "-");
@@ -318,6 +359,16 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 		case OPT_HLOG:
 			o->hlog = optarg;
 			break;
+		case OPT_START_AT:
+			o->start_at = real("start-at", optarg, 1, 1e11);
+			break;
+		case OPT_SOURCE:
+			add_source(o, optarg);
+			break;
+		case OPT_CONNECT_RATE:
+			o->connect_rate =
+				real("connect-rate", optarg, 0.001, 1e9);
+			break;
 		case OPT_SERVER_PID:
 			o->server_pid =
 				number("server-pid", optarg, 1, 0x7fffffff, 0);
@@ -346,4 +397,8 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 	defaults(o, have_size, have_depth);
 	validate(o);
 	resolve(o, argv[optind]);
+	for (unsigned int i = 0; i < o->nsrc; i++)
+		if (o->src[i].ss_family != o->addr.ss_family)
+			errx(2, "source %s: not the address family of %s",
+			     o->srcname[i], o->target);
 }

@@ -115,6 +115,13 @@ static bool tconn_open(struct tloop *l, struct tconn *c)
 	c->want_out = true;
 	c->state = C_CONNECTING;
 	l->open++;
+	errno = -lg_bind_source(fd, l->o, c->id);
+	if (errno) {
+		lg_error(l->th, ERR_CONNECT, "bind to --source: %s",
+			 strerror(errno));
+		tconn_close(l, c, C_DEAD);
+		return false;
+	}
 	if (connect(fd, (const struct sockaddr *)&l->o->addr, l->o->addrlen) &&
 	    errno != EINPROGRESS) {
 		lg_error(l->th, ERR_CONNECT, "connect %s: %s", l->o->target,
@@ -458,19 +465,33 @@ static void setup(struct tloop *l, struct lg_thread *th)
 
 /*
  * Opens every connection before the clock starts (churn opens its own),
- * waiting up to --timeout, at least 5 s, for the handshakes.
+ * at most --connect-rate a second over all threads, then waits up to
+ * --timeout, at least 5 s, for the handshakes.
  */
 static void connect_all(struct tloop *l)
 {
-	uint64_t deadline = now_ns() + 5000000000ULL;
+	const struct bench_opts *o = l->o;
+	double gap = o->connect_rate > 0 ? 1 / o->connect_rate : 0;
+	uint64_t begin = now_ns(), due, deadline;
 	bool pending = true;
 
-	if (l->o->mode == MODE_CHURN)
+	if (o->mode == MODE_CHURN)
 		return;
-	if (l->o->timeout > 5)
-		deadline += (uint64_t)((l->o->timeout - 5) * 1e9);
-	for (uint32_t i = 0; i < l->th->nconns; i++)
+	for (uint32_t i = 0; i < l->th->nconns; i++) {
+		/*
+		 * Connection k overall (i here) is due at k / rate, so the
+		 * threads interleave; handshakes are handled meanwhile.
+		 */
+		due = begin + (uint64_t)((double)(i * o->threads +
+						  (uint32_t)l->th->id) *
+					 gap * 1e9);
+		while (now_ns() < due)
+			dispatch(l, due);
 		tconn_open(l, &l->c[i]);
+	}
+	deadline = now_ns() + 5000000000ULL;
+	if (o->timeout > 5)
+		deadline += (uint64_t)((o->timeout - 5) * 1e9);
 	while (pending && now_ns() < deadline) {
 		dispatch(l, deadline);
 		pending = false;
@@ -481,7 +502,7 @@ static void connect_all(struct tloop *l)
 		if (l->c[i].state == C_CONNECTING)
 			tconn_fail(l, &l->c[i], ERR_CONNECT,
 				   "connect %s: no answer within 5 s",
-				   l->o->target);
+				   o->target);
 }
 
 static void tcp_run(struct lg_thread *th)
