@@ -156,6 +156,28 @@ def test_multi_host(echod):
          "merge: text report and --svg", out, err)
 
 
+def test_multihost_script(echod):
+    # bench/multihost.sh as README shows it, with "ssh" replaced by a
+    # command that runs locally from the host's name as --source address.
+    rsh = os.path.join(TMP, "rsh")
+    with open(rsh, "w") as f:
+        f.write('#!/bin/sh\nexec sh -c "$2 --source $1"\n')
+    os.chmod(rsh, 0o755)
+    out = os.path.join(TMP, "multihost")
+    env = dict(os.environ, RSH=rsh, REMOTE=t.ECHOBENCH, ECHOBENCH=t.ECHOBENCH, LEAD="3", OUT=out)
+    p = subprocess.run([os.path.join(t.ROOT, "bench", "multihost.sh"), "127.0.0.1:%d" % echod.port,
+                        "127.0.0.5", "127.0.0.6", "--", "-c", "2", "-D", "1", "-w", "0.3"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    try:
+        runs = [json.load(open(os.path.join(out, h + ".json"))) for h in ("127.0.0.5", "127.0.0.6")]
+        merged = json.load(open(os.path.join(out, "merged.json")))
+    except (OSError, ValueError) as e:
+        runs, merged = [], {"error": str(e)}
+    t.ok(p.returncode == 0 and runs and merged.get("requests") == sum(r["requests"] for r in runs)
+         and "echobench merge: 2 runs" in p.stdout,
+         "bench/multihost.sh: two hosts' runs merged", p.stdout, p.stderr, merged.get("error"))
+
+
 class Recorder:
     """An echo server that notes each connection's peer address and time."""
 
@@ -268,6 +290,7 @@ def main():
     test_reference_reader(echod)
     test_multi_host(echod)
     test_source_and_connect_rate()
+    test_multihost_script(echod)
     test_plots(echod)
     echod.stop()
     t.done_testing()
