@@ -229,9 +229,21 @@ static int bare_setup(struct bare *b, const char *target)
 	return 0;
 }
 
+static void bare_free(struct bare *b)
+{
+	for (unsigned int i = 0; b->c && i < b->n; i++)
+		if (b->c[i].fd > 0)
+			close(b->c[i].fd);
+	if (b->epfd >= 0)
+		close(b->epfd);
+	free(b->c);
+	free(b->buf);
+	free(b->rx);
+}
+
 int main(int argc, char **argv)
 {
-	struct bare b = {.n = 50, .size = 64};
+	struct bare b = {.n = 50, .size = 64, .epfd = -1};
 	double secs = 2, warm = 1;
 	uint64_t t0, c0, n0, t1;
 	int ch, e;
@@ -261,6 +273,7 @@ int main(int argc, char **argv)
 	if (!e)
 		e = run(&b, t0 + (uint64_t)(secs * 1e9));
 	t1 = now_ns();
+	bare_free(&b);
 	if (e)
 		errx(1, "%s: %s", argv[optind], strerror(-e));
 	c0 = cpu_us() - c0;
