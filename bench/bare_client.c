@@ -51,13 +51,16 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t cpu_us(void)
+/* CPU time of this process so far, user and system, in microseconds. */
+static void cpu_us(uint64_t *user, uint64_t *sys)
 {
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
-	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
-	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+	*user = (uint64_t)ru.ru_utime.tv_sec * 1000000 +
+		(uint64_t)ru.ru_utime.tv_usec;
+	*sys = (uint64_t)ru.ru_stime.tv_sec * 1000000 +
+	       (uint64_t)ru.ru_stime.tv_usec;
 }
 
 /* HOST:PORT with a numeric host; 0 or -EINVAL. */
@@ -245,7 +248,8 @@ int main(int argc, char **argv)
 {
 	struct bare b = {.n = 50, .size = 64, .epfd = -1};
 	double secs = 2, warm = 1;
-	uint64_t t0, c0, n0, t1;
+	uint64_t t0, n0, t1, u0, s0, u1, s1;
+	double per;
 	int ch, e;
 
 	while ((ch = getopt(argc, argv, "c:s:D:w:")) != -1) {
@@ -268,19 +272,22 @@ int main(int argc, char **argv)
 	if (!e)
 		e = run(&b, now_ns() + (uint64_t)(warm * 1e9));
 	t0 = now_ns();
-	c0 = cpu_us();
+	cpu_us(&u0, &s0);
 	n0 = b.echoes;
 	if (!e)
 		e = run(&b, t0 + (uint64_t)(secs * 1e9));
 	t1 = now_ns();
+	cpu_us(&u1, &s1);
 	bare_free(&b);
 	if (e)
 		errx(1, "%s: %s", argv[optind], strerror(-e));
-	c0 = cpu_us() - c0;
 	n0 = b.echoes - n0;
-	printf("{\"echoes\": %llu, \"seconds\": %.3f, \"requests_per_s\": %.1f, \"cpu_us_per_echo\": %.3f}\n",
+	per = n0 ? 1.0 / (double)n0 : 0;
+	printf("{\"echoes\": %llu, \"seconds\": %.3f, \"requests_per_s\": %.1f, ",
 	       (unsigned long long)n0, (double)(t1 - t0) / 1e9,
-	       (double)n0 / ((double)(t1 - t0) / 1e9),
-	       n0 ? (double)c0 / (double)n0 : 0);
+	       (double)n0 / ((double)(t1 - t0) / 1e9));
+	printf("\"cpu_us_per_echo\": %.3f, \"user\": %.3f, \"sys\": %.3f}\n",
+	       (double)(u1 - u0 + s1 - s0) * per, (double)(u1 - u0) * per,
+	       (double)(s1 - s0) * per);
 	return 0;
 }

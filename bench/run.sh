@@ -10,7 +10,7 @@
 # Environment:
 #   ECHOD, ECHOBENCH   programs (make exports them; default build/)
 #   REPS=3 DURATION=2 WARMUP=1   repetitions, seconds per run
-#   WORKLOADS="a b c d e"          columns to run
+#   WORKLOADS="a b c d e"          columns to run ("" = none: only the cost pairs)
 #   SERVERS="echod-epoll echod-io_uring asyncio socat"   rows (those available)
 #   PEERS='name=cmd {PORT};name2=cmd2 {PORT}'   more TCP servers to compare,
 #                      started by sh with {PORT} replaced by a free port
@@ -29,7 +29,7 @@ COST_WORKLOADS=${COST_WORKLOADS-a b c}
 REPS=${REPS:-3}
 DURATION=${DURATION:-2}
 WARMUP=${WARMUP:-1}
-WORKLOADS=${WORKLOADS:-a b c d e}
+WORKLOADS=${WORKLOADS-a b c d e}
 SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio socat}
 PEERS=${PEERS:-}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -254,19 +254,20 @@ def cell(server, w, which):
                                       fmt_us(med(lambda d: d["latency_us"]["p99"])), srv)
 
 present = [r for r in rows if any(runs(r, w) for w in cols)]
-print("| server | " + " | ".join(names[w] for w in cols) + " |")
-print("|---|" + "---|" * len(cols))
-for r in present:
-    print("| %s | %s |" % (r, " | ".join(cell(r, w, "server") for w in cols)))
-print()
-print("Cells: requests/s, p99 latency, server CPU-µs per request (user+sys), medians.")
-print()
-print("echobench's own CPU-µs per request (same runs):")
-print()
-print("| server | " + " | ".join(w for w in cols) + " |")
-print("|---|" + "---|" * len(cols))
-for r in present:
-    print("| %s | %s |" % (r, " | ".join(cell(r, w, "client") for w in cols)))
+if present:
+    print("| server | " + " | ".join(names[w] for w in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for r in present:
+        print("| %s | %s |" % (r, " | ".join(cell(r, w, "server") for w in cols)))
+    print()
+    print("Cells: requests/s, p99 latency, server CPU-µs per request (user+sys), medians.")
+    print()
+    print("echobench's own CPU-µs per request (same runs):")
+    print()
+    print("| server | " + " | ".join(w for w in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for r in present:
+        print("| %s | %s |" % (r, " | ".join(cell(r, w, "client") for w in cols)))
 
 def load(path):
     try:
