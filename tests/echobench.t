@@ -345,10 +345,10 @@ def test_output_paths(echod):
          and not os.path.exists(os.path.join(TMP, "-")),
          "--csv -: the distribution on standard output, no file named -", out, err)
     # An output that cannot be written fails at once: no progress line,
-    # no summary, one line naming the path (a 30 s run never starts).
+    # no summary, one line naming the path (the 3 s run never starts).
     for opt in ("--csv", "--svg"):
         bad = os.path.join(TMP, "no-such-dir", "x")
-        st, out, err = bench("-c", "1", "-D", "30", "-w", "0", opt, bad, addr)
+        st, out, err = bench("-c", "1", "-D", "3", "-w", "0", opt, bad, addr)
         t.ok(st == 1 and not out and err.splitlines() == [
             "echobench: %s: No such file or directory" % bad],
              "%s into a missing directory: one line, exit 1, before the run" % opt, out, err)
