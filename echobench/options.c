@@ -294,6 +294,69 @@ static void validate(const struct bench_opts *o)
 		     "output -: standard output can hold only one of --json, --csv, --svg, --hlog");
 }
 
+/* Options that set one field and need nothing else; false if unknown. */
+static bool set_option(struct bench_opts *o, int ch)
+{
+	switch (ch) {
+	case 'D':
+		o->duration = real("duration", optarg, 0.001, 1e6);
+		break;
+	case 'n':
+		o->requests = number("requests", optarg, 1, UINT64_MAX, 0);
+		break;
+	case 'w':
+		o->warmup = real("warmup", optarg, 0, 1e6);
+		break;
+	case 'r':
+		o->rate = real("rate", optarg, 0.001, 1e9);
+		break;
+	case 'T':
+		o->threads = number("threads", optarg, 1, 1024, 0);
+		break;
+	case 'm':
+		parse_mode(o, optarg);
+		break;
+	case 'u':
+		o->udp = true;
+		break;
+	case 't':
+		o->timeout = real("timeout", optarg, 0.001, 3600);
+		break;
+	case 'j':
+		o->json = true;
+		break;
+	case 'q':
+		o->quiet = true;
+		break;
+	case OPT_CSV:
+		o->csv = optarg;
+		break;
+	case OPT_SVG:
+		o->svg = optarg;
+		break;
+	case OPT_HLOG:
+		o->hlog = optarg;
+		break;
+	case OPT_START_AT:
+		o->start_at = real("start-at", optarg, 1, 1e11);
+		break;
+	case OPT_SOURCE:
+		add_source(o, optarg);
+		break;
+	case OPT_CONNECT_RATE:
+		o->connect_rate = real("connect-rate", optarg, 0.001, 1e9);
+		break;
+	case OPT_SERVER_PID:
+		o->server_pid = number("server-pid", optarg, 1, 0x7fffffff, 0);
+		if (kill(o->server_pid, 0) && errno == ESRCH)
+			errx(2, "server-pid %s: no such process", optarg);
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
 void opts_parse(struct bench_opts *o, int argc, char **argv)
 {
 	int ch, have_size = 0, have_depth = 0;
@@ -319,63 +382,6 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 			o->depth = number("depth", optarg, 1, 65536, 0);
 			have_depth = 1;
 			break;
-		case 'D':
-			o->duration = real("duration", optarg, 0.001, 1e6);
-			break;
-		case 'n':
-			o->requests =
-				number("requests", optarg, 1, UINT64_MAX, 0);
-			break;
-		case 'w':
-			o->warmup = real("warmup", optarg, 0, 1e6);
-			break;
-		case 'r':
-			o->rate = real("rate", optarg, 0.001, 1e9);
-			break;
-		case 'T':
-			o->threads = number("threads", optarg, 1, 1024, 0);
-			break;
-		case 'm':
-			parse_mode(o, optarg);
-			break;
-		case 'u':
-			o->udp = true;
-			break;
-		case 't':
-			o->timeout = real("timeout", optarg, 0.001, 3600);
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case OPT_CSV:
-			o->csv = optarg;
-			break;
-		case OPT_SVG:
-			o->svg = optarg;
-			break;
-		case OPT_HLOG:
-			o->hlog = optarg;
-			break;
-		case OPT_START_AT:
-			o->start_at = real("start-at", optarg, 1, 1e11);
-			break;
-		case OPT_SOURCE:
-			add_source(o, optarg);
-			break;
-		case OPT_CONNECT_RATE:
-			o->connect_rate =
-				real("connect-rate", optarg, 0.001, 1e9);
-			break;
-		case OPT_SERVER_PID:
-			o->server_pid =
-				number("server-pid", optarg, 1, 0x7fffffff, 0);
-			if (kill(o->server_pid, 0) && errno == ESRCH)
-				errx(2, "server-pid %s: no such process",
-				     optarg);
-			break;
 		case OPT_SELFTEST_HIST:
 			o->selftest_hist = optarg;
 			return;
@@ -388,7 +394,8 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 		case ':':
 			errx(2, "option %s: needs a value", argv[optind - 1]);
 		default:
-			errx(2, "option %s: unknown", argv[optind - 1]);
+			if (!set_option(o, ch))
+				errx(2, "option %s: unknown", argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
