@@ -86,13 +86,15 @@ UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%.t,$(wildcard tests/unit-*.c)
 TEST_HELPERS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/helper-*.c))
 
 PROGRAMS := $(BUILD)/echod $(if $(BENCH_SRC),$(BUILD)/echobench)
+# bare-client: the reference client `make bench` compares echobench with.
+BARE_CLIENT := $(if $(wildcard bench/bare_client.c),$(BUILD)/bare-client)
 
 .SECONDARY:
 
 .PHONY: all run check check-threads bench ci install install-units uninstall clean \
 	format format-check hdrcheck manlint
 
-all: $(PROGRAMS) $(EXAMPLES)
+all: $(PROGRAMS) $(EXAMPLES) $(BARE_CLIENT)
 
 # Objects are rebuilt when the flags change (LIBURING=0, SANITIZE...).
 FLAGS_FILE := $(BUILD)/.flags
@@ -118,7 +120,11 @@ $(BUILD)/echobench-obj/%.o: echobench/%.c $(FLAGS_FILE)
 
 $(BUILD)/echobench: $(BENCH_OBJ)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ -pthread -lm
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ -pthread -lm -lz
+
+$(BUILD)/bare-client: $(BUILD)/bench/bare_client.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o
 	$(call msg,LD,$@)
@@ -137,6 +143,7 @@ run: $(BUILD)/echod
 
 # Tests find what they run through these variables (tests/echotest.py).
 TEST_ENV = ECHOD=$(abspath $(BUILD)/echod) ECHOBENCH=$(abspath $(BUILD)/echobench) \
+	BARE_CLIENT=$(abspath $(BUILD)/bare-client) \
 	EXAMPLES_DIR=$(abspath $(BUILD)/examples) TEST_HELPERS_DIR=$(abspath $(BUILD)/tests) \
 	ECHOD_SANITIZE=$(SANITIZE) PYTHONDONTWRITEBYTECODE=1
 # Under CI every compiled-in backend must run; a skip is a failure there.
@@ -168,7 +175,7 @@ manlint:
 	$(Q)for m in man/*.1; do out=$$(groff -mdoc -Tutf8 -ww -z $$m 2>&1); \
 		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; done; echo "  MANLINT ok"
 
-FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] examples/*.c tests/*.[ch])
+FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] bench/*.c examples/*.c tests/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 

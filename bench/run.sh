@@ -10,21 +10,26 @@
 # Environment:
 #   ECHOD, ECHOBENCH   programs (make exports them; default build/)
 #   REPS=3 DURATION=2 WARMUP=1   repetitions, seconds per run
-#   WORKLOADS="a b c d e"          columns to run
+#   WORKLOADS="a b c d e"          columns to run ("" = none: only the cost pairs)
 #   SERVERS="echod-epoll echod-io_uring asyncio socat"   rows (those available)
 #   PEERS='name=cmd {PORT};name2=cmd2 {PORT}'   more TCP servers to compare,
 #                      started by sh with {PORT} replaced by a free port
 #   SERVER_CPU=0 LOAD_CPU=1        the CPUs for taskset
+#   BARE_CLIENT        build/bare-client: echobench's cost is shown as its
+#                      ratio to this client's, in REPS pairs per workload
+#   COST_WORKLOADS="a b c"         workloads of that comparison ("" = none)
 #   OUT=dir            keep each run's JSON there (default: a temporary dir)
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 ECHOD=${ECHOD:-$here/../build/echod}
 ECHOBENCH=${ECHOBENCH:-$here/../build/echobench}
+BARE_CLIENT=${BARE_CLIENT:-$here/../build/bare-client}
+COST_WORKLOADS=${COST_WORKLOADS-a b c}
 REPS=${REPS:-3}
 DURATION=${DURATION:-2}
 WARMUP=${WARMUP:-1}
-WORKLOADS=${WORKLOADS:-a b c d e}
+WORKLOADS=${WORKLOADS-a b c d e}
 SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio socat}
 PEERS=${PEERS:-}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -137,6 +142,54 @@ run_cell() {
 	printf '  %s %s rep %s: exit %s\n' "$server" "$w" "$rep" "$st" >&2
 }
 
+# Starts echod (epoll, one thread) on SERVER_CPU; sets port and pid.
+start_echod() {
+	port=$(free_port)
+	taskset -c "$SERVER_CPU" setsid "$ECHOD" --port "$port" --threads 1 \
+		--backend epoll </dev/null >/dev/null 2>>"$OUT/cost.log" &
+	pid=$!
+	for _ in $(seq 50); do
+		"$ECHOBENCH" -c 1 -n 1 -w 0 -q -t 1 "127.0.0.1:$port" \
+			>/dev/null 2>&1 && break
+		sleep 0.1
+	done
+}
+
+stop_server() {
+	kill -TERM -- "-$1" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL -- "-$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# One pair: the bare client and echobench (one thread, every byte checked)
+# one after the other against the same fresh echod, in alternating order,
+# so that drift on a shared machine hits both sides of the ratio alike.
+run_pair() {
+	local w=$1 rep=$2 port pid args one order="bare echobench"
+	args=$(workload_args "$w")
+	[ $((rep % 2)) = 0 ] && order="echobench bare"
+	start_echod
+	for one in $order; do
+		if [ "$one" = bare ]; then
+			# shellcheck disable=SC2086
+			taskset -c "$LOAD_CPU" "$BARE_CLIENT" $args -D "$DURATION" \
+				-w "$WARMUP" "127.0.0.1:$port" \
+				>"$OUT/cost.$w.$rep.bare.json" 2>>"$OUT/cost.log" || true
+		else
+			# shellcheck disable=SC2086
+			taskset -c "$LOAD_CPU" "$ECHOBENCH" $args -T 1 -D "$DURATION" \
+				-w "$WARMUP" -q --json "127.0.0.1:$port" \
+				>"$OUT/cost.$w.$rep.echobench.json" 2>>"$OUT/cost.log" || true
+		fi
+	done
+	stop_server "$pid"
+	printf '  client cost %s rep %s\n' "$w" "$rep" >&2
+}
+
 start=$(date +%s)
 rows="$SERVERS $(peer_names)"
 for rep in $(seq "$REPS"); do
@@ -145,6 +198,11 @@ for rep in $(seq "$REPS"); do
 			run_cell "$server" "$w" "$rep"
 		done
 	done
+	if [ -x "$BARE_CLIENT" ]; then
+		for w in $COST_WORKLOADS; do
+			run_pair "$w" "$rep"
+		done
+	fi
 done
 elapsed=$(($(date +%s) - start))
 
@@ -153,10 +211,11 @@ elapsed=$(($(date +%s) - start))
 	echo "Servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU; $REPS interleaved repetitions of ${DURATION}s (+${WARMUP}s warm-up), median shown; $elapsed s in all."
 	echo
 }
-"$PYTHON" - "$OUT" "$REPS" "$rows" "$WORKLOADS" <<'PY'
+"$PYTHON" - "$OUT" "$REPS" "$rows" "$WORKLOADS" "$COST_WORKLOADS" <<'PY'
 import json, os, statistics, sys
 
 out, reps, rows, cols = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
+cost_cols = sys.argv[5].split()
 names = {"a": "a: 1 conn 64 B", "b": "b: 50 conn 512 B", "c": "c: 500 conn 128 B",
          "d": "d: 1 conn 64 KiB x8", "e": "e: UDP 50 x 512 B"}
 
@@ -195,17 +254,55 @@ def cell(server, w, which):
                                       fmt_us(med(lambda d: d["latency_us"]["p99"])), srv)
 
 present = [r for r in rows if any(runs(r, w) for w in cols)]
-print("| server | " + " | ".join(names[w] for w in cols) + " |")
-print("|---|" + "---|" * len(cols))
-for r in present:
-    print("| %s | %s |" % (r, " | ".join(cell(r, w, "server") for w in cols)))
-print()
-print("Cells: requests/s, p99 latency, server CPU-µs per request (user+sys), medians.")
-print()
-print("echobench's own CPU-µs per request (same runs):")
-print()
-print("| server | " + " | ".join(w for w in cols) + " |")
-print("|---|" + "---|" * len(cols))
-for r in present:
-    print("| %s | %s |" % (r, " | ".join(cell(r, w, "client") for w in cols)))
+if present:
+    print("| server | " + " | ".join(names[w] for w in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for r in present:
+        print("| %s | %s |" % (r, " | ".join(cell(r, w, "server") for w in cols)))
+    print()
+    print("Cells: requests/s, p99 latency, server CPU-µs per request (user+sys), medians.")
+    print()
+    print("echobench's own CPU-µs per request (same runs):")
+    print()
+    print("| server | " + " | ".join(w for w in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for r in present:
+        print("| %s | %s |" % (r, " | ".join(cell(r, w, "client") for w in cols)))
+
+def load(path):
+    try:
+        return json.load(open(path))
+    except (OSError, ValueError):
+        return None
+
+def cost_row(w):
+    """Per-pair ratios echobench / bare client, CPU per echo and rate."""
+    cpu, rate, eb, bare = [], [], [], []
+    for rep in range(1, reps + 1):
+        e = load(os.path.join(out, "cost.%s.%d.echobench.json" % (w, rep)))
+        b = load(os.path.join(out, "cost.%s.%d.bare.json" % (w, rep)))
+        if not e or not b or e.get("failed") or not b["echoes"]:
+            continue
+        ec = e["cpu_us_per_request"]["client"]["total"]
+        eb.append(ec)
+        bare.append(b["cpu_us_per_echo"])
+        cpu.append(ec / b["cpu_us_per_echo"])
+        rate.append(e["requests_per_s"] / b["requests_per_s"])
+    if not cpu:
+        return "| %s | FAIL | | | |" % names[w]
+    return "| %s | %.2f | %.2f | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) |" % (
+        names[w], statistics.median(eb), statistics.median(bare), statistics.median(cpu),
+        min(cpu), max(cpu), statistics.median(rate), min(rate), max(rate))
+
+if cost_cols and os.path.exists(os.path.join(out, "cost.log")):
+    print()
+    print("echobench's cost against bench/bare_client.c (send/recv only, no checks), "
+          "both one thread on the load CPU against echod --threads 1 --backend epoll, "
+          "%d pairs in alternating order; ratios are medians of per-pair ratios "
+          "(range); the goal is CPU at most 1.10, rate at least 0.90:" % reps)
+    print()
+    print("| workload | echobench CPU-µs/echo | bare CPU-µs/echo | CPU ratio | rate ratio |")
+    print("|---|---|---|---|---|")
+    for w in cost_cols:
+        print(cost_row(w))
 PY

@@ -14,11 +14,13 @@
 #include <unistd.h>
 
 #include "cpu.h"
+#include "hlog.h"
 #include "loadgen.h"
 #include "options.h"
 #include "pattern.h"
 #include "probe.h"
 #include "report.h"
+#include "runs.h"
 #include "selftest.h"
 #include "tcp.h"
 #include "udp.h"
@@ -45,10 +47,16 @@ struct monitor {
 	struct lg_thread *th;
 	struct hist *snap[2]; /* previous and current, for interval p99 */
 	uint64_t prev_done, prev_bytes;
+	uint64_t last_tick; /* ns: where the last interval ended */
 	struct interval *iv;
 	size_t niv;
 	struct sample begin, end;
 	bool began, ended;
+	double window_start; /* seconds since the epoch */
+	FILE *hlog; /* --hlog, or NULL */
+	struct hist *hlog_prev; /* the window before its last interval */
+	double hlog_start,
+		hlog_len; /* that last interval, written at the end */
 	bool tty;
 };
 
@@ -89,6 +97,39 @@ static void start_threads(struct monitor *m)
 	}
 }
 
+/* The wall-clock time of a CLOCK_MONOTONIC instant, in seconds. */
+static double unix_time_of(uint64_t mono)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 +
+	       ((double)mono - (double)now_ns()) / 1e9;
+}
+
+static void sleep_until(uint64_t t);
+
+/*
+ * --start-at: the window begins at that wall-clock time, so that runs on
+ * several hosts measure the same seconds; the warm-up before it is cut
+ * short if connecting took longer. A time already past fails the run:
+ * its window could not be the others'.
+ */
+static void start_at(struct monitor *m)
+{
+	struct loadgen *lg = &m->lg;
+	double ahead = m->o->start_at - unix_time_of(lg->start);
+	uint64_t warm = (uint64_t)(m->o->warmup * 1e9);
+
+	if (ahead < 0)
+		errx(1, "start-at %.3f: that time passed %.3f s ago",
+		     m->o->start_at, -ahead);
+	lg->measure = lg->start + (uint64_t)(ahead * 1e9);
+	if (lg->measure - lg->start > warm)
+		lg->start = lg->measure - warm;
+	sleep_until(lg->start);
+}
+
 /* Sets the timeline once every thread has connected, and releases them. */
 static void release_threads(struct monitor *m)
 {
@@ -98,10 +139,15 @@ static void release_threads(struct monitor *m)
 	pthread_barrier_wait(&lg->ready);
 	lg->start = now_ns();
 	lg->measure = lg->start + (uint64_t)(o->warmup * 1e9);
+	if (o->start_at > 0)
+		start_at(m);
 	lg->end = o->duration > 0 ? lg->measure + (uint64_t)(o->duration * 1e9)
 				  : UINT64_MAX;
 	if (o->rate > 0)
 		lg->period = (uint64_t)(1e9 * o->connections / o->rate);
+	m->window_start = unix_time_of(lg->measure);
+	if (m->hlog)
+		hlog_header(m->hlog, m->window_start);
 	if (!o->warmup) {
 		take_sample(m, &m->begin);
 		m->began = true;
@@ -117,51 +163,121 @@ static bool all_finished(const struct monitor *m)
 	return true;
 }
 
-/* Sums the live counters; errors of every kind when err is NULL. */
-static void sum(const struct monitor *m, uint64_t *done, uint64_t *bytes,
-		uint64_t *errors)
+/*
+ * Sums the live counters: echoes and bytes of the window, or when warm is
+ * set those outside it (the warm-up's, as the window has not begun).
+ */
+static void sum(const struct monitor *m, bool warm, uint64_t *done,
+		uint64_t *bytes, uint64_t *errors)
 {
+	const struct lg_stats *st;
+	uint64_t all = 0, all_bytes = 0;
+
 	*done = *bytes = *errors = 0;
 	for (unsigned int i = 0; i < m->o->threads; i++) {
-		*done += rd(&m->th[i].st.done);
-		*bytes += rd(&m->th[i].st.bytes);
+		st = &m->th[i].st;
+		*done += rd(&st->measured);
+		*bytes += rd(&st->measured_bytes);
+		all += rd(&st->done);
+		all_bytes += rd(&st->bytes);
 		for (int k = 0; k < ERR_FATAL_MAX; k++)
-			*errors += rd(&m->th[i].st.err[k]);
+			*errors += rd(&st->err[k]);
+	}
+	if (warm) {
+		*done = all - *done;
+		*bytes = all_bytes - *bytes;
 	}
 }
 
-/* Closes one interval: counts since the last, p99 from the histograms. */
-static void tick(struct monitor *m, uint64_t now)
+static void push_interval(struct monitor *m, const struct interval *iv)
 {
-	struct hist *tmp, delta;
-	struct interval iv = {0};
-	uint64_t done, bytes, errors;
-	double secs;
-
-	iv.start = m->niv ? m->iv[m->niv - 1].end : 0;
-	iv.end = (double)(now - m->lg.start) / 1e9;
-	secs = iv.end - iv.start;
-	sum(m, &done, &bytes, &errors);
-	hist_init(m->snap[1]);
-	for (unsigned int i = 0; i < m->o->threads; i++)
-		hist_add(m->snap[1], &m->th[i].hist);
-	hist_sub(&delta, m->snap[1], m->snap[0]);
-	iv.warmup = now <= m->lg.measure || !delta.total;
-	iv.p99 = hist_percentile(&delta, 99);
-	iv.rps = secs > 0 ? (double)(done - m->prev_done) / secs : 0;
-	iv.mbps = secs > 0 ? (double)(bytes - m->prev_bytes) / secs / 1e6 : 0;
-	iv.errors = errors;
-	m->prev_done = done;
-	m->prev_bytes = bytes;
-	tmp = m->snap[0];
-	m->snap[0] = m->snap[1];
-	m->snap[1] = tmp;
 	if (!(m->niv & (m->niv + 1))) {
 		m->iv = realloc(m->iv, 2 * (m->niv + 1) * sizeof(*m->iv));
 		if (!m->iv)
 			err(1, "malloc");
 	}
-	m->iv[m->niv++] = iv;
+	m->iv[m->niv++] = *iv;
+}
+
+/*
+ * Writes an interval's histogram to --hlog. The last of a timed window is
+ * written only once the threads are done (hlog_finish), as echoes that
+ * completed just before the window's end may be counted a moment after:
+ * then the log's intervals add up to the summary exactly.
+ */
+static void hlog_tick(struct monitor *m, const struct hist *delta, double start,
+		      double secs, uint64_t t)
+{
+	double at = start - m->o->warmup;
+
+	if (!m->hlog)
+		return;
+	if (t < m->lg.end) {
+		if (hlog_interval(m->hlog, at, secs, delta))
+			err(1, "malloc");
+		return;
+	}
+	memcpy(m->hlog_prev, m->snap[0], sizeof(*m->hlog_prev));
+	m->hlog_start = at;
+	m->hlog_len = secs;
+}
+
+static void hlog_finish(struct monitor *m, const struct hist *h)
+{
+	struct hist d;
+
+	if (!m->hlog || m->hlog_len <= 0)
+		return;
+	hist_sub(&d, h, m->hlog_prev);
+	if (hlog_interval(m->hlog, m->hlog_start, m->hlog_len, &d))
+		err(1, "malloc");
+}
+
+/*
+ * Closes one interval at now: counts since the last, p99 from the window's
+ * histograms. The warm-up interval ends exactly where the window begins
+ * and the last exactly where it ends, as lg_done splits echoes there.
+ */
+static void tick(struct monitor *m, uint64_t now, bool warm)
+{
+	struct hist *tmp, delta;
+	struct interval iv = {0};
+	uint64_t done, bytes, errors, t;
+	double secs;
+
+	t = warm ? m->lg.measure : now < m->lg.end ? now : m->lg.end;
+	iv.start = m->niv ? m->iv[m->niv - 1].end : 0;
+	iv.end = (double)(t - m->lg.start) / 1e9;
+	secs = iv.end - iv.start;
+	sum(m, warm, &done, &bytes, &errors);
+	if (!warm && m->niv && m->iv[m->niv - 1].warmup)
+		m->prev_done = m->prev_bytes = 0;
+	hist_init(m->snap[1]);
+	for (unsigned int i = 0; i < m->o->threads; i++)
+		hist_add(m->snap[1], &m->th[i].hist);
+	hist_sub(&delta, m->snap[1], m->snap[0]);
+	iv.warmup = warm;
+	iv.p99 = warm ? 0 : hist_percentile(&delta, 99);
+	iv.echoes = done - m->prev_done;
+	iv.bytes = bytes - m->prev_bytes;
+	iv.rps = secs > 0 ? (double)iv.echoes / secs : 0;
+	iv.mbps = secs > 0 ? (double)iv.bytes / secs / 1e6 : 0;
+	iv.errors = errors;
+	m->prev_done = done;
+	m->prev_bytes = bytes;
+	/*
+	 * The window's histograms only hold the window's echoes: those that
+	 * came between its start and the warm-up's tick go to the first
+	 * measured interval, so the warm-up keeps the empty snapshot.
+	 */
+	if (!warm) {
+		hlog_tick(m, &delta, iv.start, secs, t);
+		tmp = m->snap[0];
+		m->snap[0] = m->snap[1];
+		m->snap[1] = tmp;
+	}
+	m->last_tick = t;
+	push_interval(m, &iv);
 	if (!m->o->quiet)
 		report_progress(stderr, m->o, &iv, m->tty);
 }
@@ -174,32 +290,43 @@ static void sleep_until(uint64_t t)
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 }
 
+/* Takes the CPU samples when the window begins and ends. */
+static void sample_window(struct monitor *m, uint64_t now)
+{
+	if (!m->began && now >= m->lg.measure) {
+		take_sample(m, &m->begin);
+		m->began = true;
+	}
+	if (m->began && !m->ended && (now >= m->lg.end || interrupted)) {
+		take_sample(m, &m->end);
+		m->ended = true;
+	}
+}
+
 /*
- * Follows the run until every thread is done: progress each second, CPU
- * samples when the measured time begins and ends (SIGINT ends it early).
+ * Follows the run until every thread is done: the warm-up as one interval,
+ * then progress each second of the window, CPU samples when it begins and
+ * ends (SIGINT ends it early). No interval follows the window's end: what
+ * completes in the drain is outside it.
  */
 static void follow(struct monitor *m)
 {
-	uint64_t next = m->lg.start + 1000000000, now, t;
+	uint64_t next, now, t;
+	bool warm = m->lg.measure > m->lg.start;
 
+	next = warm ? m->lg.measure : m->lg.start + 1000000000;
+	m->last_tick = m->lg.start;
 	for (;;) {
 		now = now_ns();
 		if (interrupted)
 			__atomic_store_n(&m->lg.stop, 1, __ATOMIC_RELAXED);
-		if (!m->began && now >= m->lg.measure) {
-			take_sample(m, &m->begin);
-			m->began = true;
-		}
-		if (m->began && !m->ended &&
-		    (now >= m->lg.end || interrupted)) {
-			take_sample(m, &m->end);
-			m->ended = true;
-		}
+		sample_window(m, now);
 		if (all_finished(m))
 			break;
-		if (now >= next) {
-			tick(m, now);
-			next += 1000000000;
+		if (now >= next && m->last_tick < m->lg.end) {
+			tick(m, now, warm);
+			next = (warm ? m->lg.measure : next) + 1000000000;
+			warm = false;
 		}
 		t = now + 20000000; /* notice finished threads and signals */
 		t = t < next ? t : next;
@@ -212,10 +339,36 @@ static void follow(struct monitor *m)
 		m->ended = true;
 	}
 	/* The last, partial second, unless it is only the drain. */
-	if (m->end.at >= next - 1000000000 + 100000000)
-		tick(m, m->end.at);
+	if (m->last_tick < m->lg.end && m->end.at >= m->last_tick + 100000000)
+		tick(m, m->end.at, warm);
 	if (m->niv && !m->o->quiet && m->tty)
 		fputc('\n', stderr);
+}
+
+/*
+ * Echoes that completed just before the window's end but were counted
+ * after the last tick read the counters belong to the last interval, so
+ * that the intervals add up to the summary exactly.
+ */
+static void settle_intervals(struct monitor *m, const struct result *r)
+{
+	struct interval *iv = m->niv ? &m->iv[m->niv - 1] : NULL;
+	uint64_t n = 0, b = 0;
+	double secs;
+
+	if (!iv || iv->warmup)
+		return;
+	for (size_t i = 0; i < m->niv; i++) {
+		n += m->iv[i].warmup ? 0 : m->iv[i].echoes;
+		b += m->iv[i].warmup ? 0 : m->iv[i].bytes;
+	}
+	if (n >= r->requests)
+		return;
+	iv->echoes += r->requests - n;
+	iv->bytes += r->bytes - b;
+	secs = iv->end - iv->start;
+	iv->rps = secs > 0 ? (double)iv->echoes / secs : 0;
+	iv->mbps = secs > 0 ? (double)iv->bytes / secs / 1e6 : 0;
 }
 
 /* Sums the threads into r and prints each thread's first error. */
@@ -244,7 +397,9 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 	}
 	if (!m->began)
 		m->begin = m->end;
-	/* With -n the measured time ends at the last echo. */
+	/* The window ends at its end; with -n at the last echo. */
+	if (end > m->lg.end)
+		end = m->lg.end;
 	if (o->requests && !o->duration && last)
 		end = last;
 	r->seconds =
@@ -261,29 +416,71 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 		r->server.sys_us =
 			m->end.server.sys_us - m->begin.server.sys_us;
 	}
+	settle_intervals(m, r);
+	hlog_finish(m, h);
+	r->window_start = m->window_start;
 	r->iv = m->iv;
 	r->niv = m->niv;
 }
 
+/*
+ * The files asked for are opened before the run, so that a path that
+ * cannot be written fails at once, not after the whole run; "-" is
+ * standard output.
+ */
+struct outputs {
+	FILE *csv, *svg, *hlog;
+};
+
+static FILE *open_output(const char *path)
+{
+	FILE *f;
+
+	if (!path)
+		return NULL;
+	if (!strcmp(path, "-"))
+		return stdout;
+	f = fopen(path, "we");
+	if (!f)
+		err(1, "%s", path);
+	return f;
+}
+
+/* Flushes or closes one output; false (after one line) if writing failed. */
+static bool close_output(FILE *f, const char *path)
+{
+	bool bad;
+
+	if (!f)
+		return true;
+	bad = ferror(f) != 0;
+	bad |= (f == stdout ? fflush(f) : fclose(f)) != 0;
+	if (bad)
+		warnx("%s: write failed", path);
+	return !bad;
+}
+
 /* Writes every report asked for; returns the exit status. */
-static int report(const struct result *r)
+static int report(const struct result *r, const struct outputs *out)
 {
 	const struct bench_opts *o = r->o;
-	int e, status = 0;
+	int status = 0;
 
 	if (o->json)
 		report_json(stdout, r);
 	else
 		report_text(stdout, r);
 	fflush(stdout);
-	if (o->csv && (e = report_csv(o->csv, r)) < 0) {
-		warnx("%s: %s", o->csv, strerror(-e));
+	if (out->csv)
+		report_csv(out->csv, r);
+	if (!close_output(out->csv, o->csv))
 		status = 1;
-	}
-	if (o->svg && (e = report_svg(o->svg, r)) < 0) {
-		warnx("%s: %s", o->svg, strerror(-e));
+	if (out->svg)
+		report_svg(out->svg, r);
+	if (!close_output(out->svg, o->svg))
 		status = 1;
-	}
+	if (!close_output(out->hlog, o->hlog))
+		status = 1;
 	if (report_failures(r)) {
 		warnx("%llu echoes failed verification or were cut short",
 		      (unsigned long long)report_failures(r));
@@ -301,12 +498,20 @@ int main(int argc, char **argv)
 	struct monitor m = {0};
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct result r;
+	struct outputs out;
 	struct hist *h;
 	int status;
 
+	if (argc > 1 && !strcmp(argv[1], "merge"))
+		return merge_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "plot"))
+		return plot_main(argc - 1, argv + 1);
 	opts_parse(&o, argc, argv);
 	if (o.selftest_hist)
 		return selftest_histogram(o.selftest_hist);
+	out.csv = open_output(o.csv);
+	out.svg = open_output(o.svg);
+	out.hlog = open_output(o.hlog);
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -319,17 +524,20 @@ int main(int argc, char **argv)
 	m.tty = isatty(STDERR_FILENO);
 	m.snap[0] = malloc(sizeof(struct hist));
 	m.snap[1] = malloc(sizeof(struct hist));
+	m.hlog_prev = malloc(sizeof(struct hist));
+	m.hlog = out.hlog;
 	h = malloc(sizeof(*h));
-	if (!m.snap[0] || !m.snap[1] || !h)
+	if (!m.snap[0] || !m.snap[1] || !m.hlog_prev || !h)
 		err(1, "malloc");
 	hist_init(m.snap[0]);
 	start_threads(&m);
 	release_threads(&m);
 	follow(&m);
 	gather(&m, &r, h);
-	status = report(&r);
+	status = report(&r, &out);
 	free(m.snap[0]);
 	free(m.snap[1]);
+	free(m.hlog_prev);
 	free(m.iv);
 	free(m.th);
 	free(h);

@@ -75,6 +75,17 @@ void hist_record(struct hist *h, uint64_t ns)
 		st(&h->max, ns);
 }
 
+void hist_record_n(struct hist *h, uint64_t ns, uint64_t n)
+{
+	h->count[bucket_of(ns)] += n;
+	h->total += n;
+	h->sum += ns * n;
+	if (ns < h->min)
+		h->min = ns;
+	if (ns > h->max)
+		h->max = ns;
+}
+
 void hist_add(struct hist *dst, const struct hist *src)
 {
 	uint64_t v;

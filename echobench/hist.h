@@ -33,6 +33,8 @@ struct hist {
 
 void hist_init(struct hist *h);
 void hist_record(struct hist *h, uint64_t ns);
+/* Records n values of ns at once; for a histogram no other thread reads. */
+void hist_record_n(struct hist *h, uint64_t ns, uint64_t n);
 /* dst += src; src may be live (read with relaxed loads). */
 void hist_add(struct hist *dst, const struct hist *src);
 /* dst = a - b, both snapshots; min and max are a bucket's bounds. */

@@ -1,5 +1,7 @@
 /* loadgen.c - lg_: thread start-up, per-thread counters, timeline helpers. */
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 
 #include <err.h>
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "loadgen.h"
+#include "options.h"
 
 const char *const err_names[ERR_MAX] = {
 	[ERR_MISMATCH] = "mismatch", [ERR_SHORT] = "short",
@@ -34,7 +37,8 @@ void lg_done(struct lg_thread *th, uint64_t t0, uint64_t now, size_t bytes)
 {
 	inc(&th->st.done, 1);
 	inc(&th->st.bytes, bytes);
-	if (t0 < th->lg->measure)
+	if (th->limited ? t0 < th->lg->measure
+			: now < th->lg->measure || now >= th->lg->end)
 		return;
 	hist_record(&th->hist, now > t0 ? now - t0 : 0);
 	inc(&th->st.measured, 1);
@@ -98,4 +102,22 @@ int lg_start(struct lg_thread *th, const struct lg_ops *ops)
 void lg_join(struct lg_thread *th)
 {
 	pthread_join(th->tid, NULL);
+}
+
+int lg_bind_source(int fd, const struct bench_opts *o, uint32_t id)
+{
+	int one = 1;
+	unsigned int i;
+
+	if (!o->nsrc)
+		return 0;
+	i = id % o->nsrc;
+	/*
+	 * The port is chosen at connect(2), for the whole 4-tuple: each
+	 * source then has its own ~28k ephemeral ports towards the target.
+	 */
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&o->src[i], o->srclen[i]))
+		return -errno;
+	return 0;
 }

@@ -51,9 +51,9 @@ struct loadgen {
  * with relaxed loads, each a whole value (see hist.h).
  */
 struct lg_stats {
-	uint64_t done; /* echoes completed, warm-up included */
+	uint64_t done; /* echoes completed, warm-up and drain included */
 	uint64_t bytes; /* bytes of those echoes */
-	uint64_t measured; /* echoes completed that were sent after warm-up */
+	uint64_t measured; /* echoes completed in the window (lg_done) */
 	uint64_t measured_bytes;
 	uint64_t last_done; /* ns of the last measured completion */
 	uint64_t err[ERR_MAX];
@@ -110,7 +110,13 @@ static inline void inc(uint64_t *p, uint64_t by)
 void lg_error(struct lg_thread *th, enum err_kind k, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Records one completed echo sent (or due) at t0 and done at now. */
+/*
+ * Records one completed echo sent (or due) at t0 and done at now. It is
+ * measured when it completes inside the window [measure, end): a server
+ * that falls behind then shows as fewer echoes, never as a window that
+ * holds no echo at all. With -n the window is the N messages sent after
+ * the warm-up instead, so that exactly N are measured.
+ */
 void lg_done(struct lg_thread *th, uint64_t t0, uint64_t now, size_t bytes);
 
 /* True once the load should stop: end time passed or main said stop. */
@@ -124,6 +130,12 @@ bool lg_stopping(const struct lg_thread *th, uint64_t now);
  */
 struct epoll_event;
 int lg_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline);
+
+/*
+ * Binds a socket about to connect to its --source address (connection id
+ * round robin over them); 0, or -errno. Nothing to do without --source.
+ */
+int lg_bind_source(int fd, const struct bench_opts *o, uint32_t id);
 
 /* Takes one message from the -n quota if it would be measured. */
 bool lg_take(struct lg_thread *th, uint64_t t0);

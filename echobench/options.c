@@ -1,6 +1,7 @@
 /* options.c - echobench's getopt_long parsing, defaults and validation. */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 
 #include <err.h>
@@ -23,6 +24,10 @@ enum {
 	OPT_CSV = 256,
 	OPT_SVG,
 	OPT_SERVER_PID,
+	OPT_HLOG,
+	OPT_START_AT,
+	OPT_SOURCE,
+	OPT_CONNECT_RATE,
 	OPT_SELFTEST_HIST,
 	MAX_UDP_SIZE = 65507,
 	MIN_UDP_SIZE = 16, /* sequence number and connection id, see udp.c */
@@ -32,7 +37,11 @@ static const char usage[] =
 	"usage: echobench [-jquV] [-c connections] [-s size] [-d depth] [-D seconds]\n"
 	"                 [-n requests] [-w seconds] [-r rate] [-T threads]\n"
 	"                 [-m pingpong|stream|churn] [-t seconds] [--csv file]\n"
-	"                 [--svg file] [--server-pid pid] host:port\n";
+	"                 [--svg file] [--hlog file] [--server-pid pid]\n"
+	"                 [--start-at unix_time] [--source addr]... [--connect-rate n]\n"
+	"                 host:port\n"
+	"       echobench merge [--json] [--svg file] RUN...\n"
+	"       echobench plot --svg file [--title text] RUN...\n";
 
 static const char help[] =
 	"Load generator for RFC 862 echo servers that checks every echoed byte.\n"
@@ -49,8 +58,12 @@ static const char help[] =
 	"  -u, --udp             datagrams; losses and reorders are counted\n"
 	"  -t, --timeout SECS    wait for late echoes [TCP 2, UDP 0.2]\n"
 	"  -j, --json            summary as JSON on stdout\n"
-	"      --csv FILE        latency percentile distribution\n"
-	"      --svg FILE        latency by percentile plot\n"
+	"      --csv FILE        latency percentile distribution (- = stdout)\n"
+	"      --svg FILE        latency by percentile plot (- = stdout)\n"
+	"      --hlog FILE       HdrHistogram interval log, one histogram a second\n"
+	"      --start-at T      begin the measured window at unix time T (several hosts)\n"
+	"      --source ADDR     local address to connect from; repeat to spread\n"
+	"      --connect-rate N  open at most N TCP connections a second\n"
 	"      --server-pid PID  server CPU per request, PID and its children\n"
 	"  -q, --quiet           no progress lines\n"
 	"  -h, --help            this text\n"
@@ -73,6 +86,10 @@ static const struct option longopts[] = {
 	{"csv", required_argument, NULL, OPT_CSV},
 	{"svg", required_argument, NULL, OPT_SVG},
 	{"server-pid", required_argument, NULL, OPT_SERVER_PID},
+	{"hlog", required_argument, NULL, OPT_HLOG},
+	{"start-at", required_argument, NULL, OPT_START_AT},
+	{"source", required_argument, NULL, OPT_SOURCE},
+	{"connect-rate", required_argument, NULL, OPT_CONNECT_RATE},
 	{"selftest-histogram", required_argument, NULL, OPT_SELFTEST_HIST},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -222,6 +239,43 @@ static void defaults(struct bench_opts *o, int have_size, int have_depth)
 		o->threads = o->connections;
 }
 
+/* A numeric local address, IPv6 with or without brackets. */
+static void add_source(struct bench_opts *o, const char *s)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&o->src[o->nsrc];
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&o->src[o->nsrc];
+	char host[INET6_ADDRSTRLEN];
+	size_t len = strlen(s);
+
+	if (o->nsrc == OPTS_MAX_SOURCES)
+		errx(2, "source %s: at most %d sources", s, OPTS_MAX_SOURCES);
+	if (s[0] == '[' && len > 2 && s[len - 1] == ']')
+		snprintf(host, sizeof(host), "%.*s", (int)(len - 2), s + 1);
+	else
+		snprintf(host, sizeof(host), "%s", s);
+	memset(&o->src[o->nsrc], 0, sizeof(o->src[0]));
+	o->srcname[o->nsrc] = s;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		o->srclen[o->nsrc++] = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		o->srclen[o->nsrc++] = sizeof(*in6);
+	} else {
+		errx(2, "source %s: not a numeric IPv4 or IPv6 address", s);
+	}
+}
+
+static int is_stdout(const char *path)
+{
+	return path && !strcmp(path, "-");
+}
+
+static int stdout_users(const struct bench_opts *o)
+{
+	return is_stdout(o->csv) + is_stdout(o->svg) + is_stdout(o->hlog);
+}
+
 /* Rejects combinations that cannot be run, one line each. */
 static void validate(const struct bench_opts *o)
 {
@@ -235,6 +289,72 @@ static void validate(const struct bench_opts *o)
 		errx(2, "depth %u: UDP allows at most 512", o->depth);
 	if (o->mode == MODE_CHURN && o->depth != 1)
 		errx(2, "--mode churn sends one message per connection");
+	if (o->json + stdout_users(o) > 1)
+		errx(2,
+		     "output -: standard output can hold only one of --json, --csv, --svg, --hlog");
+}
+
+/* Options that set one field and need nothing else; false if unknown. */
+static bool set_option(struct bench_opts *o, int ch)
+{
+	switch (ch) {
+	case 'D':
+		o->duration = real("duration", optarg, 0.001, 1e6);
+		break;
+	case 'n':
+		o->requests = number("requests", optarg, 1, UINT64_MAX, 0);
+		break;
+	case 'w':
+		o->warmup = real("warmup", optarg, 0, 1e6);
+		break;
+	case 'r':
+		o->rate = real("rate", optarg, 0.001, 1e9);
+		break;
+	case 'T':
+		o->threads = number("threads", optarg, 1, 1024, 0);
+		break;
+	case 'm':
+		parse_mode(o, optarg);
+		break;
+	case 'u':
+		o->udp = true;
+		break;
+	case 't':
+		o->timeout = real("timeout", optarg, 0.001, 3600);
+		break;
+	case 'j':
+		o->json = true;
+		break;
+	case 'q':
+		o->quiet = true;
+		break;
+	case OPT_CSV:
+		o->csv = optarg;
+		break;
+	case OPT_SVG:
+		o->svg = optarg;
+		break;
+	case OPT_HLOG:
+		o->hlog = optarg;
+		break;
+	case OPT_START_AT:
+		o->start_at = real("start-at", optarg, 1, 1e11);
+		break;
+	case OPT_SOURCE:
+		add_source(o, optarg);
+		break;
+	case OPT_CONNECT_RATE:
+		o->connect_rate = real("connect-rate", optarg, 0.001, 1e9);
+		break;
+	case OPT_SERVER_PID:
+		o->server_pid = number("server-pid", optarg, 1, 0x7fffffff, 0);
+		if (kill(o->server_pid, 0) && errno == ESRCH)
+			errx(2, "server-pid %s: no such process", optarg);
+		break;
+	default:
+		return false;
+	}
+	return true;
 }
 
 void opts_parse(struct bench_opts *o, int argc, char **argv)
@@ -246,7 +366,8 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 	o->duration = -1;
 	o->warmup = -1;
 	o->timeout = -1;
-	while ((ch = getopt_long(argc, argv, "c:s:d:D:n:w:r:T:m:ut:jqhV",
+	opterr = 0; /* we word the error ourselves, as echod does */
+	while ((ch = getopt_long(argc, argv, ":c:s:d:D:n:w:r:T:m:ut:jqhV",
 				 longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -261,50 +382,6 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 			o->depth = number("depth", optarg, 1, 65536, 0);
 			have_depth = 1;
 			break;
-		case 'D':
-			o->duration = real("duration", optarg, 0.001, 1e6);
-			break;
-		case 'n':
-			o->requests =
-				number("requests", optarg, 1, UINT64_MAX, 0);
-			break;
-		case 'w':
-			o->warmup = real("warmup", optarg, 0, 1e6);
-			break;
-		case 'r':
-			o->rate = real("rate", optarg, 0.001, 1e9);
-			break;
-		case 'T':
-			o->threads = number("threads", optarg, 1, 1024, 0);
-			break;
-		case 'm':
-			parse_mode(o, optarg);
-			break;
-		case 'u':
-			o->udp = true;
-			break;
-		case 't':
-			o->timeout = real("timeout", optarg, 0.001, 3600);
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case OPT_CSV:
-			o->csv = optarg;
-			break;
-		case OPT_SVG:
-			o->svg = optarg;
-			break;
-		case OPT_SERVER_PID:
-			o->server_pid =
-				number("server-pid", optarg, 1, 0x7fffffff, 0);
-			if (kill(o->server_pid, 0) && errno == ESRCH)
-				errx(2, "server-pid %s: no such process",
-				     optarg);
-			break;
 		case OPT_SELFTEST_HIST:
 			o->selftest_hist = optarg;
 			return;
@@ -314,9 +391,11 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 		case 'V':
 			printf("echobench %s\n", ECHOD_VERSION);
 			exit(0);
+		case ':':
+			errx(2, "option %s: needs a value", argv[optind - 1]);
 		default:
-			fputs(usage, stderr);
-			exit(2);
+			if (!set_option(o, ch))
+				errx(2, "option %s: unknown", argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
@@ -325,4 +404,8 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 	defaults(o, have_size, have_depth);
 	validate(o);
 	resolve(o, argv[optind]);
+	for (unsigned int i = 0; i < o->nsrc; i++)
+		if (o->src[i].ss_family != o->addr.ss_family)
+			errx(2, "source %s: not the address family of %s",
+			     o->srcname[i], o->target);
 }

@@ -15,6 +15,10 @@ enum bench_mode {
 	MODE_CHURN, /* connect, one echo, close, again */
 };
 
+enum {
+	OPTS_MAX_SOURCES = 64,
+};
+
 /* Owned by main(); threads get a const pointer and never change it. */
 struct bench_opts {
 	const char *target; /* HOST:PORT as given, for reports */
@@ -35,7 +39,16 @@ struct bench_opts {
 	bool quiet;
 	const char *csv; /* percentile distribution file, or NULL */
 	const char *svg; /* latency plot file, or NULL */
+	const char *hlog; /* HdrHistogram interval log file, or NULL */
 	pid_t server_pid; /* 0 = none */
+	double start_at; /* the window begins then, seconds since the epoch */
+	double connect_rate; /* TCP connections opened per second; 0 = at once
+			      */
+	/* Local addresses, connection i bound to the (i % nsrc)th. */
+	struct sockaddr_storage src[OPTS_MAX_SOURCES];
+	socklen_t srclen[OPTS_MAX_SOURCES];
+	const char *srcname[OPTS_MAX_SOURCES]; /* as given */
+	unsigned int nsrc;
 	const char *selftest_hist; /* hidden: check the histogram, see main */
 };
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "loadgen.h"
 #include "options.h"
 #include "probe.h"
 
@@ -50,7 +51,10 @@ void probe_server(const struct bench_opts *o)
 		    0);
 	if (fd < 0)
 		err(1, "socket");
-	if (connect(fd, (const struct sockaddr *)&o->addr, o->addrlen))
+	/* From where the load comes from: a --source that cannot reach fails
+	 * here. */
+	e = -lg_bind_source(fd, o, 0);
+	if (!e && connect(fd, (const struct sockaddr *)&o->addr, o->addrlen))
 		e = errno;
 	if (e == EINPROGRESS)
 		e = wait_fd(fd, POLLOUT);

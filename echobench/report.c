@@ -1,6 +1,8 @@
 /* report.c - progress lines, the text summary and the JSON document. */
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "hlog.h"
 #include "options.h"
 #include "report.h"
 
@@ -42,6 +44,8 @@ void report_progress(FILE *f, const struct bench_opts *o,
 
 	if (iv->warmup)
 		snprintf(p99, sizeof(p99), "warm-up");
+	else if (!iv->echoes)
+		snprintf(p99, sizeof(p99), "p99 -");
 	else
 		snprintf(p99, sizeof(p99), "p99 %s",
 			 lat(v, sizeof(v), iv->p99));
@@ -69,6 +73,17 @@ static double per_s(const struct result *r, double v)
 static double per_req(const struct result *r, uint64_t us)
 {
 	return r->requests ? (double)us / (double)r->requests : 0;
+}
+
+/*
+ * An open-loop run whose window completed fewer echoes than were offered,
+ * by more than 5 %: the server (or this client) could not keep up, and
+ * the rate it reached is what the summary shows.
+ */
+static bool short_of_offer(const struct result *r)
+{
+	return r->o->rate > 0 &&
+	       per_s(r, (double)r->requests) < 0.95 * r->o->rate;
 }
 
 static void text_config(FILE *f, const struct bench_opts *o)
@@ -103,10 +118,22 @@ static void text_errors(FILE *f, const struct result *r)
 	fprintf(f, "%s\n", *sep ? "" : "none");
 }
 
+void report_latency_text(FILE *f, const struct hist *h)
+{
+	char a[32];
+
+	fprintf(f, "  latency   ");
+	for (int i = 0; i < NPCT; i++)
+		fprintf(f, " %s %s,", pct_names[i],
+			lat(a, sizeof(a), hist_percentile(h, pcts[i])));
+	fprintf(f, " max %s", lat(a, sizeof(a), h->total ? h->max : 0));
+	fprintf(f, " (mean %s)\n",
+		lat(a, sizeof(a), h->total ? h->sum / h->total : 0));
+}
+
 void report_text(FILE *f, const struct result *r)
 {
 	const struct bench_opts *o = r->o;
-	char a[32];
 
 	text_config(f, o);
 	fprintf(f, "  time       %.2f s measured after %.2f s warm-up\n",
@@ -114,15 +141,12 @@ void report_text(FILE *f, const struct result *r)
 	fprintf(f, "  echoes     %llu, %.1f %s, %.2f MB/s each way\n",
 		(unsigned long long)r->requests, per_s(r, (double)r->requests),
 		unit(o), per_s(r, (double)r->bytes) / 1e6);
-	fprintf(f, "  latency   ");
-	for (int i = 0; i < NPCT; i++)
-		fprintf(f, " %s %s,", pct_names[i],
-			lat(a, sizeof(a), hist_percentile(r->hist, pcts[i])));
-	fprintf(f, " max %s",
-		lat(a, sizeof(a), r->hist->total ? r->hist->max : 0));
-	fprintf(f, " (mean %s)\n",
-		lat(a, sizeof(a),
-		    r->hist->total ? r->hist->sum / r->hist->total : 0));
+	if (short_of_offer(r))
+		fprintf(f,
+			"  shortfall  offered %.0f %s, achieved %.0f (%.1f %%): fell behind; latency counts from each message's due time\n",
+			o->rate, unit(o), per_s(r, (double)r->requests),
+			100 * per_s(r, (double)r->requests) / o->rate);
+	report_latency_text(f, r->hist);
 	fprintf(f, "  client cpu %.2f us/echo (user %.2f, sys %.2f)\n",
 		per_req(r, r->client.user_us + r->client.sys_us),
 		per_req(r, r->client.user_us), per_req(r, r->client.sys_us));
@@ -177,7 +201,7 @@ static void json_config(FILE *f, const struct bench_opts *o)
 	fprintf(f, "  \"warmup_s\": %.3f,\n", o->warmup);
 }
 
-static void json_latency(FILE *f, const struct hist *h)
+void report_latency_json(FILE *f, const struct hist *h)
 {
 	fprintf(f, "  \"latency_us\": {\"min\": %.3f, \"mean\": %.3f",
 		h->total ? (double)h->min / 1e3 : 0,
@@ -186,6 +210,19 @@ static void json_latency(FILE *f, const struct hist *h)
 		fprintf(f, ", \"%s\": %.3f", pct_keys[i],
 			(double)hist_percentile(h, pcts[i]) / 1e3);
 	fprintf(f, ", \"max\": %.3f},\n", h->total ? (double)h->max / 1e3 : 0);
+}
+
+/* The window's histogram, for echobench merge and HdrHistogram's tools. */
+void report_histogram_json(FILE *f, const struct hist *h)
+{
+	char *s = hlog_encode(h);
+
+	fprintf(f, "  \"histogram\": ");
+	if (s)
+		fprintf(f, "\"%s\",\n", s);
+	else
+		fprintf(f, "null,\n");
+	free(s);
 }
 
 static void json_intervals(FILE *f, const struct result *r)
@@ -199,11 +236,12 @@ static void json_intervals(FILE *f, const struct result *r)
 			"%s\n    {\"start\": %.3f, \"end\": %.3f, \"warmup\": %s, \"requests_per_s\": %.1f, \"mb_per_s\": %.3f, \"p99_us\": ",
 			i ? "," : "", iv->start, iv->end,
 			iv->warmup ? "true" : "false", iv->rps, iv->mbps);
-		if (iv->warmup)
+		if (iv->warmup || !iv->echoes)
 			fprintf(f, "null");
 		else
 			fprintf(f, "%.3f", (double)iv->p99 / 1e3);
-		fprintf(f, ", \"errors\": %llu}",
+		fprintf(f, ", \"echoes\": %llu, \"errors\": %llu}",
+			(unsigned long long)iv->echoes,
 			(unsigned long long)iv->errors);
 	}
 	fprintf(f, "%s]\n}\n", r->niv ? "\n  " : "");
@@ -212,12 +250,21 @@ static void json_intervals(FILE *f, const struct result *r)
 void report_json(FILE *f, const struct result *r)
 {
 	json_config(f, r->o);
+	fprintf(f, "  \"window_start_unix\": %.3f,\n", r->window_start);
 	fprintf(f, "  \"seconds\": %.3f,\n  \"requests\": %llu,\n", r->seconds,
 		(unsigned long long)r->requests);
 	fprintf(f, "  \"bytes\": %llu,\n  \"requests_per_s\": %.1f,\n",
 		(unsigned long long)r->bytes, per_s(r, (double)r->requests));
 	fprintf(f, "  \"mb_per_s\": %.3f,\n", per_s(r, (double)r->bytes) / 1e6);
-	json_latency(f, r->hist);
+	if (r->o->rate > 0)
+		fprintf(f, "  \"offered_per_s\": %.3f,\n", r->o->rate);
+	else
+		fprintf(f, "  \"offered_per_s\": null,\n");
+	fprintf(f, "  \"achieved_per_s\": %.1f,\n  \"shortfall\": %s,\n",
+		per_s(r, (double)r->requests),
+		short_of_offer(r) ? "true" : "false");
+	report_latency_json(f, r->hist);
+	report_histogram_json(f, r->hist);
 	fprintf(f, "  \"errors\": {");
 	for (int k = 0; k < ERR_MAX; k++)
 		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", err_names[k],

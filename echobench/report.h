@@ -13,13 +13,20 @@
 
 struct bench_opts;
 
-/* One second of the run, as the progress line showed it. */
+/*
+ * One second of the run, as the progress line showed it. The warm-up is
+ * an interval of its own, so every other one lies inside the window and
+ * its echoes add up to the summary's.
+ */
 struct interval {
 	double start, end; /* seconds since the load began */
 	bool warmup;
+	uint64_t
+		echoes; /* completed in it (the window's only, after warm-up) */
+	uint64_t bytes;
 	double rps;
 	double mbps;
-	uint64_t p99; /* ns; 0 in warm-up */
+	uint64_t p99; /* ns; 0 in warm-up or when no echo completed */
 	uint64_t errors;
 };
 
@@ -29,7 +36,9 @@ struct result {
 	struct hist *hist; /* measured latencies of all threads */
 	uint64_t requests; /* measured echoes */
 	uint64_t bytes;
-	double seconds; /* measured time */
+	double seconds; /* measured time: the window's length */
+	double window_start; /* when the window began, seconds since the epoch
+			      */
 	uint64_t err[ERR_MAX];
 	bool have_server;
 	struct cpu_sample client; /* over the measured time */
@@ -42,10 +51,30 @@ struct result {
 void report_progress(FILE *f, const struct bench_opts *o,
 		     const struct interval *iv, bool tty);
 void report_text(FILE *f, const struct result *r);
+/* The summary's latency line, and its JSON members (for merge too). */
+void report_latency_text(FILE *f, const struct hist *h);
+void report_latency_json(FILE *f, const struct hist *h);
+void report_histogram_json(FILE *f, const struct hist *h);
 void report_json(FILE *f, const struct result *r);
-/* Write the percentile distribution and its plot; 0 or -errno. */
-int report_csv(const char *path, const struct result *r);
-int report_svg(const char *path, const struct result *r);
+/*
+ * Write the percentile distribution and its plot to a stream main opened
+ * before the run; main checks for write errors when it closes it.
+ */
+void report_csv(FILE *f, const struct result *r);
+void report_svg(FILE *f, const struct result *r);
+
+/* One curve of a latency plot, and its name in the legend. */
+struct plot_series {
+	const char *label;
+	const struct hist *h;
+};
+
+/*
+ * Latency by percentile, logarithmic latency axis, one curve per series
+ * (at most 8) with a legend: for one run, or runs compared (plot, merge).
+ */
+void plot_svg(FILE *f, const char *title, const char *subtitle,
+	      const struct plot_series *s, int n);
 
 /* Nonzero when an error of a failing kind was counted. */
 uint64_t report_failures(const struct result *r);

@@ -3,10 +3,13 @@
  * open loop), stream and churn, checking every echoed byte.
  *
  * Non-blocking sockets in an edge-triggered epoll set: each readiness edge
- * is followed by reads until a short read and sends until EAGAIN, so no
- * epoll_ctl is needed after a socket is added. Messages are sent straight
- * from the shared pattern table and checked against it as they arrive, so
- * nothing is allocated or copied per message, whatever the size.
+ * is followed by reads until a short read and sends until EAGAIN. EPOLLOUT
+ * is asked for only while connecting and, from its first EAGAIN on, for a
+ * connection whose sends fill the socket buffer: on loopback every send
+ * frees buffer space at once, and a write-space wake-up per echo would
+ * cost the kernel time the server under test should get. Messages are sent
+ * straight from the shared pattern table and checked against it as they arrive,
+ * so nothing is allocated or copied per message, whatever the size.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -43,6 +46,7 @@ struct tconn {
 	uint8_t state; /* enum cstate */
 	bool tx_busy; /* message tx_seq is started (time taken) */
 	bool blocked; /* send hit EAGAIN: wait for EPOLLOUT */
+	bool want_out; /* EPOLLOUT is in its epoll events */
 	uint64_t tx_seq; /* message being sent */
 	uint64_t rx_seq; /* message being received */
 	size_t tx_off; /* bytes of tx_seq sent */
@@ -108,8 +112,16 @@ static bool tconn_open(struct tloop *l, struct tconn *c)
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev))
 		err(1, "epoll_ctl");
 	c->fd = fd;
+	c->want_out = true;
 	c->state = C_CONNECTING;
 	l->open++;
+	errno = -lg_bind_source(fd, l->o, c->id);
+	if (errno) {
+		lg_error(l->th, ERR_CONNECT, "bind to --source: %s",
+			 strerror(errno));
+		tconn_close(l, c, C_DEAD);
+		return false;
+	}
 	if (connect(fd, (const struct sockaddr *)&l->o->addr, l->o->addrlen) &&
 	    errno != EINPROGRESS) {
 		lg_error(l->th, ERR_CONNECT, "connect %s: %s", l->o->target,
@@ -118,6 +130,20 @@ static bool tconn_open(struct tloop *l, struct tconn *c)
 		return false;
 	}
 	return true;
+}
+
+/* Adds or drops EPOLLOUT from the connection's events. */
+static void set_out(struct tloop *l, struct tconn *c, bool on)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
+
+	if (c->want_out == on)
+		return;
+	ev.events |= on ? EPOLLOUT : 0;
+	ev.data.u32 = (uint32_t)(c - l->c);
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->fd, &ev))
+		err(1, "epoll_ctl");
+	c->want_out = on;
 }
 
 static bool tconn_connected(struct tloop *l, struct tconn *c)
@@ -136,6 +162,7 @@ static bool tconn_connected(struct tloop *l, struct tconn *c)
 		return false;
 	}
 	c->state = C_OPEN;
+	set_out(l, c, false);
 	return true;
 }
 
@@ -180,7 +207,10 @@ static void send_some(struct tloop *l, struct tconn *c, uint64_t now)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* From now on this one fills its buffer: keep EPOLLOUT.
+			 */
 			c->blocked = true;
+			set_out(l, c, true);
 			return;
 		}
 		if (n < 0) {
@@ -435,19 +465,33 @@ static void setup(struct tloop *l, struct lg_thread *th)
 
 /*
  * Opens every connection before the clock starts (churn opens its own),
- * waiting up to --timeout, at least 5 s, for the handshakes.
+ * at most --connect-rate a second over all threads, then waits up to
+ * --timeout, at least 5 s, for the handshakes.
  */
 static void connect_all(struct tloop *l)
 {
-	uint64_t deadline = now_ns() + 5000000000ULL;
+	const struct bench_opts *o = l->o;
+	double gap = o->connect_rate > 0 ? 1 / o->connect_rate : 0;
+	uint64_t begin = now_ns(), due, deadline;
 	bool pending = true;
 
-	if (l->o->mode == MODE_CHURN)
+	if (o->mode == MODE_CHURN)
 		return;
-	if (l->o->timeout > 5)
-		deadline += (uint64_t)((l->o->timeout - 5) * 1e9);
-	for (uint32_t i = 0; i < l->th->nconns; i++)
+	for (uint32_t i = 0; i < l->th->nconns; i++) {
+		/*
+		 * Connection k overall (i here) is due at k / rate, so the
+		 * threads interleave; handshakes are handled meanwhile.
+		 */
+		due = begin + (uint64_t)((double)(i * o->threads +
+						  (uint32_t)l->th->id) *
+					 gap * 1e9);
+		while (now_ns() < due)
+			dispatch(l, due);
 		tconn_open(l, &l->c[i]);
+	}
+	deadline = now_ns() + 5000000000ULL;
+	if (o->timeout > 5)
+		deadline += (uint64_t)((o->timeout - 5) * 1e9);
 	while (pending && now_ns() < deadline) {
 		dispatch(l, deadline);
 		pending = false;
@@ -458,7 +502,7 @@ static void connect_all(struct tloop *l)
 		if (l->c[i].state == C_CONNECTING)
 			tconn_fail(l, &l->c[i], ERR_CONNECT,
 				   "connect %s: no answer within 5 s",
-				   l->o->target);
+				   o->target);
 }
 
 static void tcp_run(struct lg_thread *th)

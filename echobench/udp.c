@@ -220,6 +220,9 @@ static void setup(struct uloop *l, struct lg_thread *th)
 			       SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (c->fd < 0)
 			err(1, "socket");
+		errno = -lg_bind_source(c->fd, o, c->id);
+		if (errno)
+			err(1, "bind to --source");
 		if (connect(c->fd, (const struct sockaddr *)&o->addr,
 			    o->addrlen))
 			err(1, "connect %s", o->target);

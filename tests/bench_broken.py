@@ -10,6 +10,8 @@ TCP modes change each connection's echo stream once, at byte AT:
   reorder   swaps bytes AT and AT+1
   close     closes the connection instead of echoing byte AT
   stall     echoes correctly but stops for 100 ms once, 0.5 s after accept
+  slow      echoes correctly but sleeps 1 ms before each echo: an overloaded
+            server, at most about 1000 echoes/s per connection
   ok        a correct echo server
 UDP modes (--udp) act on every EVERY-th datagram:
   drop, dup, corrupt, reorder (held back and sent after the next one), ok
@@ -27,6 +29,7 @@ AT = 1000
 EVERY = 100
 STALL_AFTER = 0.5
 STALL = 0.1
+SLOW = 0.001
 
 
 class Stream:
@@ -51,6 +54,8 @@ class Stream:
                 time.monotonic() - self.start >= STALL_AFTER:
             self.stalled = True
             time.sleep(STALL)
+        if self.mode == "slow":
+            time.sleep(SLOW)
         if not lo <= AT < self.pos:
             return data, False
         i = AT - lo

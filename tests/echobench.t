@@ -26,12 +26,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BROKEN = os.path.join(HERE, "bench_broken.py")
 REF = os.path.join(t.ROOT, "bench", "ref_asyncio.py")
 TMP = tempfile.mkdtemp(prefix="echobench-t.")
+BARE = os.environ.get("BARE_CLIENT", os.path.join(t.ROOT, "build", "bare-client"))
 
 
-def bench(*args, timeout=30):
+def bench(*args, timeout=30, cwd=None):
     """Runs echobench; returns (status, stdout, stderr)."""
     p = subprocess.run([t.ECHOBENCH] + [str(a) for a in args], capture_output=True,
-                       text=True, timeout=timeout)
+                       text=True, timeout=timeout, cwd=cwd)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -92,6 +93,29 @@ def test_usage():
         st, out, err = bench(*args)
         t.ok(st == 2 and what in err.splitlines()[0] and not out,
              "bad arguments %s: exit 2, %r first" % (" ".join(args), what), err)
+    # Worded as echod words it: program name, no path, no glibc text.
+    for args, line in ((["--bogus"], "echobench: option --bogus: unknown"),
+                       (["--csv"], "echobench: option --csv: needs a value"),
+                       (["--json", "--csv", "-", "127.0.0.1:7"],
+                        "echobench: output -: standard output can hold only one of --json, --csv, --svg, --hlog")):
+        st, out, err = bench(*args)
+        t.ok(st == 2 and err.splitlines() == [line] and not out,
+             "%s: exit 2, one line %r" % (" ".join(args), line), err)
+
+
+def test_readme_udp_example():
+    # echod answers 1000 datagrams/s per source by default: the README's
+    # UDP example must say what it measures against a default echod.
+    with open(os.path.join(t.ROOT, "README.md")) as f:
+        text = f.read()
+    sect = text[text.index("## echobench"):]
+    sect = sect[:sect.index("\n## ")]
+    line = [x for x in sect.splitlines() if "echobench --udp" in x]
+    near = "\n".join(line) + "\n" + sect
+    t.ok(line and "--udp-rate 0" in line[0] and "The UDP example needs `echod -u --udp-rate 0`"
+         in sect and "rate limit" in sect,
+         "README: the UDP example says it needs echod --udp-rate 0 (else it measures the limit)",
+         near)
 
 
 def test_unreachable():
@@ -191,6 +215,48 @@ def test_stall_open_vs_closed():
          "open loop: p99 shows the 100 ms stall (latency from when each was due)")
 
 
+def test_overload():
+    # Offered 20000/s to a server that answers about 2000/s: the window
+    # still holds echoes, the summary agrees with its intervals, and the
+    # shortfall is reported in the JSON and in one line of the summary.
+    srv = PyServer(BROKEN, "slow")
+    st, doc, err = bench_json("-c", "2", "-r", "20000", "-D", "2", "-w", "0.5", "-t", "1",
+                              srv.addr)
+    st2, out, err2 = bench("-q", "-c", "2", "-r", "20000", "-D", "1", "-w", "0.3", "-t", "1",
+                           srv.addr)
+    srv.stop()
+    if not doc:
+        t.ok(False, "overload run produces JSON", err)
+        return
+    ivs = doc["intervals"]
+    measured = [iv for iv in ivs if not iv["warmup"]]
+    mean = sum(iv["echoes"] for iv in measured) / max(1e-9, sum(iv["end"] - iv["start"]
+                                                                 for iv in measured))
+    rate = doc["requests_per_s"]
+    t.diag("overload: offered 20000/s, summary %.0f/s, intervals %s" %
+           (rate, [round(iv["requests_per_s"]) for iv in ivs]))
+    t.ok(st == 0 and doc["requests"] > 100 and not errors(doc),
+         "overload: echoes measured in the window, exit 0", "status %d" % st, err)
+    t.ok(rate > 0 and abs(mean - rate) <= 0.05 * rate
+         and all(abs(iv["requests_per_s"] - rate) <= 0.5 * rate for iv in measured[:-1]),
+         "overload: summary rate agrees with its intervals within 5 %",
+         "summary %.1f, intervals %.1f" % (rate, mean))
+    t.eq(sum(iv["echoes"] for iv in measured), doc["requests"],
+         "overload: the intervals' echoes add up to the summary's")
+    t.ok(doc["shortfall"] is True and doc["offered_per_s"] == 20000
+         and doc["achieved_per_s"] < 0.95 * 20000 and abs(doc["achieved_per_s"] - rate) < 1,
+         "overload: JSON says shortfall, offered and achieved",
+         {k: doc.get(k) for k in ("shortfall", "offered_per_s", "achieved_per_s")})
+    t.ok(ivs and ivs[0]["warmup"] and abs(ivs[0]["end"] - 0.5) < 1e-6
+         and all(iv["start"] >= 0.5 - 1e-6 and not iv["warmup"] for iv in ivs[1:]),
+         "intervals: the warm-up is its own, every other starts after it",
+         [(iv["start"], iv["end"], iv["warmup"]) for iv in ivs])
+    lines = [x for x in out.splitlines() if "shortfall" in x]
+    t.ok(st2 == 0 and len(lines) == 1 and "offered 20000" in lines[0]
+         and "achieved" in lines[0], "overload: one shortfall line in the text summary",
+         out, err2)
+
+
 def test_udp_broken():
     cases = (("drop", 0, "lost"), ("reorder", 0, "reordered"), ("dup", 0, "duplicate"),
              ("corrupt", 1, "mismatch"))
@@ -225,8 +291,11 @@ def test_echod_modes(echod):
     )
     for name, args in runs:
         st, doc, err = bench_json("-D", "1", "-w", "0.2", "--server-pid", pid, *args, addr)
-        if check_run("echod %s: every byte verified, exit 0" % name, st, doc, err) \
-                and name == "pingpong":
+        good = check_run("echod %s: every byte verified, exit 0" % name, st, doc, err)
+        if good and name == "open loop":
+            t.ok(doc["shortfall"] is False and doc["offered_per_s"] == 2000,
+                 "open loop that keeps up: no shortfall", json.dumps(doc)[:400])
+        if good and name == "pingpong":
             t.ok("server" in doc["cpu_us_per_request"]
                  and doc["cpu_us_per_request"]["server"]["total"] > 0
                  and doc["intervals"] and doc["latency_us"]["p99"] > 0,
@@ -268,6 +337,38 @@ def test_outputs(echod):
     t.ok(good, "--svg: well-formed SVG with a latency curve", err)
 
 
+def test_output_paths(echod):
+    addr = "127.0.0.1:%d" % echod.port
+    # --csv - is standard output, after the summary; no file named "-".
+    st, out, err = bench("-q", "-c", "1", "-D", "0.3", "-w", "0", "--csv", "-", addr, cwd=TMP)
+    t.ok(st == 0 and "latency_us,percentile,count" in out and "errors     none" in out
+         and not os.path.exists(os.path.join(TMP, "-")),
+         "--csv -: the distribution on standard output, no file named -", out, err)
+    # An output that cannot be written fails at once: no progress line,
+    # no summary, one line naming the path (the 3 s run never starts).
+    for opt in ("--csv", "--svg"):
+        bad = os.path.join(TMP, "no-such-dir", "x")
+        st, out, err = bench("-c", "1", "-D", "3", "-w", "0", opt, bad, addr)
+        t.ok(st == 1 and not out and err.splitlines() == [
+            "echobench: %s: No such file or directory" % bad],
+             "%s into a missing directory: one line, exit 1, before the run" % opt, out, err)
+
+
+def test_bare_client(echod):
+    # make bench's reference client: it echoes and says how much it cost.
+    p = subprocess.run([BARE, "-c", "3", "-s", "100", "-D", "0.3", "-w", "0.1",
+                        "127.0.0.1:%d" % echod.port], capture_output=True, text=True, timeout=30)
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError:
+        doc = None
+    t.ok(p.returncode == 0 and doc and doc["echoes"] > 0 and doc["cpu_us_per_echo"] > 0,
+         "bench/bare_client.c: echoes and its CPU per echo as JSON", p.stdout, p.stderr)
+    p = subprocess.run([BARE, "localhost:1"], capture_output=True, text=True, timeout=30)
+    t.ok(p.returncode == 2 and len(p.stderr.splitlines()) == 1 and "numeric" in p.stderr,
+         "bare-client: a non-numeric address is a usage error, one line", p.stderr)
+
+
 def test_udp(echod):
     srv = PyServer(REF, "--port", "0", "--udp", proto="udp")
     st, doc, err = bench_json("--udp", "-c", "4", "-D", "1", "-w", "0", "-s", "512", srv.addr)
@@ -289,11 +390,13 @@ def test_udp(echod):
 
 def main():
     test_usage()
+    test_readme_udp_example()
     test_unreachable()
     test_histogram()
     test_broken_tcp()
     test_drop_last_byte_is_short()
     test_stall_open_vs_closed()
+    test_overload()
     test_udp_broken()
     try:
         echod = t.Echod("--threads", "1")
@@ -301,6 +404,8 @@ def main():
         t.bail_out("echod did not start: %s" % e)
     test_echod_modes(echod)
     test_outputs(echod)
+    test_output_paths(echod)
+    test_bare_client(echod)
     test_udp(echod)
     echod.stop()
     t.done_testing()
