@@ -446,20 +446,24 @@ struct waiter {
 	struct worker *workers;
 };
 
-/* Returns 0, or -1 after logging why main() cannot wait for signals. */
+/*
+ * Returns 0, or -1 after logging why main() cannot wait for signals. The
+ * workers (for the table) are set once they are started.
+ */
 static int waiter_open(struct waiter *wt, const struct options *o,
-		       const sigset_t *set, struct worker *workers, int fail_fd)
+		       const sigset_t *set, int fail_fd)
 {
 	wt->o = o;
-	wt->workers = workers;
+	wt->workers = NULL;
 	wt->p[0].fd = signalfd(-1, set, SFD_CLOEXEC);
 	wt->p[1].fd = fail_fd;
 	wt->p[2].fd = interval_timer(o->stats_interval);
 	for (int i = 0; i < 3; i++)
 		wt->p[i].events = POLLIN;
-	if (wt->p[0].fd >= 0)
+	if (fail_fd >= 0 && wt->p[0].fd >= 0)
 		return 0;
-	log_error("signalfd: %s", strerror(errno));
+	log_error("%s: %s", fail_fd < 0 ? "eventfd" : "signalfd",
+		  strerror(errno));
 	return -1;
 }
 
@@ -735,9 +739,8 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 			"NOTIFY_SOCKET: not an AF_UNIX path or @name: ignored");
 	raise_nofile();
 	workers = calloc((size_t)o->threads, sizeof(*workers));
-	shared->fail_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (workers == NULL || shared->fail_fd < 0) {
-		log_error("start: %s", strerror(workers ? errno : ENOMEM));
+	if (workers == NULL) {
+		log_error("start: %s", strerror(ENOMEM));
 		exit(1);
 	}
 	*one_shot = false;
@@ -780,7 +783,12 @@ int main(int argc, char **argv)
 	if (o.list_backends)
 		return list_backends();
 	setup_signals(&set);
+	/* main's own descriptors first: no worker may take the last ones. */
+	shared.fail_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (waiter_open(&wt, &o, &set, shared.fail_fd) < 0)
+		return 1;
 	workers = start(&o, &shared, &metrics, &given, &one_shot);
+	wt.workers = workers;
 	/*
 	 * The last start-up line: every socket is open and every worker has
 	 * set up its loop, so clients may come. Scripts and tests wait for it
@@ -789,9 +797,7 @@ int main(int argc, char **argv)
 	log_info("ready");
 	notify_status("READY=1\nSTATUS=serving with %d worker%s", o.threads,
 		      o.threads > 1 ? "s" : "");
-	status = waiter_open(&wt, &o, &set, workers, shared.fail_fd) < 0
-			 ? END_FAILED
-			 : wait_for_end(&o, &shared, &wt, &sig, one_shot);
+	status = wait_for_end(&o, &shared, &wt, &sig, one_shot);
 	if (status == END_SIGNAL && o.grace && !one_shot) {
 		status = drain(&o, workers, &shared, &wt, sig, given);
 	} else {
