@@ -114,3 +114,17 @@ def start_echod(*args, backend=None, env=None):
         return srv
     wait_until(lambda: fresh_echo(srv.addr(), 10, 1.0), 5.0, 0.1)
     return srv
+
+
+def fd_kinds(pid):
+    """{what each descriptor is ("/dev/null", "socket", "anon_inode:..."):
+    how many}, to name what a changed count gained or lost."""
+    kinds = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            what = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        what = re.sub(r":\[\d+\]$", "", what)
+        kinds[what] = kinds.get(what, 0) + 1
+    return kinds
