@@ -163,7 +163,7 @@ SOAK_SECONDS ?= 120
 soak: all
 	$(Q)$(TEST_ENV) SOAK_SECONDS=$(SOAK_SECONDS) CHURN_CYCLES=$(CHURN_CYCLES) \
 		TEST_TIMEOUT=$$(( $(SOAK_SECONDS) * 8 + 600 )) tests/prove-check \
-		$(PROVE) --timer --exec tests/run-one tests/soak.t tests/churn.t
+		$(PROVE) -v --timer --exec tests/run-one tests/soak.t tests/churn.t
 CHURN_CYCLES ?= 100000
 
 # libFuzzer harnesses (fuzz/fuzz-*.c): clang's fuzzer runtime with ASan and
