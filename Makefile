@@ -4,6 +4,10 @@
 #   make check           build, then run every test under prove
 #   make run             build and start echod on its defaults (port 60000)
 #   make bench           benchmark matrix (bench/run.sh), prints a markdown table
+#   make fuzz            build the libFuzzer harnesses (clang) and run each
+#                        for FUZZ_SECONDS (default 10) from fuzz/corpus/
+#   make soak            the fault soak and the churn for SOAK_SECONDS per
+#                        configuration (default 120)
 #   make ci              everything CI runs: lint, check, sanitizer builds
 #   make install         echod, echobench, man pages and systemd units under
 #                        PREFIX (/usr/local), staged under DESTDIR
@@ -92,7 +96,7 @@ BARE_CLIENT := $(if $(wildcard bench/bare_client.c),$(BUILD)/bare-client)
 .SECONDARY:
 
 .PHONY: all run check check-threads bench ci install install-units uninstall clean \
-	format format-check hdrcheck manlint
+	format format-check hdrcheck manlint fuzz fuzz-build soak
 
 all: $(PROGRAMS) $(EXAMPLES) $(BARE_CLIENT)
 
@@ -166,6 +170,40 @@ check-threads: all $(TEST_HELPERS)
 bench: all
 	$(Q)$(TEST_ENV) bench/run.sh
 
+# The long soak: tests/soak.t and tests/churn.t read these from the environment.
+SOAK_SECONDS ?= 120
+soak: all
+	$(Q)$(TEST_ENV) SOAK_SECONDS=$(SOAK_SECONDS) CHURN_CYCLES=$(CHURN_CYCLES) \
+		TEST_TIMEOUT=$$(( $(SOAK_SECONDS) * 8 + 600 )) tests/prove-check \
+		$(PROVE) -v --timer --exec tests/run-one tests/soak.t tests/churn.t
+CHURN_CYCLES ?= 100000
+
+# libFuzzer harnesses (fuzz/fuzz-*.c): clang's fuzzer runtime with ASan and
+# UBSan, echod's library objects built alike in build-fuzz. Each harness
+# runs for FUZZ_SECONDS from its seed corpus, two at a time; what it finds
+# is saved as build-fuzz/<harness>-crash-* and fails the target.
+FUZZ_SECONDS ?= 10
+FUZZ_CC ?= clang
+FUZZERS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz-*.c))
+fuzz:
+	$(Q)$(MAKE) --no-print-directory fuzz-build CC=$(FUZZ_CC) LIBURING=0 \
+		SANITIZE=fuzzer-no-link,address,undefined BUILD=build-fuzz
+	$(Q)$(MAKE) --no-print-directory -j2 $(FUZZERS:%=fuzz-run-%)
+
+fuzz-build: $(FUZZERS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/fuzz-%: $(BUILD)/fuzz/fuzz-%.o $(OBJ_LIB)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+
+fuzz-run-%:
+	@mkdir -p build-fuzz/corpus/$*
+	$(Q)build-fuzz/fuzz/$* -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=build-fuzz/$*- build-fuzz/corpus/$* fuzz/corpus/$* \
+		>build-fuzz/$*.log 2>&1 || { tail -n 30 build-fuzz/$*.log; \
+		echo "fuzz: $* found a failing input: build-fuzz/$*-*"; exit 1; }
+	@printf '  FUZZ     %s: %s\n' $* "$$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' build-fuzz/$*.log)"
+
 hdrcheck:
 	$(Q)for h in src/*.h echobench/*.h; do [ -e "$$h" ] || continue; \
 		printf '#include "%s"\n' "$$h" | $(CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) \
@@ -175,7 +213,8 @@ manlint:
 	$(Q)for m in man/*.1; do out=$$(groff -mdoc -Tutf8 -ww -z $$m 2>&1); \
 		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; done; echo "  MANLINT ok"
 
-FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] bench/*.c examples/*.c tests/*.[ch])
+.PHONY: all run check check-threads bench ci install install-units uninstall clean \
+	format format-check hdrcheck manlint fuzz fuzz-build soak
 format:
 	clang-format -i $(FORMAT_FILES)
 
@@ -191,6 +230,7 @@ endif
 	$(MAKE) check
 	$(MAKE) check SANITIZE=address,undefined
 	$(MAKE) check-threads SANITIZE=thread
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 install: $(PROGRAMS) install-units
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1

@@ -519,6 +519,13 @@ void core_free(struct core *k, struct conn *c)
 	outq_release(&k->pool, &c->out);
 	/* For epoll, close() also drops fd from the set: it is never dup'd. */
 	close(c->fd);
+	/*
+	 * A refusal that gave the spare up can lose it for good: another
+	 * worker may take its number before it is opened again. The number
+	 * just freed brings it back.
+	 */
+	if (k->spare_fd < 0)
+		k->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	give_place(k);
 	if (c->flags & CONN_SOURCE)
 		give_source(k, &c->peer);

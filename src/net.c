@@ -211,11 +211,12 @@ static int steer_group(int fd, unsigned int n)
 		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, 0),
 		BPF_STMT(BPF_RET | BPF_A, 0),
 	};
-	struct sock_fprog prog = {
-		.len = sizeof(code) / sizeof(code[0]),
-		.filter = code,
-	};
+	struct sock_fprog prog;
 
+	/* Zeroed whole: the kernel copies the padding after len too. */
+	memset(&prog, 0, sizeof(prog));
+	prog.len = sizeof(code) / sizeof(code[0]);
+	prog.filter = code;
 	if (getrandom(&key, sizeof(key), GRND_NONBLOCK) != sizeof(key))
 		key = 2654435761u;
 	code[12].k = key | 1;

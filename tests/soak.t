@@ -1,0 +1,3 @@
+#!/bin/sh
+# soak.t - runs tests/soak (the fault soak, a Python program) under prove.
+exec python3 "$(dirname "$0")/soak"
