@@ -103,8 +103,8 @@ static void per_worker(FILE *f, const struct metrics *m, const char *name,
 
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 	for (int i = 0; i < m->nworkers; i++) {
-		v = (const _Atomic uint64_t
-			     *)((const char *)&m->workers[i].stats + offset);
+		/* offset is offsetof() a counter: aligned as one. */
+		v = (const void *)((const char *)&m->workers[i].stats + offset);
 		fprintf(f, "%s{worker=\"%d\"} %llu\n", name, i,
 			(unsigned long long)counter_get(v));
 	}
