@@ -328,6 +328,39 @@ bool core_resume_due(struct core *k)
 }
 
 /*
+ * The sweep runs only when it can find something: with --max-lifetime,
+ * or with --send-timeout while some connection has echoes waiting. A
+ * worker whose echoes all went out at once (the common case) then sleeps
+ * with no timer at all, which epoll_wait and io_uring_enter would pay
+ * for on every wakeup.
+ */
+static bool sweeping(const struct core *k)
+{
+	return core_count(k) &&
+	       (k->o->max_lifetime || (k->o->send_timeout && k->nqueued));
+}
+
+/*
+ * Keeps count of connections with echoes waiting; the send-timeout clock
+ * of one starts when its echoes start to wait.
+ */
+static void note_queued(struct core *k, struct conn *c)
+{
+	bool queued = outq_bytes(&c->out) > 0;
+
+	if (queued == !!(c->flags & CONN_QUEUED))
+		return;
+	c->flags ^= CONN_QUEUED;
+	if (!queued) {
+		k->nqueued--;
+		return;
+	}
+	k->nqueued++;
+	c->sent_ms = k->now_ms;
+	c->sent_seen = (uint32_t)c->bytes_out;
+}
+
+/*
  * Counts each time c's queue fills to where its backend stops reading
  * (less room than one read), once per episode.
  */
@@ -343,6 +376,7 @@ static void note_pause(struct core *k, struct conn *c)
 const char *core_settle(struct core *k, struct conn *c)
 {
 	note_pause(k, c);
+	note_queued(k, c);
 	if (outq_bytes(&c->out) == 0) {
 		if (c->flags & CONN_PEER_EOF)
 			return "end of input";
@@ -359,11 +393,6 @@ const char *core_settle(struct core *k, struct conn *c)
 	}
 	deadline_touch(&k->due, c, k->now_ms);
 	return NULL;
-}
-
-static bool sweeping(const struct core *k)
-{
-	return (k->o->send_timeout || k->o->max_lifetime) && core_count(k);
 }
 
 /*
@@ -509,7 +538,9 @@ void core_retire(struct core *k, struct conn *c, const char *why)
 	if (k->sweep_next == c)
 		k->sweep_next = after(k, c);
 	deadline_remove(&k->due, c);
-	c->flags |= CONN_CLOSING;
+	if (c->flags & CONN_QUEUED)
+		k->nqueued--;
+	c->flags = (c->flags & ~CONN_QUEUED) | CONN_CLOSING;
 	if (core_count(k) == 0)
 		k->trim_at = k->now_ms + CORE_TRIM_MS;
 }
