@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "counter.h"
 #include "metrics.h"
 #include "options.h"
@@ -36,14 +37,6 @@ struct metrics {
 	pthread_t thread;
 	struct client clients[METRICS_MAX_CLIENTS];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int metrics_parse_addr(const char *text, union net_addr *a)
 {
@@ -92,7 +85,7 @@ static void take_client(struct metrics *m)
 		c = oldest;
 	}
 	c->fd = fd;
-	c->until_ms = now_ms() + METRICS_CLIENT_MS;
+	c->until_ms = core_now_ms() + METRICS_CLIENT_MS;
 }
 
 /* One counter or gauge family with a value per worker. */
@@ -113,7 +106,13 @@ static void per_worker(FILE *f, const struct metrics *m, const char *name,
 static void closed_by(FILE *f, const struct metrics *m)
 {
 	static const char *const reasons[WORKER_NCLOSE] = {
-		"eof", "idle", "linger", "error", "shutdown",
+		[WORKER_CLOSE_EOF] = "eof",
+		[WORKER_CLOSE_IDLE] = "idle",
+		[WORKER_CLOSE_LINGER] = "linger",
+		[WORKER_CLOSE_ERROR] = "error",
+		[WORKER_CLOSE_SHUTDOWN] = "shutdown",
+		[WORKER_CLOSE_STALLED] = "send_timeout",
+		[WORKER_CLOSE_LIFETIME] = "lifetime",
 	};
 	const struct worker_stats *s;
 
@@ -171,7 +170,13 @@ static void lifetimes(FILE *f, const struct metrics *m)
 static void udp_counters(FILE *f, const struct metrics *m)
 {
 	static const char *const verdicts[UDP_NVERDICTS] = {
-		"echo", "port", "source", "rate", "size", "send",
+		[UDP_ECHO] = "echo",
+		[UDP_DROP_PORT] = "port",
+		[UDP_DROP_SOURCE] = "source",
+		[UDP_DROP_RATE] = "rate",
+		[UDP_DROP_SIZE] = "size",
+		[UDP_DROP_SEND] = "send",
+		[UDP_DROP_ACCESS] = "access",
 	};
 	const struct udp_stats *u;
 
@@ -351,13 +356,13 @@ static void *metrics_main(void *arg)
 	uint64_t now;
 
 	for (;;) {
-		if (poll(p, 2 + METRICS_MAX_CLIENTS, poll_set(m, p, now_ms())) <
+		if (poll(p, 2 + METRICS_MAX_CLIENTS, poll_set(m, p, core_now_ms())) <
 			    0 &&
 		    errno != EINTR)
 			break;
 		if (p[0].revents)
 			break;
-		now = now_ms();
+		now = core_now_ms();
 		for (int i = 0; i < METRICS_MAX_CLIENTS; i++) {
 			c = &m->clients[i];
 			if (c->fd >= 0 && p[i + 2].revents)

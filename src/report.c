@@ -244,7 +244,7 @@ static void print_totals(FILE *f, const struct worker *w)
 	uint64_t closed = counter_get(&s->closed);
 
 	fprintf(f,
-		"worker %d: %llu accepted, %llu open, %llu refused, %llu closed (%llu eof, %llu idle, %llu linger, %llu error), %llu backpressure pauses; closed connections: %llu messages, %llu bytes in, %llu bytes out\n",
+		"worker %d: %llu accepted, %llu open, %llu refused, %llu closed (%llu eof, %llu idle, %llu linger, %llu error, %llu send timeout, %llu lifetime), %llu backpressure pauses; closed connections: %llu messages, %llu bytes in, %llu bytes out\n",
 		w->id, (unsigned long long)counter_get(&s->accepted),
 		(unsigned long long)(counter_get(&s->accepted) - closed),
 		(unsigned long long)counter_get(&s->refused),
@@ -257,6 +257,10 @@ static void print_totals(FILE *f, const struct worker *w)
 			&s->closed_by[WORKER_CLOSE_LINGER]),
 		(unsigned long long)counter_get(
 			&s->closed_by[WORKER_CLOSE_ERROR]),
+		(unsigned long long)counter_get(
+			&s->closed_by[WORKER_CLOSE_STALLED]),
+		(unsigned long long)counter_get(
+			&s->closed_by[WORKER_CLOSE_LIFETIME]),
 		(unsigned long long)counter_get(&s->pauses),
 		(unsigned long long)counter_get(&s->messages),
 		(unsigned long long)counter_get(&s->bytes_in),

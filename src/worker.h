@@ -25,6 +25,8 @@ enum worker_close {
 	WORKER_CLOSE_LINGER, /* the client did not close after our FIN */
 	WORKER_CLOSE_ERROR, /* reset, out of memory, a failed call */
 	WORKER_CLOSE_SHUTDOWN, /* echod stopped */
+	WORKER_CLOSE_STALLED, /* --send-timeout: the client took no echo */
+	WORKER_CLOSE_LIFETIME, /* --max-lifetime */
 	WORKER_NCLOSE,
 };
 

@@ -78,6 +78,8 @@ def test_endpoints(backend, promtool):
     eq(value(text, "echod_connection_lifetime_seconds_bucket", 'le="+Inf"'), 3,
        "%s: the lifetime histogram counts the 3 closed" % backend)
     ok('backend="%s"' % backend in text, "%s: build info names the backend" % backend)
+    ok("(null)" not in text and 'reason="send_timeout"' in text and 'verdict="access"' in text,
+       "%s: every close reason and UDP verdict has its label" % backend)
     if promtool:
         p = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
         ok(p.returncode == 0, "%s: promtool check metrics accepts /metrics" % backend,
