@@ -57,12 +57,17 @@ void core_destroy(struct core *k)
 		close(k->spare_fd);
 }
 
-void core_clock(struct core *k)
+uint64_t core_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	k->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void core_clock(struct core *k)
+{
+	k->now_ms = core_now_ms();
 }
 
 /*
@@ -108,28 +113,12 @@ int core_given_fd(struct core *k)
 	return k->w->given_fd;
 }
 
-/* Closes a descriptor that will not be served, and counts it. */
-static struct conn *refuse(struct core *k, int fd)
+/* Closes a descriptor that will not be served (counted by the caller). */
+static struct conn *drop(struct core *k, int fd)
 {
-	counter_add(&k->w->stats.refused, 1);
 	close(fd);
 	check_served(k);
 	return NULL;
-}
-
-/*
- * The descriptor budget is full: refusing needs no spare descriptor
- * (this one is closed at once), so no worker can take another's way to
- * refuse, and no client is left waiting in a backlog.
- */
-static struct conn *refuse_over_budget(struct core *k, int fd)
-{
-	if (!k->exhausted)
-		log_warn(
-			"%u connections open, as many as the descriptor limit allows; refusing clients until descriptors free up",
-			k->w->shared->fd_budget);
-	k->exhausted = true;
-	return refuse(k, fd);
 }
 
 unsigned int core_fd_budget(int workers)
@@ -232,6 +221,40 @@ static void find_peer(struct core *k, int fd, const union net_addr *peer,
 		getpeername(fd, &out->sa, &len);
 }
 
+/*
+ * A place under --max-conns and the descriptor budget, and a slot, for
+ * descriptor fd; NULL (logged) when there is none.
+ */
+static struct conn *take_slot(struct core *k, int fd)
+{
+	struct conn *c;
+
+	switch (take_place(k)) {
+	case -1:
+		log_verbose("refuse fd %d: --max-conns %u reached", fd,
+			    k->o->max_conns);
+		return NULL;
+	case -2:
+		if (!k->exhausted)
+			log_warn(
+				"%u connections open, as many as the descriptor limit allows; refusing clients until descriptors free up",
+				k->w->shared->fd_budget);
+		/*
+		 * Refusing needs no spare descriptor here (this one is
+		 * closed at once), so no worker can take another's way to
+		 * refuse, and no client is left waiting in a backlog.
+		 */
+		k->exhausted = true;
+		return NULL;
+	}
+	c = conn_table_get(&k->table);
+	if (c == NULL) {
+		log_verbose("refuse fd %d: %s", fd, strerror(ENOMEM));
+		give_place(k);
+	}
+	return c;
+}
+
 struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 			int lfd)
 {
@@ -242,34 +265,18 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 
 	find_peer(k, fd, peer, &from);
 	/* No byte is read from a refused peer: it is closed right here. */
-	if (!admissible(k, &from, lfd, &flags)) {
-		close(fd);
-		check_served(k);
-		return NULL;
-	}
-	switch (take_place(k)) {
-	case -1:
-		log_verbose("refuse fd %d: --max-conns %u reached", fd,
-			    k->o->max_conns);
+	if (!admissible(k, &from, lfd, &flags))
+		return drop(k, fd);
+	c = take_slot(k, fd);
+	if (c == NULL) {
 		if (flags & CONN_SOURCE)
 			give_source(k, &from);
-		return refuse(k, fd);
-	case -2:
-		if (flags & CONN_SOURCE)
-			give_source(k, &from);
-		return refuse_over_budget(k, fd);
+		counter_add(&k->w->stats.refused, 1);
+		return drop(k, fd);
 	}
 	if (k->exhausted) {
 		log_info("accepting again on fd %d", lfd);
 		k->exhausted = false;
-	}
-	c = conn_table_get(&k->table);
-	if (c == NULL) {
-		log_verbose("refuse fd %d: %s", fd, strerror(ENOMEM));
-		give_place(k);
-		if (flags & CONN_SOURCE)
-			give_source(k, &from);
-		return refuse(k, fd);
 	}
 	c->fd = fd;
 	c->peer = from;
@@ -344,10 +351,8 @@ static bool sweeping(const struct core *k)
  * Keeps count of connections with echoes waiting; the send-timeout clock
  * of one starts when its echoes start to wait.
  */
-static void note_queued(struct core *k, struct conn *c)
+static void note_queued(struct core *k, struct conn *c, bool queued)
 {
-	bool queued = outq_bytes(&c->out) > 0;
-
 	if (queued == !!(c->flags & CONN_QUEUED))
 		return;
 	c->flags ^= CONN_QUEUED;
@@ -375,9 +380,11 @@ static void note_pause(struct core *k, struct conn *c)
 
 const char *core_settle(struct core *k, struct conn *c)
 {
+	bool queued = outq_bytes(&c->out) > 0;
+
 	note_pause(k, c);
-	note_queued(k, c);
-	if (outq_bytes(&c->out) == 0) {
+	note_queued(k, c, queued);
+	if (!queued) {
 		if (c->flags & CONN_PEER_EOF)
 			return "end of input";
 		/*
@@ -499,6 +506,10 @@ static enum worker_close close_reason(const char *why)
 		return WORKER_CLOSE_LINGER;
 	if (strcmp(why, "shutdown") == 0)
 		return WORKER_CLOSE_SHUTDOWN;
+	if (strcmp(why, "send timeout") == 0)
+		return WORKER_CLOSE_STALLED;
+	if (strcmp(why, "lifetime") == 0)
+		return WORKER_CLOSE_LIFETIME;
 	return WORKER_CLOSE_ERROR;
 }
 

@@ -88,6 +88,9 @@ int core_init(struct core *k, struct worker *w, size_t priv_size,
  */
 void core_destroy(struct core *k);
 
+/* CLOCK_MONOTONIC_COARSE in ms: the workers' clock, for main too. */
+uint64_t core_now_ms(void);
+
 void core_clock(struct core *k);
 
 /*

@@ -426,14 +426,6 @@ static void notify_status(const char *fmt, ...)
 		log_warn("NOTIFY_SOCKET: %s", strerror(-err));
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	/* The workers' clock (core_clock), for udp_last_ms. */
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /*
  * What main() waits on while echod serves: signals (on a signalfd), a
@@ -505,7 +497,7 @@ static int take_signal(struct waiter *wt, int *sig)
  */
 static int wait_event(struct waiter *wt, int timeout_ms, int *sig)
 {
-	uint64_t end = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	uint64_t end = core_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
 	uint64_t ticks;
 	int left = timeout_ms, n;
 
@@ -522,7 +514,7 @@ static int wait_event(struct waiter *wt, int timeout_ms, int *sig)
 			return END_SIGNAL;
 		if (timeout_ms < 0)
 			continue;
-		left = now_ms() < end ? (int)(end - now_ms()) : 0;
+		left = core_now_ms() < end ? (int)(end - core_now_ms()) : 0;
 		if (left == 0)
 			return -1;
 	}
@@ -583,7 +575,7 @@ static int drain(const struct options *o, struct worker *workers,
 static int wait_for_end(const struct options *o, struct worker_shared *shared,
 			struct waiter *wt, int *sig, bool one_shot)
 {
-	uint64_t start = now_ms(), last;
+	uint64_t start = core_now_ms(), last;
 	int status;
 
 	if (!one_shot)
@@ -600,7 +592,7 @@ static int wait_for_end(const struct options *o, struct worker_shared *shared,
 		if (last < start)
 			last = start;
 		if (o->udp && o->idle_timeout &&
-		    now_ms() - last >= o->idle_timeout * 1000ULL) {
+		    core_now_ms() - last >= o->idle_timeout * 1000ULL) {
 			log_info("no datagram for %u s", o->idle_timeout);
 			return END_SERVED;
 		}

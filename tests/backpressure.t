@@ -129,11 +129,7 @@ def test_memory_goes_back(backend):
         except OSError as e:
             errors.append(str(e))
 
-    threads = [threading.Thread(target=client) for _ in range(40)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
+    in_threads([(client, ())] * 40, 90)
     peak = srv.rss_kib() - base
     ok(not errors, "%s: 40 streams of 4 MiB echoed" % backend, *errors[:3])
     back = wait_until(lambda: srv.rss_kib() - base < 2048, 5, 0.1)

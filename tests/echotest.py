@@ -166,6 +166,16 @@ def spawn(argv, **kw):
     return p
 
 
+def in_threads(calls, timeout):
+    """Runs each (function, args) of calls in a thread of its own, all at
+    once, and waits up to timeout seconds for each."""
+    threads = [threading.Thread(target=f, args=a) for f, a in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+
+
 def wait_until(pred, timeout=5.0, step=0.01):
     """Polls pred() until it is true or the deadline passes; returns its last value."""
     deadline = time.monotonic() + timeout

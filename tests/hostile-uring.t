@@ -13,7 +13,6 @@ must leave nothing behind either."""
 import os
 import socket
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -50,12 +49,7 @@ def hostile_client(addr, data, rcvbuf, errors):
 def wave(addr, nclients, rcvbuf):
     data = pattern(SIZE, seed=7)
     errors = []
-    threads = [threading.Thread(target=hostile_client, args=(addr, data, rcvbuf, errors))
-               for _ in range(nclients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads([(hostile_client, (addr, data, rcvbuf, errors))] * nclients, 30)
     return errors
 
 

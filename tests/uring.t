@@ -14,7 +14,6 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -54,12 +53,7 @@ def client_rounds(addr, seed, rounds, errors):
 
 def run_clients(addr, nclients, rounds):
     errors = []
-    threads = [threading.Thread(target=client_rounds, args=(addr, i + 1, rounds, errors))
-               for i in range(nclients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    in_threads([(client_rounds, (addr, i + 1, rounds, errors)) for i in range(nclients)], 120)
     return errors
 
 
