@@ -183,12 +183,15 @@ static int count_own_members(int fd, int type)
  *
  * The choice hashes the source address's low 32 bits and the source
  * port (read relative to the network header, as the program runs with
- * the transport header already pulled), with a random odd multiplier
- * so that clients cannot aim at one worker. Returns 0 or -errno.
+ * the transport header already pulled), with random odd multipliers so
+ * that clients cannot aim at one worker. Two rounds of multiply and
+ * xor-shift, not one: one client's connections come from ports in a
+ * short even-stepped run, and a single multiply sent all 20 of them to
+ * one worker for about one key in forty. Returns 0 or -errno.
  */
 static int steer_group(int fd, unsigned int n)
 {
-	uint32_t key;
+	uint32_t key[2];
 	struct sock_filter code[] = {
 		/* IPv4 or IPv6 (a dual-stack socket sees both)? */
 		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF),
@@ -204,23 +207,32 @@ static int steer_group(int fd, unsigned int n)
 		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_NET_OFF + 40),
 		BPF_STMT(BPF_MISC | BPF_TAX, 0),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 20),
-		/* Both: mix, keep the well-mixed high bits, reduce to n. */
+		/* Both: combine, mix (h *= k; h ^= h >> 16; twice), reduce. */
 		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
 		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
 		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
 		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, 0),
 		BPF_STMT(BPF_RET | BPF_A, 0),
 	};
+	enum { KEY1 = 12, KEY2 = 16, MOD_N = 20 };
 	struct sock_fprog prog;
 
 	/* Zeroed whole: the kernel copies the padding after len too. */
 	memset(&prog, 0, sizeof(prog));
 	prog.len = sizeof(code) / sizeof(code[0]);
 	prog.filter = code;
-	if (getrandom(&key, sizeof(key), GRND_NONBLOCK) != sizeof(key))
-		key = 2654435761u;
-	code[12].k = key | 1;
-	code[14].k = n ? n : 1;
+	/* Without entropy yet (early boot), the fixed keys above serve. */
+	if (getrandom(key, sizeof(key), GRND_NONBLOCK) != sizeof(key))
+		key[0] = 2654435761u, key[1] = 2246822519u;
+	code[KEY1].k = key[0] | 1;
+	code[KEY2].k = key[1] | 1;
+	code[MOD_N].k = n ? n : 1;
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
 		       sizeof(prog)) < 0)
 		return -errno;
