@@ -24,7 +24,8 @@ enum conn_flags {
 				  what the kernel still holds of it */
 	CONN_PAUSED = 1 << 5, /* reading stopped at --max-pending */
 	CONN_SOURCE = 1 << 6, /* holds a --max-per-source place */
-	CONN_QUEUED = 1 << 7, /* echoes wait in its queue (counted by the core) */
+	CONN_QUEUED =
+		1 << 7, /* echoes wait in its queue (counted by the core) */
 };
 
 /*

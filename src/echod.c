@@ -426,7 +426,6 @@ static void notify_status(const char *fmt, ...)
 		log_warn("NOTIFY_SOCKET: %s", strerror(-err));
 }
 
-
 /*
  * What main() waits on while echod serves: signals (on a signalfd), a
  * worker's failure (on an eventfd no other process can write to), and
@@ -497,7 +496,8 @@ static int take_signal(struct waiter *wt, int *sig)
  */
 static int wait_event(struct waiter *wt, int timeout_ms, int *sig)
 {
-	uint64_t end = core_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	uint64_t end =
+		core_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
 	uint64_t ticks;
 	int left = timeout_ms, n;
 

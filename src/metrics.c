@@ -170,12 +170,9 @@ static void lifetimes(FILE *f, const struct metrics *m)
 static void udp_counters(FILE *f, const struct metrics *m)
 {
 	static const char *const verdicts[UDP_NVERDICTS] = {
-		[UDP_ECHO] = "echo",
-		[UDP_DROP_PORT] = "port",
-		[UDP_DROP_SOURCE] = "source",
-		[UDP_DROP_RATE] = "rate",
-		[UDP_DROP_SIZE] = "size",
-		[UDP_DROP_SEND] = "send",
+		[UDP_ECHO] = "echo",	      [UDP_DROP_PORT] = "port",
+		[UDP_DROP_SOURCE] = "source", [UDP_DROP_RATE] = "rate",
+		[UDP_DROP_SIZE] = "size",     [UDP_DROP_SEND] = "send",
 		[UDP_DROP_ACCESS] = "access",
 	};
 	const struct udp_stats *u;
@@ -356,8 +353,8 @@ static void *metrics_main(void *arg)
 	uint64_t now;
 
 	for (;;) {
-		if (poll(p, 2 + METRICS_MAX_CLIENTS, poll_set(m, p, core_now_ms())) <
-			    0 &&
+		if (poll(p, 2 + METRICS_MAX_CLIENTS,
+			 poll_set(m, p, core_now_ms())) < 0 &&
 		    errno != EINTR)
 			break;
 		if (p[0].revents)

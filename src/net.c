@@ -220,7 +220,12 @@ static int steer_group(int fd, unsigned int n)
 		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, 0),
 		BPF_STMT(BPF_RET | BPF_A, 0),
 	};
-	enum { KEY1 = 12, KEY2 = 16, MOD_N = 20 };
+
+	enum {
+		KEY1 = 12,
+		KEY2 = 16,
+		MOD_N = 20
+	};
 	struct sock_fprog prog;
 
 	/* Zeroed whole: the kernel copies the padding after len too. */
