@@ -52,6 +52,7 @@ struct conn {
 	uint64_t born_ms; /* when admitted */
 	uint64_t sent_ms; /* when the peer last took an echo, or had none due */
 	uint32_t sent_seen; /* bytes_out's low bits then (the core's sweep) */
+	uint32_t qprev, qnext; /* slots on the core's queued list */
 	uint64_t messages, bytes_in, bytes_out;
 	union net_addr peer;
 };

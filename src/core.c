@@ -19,6 +19,9 @@
 #include "report.h"
 #include "worker.h"
 
+/* No connection: the end of the queued list. */
+#define NO_SLOT UINT32_MAX
+
 int core_init(struct core *k, struct worker *w, size_t priv_size,
 	      size_t pool_size)
 {
@@ -29,6 +32,7 @@ int core_init(struct core *k, struct worker *w, size_t priv_size,
 	k->due.idle_ms = k->o->idle_timeout * 1000ULL;
 	k->due.linger_ms = k->o->linger * 1000ULL;
 	k->read_unit = 1;
+	k->queued_head = NO_SLOT;
 	k->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	core_clock(k);
 	if (outq_pool_init(&k->pool, pool_size, CORE_POOL_CACHE) < 0)
@@ -347,19 +351,50 @@ static bool sweeping(const struct core *k)
 	       (k->o->max_lifetime || (k->o->send_timeout && k->nqueued));
 }
 
+static struct conn *slot_conn(const struct core *k, uint32_t slot)
+{
+	return slot == NO_SLOT ? NULL : k->table.slots[slot];
+}
+
+static void queued_unlink(struct core *k, struct conn *c)
+{
+	struct conn *prev = slot_conn(k, c->qprev);
+	struct conn *next = slot_conn(k, c->qnext);
+
+	if (prev)
+		prev->qnext = c->qnext;
+	else
+		k->queued_head = c->qnext;
+	if (next)
+		next->qprev = c->qprev;
+	c->flags &= ~CONN_QUEUED;
+	k->nqueued--;
+}
+
 /*
- * Keeps count of connections with echoes waiting; the send-timeout clock
- * of one starts when its echoes start to wait.
+ * Keeps the connections with echoes waiting on their own list, so that
+ * the --send-timeout sweep visits those and not every open connection:
+ * with a million idle clients and one slow reader, a once-a-second walk
+ * over all of them would stall the worker for tens of ms each time. The
+ * send-timeout clock of one starts when its echoes start to wait.
  */
 static void note_queued(struct core *k, struct conn *c, bool queued)
 {
+	struct conn *head;
+
 	if (queued == !!(c->flags & CONN_QUEUED))
 		return;
-	c->flags ^= CONN_QUEUED;
 	if (!queued) {
-		k->nqueued--;
+		queued_unlink(k, c);
 		return;
 	}
+	head = slot_conn(k, k->queued_head);
+	c->qprev = NO_SLOT;
+	c->qnext = k->queued_head;
+	if (head)
+		head->qprev = c->slot;
+	k->queued_head = c->slot;
+	c->flags |= CONN_QUEUED;
 	k->nqueued++;
 	c->sent_ms = k->now_ms;
 	c->sent_seen = (uint32_t)c->bytes_out;
@@ -426,9 +461,15 @@ static const char *overdue(const struct core *k, struct conn *c)
 	return NULL;
 }
 
-/* The open connection after c: the idle list, then the linger list. */
+/*
+ * The connection the sweep visits after c: with --max-lifetime every
+ * open one (the idle list, then the linger list), else those with
+ * echoes waiting, the only ones a send timeout can catch.
+ */
 static struct conn *after(const struct core *k, const struct conn *c)
 {
+	if (!k->o->max_lifetime)
+		return slot_conn(k, c->qnext);
 	if (c->next || (c->flags & CONN_LINGER))
 		return c->next;
 	return k->due.linger.head;
@@ -462,7 +503,9 @@ struct conn *core_expired(struct core *k, const char **why)
 	}
 	if (!k->sweep_due && k->now_ms >= k->sweep_at) {
 		k->sweep_due = true;
-		k->sweep_next = core_any(k);
+		k->sweep_next = k->o->max_lifetime
+					? core_any(k)
+					: slot_conn(k, k->queued_head);
 		k->sweep_at = k->now_ms + CORE_SWEEP_MS;
 	}
 	return k->sweep_due ? sweep(k, why) : NULL;
@@ -550,8 +593,8 @@ void core_retire(struct core *k, struct conn *c, const char *why)
 		k->sweep_next = after(k, c);
 	deadline_remove(&k->due, c);
 	if (c->flags & CONN_QUEUED)
-		k->nqueued--;
-	c->flags = (c->flags & ~CONN_QUEUED) | CONN_CLOSING;
+		queued_unlink(k, c);
+	c->flags |= CONN_CLOSING;
 	if (core_count(k) == 0)
 		k->trim_at = k->now_ms + CORE_TRIM_MS;
 }

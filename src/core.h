@@ -64,8 +64,9 @@ struct core {
 	uint64_t sweep_at; /* the next --send-timeout/--max-lifetime check */
 	struct conn *sweep_next; /* where the check goes on; NULL: done */
 	bool sweep_due; /* the check runs in this wakeup */
-	unsigned int
-		nqueued; /* connections with echoes waiting (CONN_QUEUED) */
+	/* Connections with echoes waiting (CONN_QUEUED), linked by slot. */
+	uint32_t queued_head;
+	unsigned int nqueued;
 	uint64_t trim_at; /* when to give memory back; 0 = not planned */
 	bool exhausted; /* in an out-of-descriptors episode */
 	bool draining; /* told to stop accepting (SIGTERM's grace) */

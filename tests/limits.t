@@ -6,6 +6,7 @@ import os
 import resource
 import select
 import socket
+import struct
 import sys
 import threading
 import time
@@ -128,6 +129,35 @@ def test_send_timeout(backend):
     srv.stop()
 
 
+def test_send_timeout_many(backend):
+    """Several non-readers all go at one send timeout, whatever order they
+    stalled in, also when others on the same queued list reset meanwhile
+    (the sweep walks the connections with echoes waiting, not all)."""
+    srv = Echod("-t", "1", "-v", "--send-timeout", "1", "--max-pending", "64K",
+                backend=backend)
+    data = pattern(32 << 20, seed=11)
+    idle = [connect(srv.addr()) for _ in range(20)]
+    stuck = [connect(srv.addr()) for _ in range(6)]
+    resets = [connect(srv.addr()) for _ in range(2)]
+    for s in stuck + resets:
+        fill_until_blocked(s, data, quiet=0.2, limit=10)
+    for s in resets:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    deadline = time.monotonic() + 8
+    while srv.log().count("(send timeout)") < 6 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    n = srv.log().count("(send timeout)")
+    ok(n == 6, "%s: all 6 non-readers closed for their send timeout (%d)" % (backend, n),
+       srv.log()[-1500:])
+    for s in idle[:3]:
+        s.sendall(b"idle")
+        eq(recv_exact(s, 4), b"idle", "%s: an idle connection is kept and echoes" % backend)
+    for s in idle + stuck:
+        s.close()
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
 def test_max_lifetime(backend):
     """A client that dribbles a byte every 0.2 s passes any idle timeout;
     --max-lifetime still ends it, at its time."""
@@ -233,6 +263,7 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RL
 for_each_backend(test_max_conns)
 for_each_backend(test_idle_timeout)
 for_each_backend(test_send_timeout)
+for_each_backend(test_send_timeout_many)
 for_each_backend(test_max_lifetime)
 for_each_backend(test_exhaustion)
 for_each_backend(lambda backend: test_exhaustion(backend, 2, 150))
