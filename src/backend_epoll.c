@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,10 @@ enum {
 	 */
 	SCRATCH_SIZE = 64 * 1024,
 	READS_PER_EVENT = 4,
+	/* Room for a read's worth of the socket's pages, however split. */
+	PIPE_SIZE = 4 * SCRATCH_SIZE,
+	/* A splice that brings less than this ends a connection's stream. */
+	STREAM_MIN = SCRATCH_SIZE / 4,
 };
 
 /* What read_once found, besides -errno. */
@@ -73,12 +78,23 @@ struct eloop {
 	int epfd;
 	char *scratch;
 	size_t read_size;
+	int pipe[2]; /* for streaming peers; -1 when there is none */
 };
 
-/* Each connection's private state: the events it is registered for. */
+/* Each connection's private state. */
+struct econn {
+	uint32_t events; /* what it is registered for */
+	bool streaming; /* its last read filled the buffer */
+};
+
 static uint32_t *registered(struct conn *c)
 {
-	return conn_priv(c);
+	return &((struct econn *)conn_priv(c))->events;
+}
+
+static bool *streaming(struct conn *c)
+{
+	return &((struct econn *)conn_priv(c))->streaming;
 }
 
 static void close_conn(struct eloop *l, struct conn *c, const char *why)
@@ -142,9 +158,109 @@ static int echo_now(struct eloop *l, struct conn *c, const char *data, size_t n)
 }
 
 /*
+ * Moves the n bytes left in the pipe into c's queue (the socket would
+ * not take them; the queue was empty, so they fit), leaving the pipe
+ * empty for the next connection. Returns 0, -ENOMEM when they could not
+ * be kept (the pipe is emptied all the same), or -EIO when the pipe
+ * itself failed and can no longer be trusted to be empty.
+ */
+static int pipe_to_queue(struct eloop *l, struct conn *c, size_t n)
+{
+	size_t space = 0;
+	char *buf = outq_tail(&l->core.pool, &c->out, l->core.o->max_pending,
+			      &space);
+	int err = buf == NULL || space < n ? -ENOMEM : 0;
+	ssize_t got;
+
+	while (n > 0) {
+		got = read(l->pipe[0], err ? l->scratch : buf,
+			   err && n > SCRATCH_SIZE ? SCRATCH_SIZE : n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -EIO;
+		if (!err) {
+			outq_tail_filled(&c->out, (size_t)got);
+			buf += got;
+		}
+		n -= (size_t)got;
+	}
+	return err;
+}
+
+/* A pipe that may hold stale bytes is never used again. */
+static void drop_pipe(struct eloop *l)
+{
+	log_error("splice pipe failed; streaming peers are read as others");
+	close(l->pipe[0]);
+	close(l->pipe[1]);
+	l->pipe[0] = l->pipe[1] = -1;
+}
+
+/*
+ * One read of a streaming peer, through the worker's pipe: splice(2)
+ * moves the socket's pages into the pipe and from there onto the same
+ * socket's send queue, so the bytes are never copied into echod and
+ * back, which is most of what a streamed echo costs. Raw framing only
+ * (it never looks at the bytes) and nothing queued (order). A splice
+ * may stop short of what waits (the pipe's slots are per page), so
+ * only EAGAIN proves the socket empty. Returns an enum read_result or
+ * -errno.
+ */
+static int splice_once(struct eloop *l, struct conn *c)
+{
+	ssize_t n, sent = 0;
+	size_t left;
+
+	do {
+		n = splice(c->fd, NULL, l->pipe[1], NULL, l->read_size,
+			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return fatal_errno(errno) ? -errno : READ_DRAINED;
+	if (n == 0)
+		return READ_EOF;
+	conn_consume(l->core.o, c, NULL, (size_t)n);
+	for (left = (size_t)n; left > 0; left -= (size_t)sent) {
+		sent = splice(l->pipe[0], NULL, c->fd, NULL, left,
+			      SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (sent < 0 && errno == EINTR)
+			sent = 0;
+		else if (sent <= 0)
+			break;
+		c->bytes_out += (uint64_t)sent;
+	}
+	if (left > 0) {
+		int err = sent < 0 && fatal_errno(errno) ? -errno : 0;
+		int kept = pipe_to_queue(l, c, left);
+
+		if (kept == -EIO)
+			drop_pipe(l);
+		if (err || kept)
+			return err ? err : kept;
+	}
+	if ((size_t)n < STREAM_MIN)
+		*streaming(c) = false;
+	return READ_FULL;
+}
+
+/*
+ * Whether c's next read goes through the pipe: it streams, nothing of
+ * it is queued, and its bytes need no looking at.
+ */
+static bool splice_ready(const struct eloop *l, struct conn *c)
+{
+	const struct options *o = l->core.o;
+
+	return *streaming(c) && l->pipe[0] >= 0 && o->framing == FRAMING_RAW &&
+	       o->messages == 0 && outq_bytes(&c->out) == 0;
+}
+
+/*
  * One recv for c: into the scratch buffer when nothing is queued (the
  * common case, echoed at once), else into the queue's tail so order is
- * kept. Returns an enum read_result or -errno.
+ * kept; through the pipe when c streams. Returns an enum read_result or
+ * -errno.
  */
 static int read_once(struct eloop *l, struct conn *c)
 {
@@ -155,6 +271,8 @@ static int read_once(struct eloop *l, struct conn *c)
 	ssize_t n;
 	int err;
 
+	if (splice_ready(l, c))
+		return splice_once(l, c);
 	if (queued) {
 		buf = outq_tail(&l->core.pool, &c->out, o->max_pending, &space);
 		if (buf == NULL)
@@ -176,6 +294,7 @@ static int read_once(struct eloop *l, struct conn *c)
 	}
 	if (err < 0)
 		return err;
+	*streaming(c) = (size_t)n == l->read_size;
 	return (size_t)n == space ? READ_FULL : READ_SHORT;
 }
 
@@ -315,8 +434,10 @@ static int init(void *loop, struct worker *w)
 	int err;
 
 	l->w = w;
+	l->pipe[0] = l->pipe[1] = -1;
 	/* The core first: destroy relies on it whatever fails after. */
-	err = core_init(&l->core, w, sizeof(uint32_t), w->opts->max_pending);
+	err = core_init(&l->core, w, sizeof(struct econn),
+			w->opts->max_pending);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (err < 0 || l->epfd < 0)
 		return err < 0 ? err : -errno;
@@ -326,6 +447,11 @@ static int init(void *loop, struct worker *w)
 	l->scratch = malloc(SCRATCH_SIZE);
 	if (l->scratch == NULL)
 		return -ENOMEM;
+	/* Without a pipe (or a bigger one), streams are read as others. */
+	if (pipe2(l->pipe, O_NONBLOCK | O_CLOEXEC) == 0)
+		(void)fcntl(l->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+	else
+		l->pipe[0] = l->pipe[1] = -1;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->ctl_fd, &ev) < 0)
 		return -errno;
 	for (int i = 0; i < w->nlisten + w->nudp; i++) {
@@ -348,6 +474,10 @@ static void destroy(void *loop)
 		close_conn(l, c, "shutdown");
 	core_destroy(&l->core);
 	free(l->scratch);
+	if (l->pipe[0] >= 0) {
+		close(l->pipe[0]);
+		close(l->pipe[1]);
+	}
 	if (l->epfd >= 0)
 		close(l->epfd);
 }

@@ -68,6 +68,7 @@ static inline void *conn_priv(struct conn *c)
  * many of its bytes are to be echoed: all of them, or, when this data
  * completes the -n'th message, those up to and including its end (the
  * rest is discarded and CONN_LIMIT set). Bytes after the limit return 0.
+ * Raw framing never reads data (a backend that splices passes NULL).
  */
 size_t conn_consume(const struct options *o, struct conn *c, const char *data,
 		    size_t n);

@@ -34,8 +34,9 @@ enum {
 	CORE_ACCEPT_PAUSE_MS = 100, /* out of descriptors, spare gone too */
 	CORE_POOL_CACHE = 64, /* pooled send buffers kept for reuse */
 	/* Descriptors a worker holds besides its connections: its loop, its
-	   ctl eventfd, its spare, one accepted while refusing, a probe. */
-	CORE_FDS_PER_WORKER = 6,
+	   ctl eventfd, its spare, one accepted while refusing, a probe, and
+	   epoll's splice pipe (two). */
+	CORE_FDS_PER_WORKER = 8,
 	CORE_FDS_SLACK = 16, /* for the process (logging, /proc reads...) */
 	CORE_SWEEP_MS = 1000, /* --send-timeout and --max-lifetime checks */
 	CORE_TRIM_MS =
