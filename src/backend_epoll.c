@@ -125,15 +125,18 @@ static int read_once(struct eloop *l, struct conn *c)
 {
 	const struct options *o = l->core.o;
 	bool queued = outq_bytes(&c->out) > 0;
-	size_t space = l->read_size, echo;
+	size_t space, echo;
 	char *buf = l->scratch;
 	ssize_t n;
 
-	if (queued) {
+	/* Under --memory: a small read while tight, none while waiting. */
+	space = core_read_room(&l->core, c,
+			       queued ? outq_room(&c->out, o->max_pending)
+				      : l->read_size);
+	if (space == 0)
+		return 0;
+	if (queued)
 		buf = outq_tail(&l->core.pool, &c->out, o->max_pending, &space);
-		if (buf == NULL)
-			return -ENOMEM;
-	}
 	do {
 		n = recv(c->fd, buf, space, 0);
 	} while (n < 0 && errno == EINTR);
@@ -150,8 +153,8 @@ static int read_once(struct eloop *l, struct conn *c)
 
 /*
  * Brings c's epoll interest in line with its state: read while there is
- * room under --max-pending and the peer may still send; wait for
- * writability while bytes are queued. Returns 0 or -errno.
+ * room under --max-pending and --memory and the peer may still send;
+ * wait for writability while bytes are queued. Returns 0 or -errno.
  */
 static int update_interest(struct eloop *l, struct conn *c)
 {
@@ -159,7 +162,8 @@ static int update_interest(struct eloop *l, struct conn *c)
 	uint32_t want = 0;
 
 	if (!(c->flags & CONN_PEER_EOF) &&
-	    outq_room(&c->out, l->core.o->max_pending) > 0)
+	    core_read_room(&l->core, c,
+			   outq_room(&c->out, l->core.o->max_pending)) > 0)
 		want |= EPOLLIN;
 	if (outq_bytes(&c->out) > 0)
 		want |= EPOLLOUT;
@@ -327,6 +331,10 @@ static void expire(struct eloop *l)
 
 	while ((c = core_expired(&l->core, &why)))
 		close_conn(l, c, why);
+	/* Memory came back: those waiting for it read again, in turn. */
+	while ((c = core_resumed(&l->core)))
+		if (update_interest(l, c) < 0)
+			close_conn(l, c, "epoll_ctl failed");
 	if (core_resume_due(&l->core))
 		set_listening(l, EPOLLIN);
 	/* The core's buffers are all there is to give back here. */
