@@ -482,11 +482,13 @@ bool core_trim_due(struct core *k)
 	}
 	if (k->trim_at > k->now_ms)
 		return false;
-	k->trim_at = 0;
 	if (core_count(k))
 		outq_pool_decay(&k->pool);
 	else
 		outq_pool_trim(&k->pool);
+	/* The next tick, for what is left and for the backend's part. */
+	k->trim_at = k->pool.nfree || k->trim_more ? k->now_ms + CORE_TRIM_MS
+						   : 0;
 	return true;
 }
 
