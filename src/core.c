@@ -579,7 +579,8 @@ struct conn *core_resumed(struct core *k)
 	while (k->memq_n) {
 		e = k->memq[k->memq_head];
 		c = conn_table_find(&k->table, (uint32_t)e, (uint32_t)(e >> 32));
-		if (c && (c->flags & CONN_MEMWAIT) &&
+		/* One whose queue emptied meanwhile reads freely: no charge. */
+		if (c && (c->flags & CONN_MEMWAIT) && c->out.buf &&
 		    outq_reserve(&k->pool, &c->out, k->pool.size,
 				 outq_room(&c->out, k->o->max_pending)) == 0)
 			return NULL; /* the first in line keeps its place */

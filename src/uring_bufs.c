@@ -17,7 +17,6 @@
 
 enum {
 	BUFS_LOW = 32, /* fewer free than this: provide more */
-	BUFS_HIGH = 64, /* this many free: park what comes back */
 };
 
 static void *map_anon(size_t n)
@@ -111,10 +110,18 @@ static void park(struct uring_bufs *b, unsigned int bid)
 	b->nprovided--;
 }
 
+/*
+ * A buffer coming back is parked, beyond the reserve, while the budget
+ * is pressed, or while more than half the ring and 2 x BUFS_LOW besides
+ * are free: more than a growth step (publish) ever adds, so that a
+ * steady load does not park what it provides again at once. An idle
+ * ring so shrinks to at most 4 x BUFS_LOW buffers in circulation.
+ */
 void uring_buf_put(struct uring_bufs *b, unsigned int bid)
 {
 	if (b->nprovided > URING_BUFS_RESERVE &&
-	    (b->nfree >= BUFS_HIGH || budget_pressed(b->budget)))
+	    (b->nfree > 2 * BUFS_LOW + b->nprovided / 2 ||
+	     budget_pressed(b->budget)))
 		park(b, bid);
 	else
 		provide(b, bid);
