@@ -16,7 +16,7 @@
 #include "uring.h"
 
 enum {
-	BUFS_LOW = 32, /* fewer free than this: provide more */
+	BUFS_LOW = 32, /* fewer free than this (or half): provide more */
 };
 
 static void *map_anon(size_t n)
@@ -148,16 +148,21 @@ static bool grow(struct uring_bufs *b)
 
 /*
  * The kernel takes buffers in ring order, so every buffer in circulation
- * gets touched: the set grows (by half, at least BUFS_LOW) only when few
- * are free, so memory follows the load up to count.
+ * gets touched: the set starts at the reserve and grows by half (at
+ * least the reserve's size) only when fewer than half of it, or than
+ * BUFS_LOW, are free, so memory follows the load up to count, and an
+ * idle worker holds only its reserve.
  */
 void uring_bufs_publish(struct uring_bufs *b)
 {
-	uint32_t more = b->nprovided / 2;
+	uint32_t more = b->nprovided / 2, low = b->nprovided / 2;
 
-	if (b->nfree < BUFS_LOW && b->nparked) {
-		if (more < BUFS_LOW)
-			more = BUFS_LOW;
+	if (low > BUFS_LOW)
+		low = BUFS_LOW;
+	if (more < URING_BUFS_RESERVE)
+		more = URING_BUFS_RESERVE;
+	if (b->nparked &&
+	    (b->nfree < low || b->nprovided < URING_BUFS_RESERVE)) {
 		while (more-- > 0 && grow(b))
 			;
 	}
