@@ -28,7 +28,7 @@ MAX_PENDING = 1 << 20
 # (about 6 MiB each here, with the client's own buffers at 64 KiB, small
 # enough to make the kernel's part smaller, large enough for the read back
 # to go at loopback speed).
-PER_CLIENT = 8 << 20
+PER_CLIENT = 16 << 20
 CLIENT_BUF = 65536
 # What echod may hold past the budget, by design (README, "Memory follows
 # the load"): each worker's reserve to receive into (io_uring: 4 ring
