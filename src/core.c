@@ -562,9 +562,17 @@ size_t core_read_room(struct core *k, struct conn *c, size_t room)
 		n = fair_share(k);
 		return room < n ? room : n;
 	}
-	/* Its turn comes in core_resumed, after those before it. */
-	if (c->flags & CONN_MEMWAIT)
-		return 0;
+	/*
+	 * Waiting, it reads again into the pages it holds as its peer takes
+	 * echoes (a slow reader), since that costs the budget nothing; new
+	 * pages are for core_resumed to give, to those before it first.
+	 */
+	if (c->flags & CONN_MEMWAIT) {
+		n = outq_charged_room(&k->pool, &c->out, k->pool.size);
+		if (n)
+			mem_unwait(k, c);
+		return n < room ? n : room;
+	}
 	n = outq_reserve(&k->pool, &c->out, k->pool.size, room);
 	if (n == 0)
 		mem_wait(k, c);

@@ -272,27 +272,35 @@ int outq_sent(struct outq_pool *p, struct outq *q, size_t n, uint16_t *done)
 	return 1;
 }
 
-size_t outq_reserve(struct outq_pool *p, struct outq *q, size_t limit,
-		    size_t want)
+size_t outq_charged_room(const struct outq_pool *p, struct outq *q,
+			 size_t limit)
 {
-	size_t end, small;
+	size_t end = outq_charged(p, q) < limit ? outq_charged(p, q) : limit;
 
-	if (pool_get(p, q) < 0)
-		return 0;
 	/* Slide only when the tail is nearly used up: rare, never per read. */
 	if (q->off + q->len + TAIL_SLACK > limit &&
 	    q->flight != OUTQ_SENDING_BUF)
 		slide(q);
-	end = q->off + q->len;
-	if (end >= limit)
+	return end > q->off + q->len ? end - q->off - q->len : 0;
+}
+
+size_t outq_reserve(struct outq_pool *p, struct outq *q, size_t limit,
+		    size_t want)
+{
+	size_t end, n;
+
+	if (pool_get(p, q) < 0)
 		return 0;
-	small = end + BUDGET_SMALL_READ < limit ? end + BUDGET_SMALL_READ
-						: limit;
-	if (!charge(p, q, want < limit - end ? end + want : limit, false))
-		charge(p, q, small, false);
-	end = outq_charged(p, q) < limit ? outq_charged(p, q) : limit;
-	end = end > q->off + q->len ? end - q->off - q->len : 0;
-	return end < want ? end : want;
+	n = outq_charged_room(p, q, limit);
+	end = q->off + q->len;
+	if (n < want && end < limit &&
+	    !charge(p, q, want < limit - end ? end + want : limit, false))
+		charge(p, q,
+		       end + BUDGET_SMALL_READ < limit ? end + BUDGET_SMALL_READ
+						       : limit,
+		       false);
+	n = outq_charged_room(p, q, limit);
+	return n < want ? n : want;
 }
 
 char *outq_tail(const struct outq_pool *p, struct outq *q, size_t limit,

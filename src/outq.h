@@ -163,6 +163,14 @@ size_t outq_reserve(struct outq_pool *p, struct outq *q, size_t limit,
 		    size_t want);
 
 /*
+ * The room behind q's pooled bytes in pages already charged, at most up
+ * to limit from the buffer's start, sliding the bytes as outq_reserve
+ * does; no charge taken. q has a pooled buffer.
+ */
+size_t outq_charged_room(const struct outq_pool *p, struct outq *q,
+			 size_t limit);
+
+/*
  * For reading straight into the queue (a readiness backend): where to
  * read, and in *space the room outq_reserve charged behind the bytes
  * (at most up to limit); 0 when there is none.
