@@ -159,30 +159,26 @@ static int echo_now(struct eloop *l, struct conn *c, const char *data, size_t n)
 
 /*
  * Moves the n bytes left in the pipe into c's queue (the socket would
- * not take them; the queue was empty, so they fit), leaving the pipe
- * empty for the next connection. Returns 0, -ENOMEM when they could not
- * be kept (the pipe is emptied all the same), or -EIO when the pipe
+ * not take them), leaving the pipe empty for the next connection. Like
+ * bytes recv'd, they are kept whatever --memory says. Returns 0,
+ * -ENOMEM (the pipe is emptied all the same), or -EIO when the pipe
  * itself failed and can no longer be trusted to be empty.
  */
 static int pipe_to_queue(struct eloop *l, struct conn *c, size_t n)
 {
-	size_t space = 0;
-	char *buf = outq_tail(&l->core.pool, &c->out, l->core.o->max_pending,
-			      &space);
-	int err = buf == NULL || space < n ? -ENOMEM : 0;
+	int err = 0;
 	ssize_t got;
 
 	while (n > 0) {
-		got = read(l->pipe[0], err ? l->scratch : buf,
-			   err && n > SCRATCH_SIZE ? SCRATCH_SIZE : n);
+		got = read(l->pipe[0], l->scratch,
+			   n < SCRATCH_SIZE ? n : SCRATCH_SIZE);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
 			return -EIO;
-		if (!err) {
-			outq_tail_filled(&c->out, (size_t)got);
-			buf += got;
-		}
+		if (!err)
+			err = outq_append(&l->core.pool, &c->out, l->scratch,
+					  (size_t)got);
 		n -= (size_t)got;
 	}
 	return err;
@@ -266,18 +262,21 @@ static int read_once(struct eloop *l, struct conn *c)
 {
 	const struct options *o = l->core.o;
 	bool queued = outq_bytes(&c->out) > 0;
-	size_t space = l->read_size, echo;
+	size_t space, echo;
 	char *buf = l->scratch;
 	ssize_t n;
 	int err;
 
-	if (splice_ready(l, c))
+	/* Under --memory: a small read while tight, none while waiting. */
+	space = core_read_room(&l->core, c,
+			       queued ? outq_room(&c->out, o->max_pending)
+				      : l->read_size);
+	if (space == 0)
+		return READ_DRAINED;
+	if (!queued && space == l->read_size && splice_ready(l, c))
 		return splice_once(l, c);
-	if (queued) {
+	if (queued)
 		buf = outq_tail(&l->core.pool, &c->out, o->max_pending, &space);
-		if (buf == NULL)
-			return -ENOMEM;
-	}
 	do {
 		n = recv(c->fd, buf, space, 0);
 	} while (n < 0 && errno == EINTR);
@@ -320,11 +319,11 @@ static int read_ready(struct eloop *l, struct conn *c, bool hup)
 
 /*
  * Brings c's epoll interest in line with its state: read while there is
- * room under --max-pending and the peer may still send; wait for
- * writability while bytes are queued. A change, or rearm, re-arms the
- * edge: the kernel polls the socket then and queues an event if it is
- * ready, so turning reading back on finds bytes that came meanwhile.
- * Returns 0 or -errno.
+ * room under --max-pending and --memory and the peer may still send;
+ * wait for writability while bytes are queued. A change, or rearm,
+ * re-arms the edge: the kernel polls the socket then and queues an
+ * event if it is ready, so turning reading back on finds bytes that
+ * came meanwhile. Returns 0 or -errno.
  */
 static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 {
@@ -332,7 +331,8 @@ static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 	uint32_t want = EPOLLET;
 
 	if (!(c->flags & CONN_PEER_EOF) &&
-	    outq_room(&c->out, l->core.o->max_pending) > 0)
+	    core_read_room(&l->core, c,
+			   outq_room(&c->out, l->core.o->max_pending)) > 0)
 		want |= EPOLLIN | EPOLLRDHUP;
 	if (outq_bytes(&c->out) > 0)
 		want |= EPOLLOUT;
@@ -514,6 +514,10 @@ static void expire(struct eloop *l)
 
 	while ((c = core_expired(&l->core, &why)))
 		close_conn(l, c, why);
+	/* Memory came back: those waiting for it read again, in turn. */
+	while ((c = core_resumed(&l->core)))
+		if (update_interest(l, c, true) < 0)
+			close_conn(l, c, "epoll_ctl failed");
 	if (core_resume_due(&l->core))
 		set_listening(l, EPOLLIN);
 	/* The core's buffers are all there is to give back here. */

@@ -39,6 +39,7 @@
 #include <liburing.h>
 
 #include "backend.h"
+#include "budget.h"
 #include "conn.h"
 #include "core.h"
 #include "log.h"
@@ -62,6 +63,7 @@ enum io_state {
 	IO_RECV = 1 << 0, /* a receive is armed */
 	IO_SEND = 1 << 1, /* a send is in flight */
 	IO_WAITING = 1 << 2, /* on the wait list */
+	IO_RECV_CANCEL = 1 << 3, /* the receive's end was asked for */
 };
 
 /* The backend's part of a connection (conn_priv). */
@@ -271,8 +273,11 @@ static int start_send(struct uloop *l, struct conn *c)
 
 /*
  * Arms c's receive for at most room bytes: multishot with that limit
- * (the kernel reads it where the file index would be), else one-shot
- * into one buffer. Returns 0 or -EBUSY.
+ * (the kernel reads it where the file index would be, and ends the
+ * receive once it is reached, which a buffer's worth may pass), else
+ * one-shot into one buffer. A room smaller than a buffer (a small read
+ * under --memory) caps each receive too, as the length does.
+ * Returns 0 or -EBUSY.
  */
 static int arm_recv(struct uloop *l, struct conn *c, size_t room)
 {
@@ -281,10 +286,15 @@ static int arm_recv(struct uloop *l, struct conn *c, size_t room)
 	if (sqe == NULL)
 		return -EBUSY;
 	if (l->recv_limit) {
-		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+		io_uring_prep_recv_multishot(
+			sqe, c->fd, NULL,
+			room < l->bufs.size ? (unsigned int)room : 0, 0);
 		sqe->file_index = (uint32_t)room;
 	} else {
-		io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
+		/* With a selected buffer, a length caps what it takes. */
+		io_uring_prep_recv(sqe, c->fd, NULL,
+				   room < l->bufs.size ? (unsigned int)room : 0,
+				   0);
 	}
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
@@ -295,6 +305,21 @@ static int arm_recv(struct uloop *l, struct conn *c, size_t room)
 }
 
 /*
+ * A receive armed before memory got tight may bring up to the limit it
+ * was armed with; once c's peer stops taking its echoes (bytes copied
+ * into its pooled buffer) while memory is tight, it is ended, and c
+ * arms again under core_read_room's rules.
+ */
+static void stop_recv_if_tight(struct uloop *l, struct conn *c)
+{
+	if (c->out.buf == NULL || (uc(c)->state & IO_RECV_CANCEL) ||
+	    !budget_tight(l->core.budget))
+		return;
+	if (cancel(l, ud_pack(OP_RECV, c->gen, c->slot)) == 0)
+		uc(c)->state |= IO_RECV_CANCEL;
+}
+
+/*
  * Keeps a receive armed while c has room for a whole ring buffer and
  * the peer may still send; with no buffer or SQE free, c waits.
  */
@@ -302,8 +327,15 @@ static void update_recv(struct uloop *l, struct conn *c)
 {
 	size_t room = outq_room(&c->out, l->core.o->max_pending);
 
-	if ((uc(c)->state & IO_RECV) || (c->flags & CONN_PEER_EOF) ||
-	    room < l->bufs.size)
+	if (uc(c)->state & IO_RECV) {
+		stop_recv_if_tight(l, c);
+		return;
+	}
+	if ((c->flags & CONN_PEER_EOF) || room < l->bufs.size)
+		return;
+	/* --memory: maybe less; 0 while c waits (core_resumed ends it). */
+	room = core_read_room(&l->core, c, room);
+	if (room == 0)
 		return;
 	if (l->bufs.nfree == 0 || arm_recv(l, c, room) < 0)
 		wait_push(l, c);
@@ -367,7 +399,7 @@ static void handle_recv(struct uloop *l, struct conn *c,
 	int res = cqe->res, err = 0;
 
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
-		uc(c)->state &= (uint16_t)~IO_RECV;
+		uc(c)->state &= (uint16_t) ~(IO_RECV | IO_RECV_CANCEL);
 		uc(c)->inflight--;
 	}
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
@@ -648,8 +680,12 @@ static void expire(struct uloop *l)
 
 	while ((c = core_expired(&l->core, &why)))
 		close_conn(l, c, why);
+	/* Memory came back: those waiting for it read again, in turn. */
+	while ((c = core_resumed(&l->core)))
+		update(l, c);
 	/* arm_listeners resumes once the core no longer says paused. */
 	core_resume_due(&l->core);
+	l->core.trim_more = l->bufs.touched;
 	if (core_trim_due(&l->core))
 		uring_bufs_trim(&l->bufs, l->ring.flags);
 }
@@ -731,7 +767,7 @@ static int init(void *loop, struct worker *w)
 		return err;
 	l->ring_ok = true;
 	err = uring_bufs_init(&l->bufs, &l->ring, w->opts->uring_buffers,
-			      buf_size);
+			      buf_size, l->core.budget);
 	if (err < 0)
 		return err;
 	l->core.pool.lend_base = l->bufs.mem;

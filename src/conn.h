@@ -26,6 +26,7 @@ enum conn_flags {
 	CONN_SOURCE = 1 << 6, /* holds a --max-per-source place */
 	CONN_QUEUED =
 		1 << 7, /* echoes wait in its queue (counted by the core) */
+	CONN_MEMWAIT = 1 << 8, /* not reading until --memory has room for it */
 };
 
 /*

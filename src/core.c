@@ -5,11 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "access.h"
+#include "budget.h"
 #include "conn.h"
 #include "core.h"
 #include "counter.h"
@@ -35,7 +37,8 @@ int core_init(struct core *k, struct worker *w, size_t priv_size,
 	k->queued_head = NO_SLOT;
 	k->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	core_clock(k);
-	if (outq_pool_init(&k->pool, pool_size, CORE_POOL_CACHE) < 0)
+	k->budget = &w->shared->memory;
+	if (outq_pool_init(&k->pool, pool_size, CORE_POOL_CACHE, k->budget) < 0)
 		return -ENOMEM;
 	if (w->nudp && udp_init(&k->udp, k->o, w->port) < 0)
 		return -ENOMEM;
@@ -57,6 +60,7 @@ void core_destroy(struct core *k)
 	udp_destroy(&k->udp);
 	if (k->pool.free)
 		outq_pool_destroy(&k->pool);
+	free(k->memq);
 	if (k->spare_fd >= 0)
 		close(k->spare_fd);
 }
@@ -513,13 +517,133 @@ struct conn *core_expired(struct core *k, const char **why)
 
 bool core_trim_due(struct core *k)
 {
-	if (k->trim_at == 0 || k->trim_at > k->now_ms)
+	if (k->trim_at == 0) {
+		/* A timer only while there is something to give back. */
+		if (k->pool.nfree || k->trim_more)
+			k->trim_at = k->now_ms + CORE_TRIM_MS;
 		return false;
-	k->trim_at = 0;
+	}
+	if (k->trim_at > k->now_ms)
+		return false;
 	if (core_count(k))
-		return false;
-	outq_pool_trim(&k->pool);
+		outq_pool_decay(&k->pool);
+	else
+		outq_pool_trim(&k->pool);
+	/* The next tick, for what is left and for the backend's part. */
+	k->trim_at =
+		k->pool.nfree || k->trim_more ? k->now_ms + CORE_TRIM_MS : 0;
 	return true;
+}
+
+/* Queues c to wait for memory, behind those already waiting. */
+static void mem_wait(struct core *k, struct conn *c)
+{
+	uint32_t cap = k->memq_cap ? k->memq_cap * 2 : 64, at;
+	uint64_t *q;
+
+	if (k->memq_n == k->memq_cap) {
+		q = malloc(cap * sizeof(*q));
+		/* No room to queue: c tries again when its echoes go out. */
+		if (q == NULL)
+			return;
+		for (uint32_t i = 0; i < k->memq_n; i++)
+			q[i] = k->memq[(k->memq_head + i) % k->memq_cap];
+		free(k->memq);
+		k->memq = q;
+		k->memq_cap = cap;
+		k->memq_head = 0;
+	}
+	at = (k->memq_head + k->memq_n++) % k->memq_cap;
+	k->memq[at] = (uint64_t)c->gen << 32 | c->slot;
+	c->flags |= CONN_MEMWAIT;
+	k->nmemwait++;
+	atomic_fetch_add_explicit(&k->budget->waiting, 1, memory_order_relaxed);
+	counter_add(&k->w->stats.mem_waits, 1);
+}
+
+/* c waits no more; its place in the queue, if any, is skipped. */
+static void mem_unwait(struct core *k, struct conn *c)
+{
+	if (!(c->flags & CONN_MEMWAIT))
+		return;
+	c->flags &= ~CONN_MEMWAIT;
+	k->nmemwait--;
+	atomic_fetch_sub_explicit(&k->budget->waiting, 1, memory_order_relaxed);
+}
+
+/*
+ * What one read of a connection with nothing queued may bring: what is
+ * left of the budget shared by every open connection, and only a small
+ * read's worth while memory is tight. A backend that arms receives in
+ * advance (io_uring) may see each of them filled before it knows whose
+ * peer does not read, so the sum of what they can bring past the budget
+ * stays within what was left of it.
+ */
+static size_t fair_share(const struct core *k)
+{
+	const struct budget *b = k->budget;
+	unsigned int conns = atomic_load_explicit(&k->w->shared->conns,
+						  memory_order_relaxed);
+	size_t used = budget_used(b), left;
+
+	if (b->limit == 0)
+		return SIZE_MAX;
+	if (budget_tight(b))
+		return BUDGET_SMALL_READ;
+	left = (b->limit - used) / (conns ? conns : 1);
+	return left > BUDGET_SMALL_READ ? left : BUDGET_SMALL_READ;
+}
+
+size_t core_read_room(struct core *k, struct conn *c, size_t room)
+{
+	size_t n;
+
+	if (room == 0)
+		return 0;
+	if (c->out.buf == NULL) {
+		mem_unwait(k, c);
+		n = fair_share(k);
+		return room < n ? room : n;
+	}
+	/*
+	 * Waiting, it reads again into the pages it holds as its peer takes
+	 * echoes (a slow reader), since that costs the budget nothing; new
+	 * pages are for core_resumed to give, to those before it first.
+	 */
+	if (c->flags & CONN_MEMWAIT) {
+		n = outq_charged_room(&k->pool, &c->out, k->pool.size);
+		if (n)
+			mem_unwait(k, c);
+		return n < room ? n : room;
+	}
+	n = outq_reserve(&k->pool, &c->out, k->pool.size, room);
+	if (n == 0)
+		mem_wait(k, c);
+	return n;
+}
+
+struct conn *core_resumed(struct core *k)
+{
+	uint64_t e;
+	struct conn *c;
+
+	while (k->memq_n) {
+		e = k->memq[k->memq_head];
+		c = conn_table_find(&k->table, (uint32_t)e,
+				    (uint32_t)(e >> 32));
+		/* One whose queue emptied meanwhile reads freely: no charge. */
+		if (c && (c->flags & CONN_MEMWAIT) && c->out.buf &&
+		    outq_reserve(&k->pool, &c->out, k->pool.size,
+				 outq_room(&c->out, k->o->max_pending)) == 0)
+			return NULL; /* the first in line keeps its place */
+		k->memq_head = (k->memq_head + 1) % k->memq_cap;
+		k->memq_n--;
+		if (c && (c->flags & CONN_MEMWAIT)) {
+			mem_unwait(k, c);
+			return c;
+		}
+	}
+	return NULL;
 }
 
 int core_timeout_ms(const struct core *k)
@@ -532,6 +656,9 @@ int core_timeout_ms(const struct core *k)
 		next = k->sweep_at;
 	if (k->paused_until && k->paused_until < next)
 		next = k->paused_until;
+	/* Memory another worker gives back wakes nobody: look again soon. */
+	if (k->nmemwait && k->now_ms + CORE_MEM_RETRY_MS < next)
+		next = k->now_ms + CORE_MEM_RETRY_MS;
 	if (next == UINT64_MAX)
 		return -1;
 	/* The coarse clock ticks every few ms: round up, never spin. */
@@ -594,6 +721,7 @@ void core_retire(struct core *k, struct conn *c, const char *why)
 	deadline_remove(&k->due, c);
 	if (c->flags & CONN_QUEUED)
 		queued_unlink(k, c);
+	mem_unwait(k, c);
 	c->flags |= CONN_CLOSING;
 	if (core_count(k) == 0)
 		k->trim_at = k->now_ms + CORE_TRIM_MS;

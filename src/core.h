@@ -24,6 +24,7 @@
 #include "table.h"
 #include "udp.h"
 
+struct budget;
 struct conn;
 struct options;
 struct worker;
@@ -39,8 +40,8 @@ enum {
 	CORE_FDS_PER_WORKER = 8,
 	CORE_FDS_SLACK = 16, /* for the process (logging, /proc reads...) */
 	CORE_SWEEP_MS = 1000, /* --send-timeout and --max-lifetime checks */
-	CORE_TRIM_MS =
-		1000, /* memory goes back this long after the last close */
+	CORE_TRIM_MS = 1000, /* spare memory unused this long goes back */
+	CORE_MEM_RETRY_MS = 20, /* waiting for memory another worker frees */
 };
 
 /* What a backend does after an accept failed (core_accept_failed). */
@@ -69,6 +70,11 @@ struct core {
 	uint32_t queued_head;
 	unsigned int nqueued;
 	uint64_t trim_at; /* when to give memory back; 0 = not planned */
+	bool trim_more; /* the backend has memory to give back too */
+	struct budget *budget; /* --memory, shared by every worker */
+	uint64_t *memq; /* waiting for memory, first come first served: */
+	uint32_t memq_cap, memq_head, memq_n; /* (gen << 32 | slot) */
+	unsigned int nmemwait; /* connections with CONN_MEMWAIT */
 	bool exhausted; /* in an out-of-descriptors episode */
 	bool draining; /* told to stop accepting (SIGTERM's grace) */
 	bool one_shot; /* serving the worker's given connection alone */
@@ -152,11 +158,37 @@ const char *core_settle(struct core *k, struct conn *c);
 struct conn *core_expired(struct core *k, const char **why);
 
 /*
- * True once, a second after the worker's last connection closed: the
- * core has given its spare send buffers back to the kernel, and the
- * backend does the same with its own (the load has gone).
+ * True once a second while the core keeps spare send buffers or the
+ * backend said it has memory to give back (trim_more): the core has
+ * unmapped the spares that went unused for that second (all of them
+ * once the worker has no connection, or while the budget is pressed),
+ * and the backend gives back what of its own is idle, then sets
+ * trim_more again if some remains. So memory follows the load down.
  */
 bool core_trim_due(struct core *k);
+
+/*
+ * The backends' hook before they read from c or arm its receive, given
+ * room, what --max-pending allows. Returns how many bytes c may read
+ * now, under --memory:
+ *  - with nothing in its pooled buffer, reads go to the backend's own
+ *    buffer (epoll's scratch, io_uring's ring) and are echoed at once:
+ *    always allowed, so that readers progress whatever non-readers
+ *    hold, but only BUDGET_SMALL_READ while memory is tight, since what
+ *    the peer does not take is then queued past the budget;
+ *  - with bytes in its pooled buffer, only into pages charged to the
+ *    budget first; when there are none, 0: c waits, first come first
+ *    served, until core_resumed hands it back.
+ */
+size_t core_read_room(struct core *k, struct conn *c, size_t room);
+
+/*
+ * The next connection that was waiting for memory and now has some
+ * charged for it, to read again; NULL when none (yet). The backend
+ * calls it once per wakeup, until NULL, and brings each one's reading
+ * back (EPOLLIN, a receive).
+ */
+struct conn *core_resumed(struct core *k);
 
 /* Milliseconds until the next deadline or pause end; -1 if none. */
 int core_timeout_ms(const struct core *k);

@@ -27,6 +27,7 @@
 
 #include "activate.h"
 #include "backend.h"
+#include "budget.h"
 #include "core.h"
 #include "log.h"
 #include "metrics.h"
@@ -306,9 +307,11 @@ static void start_workers(const struct options *o, struct worker *workers,
 {
 	int err;
 
-	log_verbose("%d worker%s, framing %s, max pending %zu bytes",
-		    o->threads, o->threads > 1 ? "s" : "",
-		    options_framing_name(o->framing), o->max_pending);
+	log_verbose(
+		"%d worker%s, framing %s, max pending %zu bytes, memory %zu bytes",
+		o->threads, o->threads > 1 ? "s" : "",
+		options_framing_name(o->framing), o->max_pending, o->memory);
+	budget_init(&shared->memory, o->memory);
 	for (int i = 0; i < o->threads; i++) {
 		workers[i].id = i;
 		workers[i].opts = o;

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "core.h"
 #include "counter.h"
 #include "metrics.h"
@@ -192,6 +193,21 @@ static void udp_counters(FILE *f, const struct metrics *m)
 	}
 }
 
+/* The --memory budget: process-wide gauges. */
+static void memory(FILE *f, const struct metrics *m)
+{
+	const struct budget *b = &m->workers[0].shared->memory;
+
+	fprintf(f,
+		"# HELP echod_memory_bytes Bytes held for connections' data (send buffers, io_uring receive buffers)\n"
+		"# TYPE echod_memory_bytes gauge\n"
+		"echod_memory_bytes %zu\n"
+		"# HELP echod_memory_budget_bytes The --memory budget (0: no limit)\n"
+		"# TYPE echod_memory_budget_bytes gauge\n"
+		"echod_memory_budget_bytes %zu\n",
+		budget_used(b), b->limit);
+}
+
 #define STAT(field) offsetof(struct worker_stats, field)
 
 static void write_metrics(FILE *f, const struct metrics *m)
@@ -216,6 +232,10 @@ static void write_metrics(FILE *f, const struct metrics *m)
 	per_worker(f, m, "echod_backpressure_pauses_total", "counter",
 		   "Times a connection's reading stopped at --max-pending",
 		   STAT(pauses));
+	per_worker(f, m, "echod_memory_waits_total", "counter",
+		   "Times a connection's reading waited for --memory",
+		   STAT(mem_waits));
+	memory(f, m);
 	lifetimes(f, m);
 	udp_counters(f, m);
 }

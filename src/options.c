@@ -12,7 +12,8 @@
 const char options_usage[] =
 	"usage: echod [-v] [-p port] [-b address]... [-n messages] [-t threads]\n"
 	"             [--framing raw|line] [--max-conns N] [--idle-timeout SECONDS]\n"
-	"             [--max-pending BYTES] [--send-timeout SECONDS]\n"
+	"             [--max-pending BYTES] [--memory BYTES]\n"
+	"             [--send-timeout SECONDS]\n"
 	"             [--max-lifetime SECONDS] [--backend auto|epoll|io_uring]\n"
 	"             [--uring-buffers N]\n"
 	"             [-u] [--no-tcp] [--udp-rate N] [--udp-byte-rate BYTES]\n"
@@ -36,6 +37,9 @@ static const char options_help[] =
 	"      --idle-timeout S    close connections idle for S seconds\n"
 	"      --max-pending BYTES bound on bytes waiting to be sent back per\n"
 	"                          connection; reading stops there (default 256K)\n"
+	"      --memory BYTES      bound on the memory held for all connections'\n"
+	"                          data (K, M, G); reading waits at it (default\n"
+	"                          256M, or a quarter of RAM if less; 0 = none)\n"
 	"      --send-timeout S    close a connection whose peer takes none of its\n"
 	"                          echoes for S seconds (default 60; 0 = never)\n"
 	"      --max-lifetime S    close connections S seconds after they opened\n"
@@ -111,6 +115,7 @@ enum {
 	OPT_LOG_FORMAT,
 	OPT_USER,
 	OPT_INETD,
+	OPT_MEMORY,
 };
 
 static const struct option long_options[] = {
@@ -125,6 +130,7 @@ static const struct option long_options[] = {
 	{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 	{"max-pending", required_argument, NULL, OPT_MAX_PENDING},
+	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"linger", required_argument, NULL, OPT_LINGER},
 	{"backlog", required_argument, NULL, OPT_BACKLOG},
 	{"backend", required_argument, NULL, OPT_BACKEND},
@@ -180,8 +186,8 @@ long long options_number(const char *s, long long min, long long max,
 }
 
 /*
- * A size with an optional K or M suffix (powers of 1024), for
- * --max-pending; same error contract as options_number().
+ * A size with an optional K, M or G suffix (powers of 1024), for
+ * --max-pending and the like; same error contract as options_number().
  */
 static long long parse_size(const char *s, long long min, long long max,
 			    const char **errstr)
@@ -199,6 +205,8 @@ static long long parse_size(const char *s, long long min, long long max,
 		mult = 1024;
 	else if (digits[n - 1] == 'M' || digits[n - 1] == 'm')
 		mult = 1024 * 1024;
+	else if (digits[n - 1] == 'G' || digits[n - 1] == 'g')
+		mult = 1024 * 1024 * 1024;
 	if (mult != 1)
 		digits[n - 1] = '\0';
 	v = options_number(digits, 0, max / mult, errstr);
@@ -214,6 +222,26 @@ static long long parse_size(const char *s, long long min, long long max,
 const char *options_framing_name(enum framing f)
 {
 	return f == FRAMING_LINE ? "line" : "raw";
+}
+
+/*
+ * A fixed default an admin can predict, that still leaves a small host
+ * (or a small VM) most of its memory: what echod holds for clients' data
+ * is bounded either way, whatever they send or fail to read.
+ */
+static size_t default_memory(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+	unsigned long long quarter;
+
+	if (pages <= 0 || size <= 0)
+		return (size_t)OPTIONS_DEFAULT_MEMORY;
+	quarter = (unsigned long long)pages * (unsigned long long)size / 4;
+	if (quarter < OPTIONS_MIN_MEMORY)
+		quarter = OPTIONS_MIN_MEMORY;
+	return (size_t)(quarter < OPTIONS_DEFAULT_MEMORY
+				? quarter
+				: OPTIONS_DEFAULT_MEMORY);
 }
 
 static void set_defaults(struct options *o)
@@ -235,6 +263,7 @@ static void set_defaults(struct options *o)
 	o->udp_max_size = OPTIONS_UDP_MAX;
 	o->uring_buffers = OPTIONS_DEFAULT_URING_BUFFERS;
 	o->grace = OPTIONS_DEFAULT_GRACE;
+	o->memory = default_memory();
 }
 
 /*
@@ -388,6 +417,13 @@ static int set_number(struct options *o, int opt, const char *arg, char *err,
 		what = "max-pending";
 		v = parse_size(arg, 1024, 1LL << 30, &errstr);
 		o->max_pending = (size_t)v;
+		break;
+	case OPT_MEMORY:
+		what = "memory";
+		v = parse_size(arg, 0, 1LL << 50, &errstr);
+		if (errstr == NULL && v && v < OPTIONS_MIN_MEMORY)
+			errstr = "too small (at least 256K, or 0 for no limit)";
+		o->memory = (size_t)v;
 		break;
 	default:
 		return set_service_number(o, opt, arg, err, errlen);

@@ -8,6 +8,9 @@
 
 #include "access.h"
 
+/* --memory's default: 256 MiB, or a quarter of RAM if that is less. */
+#define OPTIONS_DEFAULT_MEMORY (256ULL << 20)
+
 enum framing {
 	FRAMING_RAW, /* a message is what one read returns (the lecture) */
 	FRAMING_LINE, /* a message is bytes up to and including '\n' */
@@ -26,6 +29,7 @@ enum {
 	OPTIONS_DEFAULT_URING_BUFFERS = 256,
 	OPTIONS_MAX_URING_BUFFERS = 32768, /* io_uring buffer ids: 16 bits */
 	OPTIONS_DEFAULT_GRACE = 5,
+	OPTIONS_MIN_MEMORY = 256 * 1024,
 	OPTIONS_INETD_IDLE_TIMEOUT = 60, /* --inetd's default */
 };
 
@@ -45,6 +49,7 @@ struct options {
 		send_timeout; /* seconds a peer may take none of its echoes */
 	unsigned int max_lifetime; /* seconds a connection may live; 0 = any */
 	size_t max_pending; /* bytes waiting to go back, per connection */
+	size_t memory; /* bytes held for all connections' data; 0 = any */
 	int backlog;
 	const char *backend; /* "auto", "epoll", "io_uring" */
 	unsigned int uring_buffers; /* provided buffers per io_uring worker */

@@ -4,44 +4,72 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "outq.h"
 
 enum {
 	TAIL_SLACK = 1024, /* outq_tail slides when less is left */
 };
 
-int outq_pool_init(struct outq_pool *p, size_t size, unsigned int cap)
+int outq_pool_init(struct outq_pool *p, size_t size, unsigned int cap,
+		   struct budget *b)
 {
 	memset(p, 0, sizeof(*p));
 	p->free = calloc(cap, sizeof(*p->free));
-	if (p->free == NULL)
+	p->free_charged = calloc(cap, sizeof(*p->free_charged));
+	if (p->free == NULL || p->free_charged == NULL)
 		return -ENOMEM;
 	p->cap = cap;
 	p->size = size;
+	p->budget = b;
+	p->unit = 4096;
+	while ((size + p->unit - 1) / p->unit > UINT16_MAX)
+		p->unit *= 2;
 	return 0;
 }
 
 /*
  * Pooled buffers are mapped, not malloc'd: pages are touched only as
  * bytes fill them, and munmap gives them back to the kernel at once,
- * where free() might keep them in the heap.
+ * where free() might keep them in the heap. Their charge goes with them.
  */
-static void unmap(const struct outq_pool *p, char *buf)
+static void unmap(const struct outq_pool *p, char *buf, uint16_t charged)
 {
 	munmap(buf, p->size);
+	budget_give(p->budget, (size_t)charged * p->unit);
 }
 
 void outq_pool_trim(struct outq_pool *p)
 {
-	while (p->nfree)
-		unmap(p, p->free[--p->nfree]);
+	while (p->nfree) {
+		p->nfree--;
+		unmap(p, p->free[p->nfree], p->free_charged[p->nfree]);
+	}
+	p->low = 0;
+}
+
+bool outq_pool_decay(struct outq_pool *p)
+{
+	unsigned int n = budget_pressed(p->budget) ? p->nfree : p->low;
+
+	/* The bottom of the stack is what went unused longest. */
+	for (unsigned int i = 0; i < n; i++)
+		unmap(p, p->free[i], p->free_charged[i]);
+	p->nfree -= n;
+	memmove(p->free, p->free + n, p->nfree * sizeof(*p->free));
+	memmove(p->free_charged, p->free_charged + n,
+		p->nfree * sizeof(*p->free_charged));
+	p->low = p->nfree;
+	return p->nfree > 0;
 }
 
 void outq_pool_destroy(struct outq_pool *p)
 {
 	outq_pool_trim(p);
 	free(p->free);
+	free(p->free_charged);
 	p->free = NULL;
+	p->free_charged = NULL;
 }
 
 /* Gets q a pooled buffer if it has none. Returns 0 or -ENOMEM. */
@@ -54,6 +82,9 @@ static int pool_get(struct outq_pool *p, struct outq *q)
 	q->off = q->len = 0;
 	if (p->nfree) {
 		q->buf = p->free[--p->nfree];
+		q->charged = p->free_charged[p->nfree];
+		if (p->nfree < p->low)
+			p->low = p->nfree;
 		return 0;
 	}
 	buf = mmap(NULL, p->size, PROT_READ | PROT_WRITE,
@@ -61,17 +92,43 @@ static int pool_get(struct outq_pool *p, struct outq *q)
 	if (buf == MAP_FAILED)
 		return -ENOMEM;
 	q->buf = buf;
+	q->charged = 0;
 	return 0;
+}
+
+/*
+ * Charges q's buffer up to end bytes from its start, whole units: within
+ * the budget, or whatever it says when force (bytes already read).
+ */
+static bool charge(struct outq_pool *p, struct outq *q, size_t end, bool force)
+{
+	size_t units = (end + p->unit - 1) / p->unit, n;
+
+	if (units <= q->charged)
+		return true;
+	n = (units - q->charged) * p->unit;
+	if (force)
+		budget_force(p->budget, n);
+	else if (!budget_take(p->budget, n))
+		return false;
+	q->charged = (uint16_t)units;
+	return true;
 }
 
 void outq_release(struct outq_pool *p, struct outq *q)
 {
-	/* Keeps up to cap buffers for reuse; memory beyond that goes back. */
-	if (q->buf && p->nfree < p->cap)
+	/*
+	 * Keeps up to cap buffers for reuse, unless the budget is pressed:
+	 * then the memory goes back at once, for whoever waits for it.
+	 */
+	if (q->buf && p->nfree < p->cap && !budget_pressed(p->budget)) {
+		p->free_charged[p->nfree] = q->charged;
 		p->free[p->nfree++] = q->buf;
-	else if (q->buf)
-		unmap(p, q->buf);
+	} else if (q->buf) {
+		unmap(p, q->buf, q->charged);
+	}
 	q->buf = NULL;
+	q->charged = 0;
 	q->off = q->len = 0;
 }
 
@@ -114,6 +171,7 @@ int outq_append(struct outq_pool *p, struct outq *q, const char *data, size_t n)
 		return -ENOMEM;
 	if (q->off + q->len + n > p->size && q->flight != OUTQ_SENDING_BUF)
 		slide(q);
+	charge(p, q, q->off + q->len + n, true);
 	memcpy(q->buf + q->off + q->len, data, n);
 	q->len += (uint32_t)n;
 	return 0;
@@ -174,6 +232,7 @@ static int unlend(struct outq_pool *p, struct outq *q, uint16_t *done)
 
 	if (pool_get(p, q) < 0)
 		return -ENOMEM;
+	charge(p, q, (q->off < need ? need : q->off) + q->len, true);
 	if (q->off < need) {
 		memmove(q->buf + need, q->buf + q->off, q->len);
 		q->off = (uint32_t)need;
@@ -213,14 +272,42 @@ int outq_sent(struct outq_pool *p, struct outq *q, size_t n, uint16_t *done)
 	return 1;
 }
 
-char *outq_tail(struct outq_pool *p, struct outq *q, size_t limit,
+size_t outq_charged_room(const struct outq_pool *p, struct outq *q,
+			 size_t limit)
+{
+	size_t end = outq_charged(p, q) < limit ? outq_charged(p, q) : limit;
+
+	/* Slide only when the tail is nearly used up: rare, never per read. */
+	if (q->off + q->len + TAIL_SLACK > limit &&
+	    q->flight != OUTQ_SENDING_BUF)
+		slide(q);
+	return end > q->off + q->len ? end - q->off - q->len : 0;
+}
+
+size_t outq_reserve(struct outq_pool *p, struct outq *q, size_t limit,
+		    size_t want)
+{
+	size_t end, n;
+
+	if (pool_get(p, q) < 0)
+		return 0;
+	n = outq_charged_room(p, q, limit);
+	end = q->off + q->len;
+	if (n < want && end < limit &&
+	    !charge(p, q, want < limit - end ? end + want : limit, false))
+		charge(p, q,
+		       end + BUDGET_SMALL_READ < limit ? end + BUDGET_SMALL_READ
+						       : limit,
+		       false);
+	n = outq_charged_room(p, q, limit);
+	return n < want ? n : want;
+}
+
+char *outq_tail(const struct outq_pool *p, struct outq *q, size_t limit,
 		size_t *space)
 {
-	if (pool_get(p, q) < 0)
-		return NULL;
-	/* Slide only when the tail is nearly used up: rare, never per read. */
-	if (q->off + q->len + TAIL_SLACK > limit)
-		slide(q);
-	*space = limit - q->off - q->len;
+	size_t end = outq_charged(p, q) < limit ? outq_charged(p, q) : limit;
+
+	*space = end > q->off + q->len ? end - q->off - q->len : 0;
 	return q->buf + q->off + q->len;
 }

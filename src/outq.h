@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct budget;
+
 enum {
 	/*
 	 * Enough for a streaming peer: one buffer in flight and a few
@@ -44,27 +46,55 @@ struct outq {
 	uint16_t lent_id[OUTQ_LENT_MAX];
 	uint8_t nlent;
 	uint8_t flight; /* enum outq_flight */
+	uint16_t charged; /* buf's bytes [0, charged x pool unit) charged */
 };
 
 /*
  * A worker's spare pooled buffers, so bytes in flight cost no malloc,
  * and the lender's buffers (id i is lend_size bytes at lend_base + i *
  * lend_size), for a backend that lends.
+ *
+ * Every pooled buffer is charged to the --memory budget by its touched
+ * extent, in units of unit bytes (a page, or more for buffers beyond
+ * 256 MiB, so that a count of units fits 16 bits); spare buffers keep
+ * their charge until they are unmapped.
  */
 struct outq_pool {
 	char **free;
+	uint16_t *free_charged; /* each spare buffer's charge, in units */
 	unsigned int nfree, cap;
+	unsigned int low; /* fewest spare since the last decay */
 	size_t size; /* every pooled buffer's size */
+	size_t unit;
+	struct budget *budget;
 	const char *lend_base;
 	size_t lend_size;
 };
 
-/* Pooled buffers of size bytes. Returns 0 or -ENOMEM. */
-int outq_pool_init(struct outq_pool *p, size_t size, unsigned int cap);
+/*
+ * Pooled buffers of size bytes, charged to budget b. Returns 0 or
+ * -ENOMEM.
+ */
+int outq_pool_init(struct outq_pool *p, size_t size, unsigned int cap,
+		   struct budget *b);
 void outq_pool_destroy(struct outq_pool *p);
 
 /* Gives the spare pooled buffers' memory back to the kernel. */
 void outq_pool_trim(struct outq_pool *p);
+
+/*
+ * Once a second while spares are kept: unmaps those that stayed unused
+ * the whole time (the fewest spare seen since the last call), or all of
+ * them when the budget is pressed. Returns true while spares remain.
+ */
+bool outq_pool_decay(struct outq_pool *p);
+
+/* The bytes of q's pooled buffer charged to the budget. */
+static inline size_t outq_charged(const struct outq_pool *p,
+				  const struct outq *q)
+{
+	return (size_t)q->charged * p->unit;
+}
 
 /* The bytes queued, lent and pooled. */
 size_t outq_bytes(const struct outq *q);
@@ -78,7 +108,9 @@ size_t outq_room(const struct outq *q, size_t limit);
 
 /*
  * Appends a copy of data[0, n); the caller checked outq_room against
- * the pool's buffer size. Returns 0 or -ENOMEM.
+ * the pool's buffer size. Bytes already read are never dropped, so the
+ * pages they need are charged whatever the budget says (the callers'
+ * read rules keep that small). Returns 0 or -ENOMEM (no mapping).
  */
 int outq_append(struct outq_pool *p, struct outq *q, const char *data,
 		size_t n);
@@ -120,12 +152,30 @@ int outq_sent(struct outq_pool *p, struct outq *q, size_t n, uint16_t *done);
 int outq_unlend_all(struct outq *q, uint16_t *done);
 
 /*
- * For reading straight into the queue (a readiness backend): makes room
- * at the pooled buffer's end, at most up to limit bytes queued, sliding
- * the bytes to its start only when the tail is nearly used up. Returns
- * where to read and sets *space, or NULL on -ENOMEM.
+ * Before reading more into a queue that holds pooled bytes: slides them
+ * to the buffer's start when the tail is nearly used up, and charges the
+ * pages for up to want more bytes behind them, at most up to limit from
+ * the buffer's start, within the budget (all of it, else a small read's
+ * worth). Returns the charged room behind the bytes, 0 when the budget
+ * or the mapping has none.
  */
-char *outq_tail(struct outq_pool *p, struct outq *q, size_t limit,
+size_t outq_reserve(struct outq_pool *p, struct outq *q, size_t limit,
+		    size_t want);
+
+/*
+ * The room behind q's pooled bytes in pages already charged, at most up
+ * to limit from the buffer's start, sliding the bytes as outq_reserve
+ * does; no charge taken. q has a pooled buffer.
+ */
+size_t outq_charged_room(const struct outq_pool *p, struct outq *q,
+			 size_t limit);
+
+/*
+ * For reading straight into the queue (a readiness backend): where to
+ * read, and in *space the room outq_reserve charged behind the bytes
+ * (at most up to limit); 0 when there is none.
+ */
+char *outq_tail(const struct outq_pool *p, struct outq *q, size_t limit,
 		size_t *space);
 
 /* n bytes were read into outq_tail's space and are to be sent. */

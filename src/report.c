@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "budget.h"
 #include "conn.h"
 #include "core.h"
 #include "counter.h"
@@ -244,7 +245,7 @@ static void print_totals(FILE *f, const struct worker *w)
 	uint64_t closed = counter_get(&s->closed);
 
 	fprintf(f,
-		"worker %d: %llu accepted, %llu open, %llu refused, %llu closed (%llu eof, %llu idle, %llu linger, %llu error, %llu send timeout, %llu lifetime), %llu backpressure pauses; closed connections: %llu messages, %llu bytes in, %llu bytes out\n",
+		"worker %d: %llu accepted, %llu open, %llu refused, %llu closed (%llu eof, %llu idle, %llu linger, %llu error, %llu send timeout, %llu lifetime), %llu backpressure pauses, %llu memory waits; closed connections: %llu messages, %llu bytes in, %llu bytes out\n",
 		w->id, (unsigned long long)counter_get(&s->accepted),
 		(unsigned long long)(counter_get(&s->accepted) - closed),
 		(unsigned long long)counter_get(&s->refused),
@@ -262,6 +263,7 @@ static void print_totals(FILE *f, const struct worker *w)
 		(unsigned long long)counter_get(
 			&s->closed_by[WORKER_CLOSE_LIFETIME]),
 		(unsigned long long)counter_get(&s->pauses),
+		(unsigned long long)counter_get(&s->mem_waits),
 		(unsigned long long)counter_get(&s->messages),
 		(unsigned long long)counter_get(&s->bytes_in),
 		(unsigned long long)counter_get(&s->bytes_out));
@@ -280,6 +282,21 @@ static void print_udp(FILE *f, const struct worker *w)
 			(unsigned long long)counter_get(&u->dropped[v]),
 			udp_verdict_name(v));
 	fputc('\n', f);
+}
+
+/* The --memory budget, process-wide: what is held, of how much. */
+static void print_memory(FILE *f, const struct report *r)
+{
+	const struct budget *b;
+
+	if (r->nworkers == 0)
+		return;
+	b = &r->workers[0].shared->memory;
+	fprintf(f,
+		"memory: %zu bytes held for connections' data, budget %zu (0 = none), %u connections waiting for memory\n",
+		budget_used(b), b->limit,
+		atomic_load_explicit((atomic_uint *)&b->waiting,
+				     memory_order_relaxed));
 }
 
 void report_table(FILE *f, const struct report *r)
@@ -302,6 +319,7 @@ void report_table(FILE *f, const struct report *r)
 		}
 	}
 	fprintf(f, "echod: totals\n");
+	print_memory(f, r);
 	for (int i = 0; i < r->nworkers; i++) {
 		w = &r->workers[i];
 		print_totals(f, w);

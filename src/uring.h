@@ -16,6 +16,8 @@
 
 #include "conn.h"
 
+struct budget;
+
 /*
  * user_data, the tag the kernel hands back with each completion:
  *
@@ -93,8 +95,14 @@ bool uring_recv_limit_works(struct io_uring *ring);
 /*
  * A worker's ring of provided buffers, group 0. The kernel picks a free
  * buffer for each receive; we give it back once its bytes are sent or
- * copied. Buffer memory is mapped at once but touched only as the set
- * of buffers ever provided grows, so it follows the load up to count.
+ * copied. Buffer memory is mapped at once but touched only as buffers
+ * are put in circulation, and the set in circulation follows the load:
+ * it grows when few are free, within --memory (each buffer in
+ * circulation is charged, since the kernel may fill any of them), and
+ * shrinks as buffers come back while many are free or the budget is
+ * pressed: such a buffer is parked, its pages given back (madvise) and
+ * its charge too. URING_BUFS_RESERVE stay in circulation whatever the
+ * budget, so that a worker's readers always have somewhere to receive.
  */
 struct uring_bufs {
 	struct io_uring_buf_ring *br; /* shared with the kernel */
@@ -102,18 +110,27 @@ struct uring_bufs {
 	size_t br_bytes, mem_bytes;
 	uint32_t count, size;
 	uint32_t nfree; /* in the kernel's hands, unused */
-	uint32_t nprovided; /* ids [0, nprovided) were ever provided */
+	uint32_t nprovided; /* in circulation: in the ring or ours */
+	uint16_t *parked; /* ids out of circulation (a stack) */
+	uint32_t nparked;
 	unsigned int adds; /* given back since the last publish */
 	int mask;
+	bool touched; /* a buffer was used since the last trim */
+	bool recent; /* ... since the last trim tick */
+	struct budget *budget;
 };
 
 enum {
 	URING_BGID = 0,
+	URING_BUFS_RESERVE = 4, /* in circulation whatever --memory says */
 };
 
-/* Returns 0 or -errno; uring_bufs_destroy is safe either way. */
+/*
+ * count buffers of size bytes at most, charged to budget b. Returns 0
+ * or -errno; uring_bufs_destroy is safe either way.
+ */
 int uring_bufs_init(struct uring_bufs *b, struct io_uring *ring,
-		    unsigned int count, uint32_t size);
+		    unsigned int count, uint32_t size, struct budget *bud);
 void uring_bufs_destroy(struct uring_bufs *b);
 
 static inline char *uring_buf(const struct uring_bufs *b, unsigned int bid)
@@ -125,23 +142,30 @@ static inline char *uring_buf(const struct uring_bufs *b, unsigned int bid)
 static inline void uring_buf_taken(struct uring_bufs *b)
 {
 	b->nfree--;
+	b->touched = b->recent = true;
 }
 
-/* Gives buffer bid back; the kernel sees it at the next publish. */
+/*
+ * Gives buffer bid back: to the ring (the kernel sees it at the next
+ * publish), or parked when the ring has more than it needs.
+ */
 void uring_buf_put(struct uring_bufs *b, unsigned int bid);
 
 /*
- * Gives the memory of the buffers back to the kernel when none is in use
- * (each is faulted in again when next used). Only for a ring set up with
- * setup_flags IORING_SETUP_DEFER_TASKRUN: the kernel then fills buffers
- * only while this thread is inside io_uring_enter, so "none is in use",
- * seen between two entries, stays true while the pages go.
+ * At the core's trim tick: gives the pages of every buffer back to the
+ * kernel once the ring has been idle for a tick and none is in use
+ * (each is faulted in again when next used); touched stays set while
+ * there is still something to give back later. The pages go only for
+ * a ring set up with setup_flags IORING_SETUP_DEFER_TASKRUN: the kernel
+ * then fills buffers only while this thread is inside io_uring_enter,
+ * so "none is in use", seen between two entries, stays true while the
+ * pages go.
  */
 void uring_bufs_trim(struct uring_bufs *b, unsigned int setup_flags);
 
 /*
  * Makes every buffer given back visible to the kernel with one release
- * store, and provides more when few are free. Once per loop.
+ * store, and puts more in circulation when few are free. Once per loop.
  */
 void uring_bufs_publish(struct uring_bufs *b);
 

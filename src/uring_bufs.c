@@ -1,20 +1,22 @@
 /*
  * uring_bufs.c - a worker's ring of provided buffers: registered with the
- * kernel, which picks one for each receive, and refilled as we give them
- * back.
+ * kernel, which picks one for each receive, refilled as we give them
+ * back, and sized by the load within the --memory budget.
  */
 #ifdef HAVE_LIBURING
 
 #include <sys/mman.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <liburing.h>
 
+#include "budget.h"
 #include "uring.h"
 
 enum {
-	BUFS_LOW = 32, /* fewer free than this: provide more */
+	BUFS_LOW = 32, /* fewer free than this (or half): provide more */
 };
 
 static void *map_anon(size_t n)
@@ -26,7 +28,7 @@ static void *map_anon(size_t n)
 }
 
 int uring_bufs_init(struct uring_bufs *b, struct io_uring *ring,
-		    unsigned int count, uint32_t size)
+		    unsigned int count, uint32_t size, struct budget *bud)
 {
 	struct io_uring_buf_reg reg = {.bgid = URING_BGID};
 	unsigned int entries = 1;
@@ -35,14 +37,20 @@ int uring_bufs_init(struct uring_bufs *b, struct io_uring *ring,
 	memset(b, 0, sizeof(*b));
 	b->count = count;
 	b->size = size;
+	b->budget = bud;
 	while (entries < count)
 		entries <<= 1;
 	b->br_bytes = entries * sizeof(struct io_uring_buf);
 	b->mem_bytes = (size_t)count * size;
 	b->br = map_anon(b->br_bytes);
 	b->mem = map_anon(b->mem_bytes);
-	if (b->br == NULL || b->mem == NULL)
+	b->parked = malloc(count * sizeof(*b->parked));
+	if (b->br == NULL || b->mem == NULL || b->parked == NULL)
 		return -ENOMEM;
+	/* Lowest ids on top: the memory in use stays at the front. */
+	for (uint32_t i = 0; i < count; i++)
+		b->parked[i] = (uint16_t)(count - 1 - i);
+	b->nparked = count;
 	reg.ring_addr = (uintptr_t)b->br;
 	reg.ring_entries = entries;
 	err = io_uring_register_buf_ring(ring, &reg, 0);
@@ -57,45 +65,105 @@ int uring_bufs_init(struct uring_bufs *b, struct io_uring *ring,
 /* Only once the ring is gone: until then the kernel may write to them. */
 void uring_bufs_destroy(struct uring_bufs *b)
 {
+	if (b->budget)
+		budget_give(b->budget, (size_t)b->nprovided * b->size);
+	b->nprovided = 0;
 	if (b->mem)
 		munmap(b->mem, b->mem_bytes);
 	if (b->br)
 		munmap(b->br, b->br_bytes);
+	free(b->parked);
 	b->mem = NULL;
 	b->br = NULL;
+	b->parked = NULL;
 }
 
 void uring_bufs_trim(struct uring_bufs *b, unsigned int setup_flags)
 {
-	if (!(setup_flags & IORING_SETUP_DEFER_TASKRUN) ||
-	    b->nfree < b->nprovided || b->nprovided == 0)
+	if (b->recent) {
+		b->recent = false;
 		return;
-	madvise(b->mem, (size_t)b->nprovided * b->size, MADV_DONTNEED);
+	}
+	if (!(setup_flags & IORING_SETUP_DEFER_TASKRUN)) {
+		b->touched = false; /* nothing can be given back safely */
+		return;
+	}
+	if (b->nfree < b->nprovided)
+		return; /* one is ours: at a later tick */
+	madvise(b->mem, b->mem_bytes, MADV_DONTNEED);
+	b->touched = false;
 }
 
-void uring_buf_put(struct uring_bufs *b, unsigned int bid)
+static void provide(struct uring_bufs *b, unsigned int bid)
 {
 	io_uring_buf_ring_add(b->br, uring_buf(b, bid), b->size,
 			      (unsigned short)bid, b->mask, (int)b->adds++);
 	b->nfree++;
 }
 
+/* Takes bid out of circulation: its pages and its charge go back. */
+static void park(struct uring_bufs *b, unsigned int bid)
+{
+	madvise(uring_buf(b, bid), b->size, MADV_DONTNEED);
+	budget_give(b->budget, b->size);
+	b->parked[b->nparked++] = (uint16_t)bid;
+	b->nprovided--;
+}
+
 /*
- * The kernel takes buffers in ring order, so every buffer it was ever
- * given gets touched: the set grows (by half, at least BUFS_LOW) only
- * when few are free, so memory follows the load up to count.
+ * A buffer coming back is parked, beyond the reserve, while the budget
+ * is pressed, or while more than half the ring and 2 x BUFS_LOW besides
+ * are free: more than a growth step (publish) ever adds, so that a
+ * steady load does not park what it provides again at once. An idle
+ * ring so shrinks to at most 4 x BUFS_LOW buffers in circulation.
+ */
+void uring_buf_put(struct uring_bufs *b, unsigned int bid)
+{
+	if (b->nprovided > URING_BUFS_RESERVE &&
+	    (b->nfree > 2 * BUFS_LOW + b->nprovided / 2 ||
+	     budget_pressed(b->budget)))
+		park(b, bid);
+	else
+		provide(b, bid);
+}
+
+/*
+ * Puts one parked buffer in circulation, charged: the reserve whatever
+ * the budget, the rest only within it, and not while others wait for
+ * memory (what comes back goes to them first). Returns false if not.
+ */
+static bool grow(struct uring_bufs *b)
+{
+	if (b->nparked == 0)
+		return false;
+	if (b->nprovided < URING_BUFS_RESERVE)
+		budget_force(b->budget, b->size);
+	else if (budget_pressed(b->budget) || !budget_take(b->budget, b->size))
+		return false;
+	b->nprovided++;
+	provide(b, b->parked[--b->nparked]);
+	return true;
+}
+
+/*
+ * The kernel takes buffers in ring order, so every buffer in circulation
+ * gets touched: the set starts at the reserve and grows by half (at
+ * least the reserve's size) only when fewer than half of it, or than
+ * BUFS_LOW, are free, so memory follows the load up to count, and an
+ * idle worker holds only its reserve.
  */
 void uring_bufs_publish(struct uring_bufs *b)
 {
-	uint32_t more = b->nprovided / 2;
+	uint32_t more = b->nprovided / 2, low = b->nprovided / 2;
 
-	if (b->nfree < BUFS_LOW && b->nprovided < b->count) {
-		if (more < BUFS_LOW)
-			more = BUFS_LOW;
-		if (more > b->count - b->nprovided)
-			more = b->count - b->nprovided;
-		while (more-- > 0)
-			uring_buf_put(b, b->nprovided++);
+	if (low > BUFS_LOW)
+		low = BUFS_LOW;
+	if (more < URING_BUFS_RESERVE)
+		more = URING_BUFS_RESERVE;
+	if (b->nparked &&
+	    (b->nfree < low || b->nprovided < URING_BUFS_RESERVE)) {
+		while (more-- > 0 && grow(b))
+			;
 	}
 	if (b->adds) {
 		io_uring_buf_ring_advance(b->br, (int)b->adds);

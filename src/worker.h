@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "access.h"
+#include "budget.h"
 #include "options.h"
 #include "udp.h"
 
@@ -55,6 +56,7 @@ struct worker_stats {
 	_Atomic uint64_t bytes_out;
 	_Atomic uint64_t messages;
 	_Atomic uint64_t pauses; /* reading stopped at --max-pending */
+	_Atomic uint64_t mem_waits; /* reading stopped at --memory */
 	_Atomic uint64_t closed_by[WORKER_NCLOSE];
 	_Atomic uint64_t lifetimes[WORKER_NLIFETIMES];
 	_Atomic uint64_t lifetime_ms; /* the sum over closed connections */
@@ -75,6 +77,7 @@ struct worker_reply {
 /* Process-wide state every worker sees; owned by main(). */
 struct worker_shared {
 	atomic_uint conns; /* open connections, for --max-conns */
+	struct budget memory; /* --memory, over every worker's data */
 	unsigned int fd_budget; /* the most the descriptor limit allows */
 	int fail_fd; /* eventfd a failing worker writes to wake main() */
 	pthread_barrier_t started; /* every worker's set-up, and main, meet */

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../src/budget.h"
 #include "../src/conn.h"
 #include "../src/options.h"
 #include "../src/outq.h"
@@ -68,12 +69,15 @@ static void test_queue(void)
 	uint16_t done[OUTQ_LENT_MAX];
 	struct outq q = {0};
 	size_t space;
+	struct budget b;
 	char *tail;
 
-	outq_pool_init(&pool, 4096, 4);
+	budget_init(&b, 0);
+	outq_pool_init(&pool, 4096, 4, &b);
 	is_int(outq_room(&q, 4096), 4096, "empty: the whole bound is free");
 	is_int(outq_append(&pool, &q, "hello", 5), 0, "append 5 bytes");
 	is_int(outq_room(&q, 4096), 4091, "room shrinks by what is queued");
+	is_int(outq_reserve(&pool, &q, 4096, 8192), 4091, "reserve: the rest");
 	tail = outq_tail(&pool, &q, 4096, &space);
 	is_int(space, 4091, "tail space matches the room");
 	memcpy(tail, " world", 6);
@@ -89,6 +93,37 @@ static void test_queue(void)
 	outq_pool_destroy(&pool);
 }
 
+/* Pooled pages are charged as they are written, and given back. */
+static void test_budget(void)
+{
+	struct outq_pool pool;
+	struct outq q = {0}, r = {0};
+	struct budget b;
+
+	budget_init(&b, 8192);
+	outq_pool_init(&pool, 16384, 4, &b);
+	outq_append(&pool, &q, "hello", 5);
+	is_int(budget_used(&b), 4096, "a page written, a page charged");
+	is_int(outq_reserve(&pool, &q, 16384, 16000), 8192 - 5,
+	       "reserve: what the budget has left, not all that was asked");
+	is_int(budget_used(&b), 8192, "charged up to the budget");
+	outq_append(&pool, &r, "x", 1);
+	is_int(budget_used(&b), 12288, "bytes already read are kept past it");
+	is_int(outq_reserve(&pool, &r, 16384, 4096), 4095,
+	       "within its charged page only");
+	is_int(outq_reserve(&pool, &r, 16384, 8192), 4095,
+	       "no more pages while over the budget");
+	outq_release(&pool, &r);
+	is_int(budget_used(&b), 8192,
+	       "over the budget, a freed buffer goes back at once");
+	outq_release(&pool, &q);
+	is_int(pool.nfree, 1, "within it, a freed buffer is kept for reuse");
+	ok(outq_pool_decay(&pool), "kept while it was just used");
+	ok(!outq_pool_decay(&pool), "unused for a whole period: unmapped");
+	is_int(budget_used(&b), 0, "and its charge given back");
+	outq_pool_destroy(&pool);
+}
+
 static void test_lend(void)
 {
 	static const char ring[4][8] = {"0123456", "abcdefg", "ABCDEFG",
@@ -97,8 +132,10 @@ static void test_lend(void)
 	struct outq_pool pool;
 	struct outq q = {0};
 	const char *data;
+	struct budget b;
 
-	outq_pool_init(&pool, 4096, 4);
+	budget_init(&b, 0);
+	outq_pool_init(&pool, 4096, 4, &b);
 	pool.lend_base = ring[0];
 	pool.lend_size = sizeof(ring[0]);
 	ok(outq_lend(&q, 7, 0), "a buffer is lent to an empty queue");
@@ -172,6 +209,7 @@ int main(void)
 	test_raw_framing();
 	test_unlimited();
 	test_queue();
+	test_budget();
 	test_lend();
 	test_table();
 	return done_testing();

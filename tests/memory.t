@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""memory.t - the --memory budget, once per backend, two workers sharing it:
+clients that never read push echod to its budget, and it degrades by
+backpressure, never by failing: nothing is closed or dropped, clients that
+read their echoes keep being served, memory stays within the budget plus a
+stated overhead, every echo arrives once the non-readers read, and memory
+goes back after the load, with a connection still open. Also: a bad
+--memory value is a usage error."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from echotest import *  # noqa: E402,F401
+
+BUDGET = 1 << 20
+WORKERS = 2
+NON_READERS = 20
+READERS = 8
+ROUNDS = 100
+# Each non-reader could hold this much of echod's memory without a budget.
+MAX_PENDING = 1 << 20
+# What each sends at most: past what the kernel's socket buffers take
+# (about 6 MiB each here, with the client's own buffers at 64 KiB, small
+# enough to make the kernel's part smaller, large enough for the read back
+# to go at loopback speed).
+PER_CLIENT = 16 << 20
+CLIENT_BUF = 65536
+# What echod may hold past the budget, by design (README, "Memory follows
+# the load"): each worker's reserve to receive into (io_uring: 4 ring
+# buffers of 64 KiB; epoll: what a read into its 64 KiB buffer leaves
+# behind when the socket takes none of it), and at most two pages per
+# client that stopped reading while memory was short.
+RESERVE = {"io_uring": 4 * 65536, "epoll": 65536}
+PER_STUCK = 2 * 4096
+# Resident memory besides: the read buffers, thread stacks touched, the
+# slot table and allocator arenas: 4 MiB, a fifth of what the non-readers
+# would hold at --max-pending without a budget (20 MiB).
+SLACK_KIB = 4096
+
+
+def table(srv):
+    """Sends SIGUSR1; returns (bytes held, budget, waits, closes by reason)."""
+    start = len(srv.lines)
+    srv.proc.send_signal(signal.SIGUSR1)
+    if not srv.wait_log(r"^echod: end of table$", 5, start):
+        return None
+    held = budget = waits = 0
+    closes = {}
+    for line in srv.lines[start:]:
+        m = re.match(r"memory: (\d+) bytes held .*, budget (\d+)", line)
+        if m:
+            held, budget = int(m.group(1)), int(m.group(2))
+        m = re.search(r"closed \(([^)]*)\), \d+ backpressure pauses, (\d+) memory waits", line)
+        if m:
+            waits += int(m.group(2))
+            for part in m.group(1).split(", "):
+                n, _, why = part.partition(" ")
+                closes[why] = closes.get(why, 0) + int(n)
+    return held, budget, waits, closes
+
+
+def fill_all(socks, data, quiet=0.5, limit=20.0):
+    """Sends to every socket, round robin, without reading, until none has
+    taken a byte for `quiet` seconds; returns the bytes each took."""
+    sent = [0] * len(socks)
+    last = time.monotonic()
+    end = last + limit
+    while time.monotonic() - last < quiet and time.monotonic() < end:
+        for i, s in enumerate(socks):
+            if sent[i] == len(data):
+                continue
+            try:
+                n = s.send(data[sent[i]:sent[i] + 65536])
+            except BlockingIOError:
+                continue
+            sent[i] += n
+            last = time.monotonic()
+    return sent
+
+
+def ping_pong(addr, seed, errors):
+    try:
+        with connect(addr, timeout=20) as s:
+            for r in range(ROUNDS):
+                msg = pattern(1000 + r, seed=seed * 1000 + r)
+                s.sendall(msg)
+                if recv_exact(s, len(msg), 20) != msg:
+                    errors.append("reader %d: round %d wrong or late" % (seed, r))
+                    return
+    except OSError as e:
+        errors.append("reader %d: %s" % (seed, e))
+
+
+def read_back(s, want, errors, i):
+    got = recv_exact(s, len(want), 30)
+    if got != want:
+        errors.append("non-reader %d: %d of %d bytes back, %s" % (
+            i, len(got), len(want), "a prefix" if want.startswith(got) else "differing"))
+        return
+    s.shutdown(socket.SHUT_WR)
+    rest, eof = recv_until_eof(s, 10)
+    if rest or not eof:
+        errors.append("non-reader %d: no clean end after its echoes" % i)
+
+
+def load(srv):
+    """Connects the non-readers and fills them until blocked; returns
+    (sockets, what each sent, the data, RSS before, RSS growth at the peak)."""
+    base = srv.rss_kib()
+    data = pattern(PER_CLIENT, seed=7)
+    socks = []
+    for i in range(NON_READERS):
+        s = connect(srv.addr())
+        # Small client buffers: the server's sends stall soon, so echod's
+        # memory, not the kernel's socket buffers, is what fills.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CLIENT_BUF)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CLIENT_BUF)
+        s.setblocking(False)
+        socks.append(s)
+    sent = fill_all(socks, data)
+    return socks, sent, data, base, srv.rss_kib() - base
+
+
+def drain(backend, socks, sent, data):
+    """(2) The non-readers read: every echo arrives, whole and in order."""
+    errors = []
+    in_threads([(read_back, (s, data[:sent[i]], errors, i)) for i, s in enumerate(socks)], 60)
+    ok(not errors, "%s: the %d non-readers get all their echoes (%d KiB) once they read"
+       % (backend, NON_READERS, sum(sent) >> 10), *errors[:3])
+    for s in socks:
+        s.close()
+
+
+def test_budget(backend):
+    srv = Echod("-t", WORKERS, "--memory", "1M", "--max-pending", "1M",
+                "--send-timeout", "0", backend=backend)
+    socks, sent, data, base, peak = load(srv)
+    before = table(srv)
+    # (1) At the budget, readers still progress, every byte right.
+    errors = []
+    in_threads([(ping_pong, (srv.addr(), i, errors)) for i in range(READERS)], 60)
+    ok(not errors, "%s: %d ping-pong clients finish %d rounds while %d clients that never read hold the budget"
+       % (backend, READERS, ROUNDS, NON_READERS), *errors[:3])
+    during = table(srv)
+    ok(before is not None and during is not None, "%s: SIGUSR1 prints the memory line" % backend)
+    held, budget, waits, _ = during or (0, 0, 0, {})
+    eq(budget, BUDGET, "%s: the table shows the budget" % backend)
+    ok(waits > 0, "%s: the budget was reached: connections waited for memory (%d waits)" % (backend, waits))
+    bound = BUDGET + WORKERS * RESERVE[backend] + NON_READERS * PER_STUCK
+    held = max(held, (before or (0,))[0])
+    ok(held <= bound, "%s: held %d bytes, within budget + reserve + 2 pages per stuck client (%d)"
+       % (backend, held, bound))
+    if SANITIZED:
+        skip("%s: resident memory bound" % backend, "sanitizer build")
+    else:
+        peak = max(peak, srv.rss_kib() - base)
+        ok(peak <= bound // 1024 + SLACK_KIB, "%s: RSS grew by %d KiB, within that + %d KiB (without the budget: %d KiB)"
+           % (backend, peak, SLACK_KIB, NON_READERS * MAX_PENDING // 1024))
+    drain(backend, socks, sent, data)
+    closes = (table(srv) or (0, 0, 0, {}))[3]
+    eq({k: v for k, v in closes.items() if v and k != "eof"}, {},
+       "%s: no connection closed but by its client (%s)" % (backend, closes))
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+def test_goes_back(backend):
+    """(3) The same load under the default budget takes memory; once it
+    goes, the memory goes back, though a client stays connected (so not
+    only because the worker has no connection left)."""
+    srv = Echod("-t", WORKERS, "--max-pending", "1M", "--send-timeout", "0", backend=backend)
+    idle = connect(srv.addr())
+    socks, sent, data, base, peak = load(srv)
+    drain(backend, socks, sent, data)
+    idle.sendall(b"still here")
+    eq(recv_exact(idle, 10), b"still here", "%s: the client that stayed is served" % backend)
+    if SANITIZED:
+        skip("%s: memory goes back" % backend, "sanitizer build")
+    else:
+        back = wait_until(lambda: srv.rss_kib() - base < 2048, 8, 0.2)
+        ok(peak > 8192 and back,
+           "%s: with a client still connected, RSS goes back within 2 MiB of the start (peak +%d KiB, now +%d KiB)"
+           % (backend, peak, srv.rss_kib() - base))
+    idle.close()
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+def test_bad_values():
+    for value, why in (("100K", "too small (at least 256K, or 0 for no limit)"),
+                       ("lots", "invalid"), ("1T", "invalid"), ("-1", "too small")):
+        # Port 0, so that a value wrongly taken starts no server on a
+        # port in use; it is then stopped at the deadline, and fails.
+        try:
+            p = subprocess.run([ECHOD, "--port", "0", "--memory", value],
+                               capture_output=True, text=True, timeout=5)
+            got = (p.returncode, (p.stderr.splitlines() or [""])[0])
+        except subprocess.TimeoutExpired:
+            got = ("still running after 5 s", "")
+        eq(got, (2, "echod: memory %s: %s" % (value, why)),
+           "--memory %s: exit 2, one line saying why (then the usage)" % value)
+
+
+for_each_backend(test_budget)
+for_each_backend(test_goes_back)
+test_bad_values()
+done_testing()
