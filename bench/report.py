@@ -93,7 +93,7 @@ def abs_cell(rs, w, which):
         return "n/a"
     good = [r for r in rs.values() if r.ok]
     if len(good) < len(rs):
-        return "FAIL (%d of %d runs)" % (len(rs) - len(good), len(rs))
+        return fail_cell(rs, which)
     if which == "client":
         return "%.1f" % med(good, Run.client_cpu)
     rate = fmt_rate(med(good, Run.rate)) + "/s"
@@ -106,14 +106,41 @@ def abs_cell(rs, w, which):
                                     med(good, Run.server_cpu))
 
 
+def fail_cell(rs, which):
+    """FAIL, with what went wrong and the figures of the runs that ended.
+
+    A server that corrupts or drops echoes has no valid figure; the ones
+    shown, marked unverified, say only how fast it went while failing.
+    """
+    bad = [r for r in rs.values() if not r.ok]
+    errs = {}
+    for r in bad:
+        for k, v in ((r.doc or {}).get("errors") or {}).items():
+            errs[k] = errs.get(k, 0) + v
+    why = ", ".join("%s %d" % kv for kv in sorted(errs.items()) if kv[1]) or "exit %d" % bad[0].status
+    s = "FAIL %d of %d: %s" % (len(bad), len(rs), why)
+    ended = [r for r in rs.values() if r.doc and r.doc.get("requests")]
+    if ended:
+        if which == "client":
+            s += " (unverified %.1f)" % med(ended, Run.client_cpu)
+        else:
+            s += " (unverified %s/s, %.1f µs)" % (fmt_rate(med(ended, Run.rate)),
+                                                 med(ended, Run.server_cpu))
+    return s
+
+
 def ratio_cell(mine, theirs, f):
     """Median (range) of f(mine)/f(theirs) over repetitions both ran well."""
     if not mine or not theirs:
         return "n/a"
     pairs = [(mine[k], theirs[k]) for k in mine if k in theirs and mine[k].ok and theirs[k].ok]
+    if not pairs:
+        return "FAIL"
     vals = [f(a) / f(b) for a, b in pairs if f(b) > 0]
     if not vals:
-        return "FAIL"
+        # echobench's figure for the peer is 0: its CPU was below what
+        # /proc's clock ticks resolve (socat's short-lived children).
+        return "n/a (peer 0)"
     s = "%.2f (%.2f-%.2f)" % (statistics.median(vals), min(vals), max(vals))
     if any(a.short or b.short for a, b in pairs):
         s += " SHORT"
