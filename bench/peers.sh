@@ -16,6 +16,7 @@
 # directory left empty skips that server (and a missing liburing skips both
 # io_uring servers).
 #
+# PEER_CFLAGS (default -O2) are the compiler flags; CC the compiler.
 # PEERS_OUT (default ${TMPDIR:-/tmp}/echod-peers) receives a copy of each
 # checkout and the programs; the checkouts themselves are left as they were.
 # Progress goes to stderr, the PEERS string alone to stdout, so:
@@ -31,7 +32,7 @@ EPOLL_ECHO_SRC=${2:-${EPOLL_ECHO_SRC:-}}
 URING_ECHO_SRC=${3:-${URING_ECHO_SRC:-}}
 PEERS_OUT=${PEERS_OUT:-${TMPDIR:-/tmp}/echod-peers}
 CC=${CC:-cc}
-CFLAGS=${PEER_CFLAGS:--O2}
+read -ra cflags <<<"${PEER_CFLAGS:--O2}"
 JOBS=${JOBS:-$(nproc)}
 
 say() { printf 'peers.sh: %s\n' "$*" >&2; }
@@ -57,7 +58,7 @@ if [ -n "$LIBURING_SRC" ]; then
 	(cd "$uring" && ./configure --cc="$CC" >/dev/null &&
 		make -s -j"$JOBS" -C src >/dev/null) >&2
 	# examples/echo-server.c needs the examples' helpers.c.
-	"$CC" $CFLAGS -D_GNU_SOURCE -I"$uring/src/include" -o "$PEERS_OUT/bin/liburing-echo-server" \
+	"$CC" "${cflags[@]}" -D_GNU_SOURCE -I"$uring/src/include" -o "$PEERS_OUT/bin/liburing-echo-server" \
 		"$uring/examples/echo-server.c" "$uring/examples/helpers.c" "$uring/src/liburing.a" >&2
 	peers+=("liburing-echo=$PEERS_OUT/bin/liburing-echo-server {PORT}")
 fi
@@ -65,7 +66,7 @@ fi
 if [ -n "$EPOLL_ECHO_SRC" ]; then
 	copy_src "$EPOLL_ECHO_SRC" epoll-echo-server
 	say "epoll-echo-server $(git -C "$EPOLL_ECHO_SRC" rev-parse --short HEAD 2>/dev/null || echo '(no git)')"
-	"$CC" $CFLAGS -D_GNU_SOURCE -o "$PEERS_OUT/bin/epoll_echo_server" \
+	"$CC" "${cflags[@]}" -D_GNU_SOURCE -o "$PEERS_OUT/bin/epoll_echo_server" \
 		"$PEERS_OUT/src/epoll-echo-server/epoll_echo_server.c" >&2
 	peers+=("frevib-epoll=$PEERS_OUT/bin/epoll_echo_server {PORT}")
 fi
@@ -76,7 +77,7 @@ if [ -n "$URING_ECHO_SRC" ]; then
 	else
 		copy_src "$URING_ECHO_SRC" io_uring-echo-server
 		say "io_uring-echo-server $(git -C "$URING_ECHO_SRC" rev-parse --short HEAD 2>/dev/null || echo '(no git)')"
-		"$CC" $CFLAGS -D_GNU_SOURCE -I"$uring/src/include" -o "$PEERS_OUT/bin/io_uring_echo_server" \
+		"$CC" "${cflags[@]}" -D_GNU_SOURCE -I"$uring/src/include" -o "$PEERS_OUT/bin/io_uring_echo_server" \
 			"$PEERS_OUT/src/io_uring-echo-server/io_uring_echo_server.c" "$uring/src/liburing.a" >&2
 		peers+=("frevib-io_uring=$PEERS_OUT/bin/io_uring_echo_server {PORT}")
 	fi
