@@ -52,7 +52,15 @@ class Run:
         return bool(self.doc and self.doc.get("shortfall"))
 
     def server_cpu(self):
-        return self.doc["cpu_us_per_request"].get("server", {}).get("total", float("nan"))
+        """Server CPU-µs per echo, or None when echobench's figure is absurd.
+
+        With a server that forks a child per connection (socat), a child
+        that exits inside the window has been seen to yield a wrapped
+        (about 3e15) or a near-zero figure; such a run keeps its rate but
+        not its CPU.
+        """
+        v = self.doc["cpu_us_per_request"].get("server", {}).get("total")
+        return v if v is not None and 0 < v < 1e6 else None
 
     def client_cpu(self):
         return self.doc["cpu_us_per_request"]["client"]["total"]
@@ -87,6 +95,15 @@ def med(rs, f):
     return statistics.median(f(r) for r in rs)
 
 
+def cpu_text(rs):
+    """Median server CPU over the runs that have a figure; says how many."""
+    vals = [r.server_cpu() for r in rs if r.server_cpu() is not None]
+    if not vals:
+        return "CPU n/a"
+    s = "%.1f µs" % statistics.median(vals)
+    return s if len(vals) == len(rs) else s + " (CPU of %d of %d runs)" % (len(vals), len(rs))
+
+
 def abs_cell(rs, w, which):
     """The medians of one cell; n/a, FAIL (k of n) or SHORT marked."""
     if not rs:
@@ -102,8 +119,8 @@ def abs_cell(rs, w, which):
     short = [r for r in good if r.short]
     if short:
         rate = "SHORT in %d of %d: %s" % (len(short), len(good), rate)
-    return "%s, p99 %s, %.1f µs" % (rate, fmt_us(med(good, lambda r: r.doc["latency_us"]["p99"])),
-                                    med(good, Run.server_cpu))
+    return "%s, p99 %s, %s" % (rate, fmt_us(med(good, lambda r: r.doc["latency_us"]["p99"])),
+                               cpu_text(good))
 
 
 def fail_cell(rs, which):
@@ -124,8 +141,7 @@ def fail_cell(rs, which):
         if which == "client":
             s += " (unverified %.1f)" % med(ended, Run.client_cpu)
         else:
-            s += " (unverified %s/s, %.1f µs)" % (fmt_rate(med(ended, Run.rate)),
-                                                 med(ended, Run.server_cpu))
+            s += " (unverified %s/s, %s)" % (fmt_rate(med(ended, Run.rate)), cpu_text(ended))
     return s
 
 
@@ -136,12 +152,12 @@ def ratio_cell(mine, theirs, f):
     pairs = [(mine[k], theirs[k]) for k in mine if k in theirs and mine[k].ok and theirs[k].ok]
     if not pairs:
         return "FAIL"
-    vals = [f(a) / f(b) for a, b in pairs if f(b) > 0]
+    vals = [f(a) / f(b) for a, b in pairs if f(a) is not None and f(b)]
     if not vals:
-        # echobench's figure for the peer is 0: its CPU was below what
-        # /proc's clock ticks resolve (socat's short-lived children).
-        return "n/a (peer 0)"
+        return "n/a (no CPU figure)"
     s = "%.2f (%.2f-%.2f)" % (statistics.median(vals), min(vals), max(vals))
+    if len(vals) < len(pairs):
+        s += " (%d of %d)" % (len(vals), len(pairs))
     if any(a.short or b.short for a, b in pairs):
         s += " SHORT"
     return s

@@ -13,7 +13,7 @@
 #   ECHOD, ECHOBENCH   programs (make exports them; default build/)
 #   REPS=3 DURATION=2 WARMUP=1   repetitions, seconds per run
 #   WORKLOADS="a b c d d4 e o"   columns to run ("" = none: only the cost pairs)
-#   OPEN_RATE=10000    column o's offered rate (echoes/s over 50 connections),
+#   OPEN_RATE=8000     column o's offered rate (echoes/s over 50 connections),
 #                      below every row's saturation: equal load for all
 #   SERVERS="echod-epoll echod-io_uring asyncio uvloop socat"   rows; one that
 #                      cannot run here (or a column it cannot serve) says n/a
@@ -48,7 +48,7 @@ REPS=${REPS:-3}
 DURATION=${DURATION:-2}
 WARMUP=${WARMUP:-1}
 WORKLOADS=${WORKLOADS-a b c d d4 e o}
-OPEN_RATE=${OPEN_RATE:-10000}
+OPEN_RATE=${OPEN_RATE:-8000}
 CELL_TIMEOUT=${CELL_TIMEOUT:-60}
 SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio uvloop socat}
 PEERS=${PEERS:-}

@@ -26,8 +26,9 @@ PEERS_SH = os.path.join(t.ROOT, "bench", "peers.sh")
 REF = os.path.join(t.ROOT, "bench", "ref_asyncio.py")
 COLS = ["b: 50 conn 512 B", "e: UDP 50 x 512 B", "o: 50 conn 512 B at 5000k/s (open loop)"]
 ROWS = ["echod-epoll", "echod-io_uring", "uvloop", "ref"]
-RATIO = re.compile(r"^\d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\)( SHORT)?$")
-ABS = re.compile(r"^(SHORT in \d of \d: )?[\d.]+k?/s, p99 [\d.]+ (µs|ms), [\d.]+ µs$")
+RATIO = re.compile(r"^\d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\)( \(\d of \d\))?( SHORT)?$")
+ABS = re.compile(r"^(SHORT in \d of \d: )?[\d.]+k?/s, p99 [\d.]+ (µs|ms), "
+                 r"[\d.]+ µs( \(CPU of \d of \d runs\))?$")
 
 
 def eq(got, want, name, *details):
