@@ -54,7 +54,9 @@ SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio uvloop socat}
 PEERS=${PEERS:-}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-PYTHON=${PYTHON:-python3}
+# The interpreter itself, not a wrapper (a pyenv shim costs 0.3 s a start,
+# and free_port starts it for every cell).
+PYTHON=${PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
 
 if [ -z "${OUT:-}" ]; then
 	OUT=$(mktemp -d "${TMPDIR:-/tmp}/echobench-run.XXXXXX")
@@ -159,10 +161,12 @@ run_cell() {
 	[ "$w" = e ] && proto=--udp
 	taskset -c "$SERVER_CPU" setsid sh -c "exec $cmd" </dev/null >/dev/null 2>"$OUT/$server.$w.$rep.log" &
 	pid=$!
-	for _ in $(seq 50); do
+	# Polled every 20 ms for up to 5 s: starting and stopping servers is
+	# most of a short run's time (QUICK=1, tests/bench.t).
+	for _ in $(seq 250); do
 		taskset -c "$LOAD_CPU" "$ECHOBENCH" $proto -c 1 -n 1 -w 0 -q -t 1 \
 			"127.0.0.1:$port" >/dev/null 2>&1 && break
-		sleep 0.1
+		sleep 0.02
 	done
 	st=0
 	# shellcheck disable=SC2046
@@ -172,9 +176,9 @@ run_cell() {
 		2>>"$OUT/$server.$w.$rep.log" || st=$?
 	echo "$st" >"$OUT/$server.$w.$rep.status"
 	kill -TERM -- "-$pid" 2>/dev/null || true
-	for _ in $(seq 50); do
+	for _ in $(seq 250); do
 		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.02
 	done
 	kill -KILL -- "-$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true

@@ -37,7 +37,7 @@ def eq(got, want, name, *details):
 
 def run_bench(env_extra, timeout=60):
     env = dict(os.environ, ECHOD=t.ECHOD, ECHOBENCH=t.ECHOBENCH, PYTHON=sys.executable,
-               REPS="2", DURATION="0.3", WARMUP="0.1", COST_WORKLOADS="", QUICK="")
+               REPS="2", DURATION="0.2", WARMUP="0.05", COST_WORKLOADS="", QUICK="")
     env.update(env_extra)
     p = subprocess.run([RUN], env=env, capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
