@@ -3,7 +3,9 @@
 #   make                 build echod, echobench and examples/ into build/
 #   make check           build, then run every test under prove
 #   make run             build and start echod on its defaults (port 60000)
-#   make bench           benchmark matrix (bench/run.sh), prints a markdown table
+#   make bench           benchmark matrix (bench/run.sh), prints markdown tables;
+#                        QUICK=1 for a small one, PEERS=... from bench/peers.sh
+#   make bench-conns     idle memory per connection, 50 vs 10,000 connections
 #   make fuzz            build the libFuzzer harnesses (clang) and run each
 #                        for FUZZ_SECONDS (default 10) from fuzz/corpus/
 #   make soak            the fault soak and the churn for SOAK_SECONDS per
@@ -95,7 +97,7 @@ BARE_CLIENT := $(if $(wildcard bench/bare_client.c),$(BUILD)/bare-client)
 
 .SECONDARY:
 
-.PHONY: all run check check-threads bench ci install install-units uninstall clean \
+.PHONY: all run check check-threads bench bench-conns ci install install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
 
 all: $(PROGRAMS) $(EXAMPLES) $(BARE_CLIENT)
@@ -170,6 +172,10 @@ check-threads: all $(TEST_HELPERS)
 bench: all
 	$(Q)$(TEST_ENV) bench/run.sh
 
+# Idle memory per connection, and CPU per echo at 50 vs 10,000 connections.
+bench-conns: all
+	$(Q)$(TEST_ENV) bench/conns.py
+
 # The long soak: tests/soak.t and tests/churn.t read these from the environment.
 SOAK_SECONDS ?= 120
 soak: all
@@ -213,7 +219,7 @@ manlint:
 	$(Q)for m in man/*.1; do out=$$(groff -mdoc -Tutf8 -ww -z $$m 2>&1); \
 		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; done; echo "  MANLINT ok"
 
-.PHONY: all run check check-threads bench ci install install-units uninstall clean \
+.PHONY: all run check check-threads bench bench-conns ci install install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
 FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] bench/*.c examples/*.c tests/*.[ch] fuzz/*.[ch])
 format:

@@ -7,9 +7,11 @@ thread. It prints one line per socket on stderr in echod's format,
 "ref_asyncio: listening on tcp 127.0.0.1:PORT (fd N)", so that --port 0
 works and tests can read the port back.
 
-usage: ref_asyncio.py [--host ADDR] [--port PORT] [--udp]
+usage: ref_asyncio.py [--host ADDR] [--port PORT] [--udp] [--loop asyncio|uvloop]
   --udp also serves UDP datagrams on the same port number (TCP's port when
   --port 0: it binds TCP first, then UDP on that port).
+  --loop uvloop runs the same protocols on uvloop's event loop (libuv), the
+  fastest Python loop; that Python must have uvloop (Debian: python3-uvloop).
 """
 
 import argparse
@@ -74,7 +76,22 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=7007)
     ap.add_argument("--udp", action="store_true")
-    asyncio.run(serve(ap.parse_args()))
+    ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    args = ap.parse_args()
+    if args.loop == "asyncio":
+        asyncio.run(serve(args))
+        return
+    try:
+        import uvloop
+    except ImportError:
+        print("ref_asyncio: --loop uvloop: this Python (%s) has no uvloop" % sys.executable,
+              file=sys.stderr)
+        sys.exit(2)
+    if hasattr(uvloop, "run"):  # uvloop 0.18 and later
+        uvloop.run(serve(args))
+    else:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        asyncio.run(serve(args))
 
 
 if __name__ == "__main__":

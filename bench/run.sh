@@ -1,6 +1,8 @@
 #!/bin/bash
 # bench/run.sh - `make bench`: a fixed matrix of echobench workloads against
-# echod and reference servers on this machine, printed as one markdown table.
+# echod and reference servers on this machine, printed as markdown tables
+# (bench/report.py): medians of absolutes, then echod / each peer as the
+# median of per-repetition ratios.
 #
 # Each cell runs a fresh server pinned to one CPU (SERVER_CPU) with the load
 # pinned to the other (LOAD_CPU); repetitions are interleaved (every server
@@ -10,14 +12,23 @@
 # Environment:
 #   ECHOD, ECHOBENCH   programs (make exports them; default build/)
 #   REPS=3 DURATION=2 WARMUP=1   repetitions, seconds per run
-#   WORKLOADS="a b c d e"          columns to run ("" = none: only the cost pairs)
-#   SERVERS="echod-epoll echod-io_uring asyncio socat"   rows (those available)
+#   WORKLOADS="a b c d d4 e o"   columns to run ("" = none: only the cost pairs)
+#   OPEN_RATE=8000     column o's offered rate (echoes/s over 50 connections),
+#                      below every row's saturation: equal load for all
+#   SERVERS="echod-epoll echod-io_uring asyncio uvloop socat"   rows; one that
+#                      cannot run here (or a column it cannot serve) says n/a
+#   UVLOOP_PYTHON      a Python with uvloop for the uvloop row (default: the
+#                      first of $PYTHON, /usr/bin/python3 that imports it)
 #   PEERS='name=cmd {PORT};name2=cmd2 {PORT}'   more TCP servers to compare,
 #                      started by sh with {PORT} replaced by a free port
+#                      (bench/peers.sh prints this for the published servers)
+#   QUICK=1            a small matrix (columns b d4 o, 2 short repetitions, no
+#                      cost pairs) to check the script in about a minute
 #   SERVER_CPU=0 LOAD_CPU=1        the CPUs for taskset
 #   BARE_CLIENT        build/bare-client: echobench's cost is shown as its
 #                      ratio to this client's, in REPS pairs per workload
 #   COST_WORKLOADS="a b c"         workloads of that comparison ("" = none)
+#   CELL_TIMEOUT=60    seconds before a run that hangs is killed (a FAIL cell)
 #   OUT=dir            keep each run's JSON there (default: a temporary dir)
 set -eu
 
@@ -25,16 +36,27 @@ here=$(cd "$(dirname "$0")" && pwd)
 ECHOD=${ECHOD:-$here/../build/echod}
 ECHOBENCH=${ECHOBENCH:-$here/../build/echobench}
 BARE_CLIENT=${BARE_CLIENT:-$here/../build/bare-client}
+if [ -n "${QUICK:-}" ] && [ "$QUICK" != 0 ]; then
+	COST_WORKLOADS=${COST_WORKLOADS-}
+	REPS=${REPS:-2}
+	DURATION=${DURATION:-0.5}
+	WARMUP=${WARMUP:-0.25}
+	WORKLOADS=${WORKLOADS-b d4 o}
+fi
 COST_WORKLOADS=${COST_WORKLOADS-a b c}
 REPS=${REPS:-3}
 DURATION=${DURATION:-2}
 WARMUP=${WARMUP:-1}
-WORKLOADS=${WORKLOADS-a b c d e}
-SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio socat}
+WORKLOADS=${WORKLOADS-a b c d d4 e o}
+OPEN_RATE=${OPEN_RATE:-8000}
+CELL_TIMEOUT=${CELL_TIMEOUT:-60}
+SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio uvloop socat}
 PEERS=${PEERS:-}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-PYTHON=${PYTHON:-python3}
+# The interpreter itself, not a wrapper (a pyenv shim costs 0.3 s a start,
+# and free_port starts it for every cell).
+PYTHON=${PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
 
 if [ -z "${OUT:-}" ]; then
 	OUT=$(mktemp -d "${TMPDIR:-/tmp}/echobench-run.XXXXXX")
@@ -49,8 +71,23 @@ workload_args() {
 	b) echo "-c 50 -s 512" ;;
 	c) echo "-c 500 -s 128" ;;
 	d) echo "-c 1 -s 65536 -d 8" ;;
+	d4) echo "-c 4 -s 65536 -d 8" ;;
 	e) echo "--udp -c 50 -s 512" ;;
+	o) echo "-c 50 -s 512 -r $OPEN_RATE" ;;
+	*)
+		echo "run.sh: unknown workload '$1' (a b c d d4 e o)" >&2
+		return 2
+		;;
 	esac
+}
+
+# A Python that has uvloop, for the uvloop row (empty: none here).
+find_uvloop_python() {
+	local py
+	for py in ${UVLOOP_PYTHON:-$PYTHON /usr/bin/python3}; do
+		"$py" -c 'import uvloop' 2>/dev/null && { echo "$py"; return 0; }
+	done
+	return 0
 }
 
 # The command that starts server $1 for workload $2, with {PORT}; empty
@@ -73,6 +110,10 @@ server_cmd() {
 		;;
 	asyncio)
 		echo "$PYTHON $here/ref_asyncio.py --port {PORT}${udp:+ --udp}"
+		;;
+	uvloop)
+		[ -n "$uvloop_python" ] &&
+			echo "$uvloop_python $here/ref_asyncio.py --loop uvloop --port {PORT}${udp:+ --udp}"
 		;;
 	socat)
 		command -v socat >/dev/null || return 0
@@ -120,22 +161,24 @@ run_cell() {
 	[ "$w" = e ] && proto=--udp
 	taskset -c "$SERVER_CPU" setsid sh -c "exec $cmd" </dev/null >/dev/null 2>"$OUT/$server.$w.$rep.log" &
 	pid=$!
-	for _ in $(seq 50); do
+	# Polled every 20 ms for up to 5 s: starting and stopping servers is
+	# most of a short run's time (QUICK=1, tests/bench.t).
+	for _ in $(seq 250); do
 		taskset -c "$LOAD_CPU" "$ECHOBENCH" $proto -c 1 -n 1 -w 0 -q -t 1 \
 			"127.0.0.1:$port" >/dev/null 2>&1 && break
-		sleep 0.1
+		sleep 0.02
 	done
 	st=0
 	# shellcheck disable=SC2046
-	taskset -c "$LOAD_CPU" "$ECHOBENCH" $(workload_args "$w") -T 1 \
+	timeout -s KILL "$CELL_TIMEOUT" taskset -c "$LOAD_CPU" "$ECHOBENCH" $(workload_args "$w") -T 1 \
 		-D "$DURATION" -w "$WARMUP" -q --json --server-pid "$pid" \
 		"127.0.0.1:$port" >"$OUT/$server.$w.$rep.json" \
 		2>>"$OUT/$server.$w.$rep.log" || st=$?
 	echo "$st" >"$OUT/$server.$w.$rep.status"
 	kill -TERM -- "-$pid" 2>/dev/null || true
-	for _ in $(seq 50); do
+	for _ in $(seq 250); do
 		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.02
 	done
 	kill -KILL -- "-$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
@@ -190,6 +233,10 @@ run_pair() {
 	printf '  client cost %s rep %s\n' "$w" "$rep" >&2
 }
 
+for w in $WORKLOADS; do
+	workload_args "$w" >/dev/null || exit 2
+done
+uvloop_python=$(find_uvloop_python)
 start=$(date +%s)
 rows="$SERVERS $(peer_names)"
 for rep in $(seq "$REPS"); do
@@ -211,98 +258,4 @@ elapsed=$(($(date +%s) - start))
 	echo "Servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU; $REPS interleaved repetitions of ${DURATION}s (+${WARMUP}s warm-up), median shown; $elapsed s in all."
 	echo
 }
-"$PYTHON" - "$OUT" "$REPS" "$rows" "$WORKLOADS" "$COST_WORKLOADS" <<'PY'
-import json, os, statistics, sys
-
-out, reps, rows, cols = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
-cost_cols = sys.argv[5].split()
-names = {"a": "a: 1 conn 64 B", "b": "b: 50 conn 512 B", "c": "c: 500 conn 128 B",
-         "d": "d: 1 conn 64 KiB x8", "e": "e: UDP 50 x 512 B"}
-
-def runs(server, w):
-    res = []
-    for rep in range(1, reps + 1):
-        base = os.path.join(out, "%s.%s.%d" % (server, w, rep))
-        if not os.path.exists(base + ".status"):
-            continue
-        status = int(open(base + ".status").read())
-        try:
-            doc = json.load(open(base + ".json"))
-        except (OSError, ValueError):
-            doc = None
-        res.append((status, doc))
-    return res
-
-def fmt_rate(v):
-    return "%.1fk" % (v / 1e3) if v >= 1e3 else "%.0f" % v
-
-def fmt_us(v):
-    return "%.2f ms" % (v / 1e3) if v >= 1e3 else "%.0f µs" % v
-
-def cell(server, w, which):
-    rs = runs(server, w)
-    if not rs:
-        return "n/a"
-    good = [d for s, d in rs if s == 0 and d]
-    if len(good) < len(rs):
-        return "FAIL (%d of %d runs)" % (len(rs) - len(good), len(rs))
-    med = lambda f: statistics.median(f(d) for d in good)
-    if which == "client":
-        return "%.1f" % med(lambda d: d["cpu_us_per_request"]["client"]["total"])
-    srv = med(lambda d: d["cpu_us_per_request"].get("server", {}).get("total", float("nan")))
-    return "%s/s, p99 %s, %.1f µs" % (fmt_rate(med(lambda d: d["requests_per_s"])),
-                                      fmt_us(med(lambda d: d["latency_us"]["p99"])), srv)
-
-present = [r for r in rows if any(runs(r, w) for w in cols)]
-if present:
-    print("| server | " + " | ".join(names[w] for w in cols) + " |")
-    print("|---|" + "---|" * len(cols))
-    for r in present:
-        print("| %s | %s |" % (r, " | ".join(cell(r, w, "server") for w in cols)))
-    print()
-    print("Cells: requests/s, p99 latency, server CPU-µs per request (user+sys), medians.")
-    print()
-    print("echobench's own CPU-µs per request (same runs):")
-    print()
-    print("| server | " + " | ".join(w for w in cols) + " |")
-    print("|---|" + "---|" * len(cols))
-    for r in present:
-        print("| %s | %s |" % (r, " | ".join(cell(r, w, "client") for w in cols)))
-
-def load(path):
-    try:
-        return json.load(open(path))
-    except (OSError, ValueError):
-        return None
-
-def cost_row(w):
-    """Per-pair ratios echobench / bare client, CPU per echo and rate."""
-    cpu, rate, eb, bare = [], [], [], []
-    for rep in range(1, reps + 1):
-        e = load(os.path.join(out, "cost.%s.%d.echobench.json" % (w, rep)))
-        b = load(os.path.join(out, "cost.%s.%d.bare.json" % (w, rep)))
-        if not e or not b or e.get("failed") or not b["echoes"]:
-            continue
-        ec = e["cpu_us_per_request"]["client"]["total"]
-        eb.append(ec)
-        bare.append(b["cpu_us_per_echo"])
-        cpu.append(ec / b["cpu_us_per_echo"])
-        rate.append(e["requests_per_s"] / b["requests_per_s"])
-    if not cpu:
-        return "| %s | FAIL | | | |" % names[w]
-    return "| %s | %.2f | %.2f | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) |" % (
-        names[w], statistics.median(eb), statistics.median(bare), statistics.median(cpu),
-        min(cpu), max(cpu), statistics.median(rate), min(rate), max(rate))
-
-if cost_cols and os.path.exists(os.path.join(out, "cost.log")):
-    print()
-    print("echobench's cost against bench/bare_client.c (send/recv only, no checks), "
-          "both one thread on the load CPU against echod --threads 1 --backend epoll, "
-          "%d pairs in alternating order; ratios are medians of per-pair ratios "
-          "(range); the goal is CPU at most 1.10, rate at least 0.90:" % reps)
-    print()
-    print("| workload | echobench CPU-µs/echo | bare CPU-µs/echo | CPU ratio | rate ratio |")
-    print("|---|---|---|---|---|")
-    for w in cost_cols:
-        print(cost_row(w))
-PY
+"$PYTHON" "$here/report.py" "$OUT" "$REPS" "$rows" "$WORKLOADS" "$COST_WORKLOADS" "$OPEN_RATE"

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""bench.t - `make bench` (bench/run.sh and bench/report.py) on a tiny matrix.
+
+Runs bench/run.sh with the echod rows, a uvloop row that cannot run (its
+Python does not exist, so the row must say n/a, not vanish), and one peer
+given as PEERS: bench/ref_asyncio.py, which serves TCP only here, so its UDP
+cell must say n/a. Columns: b (closed loop), e (UDP) and o (open loop) at an
+offered rate no server can meet, so that every o cell must show its
+shortfall. Checks the shape of the absolute table and of both ratio tables
+(echod / peer, median and range per column); no figure is judged, since
+speed is for `make bench`, not for a test. Needs neither the published peers
+nor uvloop.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import echotest as t  # noqa: E402
+
+RUN = os.path.join(t.ROOT, "bench", "run.sh")
+PEERS_SH = os.path.join(t.ROOT, "bench", "peers.sh")
+REF = os.path.join(t.ROOT, "bench", "ref_asyncio.py")
+COLS = ["b: 50 conn 512 B", "e: UDP 50 x 512 B", "o: 50 conn 512 B at 5000k/s (open loop)"]
+ROWS = ["echod-epoll", "echod-io_uring", "uvloop", "ref"]
+RATIO = re.compile(r"^\d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\)( \(\d of \d\))?( SHORT)?$")
+ABS = re.compile(r"^(SHORT in \d of \d: )?[\d.]+k?/s, p99 [\d.]+ (µs|ms), "
+                 r"[\d.]+ µs( \(CPU of \d of \d runs\))?$")
+
+
+def eq(got, want, name, *details):
+    t.ok(got == want, name, "got %r, want %r" % (got, want), *details)
+
+
+def run_bench(env_extra, timeout=60):
+    env = dict(os.environ, ECHOD=t.ECHOD, ECHOBENCH=t.ECHOBENCH, PYTHON=sys.executable,
+               REPS="2", DURATION="0.2", WARMUP="0.05", COST_WORKLOADS="", QUICK="")
+    env.update(env_extra)
+    p = subprocess.run([RUN], env=env, capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def tables(text):
+    """{first header cell and the line before it: [rows of cells]} per markdown table."""
+    res, cur, before = {}, None, ""
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if cur is None:
+                cur = res.setdefault((before, cells[0]), [])
+            if not line.startswith("|---"):
+                cur.append(cells)
+        else:
+            cur = None
+            if line.strip():
+                before = line.strip()
+    return res
+
+
+def find(tabs, first, title=""):
+    for (before, head), rows in tabs.items():
+        if head == first and title in before:
+            return rows
+    return None
+
+
+def check_ratio_table(rows, what, mine):
+    t.ok(rows is not None, "%s ratio table is printed" % what)
+    if rows is None:
+        return
+    eq(rows[0], ["echod / peer"] + COLS, "%s ratio table: one column per workload" % what)
+    names = [r[0] for r in rows[1:]]
+    want = ["%s / %s" % (m, p) for m in mine for p in ("uvloop", "ref")]
+    eq(names, want, "%s ratio table: a row per echod backend and peer" % what)
+    by = {r[0]: r[1:] for r in rows[1:]}
+    ref = by.get("echod-epoll / ref", ["", "", ""])
+    t.ok(RATIO.match(ref[0]), "%s: epoll / ref in b is a median with its range" % what, ref[0])
+    eq(ref[1], "n/a", "%s: epoll / ref in e (the peer has no UDP) is n/a" % what)
+    t.ok(ref[2].endswith(" SHORT"), "%s: the open-loop ratio is marked SHORT" % what, ref[2])
+    eq(by.get("echod-epoll / uvloop"), ["n/a"] * 3, "%s: no uvloop, ratios n/a" % what)
+
+
+def test_matrix():
+    out = tempfile.mkdtemp(prefix="bench-t.")
+    st, text, err = run_bench({
+        "SERVERS": "echod-epoll echod-io_uring uvloop", "UVLOOP_PYTHON": "/nonexistent/python3",
+        "PEERS": "ref=%s %s --port {PORT}" % (sys.executable, REF),
+        "WORKLOADS": "b e o", "OPEN_RATE": "5000000", "OUT": out})
+    eq(st, 0, "run.sh exits 0", err[-2000:])
+    tabs = tables(text)
+    main = find(tabs, "server", "Servers on CPU")
+    t.ok(main is not None, "the table of absolutes is printed", text[-3000:])
+    if main is None:
+        return
+    eq(main[0], ["server"] + COLS, "absolutes: one column per workload")
+    eq([r[0] for r in main[1:]], ROWS, "absolutes: every row, available or not")
+    by = {r[0]: r[1:] for r in main[1:]}
+    b = by.get("echod-epoll", [""])[0]
+    t.ok(ABS.match(b), "echod-epoll b: rate, p99, CPU per echo", b)
+    eq(by.get("uvloop"), ["n/a"] * 3, "uvloop row says n/a without uvloop")
+    eq(by.get("ref", [""] * 3)[1], "n/a", "the peer's UDP cell says n/a")
+    for r in ("echod-epoll", "ref"):
+        o = by.get(r, [""] * 3)[2]
+        t.ok(o.startswith("SHORT in 2 of 2: ") and ABS.match(o),
+             "%s o: the shortfall of the open loop shows" % r, o)
+    # io_uring's row is n/a where the kernel or build has no io_uring.
+    mine = [r for r in ("echod-epoll", "echod-io_uring") if by.get(r, ["n/a"] * 3) != ["n/a"] * 3]
+    check_ratio_table(find(tabs, "echod / peer", "CPU"), "CPU", mine)
+    check_ratio_table(find(tabs, "echod / peer", "throughput"), "throughput", mine)
+
+
+def test_bad_input():
+    st, _, err = run_bench({"WORKLOADS": "zz"}, timeout=20)
+    eq(st, 2, "an unknown workload: exit 2")
+    t.ok("unknown workload 'zz'" in err, "and one line that names it", err)
+    p = subprocess.run([PEERS_SH], capture_output=True, text=True, timeout=20,
+                       env=dict(os.environ, LIBURING_SRC="", EPOLL_ECHO_SRC="",
+                                URING_ECHO_SRC=""))
+    eq(p.returncode, 2, "peers.sh without a checkout: exit 2")
+    eq(p.stdout, "", "and no PEERS string", p.stderr)
+
+
+def main():
+    test_matrix()
+    test_bad_input()
+    t.done_testing()
+
+
+main()
