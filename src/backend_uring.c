@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -62,11 +63,24 @@ enum io_state {
 	IO_RECV = 1 << 0, /* a receive is armed */
 	IO_SEND = 1 << 1, /* a send is in flight */
 	IO_WAITING = 1 << 2, /* on the wait list */
+	IO_KICK = 1 << 3, /* on the kick list: its send starts after reap */
+};
+
+/*
+ * A sendmsg's header and iovec, one per SQE (by its index), so that they
+ * need no room per connection: the kernel has read them once the SQE is
+ * submitted (IORING_FEAT_SUBMIT_STABLE, Linux 5.5), before the SQE can
+ * be handed out again.
+ */
+struct send_msg {
+	struct msghdr msg;
+	struct iovec iov[OUTQ_LENT_MAX];
 };
 
 /* The backend's part of a connection (conn_priv). */
 struct uconn {
 	uint32_t wait_prev, wait_next; /* slots on the wait list */
+	uint32_t recv_left; /* bytes the armed receive may still bring */
 	uint16_t inflight; /* requests in the kernel naming this slot */
 	uint16_t state; /* enum io_state */
 };
@@ -84,6 +98,9 @@ struct uloop {
 	struct uring_bufs bufs;
 	struct worker *w;
 	uint32_t wait_head, wait_tail, nwait;
+	struct send_msg *msgs; /* one per SQE */
+	uint64_t *kick; /* (generation, slot) of connections to send for */
+	uint32_t nkick, kick_cap;
 	unsigned int ops; /* requests whose last CQE is still due */
 	unsigned int reaped; /* completions handled by the last wakeup */
 	uint8_t accept_state[OPTIONS_MAX_BINDS];
@@ -91,6 +108,7 @@ struct uloop {
 	bool ring_ok, stopping, ctl_armed;
 	bool recv_limit; /* multishot receives can be limited */
 	bool retry; /* an SQE was lacking: run the whole wait list */
+	bool reaping; /* completions are being handled: sends wait */
 };
 
 static void update(struct uloop *l, struct conn *c);
@@ -243,30 +261,88 @@ static void close_conn(struct uloop *l, struct conn *c, const char *why)
 /* ------------------------------------------------------ a connection */
 
 /*
- * Starts c's one send, from the front of its queue: a lent ring buffer
- * goes with MSG_DONTWAIT, so that a slow reader shows at once as a
- * short send and the buffer comes back; pooled bytes go in one send that
- * waits for room in the socket. Returns 0, or -EBUSY with no SQE free.
+ * Starts c's one send, from the front of its queue: every lent ring
+ * buffer in one sendmsg with MSG_DONTWAIT, so that a slow reader shows
+ * at once as a short send and the buffers come back; pooled bytes go in
+ * one send that waits for room in the socket. Returns 0, or -EBUSY with
+ * no SQE free.
  */
 static int start_send(struct uloop *l, struct conn *c)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
-	int flags = MSG_NOSIGNAL;
+	struct send_msg *m;
 	const char *data;
 	size_t n;
 
 	if (sqe == NULL)
 		return -EBUSY;
-	/* Leaves a whole buffer's room behind pooled bytes in flight. */
-	outq_start_send(&l->core.pool, &c->out, l->bufs.size);
-	n = outq_front(&l->core.pool, &c->out, &data);
-	if (c->out.flight == OUTQ_SENDING_LENT)
-		flags |= MSG_DONTWAIT;
-	io_uring_prep_send(sqe, c->fd, data, n, flags);
+	/*
+	 * Pooled bytes in flight must not move: leaves room behind them
+	 * for what the armed receive may still bring. One armed later
+	 * asks for no more than outq_room, which counts the space before
+	 * them.
+	 */
+	outq_start_send(&l->core.pool, &c->out, uc(c)->recv_left);
+	if (c->out.flight == OUTQ_SENDING_LENT) {
+		m = &l->msgs[sqe - l->ring.sq.sqes];
+		memset(&m->msg, 0, sizeof(m->msg));
+		m->msg.msg_iov = m->iov;
+		m->msg.msg_iovlen =
+			outq_lent_iov(&l->core.pool, &c->out, m->iov);
+		io_uring_prep_sendmsg(sqe, c->fd, &m->msg,
+				      MSG_NOSIGNAL | MSG_DONTWAIT);
+	} else {
+		n = outq_front(&l->core.pool, &c->out, &data);
+		io_uring_prep_send(sqe, c->fd, data, n, MSG_NOSIGNAL);
+	}
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_SEND, c->gen, c->slot));
 	uc(c)->state |= IO_SEND;
 	uc(c)->inflight++;
 	return 0;
+}
+
+/*
+ * While completions are handled, c's send waits on the kick list, so
+ * that it carries everything this wakeup brought: one sendmsg of four
+ * buffers, not four sends. Returns false (send now) if the list is full
+ * and cannot grow.
+ */
+static bool kick_later(struct uloop *l, struct conn *c)
+{
+	uint32_t cap = l->kick_cap ? 2 * l->kick_cap : 64;
+	uint64_t *k;
+
+	if (!l->reaping)
+		return false;
+	if (uc(c)->state & IO_KICK)
+		return true;
+	if (l->nkick == l->kick_cap) {
+		k = realloc(l->kick, cap * sizeof(*k));
+		if (k == NULL)
+			return false;
+		l->kick = k;
+		l->kick_cap = cap;
+	}
+	l->kick[l->nkick++] = ud_pack(0, c->gen, c->slot);
+	uc(c)->state |= IO_KICK;
+	return true;
+}
+
+/* After reap: the sends kick_later held back start. */
+static void run_kicks(struct uloop *l)
+{
+	struct conn *c;
+
+	for (uint32_t i = 0; i < l->nkick; i++) {
+		c = conn_table_find(&l->core.table, ud_slot(l->kick[i]),
+				    ud_gen(l->kick[i]));
+		if (c == NULL || !(uc(c)->state & IO_KICK))
+			continue;
+		uc(c)->state &= (uint16_t)~IO_KICK;
+		if (!(c->flags & CONN_CLOSING))
+			update(l, c);
+	}
+	l->nkick = 0;
 }
 
 /*
@@ -289,6 +365,11 @@ static int arm_recv(struct uloop *l, struct conn *c, size_t room)
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_RECV, c->gen, c->slot));
+	/*
+	 * The kernel checks the limit after each receive, not before:
+	 * the last one may bring up to a buffer less a byte beyond it.
+	 */
+	uc(c)->recv_left = (uint32_t)(l->recv_limit ? room : 0) + l->bufs.size;
 	uc(c)->state |= IO_RECV;
 	uc(c)->inflight++;
 	return 0;
@@ -319,7 +400,7 @@ static void update(struct uloop *l, struct conn *c)
 	const char *why;
 
 	if (outq_bytes(&c->out) && !(uc(c)->state & IO_SEND) &&
-	    start_send(l, c) < 0)
+	    !kick_later(l, c) && start_send(l, c) < 0)
 		wait_push(l, c);
 	why = core_settle(&l->core, c);
 	if (why) {
@@ -366,8 +447,13 @@ static void handle_recv(struct uloop *l, struct conn *c,
 	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	int res = cqe->res, err = 0;
 
+	if (res > 0)
+		uc(c)->recv_left -= (uint32_t)res < uc(c)->recv_left ?
+					    (uint32_t)res :
+					    uc(c)->recv_left;
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		uc(c)->state &= (uint16_t)~IO_RECV;
+		uc(c)->recv_left = 0;
 		uc(c)->inflight--;
 	}
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
@@ -632,12 +718,15 @@ static void reap(struct uloop *l)
 	struct io_uring_cqe *cqe;
 	unsigned int head, n = 0;
 
+	l->reaping = true;
 	io_uring_for_each_cqe(&l->ring, head, cqe) {
 		dispatch(l, cqe);
 		n++;
 	}
 	io_uring_cq_advance(&l->ring, n);
 	l->reaped = n;
+	l->reaping = false;
+	run_kicks(l);
 }
 
 /* Closes connections whose time ran out; ends an accept pause when due. */
@@ -722,6 +811,7 @@ static int init(void *loop, struct worker *w)
 
 	l->w = w;
 	l->wait_head = l->wait_tail = WAIT_NONE;
+
 	/* Room for --max-pending and what one receive brings past it. */
 	err = core_init(&l->core, w, sizeof(struct uconn),
 			max_pending + buf_size);
@@ -730,6 +820,9 @@ static int init(void *loop, struct worker *w)
 	if (err < 0)
 		return err;
 	l->ring_ok = true;
+	l->msgs = calloc(l->ring.sq.ring_entries, sizeof(*l->msgs));
+	if (l->msgs == NULL)
+		return -ENOMEM;
 	err = uring_bufs_init(&l->bufs, &l->ring, w->opts->uring_buffers,
 			      buf_size);
 	if (err < 0)
@@ -779,6 +872,8 @@ static void destroy(void *loop)
 		io_uring_queue_exit(&l->ring);
 	core_destroy(&l->core);
 	uring_bufs_destroy(&l->bufs);
+	free(l->msgs);
+	free(l->kick);
 }
 
 /*
