@@ -107,6 +107,8 @@ struct uloop {
 	bool udp_armed[OPTIONS_MAX_BINDS];
 	bool ring_ok, stopping, ctl_armed;
 	bool recv_limit; /* multishot receives can be limited */
+	bool recv_bundle; /* ... and fill several buffers at once */
+	uint32_t buf_head; /* the kernel's next ring entry, as we count */
 	bool retry; /* an SQE was lacking: run the whole wait list */
 	bool reaping; /* completions are being handled: sends wait */
 };
@@ -362,6 +364,8 @@ static int arm_recv(struct uloop *l, struct conn *c, size_t room)
 	} else {
 		io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
 	}
+	if (l->recv_bundle)
+		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_RECV, c->gen, c->slot));
@@ -437,14 +441,43 @@ static int take(struct uloop *l, struct conn *c, unsigned int bid, size_t n)
 }
 
 /*
- * A receive completed: a buffer of data, end of input, the ring ran dry
+ * How many ring buffers a receive's completion took: one, or for a
+ * bundle as many as its bytes fill (none without bytes: the kernel
+ * then keeps the buffer it looked at). They are the next ones in ring
+ * order, from buf_head.
+ */
+static unsigned int cqe_bufs(const struct uloop *l,
+			     const struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return 0;
+	if (!l->recv_bundle)
+		return 1;
+	if (cqe->res <= 0)
+		return 0;
+	return ((unsigned int)cqe->res + l->bufs.size - 1) / l->bufs.size;
+}
+
+/* The id of the ring buffer a completion took next; it is ours now. */
+static unsigned int next_buf(struct uloop *l)
+{
+	unsigned int bid = l->bufs.br->bufs[l->buf_head & l->bufs.mask].bid;
+
+	l->buf_head++;
+	uring_buf_taken(&l->bufs);
+	return bid;
+}
+
+/*
+ * A receive completed: buffers of data, end of input, the ring ran dry
  * (-ENOBUFS: re-armed when buffers return), or an error that ends c.
  * Every buffer a completion names is kept or given back; no other is.
  */
 static void handle_recv(struct uloop *l, struct conn *c,
 			const struct io_uring_cqe *cqe)
 {
-	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	unsigned int nbufs = cqe_bufs(l, cqe), bid;
+	size_t left = cqe->res > 0 ? (size_t)cqe->res : 0, n;
 	int res = cqe->res, err = 0;
 
 	if (res > 0)
@@ -456,10 +489,12 @@ static void handle_recv(struct uloop *l, struct conn *c,
 		uc(c)->recv_left = 0;
 		uc(c)->inflight--;
 	}
-	if (cqe->flags & IORING_CQE_F_BUFFER) {
-		uring_buf_taken(&l->bufs);
-		if (res > 0 && !(c->flags & CONN_CLOSING))
-			err = take(l, c, bid, (size_t)res);
+	while (nbufs-- > 0) {
+		bid = next_buf(l);
+		n = left < l->bufs.size ? left : l->bufs.size;
+		left -= n;
+		if (n && err == 0 && !(c->flags & CONN_CLOSING))
+			err = take(l, c, bid, n);
 		else
 			uring_buf_put(&l->bufs, bid);
 	}
@@ -667,12 +702,9 @@ static void handle_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe)
 
 	c = conn_table_find(&l->core.table, ud_slot(ud), ud_gen(ud));
 	if (c == NULL) {
-		/* Cannot happen (freed only when idle), but keep the buffer. */
-		if (cqe->flags & IORING_CQE_F_BUFFER) {
-			uring_buf_taken(&l->bufs);
-			uring_buf_put(&l->bufs,
-				      cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		}
+		/* Cannot happen (freed only when idle), but keep the buffers. */
+		for (unsigned int n = cqe_bufs(l, cqe); n > 0; n--)
+			uring_buf_put(&l->bufs, next_buf(l));
 		return;
 	}
 	if (ud_op(ud) == OP_RECV)
@@ -830,10 +862,12 @@ static int init(void *loop, struct worker *w)
 	l->core.pool.lend_base = l->bufs.mem;
 	l->core.pool.lend_size = buf_size;
 	l->recv_limit = uring_recv_limit_works(&l->ring);
+	l->recv_bundle = l->recv_limit && uring_recv_bundle_works(&l->ring);
 	/* update_recv arms a receive only with room for a whole buffer. */
 	l->core.read_unit = l->bufs.size;
-	log_debug("receives: %s",
-		  l->recv_limit ? "multishot, limited" : "one-shot");
+	log_debug("receives: %s", l->recv_bundle ? "multishot, limited, bundles" :
+				  l->recv_limit	 ? "multishot, limited" :
+						   "one-shot");
 	return arm_ctl(l);
 }
 

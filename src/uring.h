@@ -16,6 +16,11 @@
 
 #include "conn.h"
 
+/* Newer than the liburing headers some systems have (Debian 12: 2.3). */
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4) /* Linux 6.10 */
+#endif
+
 /*
  * user_data, the tag the kernel hands back with each completion:
  *
@@ -87,6 +92,14 @@ int uring_setup(struct io_uring *ring, unsigned int entries,
  * a connection has room for; else receives are one-shot.
  */
 bool uring_recv_limit_works(struct io_uring *ring);
+
+/*
+ * True when a receive can fill several provided buffers with one
+ * completion (a bundle, Linux 6.10 and later): the buffers taken are
+ * the next ones in ring order, as many as the bytes need. False also
+ * when ECHOD_URING_NO_BUNDLE is set (a debugging aid: the fallback).
+ */
+bool uring_recv_bundle_works(struct io_uring *ring);
 
 /* ------------------------------------------------- uring_bufs.c */
 
