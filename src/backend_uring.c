@@ -263,16 +263,37 @@ static void close_conn(struct uloop *l, struct conn *c, const char *why)
 /* ------------------------------------------------------ a connection */
 
 /*
+ * The lent buffers, for one send with MSG_DONTWAIT: a sendmsg when there
+ * are several, its header and iovec in the SQE's send_msg.
+ */
+static void prep_send_lent(struct uloop *l, struct conn *c,
+			   struct io_uring_sqe *sqe)
+{
+	struct send_msg *m = &l->msgs[sqe - l->ring.sq.sqes];
+	unsigned int n = outq_lent_iov(&l->core.pool, &c->out, m->iov);
+	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+
+	if (n == 1) {
+		io_uring_prep_send(sqe, c->fd, m->iov[0].iov_base,
+				   m->iov[0].iov_len, flags);
+		return;
+	}
+	memset(&m->msg, 0, sizeof(m->msg));
+	m->msg.msg_iov = m->iov;
+	m->msg.msg_iovlen = n;
+	io_uring_prep_sendmsg(sqe, c->fd, &m->msg, flags);
+}
+
+/*
  * Starts c's one send, from the front of its queue: every lent ring
- * buffer in one sendmsg with MSG_DONTWAIT, so that a slow reader shows
- * at once as a short send and the buffers come back; pooled bytes go in
+ * buffer in one send with MSG_DONTWAIT, so that a slow reader shows at
+ * once as a short send and the buffers come back; pooled bytes go in
  * one send that waits for room in the socket. Returns 0, or -EBUSY with
  * no SQE free.
  */
 static int start_send(struct uloop *l, struct conn *c)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
-	struct send_msg *m;
 	const char *data;
 	size_t n;
 
@@ -286,13 +307,7 @@ static int start_send(struct uloop *l, struct conn *c)
 	 */
 	outq_start_send(&l->core.pool, &c->out, uc(c)->recv_left);
 	if (c->out.flight == OUTQ_SENDING_LENT) {
-		m = &l->msgs[sqe - l->ring.sq.sqes];
-		memset(&m->msg, 0, sizeof(m->msg));
-		m->msg.msg_iov = m->iov;
-		m->msg.msg_iovlen =
-			outq_lent_iov(&l->core.pool, &c->out, m->iov);
-		io_uring_prep_sendmsg(sqe, c->fd, &m->msg,
-				      MSG_NOSIGNAL | MSG_DONTWAIT);
+		prep_send_lent(l, c, sqe);
 	} else {
 		n = outq_front(&l->core.pool, &c->out, &data);
 		io_uring_prep_send(sqe, c->fd, data, n, MSG_NOSIGNAL);
