@@ -356,8 +356,10 @@ static void run_kicks(struct uloop *l)
 		if (c == NULL || !(uc(c)->state & IO_KICK))
 			continue;
 		uc(c)->state &= (uint16_t)~IO_KICK;
-		if (!(c->flags & CONN_CLOSING))
-			update(l, c);
+		/* update did the rest: only the send is left to start. */
+		if (!(c->flags & CONN_CLOSING) && outq_bytes(&c->out) &&
+		    !(uc(c)->state & IO_SEND) && start_send(l, c) < 0)
+			wait_push(l, c);
 	}
 	l->nkick = 0;
 }
