@@ -4,21 +4,28 @@
  * (multishot receive; buffer rings came in 5.19); uring_probe.c says
  * what else it uses where the kernel has it.
  *
- * Accepts are multishot. Receives take their buffer from the worker's
+ * Accepts are multishot. Receives take their buffers from the worker's
  * ring of provided buffers (uring_bufs.c): multishot, each limited to
  * the bytes the connection has room for under --max-pending, where the
- * kernel can limit them (6.17); else one-shot, armed only while a whole
- * buffer fits. Either way a connection never holds more than
- * --max-pending plus one buffer, whatever its peer sends.
+ * kernel can limit them (6.17), and bundled where it can (6.10: one
+ * completion fills as many buffers as its bytes need, the next ones in
+ * ring order); else one-shot into one buffer, armed only while a whole
+ * buffer fits. The kernel checks the limit after each receive, so the
+ * last one may pass it by a buffer less a byte: either way a connection
+ * never holds more than --max-pending plus one buffer, whatever its
+ * peer sends.
  *
  * A connection has at most one send in flight. The fast path never
- * copies: a buffer that arrives is lent to the connection's queue
- * (outq.h), up to a few deep, and sent in place with MSG_DONTWAIT, and
- * goes back to the ring when that send completes. What arrives behind
- * a full set of lent buffers, and what is lent after a short send (a
- * slow reader), is copied into the queue's pooled buffer, so a client
- * that does not read holds queued bytes, as with epoll, and never a
- * ring buffer.
+ * copies: buffers that arrive are lent to the connection's queue
+ * (outq.h), up to OUTQ_LENT_MAX deep, and sent in place, all of them in
+ * one send (a sendmsg when several) with MSG_DONTWAIT; they go back to
+ * the ring when it completes. Sends start only once every completion
+ * of a wakeup is handled, so that one send carries all they brought.
+ * What arrives behind a full set of lent buffers, and what a short
+ * send leaves of them (a slow reader), is copied into the queue's
+ * pooled buffer, so a client that does not read holds queued bytes, as
+ * with epoll, and never a ring buffer. A send from the pooled buffer
+ * leaves room behind its bytes for all the armed receive may bring.
  *
  * When the ring runs dry a receive ends with -ENOBUFS, and so does a
  * lack of SQEs leave work undone: such connections wait on a list and
