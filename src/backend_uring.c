@@ -73,51 +73,12 @@ enum io_state {
 	IO_KICK = 1 << 3, /* on the kick list: its send starts after reap */
 };
 
-/*
- * A sendmsg's header and iovec, one per SQE (by its index), so that they
- * need no room per connection: the kernel has read them once the SQE is
- * submitted (IORING_FEAT_SUBMIT_STABLE, Linux 5.5), before the SQE can
- * be handed out again.
- */
-struct send_msg {
-	struct msghdr msg;
-	struct iovec iov[OUTQ_LENT_MAX];
-};
-
 /* The backend's part of a connection (conn_priv). */
 struct uconn {
 	uint32_t wait_prev, wait_next; /* slots on the wait list */
 	uint32_t recv_left; /* bytes the armed receive may still bring */
 	uint16_t inflight; /* requests in the kernel naming this slot */
 	uint16_t state; /* enum io_state */
-};
-
-enum accept_state {
-	A_ARMED = 1 << 0, /* a request is armed on the listener */
-	A_CANCEL = 1 << 1, /* ... and its cancellation was asked for */
-	A_POLL = 1 << 2, /* ... it is a poll, not a multishot accept */
-};
-
-/* One worker's loop state; lives on the worker thread's stack. */
-struct uloop {
-	struct core core;
-	struct io_uring ring;
-	struct uring_bufs bufs;
-	struct worker *w;
-	uint32_t wait_head, wait_tail, nwait;
-	struct send_msg *msgs; /* one per SQE */
-	uint64_t *kick; /* (generation, slot) of connections to send for */
-	uint32_t nkick, kick_cap;
-	unsigned int ops; /* requests whose last CQE is still due */
-	unsigned int reaped; /* completions handled by the last wakeup */
-	uint8_t accept_state[OPTIONS_MAX_BINDS];
-	bool udp_armed[OPTIONS_MAX_BINDS];
-	bool ring_ok, stopping, ctl_armed;
-	bool recv_limit; /* multishot receives can be limited */
-	bool recv_bundle; /* ... and fill several buffers at once */
-	uint32_t buf_head; /* the kernel's next ring entry, as we count */
-	bool retry; /* an SQE was lacking: run the whole wait list */
-	bool reaping; /* completions are being handled: sends wait */
 };
 
 static void update(struct uloop *l, struct conn *c);
@@ -134,7 +95,7 @@ static struct uconn *uc(struct conn *c)
  * what is queued to make room when the ring is full. NULL if even that
  * fails: the caller puts its connection on the wait list.
  */
-static struct io_uring_sqe *get_sqe(struct uloop *l)
+struct io_uring_sqe *uloop_get_sqe(struct uloop *l)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
 
@@ -151,9 +112,9 @@ static struct io_uring_sqe *get_sqe(struct uloop *l)
 }
 
 /* Asks the kernel to end the request tagged ud. Returns 0 or -EBUSY. */
-static int cancel(struct uloop *l, uint64_t ud)
+int uloop_cancel(struct uloop *l, uint64_t ud)
 {
-	struct io_uring_sqe *sqe = get_sqe(l);
+	struct io_uring_sqe *sqe = uloop_get_sqe(l);
 
 	if (sqe == NULL)
 		return -EBUSY;
@@ -257,7 +218,7 @@ static void close_conn(struct uloop *l, struct conn *c, const char *why)
 	wait_remove(l, c);
 	if (uc(c)->inflight) {
 		shutdown(c->fd, SHUT_RDWR);
-		sqe = get_sqe(l);
+		sqe = uloop_get_sqe(l);
 		if (sqe) {
 			io_uring_prep_cancel_fd(sqe, c->fd,
 						IORING_ASYNC_CANCEL_ALL);
@@ -300,7 +261,7 @@ static void prep_send_lent(struct uloop *l, struct conn *c,
  */
 static int start_send(struct uloop *l, struct conn *c)
 {
-	struct io_uring_sqe *sqe = get_sqe(l);
+	struct io_uring_sqe *sqe = uloop_get_sqe(l);
 	const char *data;
 	size_t n;
 
@@ -378,7 +339,7 @@ static void run_kicks(struct uloop *l)
  */
 static int arm_recv(struct uloop *l, struct conn *c, size_t room)
 {
-	struct io_uring_sqe *sqe = get_sqe(l);
+	struct io_uring_sqe *sqe = uloop_get_sqe(l);
 
 	if (sqe == NULL)
 		return -EBUSY;
@@ -572,7 +533,8 @@ static void handle_send(struct uloop *l, struct conn *c, int res)
 
 /* ---------------------------------------------------------- accepting */
 
-static void add_conn(struct uloop *l, int fd, int lfd)
+/* A new connection on listener lfd (-1: none); lfd as core_admit has it. */
+void uloop_add_conn(struct uloop *l, int fd, int lfd)
 {
 	struct conn *c = core_admit(&l->core, fd, NULL, lfd);
 
@@ -584,137 +546,6 @@ static void add_conn(struct uloop *l, int fd, int lfd)
 		return;
 	}
 	update(l, c);
-}
-
-/*
- * Cancels the listeners' armed requests: all of them, or only the
- * multishot accepts. Those must go while descriptors are out: an
- * io_uring accept takes a descriptor before it looks for a client, so
- * it would fail at once, again and again; a poll waits for a client.
- */
-static void stop_listeners(struct uloop *l, bool polls_too)
-{
-	enum ud_op op;
-	uint8_t st;
-
-	for (int i = 0; i < l->w->nlisten; i++) {
-		st = l->accept_state[i];
-		if (!(st & A_ARMED) || (st & A_CANCEL) ||
-		    ((st & A_POLL) && !polls_too))
-			continue;
-		op = st & A_POLL ? OP_LPOLL : OP_ACCEPT;
-		if (cancel(l, ud_pack(op, 0, (uint32_t)i)) == 0)
-			l->accept_state[i] |= A_CANCEL;
-	}
-}
-
-/* An accept on lfd failed: what the core decides, the listeners do. */
-static enum core_accept accept_failed(struct uloop *l, int lfd, int err)
-{
-	enum core_accept next = core_accept_failed(&l->core, lfd, err);
-
-	if (next != CORE_ACCEPT_GO_ON)
-		stop_listeners(l, next == CORE_ACCEPT_PAUSED);
-	return next;
-}
-
-/*
- * A client waits on listener i while descriptors are out: accept as
- * epoll does (accept4, bounded per wakeup). Once one is accepted,
- * arm_listeners goes back to multishot accept.
- */
-static void handle_lpoll(struct uloop *l, uint32_t i, int res)
-{
-	int lfd = l->w->listen_fds[i], fd;
-
-	l->accept_state[i] = 0;
-	if (res < 0 || l->stopping)
-		return;
-	for (int k = 0; k < CORE_ACCEPTS_PER_WAKEUP; k++) {
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
-			add_conn(l, fd, lfd);
-		else if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return;
-		else if (accept_failed(l, lfd, errno) != CORE_ACCEPT_GO_ON)
-			return;
-	}
-}
-
-/*
- * A multishot accept completed: a new descriptor, or an error. It ends
- * on errors (no IORING_CQE_F_MORE) and is armed again by arm_listeners.
- */
-static void handle_accept(struct uloop *l, uint32_t i,
-			  const struct io_uring_cqe *cqe)
-{
-	int lfd = l->w->listen_fds[i], res = cqe->res;
-
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		l->accept_state[i] = 0;
-	if (res >= 0 && l->stopping)
-		close(res); /* nobody would serve it */
-	else if (res >= 0)
-		add_conn(l, res, lfd);
-	else if (res != -ECANCELED)
-		accept_failed(l, lfd, -res);
-}
-
-static void arm_listeners(struct uloop *l)
-{
-	struct io_uring_sqe *sqe;
-	int lfd;
-
-	if (l->stopping || core_paused(&l->core))
-		return;
-	for (int i = 0; i < l->w->nlisten; i++) {
-		if (l->accept_state[i])
-			continue;
-		sqe = get_sqe(l);
-		if (sqe == NULL)
-			return;
-		lfd = l->w->listen_fds[i];
-		if (l->core.exhausted) {
-			io_uring_prep_poll_add(sqe, lfd, POLLIN);
-			io_uring_sqe_set_data64(
-				sqe, ud_pack(OP_LPOLL, 0, (uint32_t)i));
-			l->accept_state[i] = A_ARMED | A_POLL;
-			continue;
-		}
-		io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL,
-					       SOCK_CLOEXEC);
-		io_uring_sqe_set_data64(sqe,
-					ud_pack(OP_ACCEPT, 0, (uint32_t)i));
-		l->accept_state[i] = A_ARMED;
-	}
-}
-
-/*
- * UDP rides on one-shot polls: the core serves a bounded number of
- * batches, and a poll armed again on a socket that still holds
- * datagrams fires at once, as level-triggered epoll.
- */
-static void arm_udp(struct uloop *l)
-{
-	struct io_uring_sqe *sqe;
-
-	for (int i = 0; i < l->w->nudp && !l->stopping; i++) {
-		if (l->udp_armed[i])
-			continue;
-		sqe = get_sqe(l);
-		if (sqe == NULL)
-			return;
-		io_uring_prep_poll_add(sqe, l->w->udp_fds[i], POLLIN);
-		io_uring_sqe_set_data64(sqe, ud_pack(OP_UPOLL, 0, (uint32_t)i));
-		l->udp_armed[i] = true;
-	}
-}
-
-static void handle_udp(struct uloop *l, uint32_t i, int res)
-{
-	l->udp_armed[i] = false;
-	if (res >= 0 && !l->stopping)
-		core_serve_udp(&l->core, (int)i);
 }
 
 /* --------------------------------------------------------------- loop */
@@ -745,19 +576,19 @@ static void dispatch(struct uloop *l, const struct io_uring_cqe *cqe)
 		l->ops--;
 	switch (ud_op(ud)) {
 	case OP_ACCEPT:
-		handle_accept(l, ud_slot(ud), cqe);
+		uloop_handle_accept(l, ud_slot(ud), cqe);
 		break;
 	case OP_CTL:
 		l->ctl_armed = false;
 		l->stopping = cqe->res >= 0 && core_control(&l->core);
 		if (l->core.draining)
-			stop_listeners(l, true);
+			uloop_stop_listeners(l, true);
 		break;
 	case OP_LPOLL:
-		handle_lpoll(l, ud_slot(ud), cqe->res);
+		uloop_handle_lpoll(l, ud_slot(ud), cqe->res);
 		break;
 	case OP_UPOLL:
-		handle_udp(l, ud_slot(ud), cqe->res);
+		uloop_handle_udp(l, ud_slot(ud), cqe->res);
 		break;
 	case OP_CANCEL:
 		break;
@@ -848,7 +679,7 @@ static int arm_ctl(struct uloop *l)
 
 	if (l->ctl_armed || l->stopping)
 		return 0;
-	sqe = get_sqe(l);
+	sqe = uloop_get_sqe(l);
 	if (sqe == NULL)
 		return -EBUSY;
 	io_uring_prep_poll_add(sqe, l->w->ctl_fd, POLLIN);
@@ -908,11 +739,11 @@ static void drain(struct uloop *l)
 	l->stopping = true;
 	while ((c = core_any(&l->core)))
 		close_conn(l, c, "shutdown");
-	stop_listeners(l, true);
+	uloop_stop_listeners(l, true);
 	for (int i = 0; i < l->w->nudp; i++)
 		if (l->udp_armed[i])
-			cancel(l, ud_pack(OP_UPOLL, 0, (uint32_t)i));
-	if (l->ctl_armed && cancel(l, ud_pack(OP_CTL, 0, 0)) == 0)
+			uloop_cancel(l, ud_pack(OP_UPOLL, 0, (uint32_t)i));
+	if (l->ctl_armed && uloop_cancel(l, ud_pack(OP_CTL, 0, 0)) == 0)
 		l->ctl_armed = false;
 	while (l->ops > 0 && l->core.now_ms < deadline) {
 		if (submit_wait(l, 100) < 0)
@@ -944,12 +775,12 @@ static int serve(void *loop)
 	int err = core_given_fd(&l->core);
 
 	if (err >= 0)
-		add_conn(l, err, -1);
+		uloop_add_conn(l, err, -1);
 	err = 0;
 	while (!l->stopping) {
 		arm_ctl(l);
-		arm_listeners(l);
-		arm_udp(l);
+		uloop_arm_listeners(l);
+		uloop_arm_udp(l);
 		err = submit_wait(l, core_timeout_ms(&l->core));
 		if (err < 0) {
 			worker_failed(l->w, "io_uring_enter", err);
