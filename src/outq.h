@@ -122,8 +122,8 @@ void outq_start_send(const struct outq_pool *p, struct outq *q, size_t reserve);
  * the first when no send was in flight), all of them, the unsent bytes
  * copied into the pooled buffer ahead of what waits there, so that a
  * peer that does not read holds none of the lender's buffers. Returns
- * -ENOMEM if that copy failed (the whole ones are given back, the rest
- * stay lent). The pooled buffer goes back to the pool once empty.
+ * -ENOMEM, with q as it was, when there is no pooled buffer for that
+ * copy. The pooled buffer goes back to the pool once empty.
  */
 int outq_sent(struct outq_pool *p, struct outq *q, size_t n, uint16_t *done);
 
