@@ -4,21 +4,28 @@
  * (multishot receive; buffer rings came in 5.19); uring_probe.c says
  * what else it uses where the kernel has it.
  *
- * Accepts are multishot. Receives take their buffer from the worker's
+ * Accepts are multishot. Receives take their buffers from the worker's
  * ring of provided buffers (uring_bufs.c): multishot, each limited to
  * the bytes the connection has room for under --max-pending, where the
- * kernel can limit them (6.17); else one-shot, armed only while a whole
- * buffer fits. Either way a connection never holds more than
- * --max-pending plus one buffer, whatever its peer sends.
+ * kernel can limit them (6.17), and bundled where it can (6.10: one
+ * completion fills as many buffers as its bytes need, the next ones in
+ * ring order); else one-shot into one buffer, armed only while a whole
+ * buffer fits. The kernel checks the limit after each receive, so the
+ * last one may pass it by a buffer less a byte: either way a connection
+ * never holds more than --max-pending plus one buffer, whatever its
+ * peer sends.
  *
  * A connection has at most one send in flight. The fast path never
- * copies: a buffer that arrives is lent to the connection's queue
- * (outq.h), up to a few deep, and sent in place with MSG_DONTWAIT, and
- * goes back to the ring when that send completes. What arrives behind
- * a full set of lent buffers, and what is lent after a short send (a
- * slow reader), is copied into the queue's pooled buffer, so a client
- * that does not read holds queued bytes, as with epoll, and never a
- * ring buffer.
+ * copies: buffers that arrive are lent to the connection's queue
+ * (outq.h), up to OUTQ_LENT_MAX deep, and sent in place, all of them in
+ * one send (a sendmsg when several) with MSG_DONTWAIT; they go back to
+ * the ring when it completes. Sends start only once every completion
+ * of a wakeup is handled, so that one send carries all they brought.
+ * What arrives behind a full set of lent buffers, and what a short
+ * send leaves of them (a slow reader), is copied into the queue's
+ * pooled buffer, so a client that does not read holds queued bytes, as
+ * with epoll, and never a ring buffer. A send from the pooled buffer
+ * leaves room behind its bytes for all the armed receive may bring.
  *
  * When the ring runs dry a receive ends with -ENOBUFS, and so does a
  * lack of SQEs leave work undone: such connections wait on a list and
@@ -33,6 +40,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -64,35 +72,15 @@ enum io_state {
 	IO_SEND = 1 << 1, /* a send is in flight */
 	IO_WAITING = 1 << 2, /* on the wait list */
 	IO_RECV_CANCEL = 1 << 3, /* the receive's end was asked for */
+	IO_KICK = 1 << 4, /* on the kick list: its send starts after reap */
 };
 
 /* The backend's part of a connection (conn_priv). */
 struct uconn {
 	uint32_t wait_prev, wait_next; /* slots on the wait list */
+	uint32_t recv_left; /* bytes the armed receive may still bring */
 	uint16_t inflight; /* requests in the kernel naming this slot */
 	uint16_t state; /* enum io_state */
-};
-
-enum accept_state {
-	A_ARMED = 1 << 0, /* a request is armed on the listener */
-	A_CANCEL = 1 << 1, /* ... and its cancellation was asked for */
-	A_POLL = 1 << 2, /* ... it is a poll, not a multishot accept */
-};
-
-/* One worker's loop state; lives on the worker thread's stack. */
-struct uloop {
-	struct core core;
-	struct io_uring ring;
-	struct uring_bufs bufs;
-	struct worker *w;
-	uint32_t wait_head, wait_tail, nwait;
-	unsigned int ops; /* requests whose last CQE is still due */
-	unsigned int reaped; /* completions handled by the last wakeup */
-	uint8_t accept_state[OPTIONS_MAX_BINDS];
-	bool udp_armed[OPTIONS_MAX_BINDS];
-	bool ring_ok, stopping, ctl_armed;
-	bool recv_limit; /* multishot receives can be limited */
-	bool retry; /* an SQE was lacking: run the whole wait list */
 };
 
 static void update(struct uloop *l, struct conn *c);
@@ -109,7 +97,7 @@ static struct uconn *uc(struct conn *c)
  * what is queued to make room when the ring is full. NULL if even that
  * fails: the caller puts its connection on the wait list.
  */
-static struct io_uring_sqe *get_sqe(struct uloop *l)
+struct io_uring_sqe *uloop_get_sqe(struct uloop *l)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
 
@@ -126,9 +114,9 @@ static struct io_uring_sqe *get_sqe(struct uloop *l)
 }
 
 /* Asks the kernel to end the request tagged ud. Returns 0 or -EBUSY. */
-static int cancel(struct uloop *l, uint64_t ud)
+int uloop_cancel(struct uloop *l, uint64_t ud)
 {
-	struct io_uring_sqe *sqe = get_sqe(l);
+	struct io_uring_sqe *sqe = uloop_get_sqe(l);
 
 	if (sqe == NULL)
 		return -EBUSY;
@@ -232,7 +220,7 @@ static void close_conn(struct uloop *l, struct conn *c, const char *why)
 	wait_remove(l, c);
 	if (uc(c)->inflight) {
 		shutdown(c->fd, SHUT_RDWR);
-		sqe = get_sqe(l);
+		sqe = uloop_get_sqe(l);
 		if (sqe) {
 			io_uring_prep_cancel_fd(sqe, c->fd,
 						IORING_ASYNC_CANCEL_ALL);
@@ -245,30 +233,105 @@ static void close_conn(struct uloop *l, struct conn *c, const char *why)
 /* ------------------------------------------------------ a connection */
 
 /*
- * Starts c's one send, from the front of its queue: a lent ring buffer
- * goes with MSG_DONTWAIT, so that a slow reader shows at once as a
- * short send and the buffer comes back; pooled bytes go in one send that
- * waits for room in the socket. Returns 0, or -EBUSY with no SQE free.
+ * The lent buffers, for one send with MSG_DONTWAIT: a sendmsg when there
+ * are several, its header and iovec in the SQE's send_msg.
+ */
+static void prep_send_lent(struct uloop *l, struct conn *c,
+			   struct io_uring_sqe *sqe)
+{
+	struct send_msg *m = &l->msgs[sqe - l->ring.sq.sqes];
+	unsigned int n = outq_lent_iov(&l->core.pool, &c->out, m->iov);
+	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+
+	if (n == 1) {
+		io_uring_prep_send(sqe, c->fd, m->iov[0].iov_base,
+				   m->iov[0].iov_len, flags);
+		return;
+	}
+	memset(&m->msg, 0, sizeof(m->msg));
+	m->msg.msg_iov = m->iov;
+	m->msg.msg_iovlen = n;
+	io_uring_prep_sendmsg(sqe, c->fd, &m->msg, flags);
+}
+
+/*
+ * Starts c's one send, from the front of its queue: every lent ring
+ * buffer in one send with MSG_DONTWAIT, so that a slow reader shows at
+ * once as a short send and the buffers come back; pooled bytes go in
+ * one send that waits for room in the socket. Returns 0, or -EBUSY with
+ * no SQE free.
  */
 static int start_send(struct uloop *l, struct conn *c)
 {
-	struct io_uring_sqe *sqe = get_sqe(l);
-	int flags = MSG_NOSIGNAL;
+	struct io_uring_sqe *sqe = uloop_get_sqe(l);
 	const char *data;
 	size_t n;
 
 	if (sqe == NULL)
 		return -EBUSY;
-	/* Leaves a whole buffer's room behind pooled bytes in flight. */
-	outq_start_send(&l->core.pool, &c->out, l->bufs.size);
-	n = outq_front(&l->core.pool, &c->out, &data);
-	if (c->out.flight == OUTQ_SENDING_LENT)
-		flags |= MSG_DONTWAIT;
-	io_uring_prep_send(sqe, c->fd, data, n, flags);
+	/*
+	 * Pooled bytes in flight must not move: leaves room behind them
+	 * for what the armed receive may still bring. One armed later
+	 * asks for no more than outq_room, which counts the space before
+	 * them.
+	 */
+	outq_start_send(&l->core.pool, &c->out, uc(c)->recv_left);
+	if (c->out.flight == OUTQ_SENDING_LENT) {
+		prep_send_lent(l, c, sqe);
+	} else {
+		n = outq_front(&l->core.pool, &c->out, &data);
+		io_uring_prep_send(sqe, c->fd, data, n, MSG_NOSIGNAL);
+	}
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_SEND, c->gen, c->slot));
 	uc(c)->state |= IO_SEND;
 	uc(c)->inflight++;
 	return 0;
+}
+
+/*
+ * While completions are handled, c's send waits on the kick list, so
+ * that it carries everything this wakeup brought: one sendmsg of four
+ * buffers, not four sends. Returns false (send now) if the list is full
+ * and cannot grow.
+ */
+static bool kick_later(struct uloop *l, struct conn *c)
+{
+	uint32_t cap = l->kick_cap ? 2 * l->kick_cap : 64;
+	uint64_t *k;
+
+	if (!l->reaping)
+		return false;
+	if (uc(c)->state & IO_KICK)
+		return true;
+	if (l->nkick == l->kick_cap) {
+		k = realloc(l->kick, cap * sizeof(*k));
+		if (k == NULL)
+			return false;
+		l->kick = k;
+		l->kick_cap = cap;
+	}
+	l->kick[l->nkick++] = ud_pack(0, c->gen, c->slot);
+	uc(c)->state |= IO_KICK;
+	return true;
+}
+
+/* After reap: the sends kick_later held back start. */
+static void run_kicks(struct uloop *l)
+{
+	struct conn *c;
+
+	for (uint32_t i = 0; i < l->nkick; i++) {
+		c = conn_table_find(&l->core.table, ud_slot(l->kick[i]),
+				    ud_gen(l->kick[i]));
+		if (c == NULL || !(uc(c)->state & IO_KICK))
+			continue;
+		uc(c)->state &= (uint16_t)~IO_KICK;
+		/* update did the rest: only the send is left to start. */
+		if (!(c->flags & CONN_CLOSING) && outq_bytes(&c->out) &&
+		    !(uc(c)->state & IO_SEND) && start_send(l, c) < 0)
+			wait_push(l, c);
+	}
+	l->nkick = 0;
 }
 
 /*
@@ -281,7 +344,7 @@ static int start_send(struct uloop *l, struct conn *c)
  */
 static int arm_recv(struct uloop *l, struct conn *c, size_t room)
 {
-	struct io_uring_sqe *sqe = get_sqe(l);
+	struct io_uring_sqe *sqe = uloop_get_sqe(l);
 
 	if (sqe == NULL)
 		return -EBUSY;
@@ -296,9 +359,16 @@ static int arm_recv(struct uloop *l, struct conn *c, size_t room)
 				   room < l->bufs.size ? (unsigned int)room : 0,
 				   0);
 	}
+	if (l->recv_bundle)
+		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_RECV, c->gen, c->slot));
+	/*
+	 * The kernel checks the limit after each receive, not before:
+	 * the last one may bring up to a buffer less a byte beyond it.
+	 */
+	uc(c)->recv_left = (uint32_t)(l->recv_limit ? room : 0) + l->bufs.size;
 	uc(c)->state |= IO_RECV;
 	uc(c)->inflight++;
 	return 0;
@@ -315,7 +385,7 @@ static void stop_recv_if_tight(struct uloop *l, struct conn *c)
 	if (c->out.buf == NULL || (uc(c)->state & IO_RECV_CANCEL) ||
 	    !budget_tight(l->core.budget))
 		return;
-	if (cancel(l, ud_pack(OP_RECV, c->gen, c->slot)) == 0)
+	if (uloop_cancel(l, ud_pack(OP_RECV, c->gen, c->slot)) == 0)
 		uc(c)->state |= IO_RECV_CANCEL;
 }
 
@@ -351,7 +421,7 @@ static void update(struct uloop *l, struct conn *c)
 	const char *why;
 
 	if (outq_bytes(&c->out) && !(uc(c)->state & IO_SEND) &&
-	    start_send(l, c) < 0)
+	    !kick_later(l, c) && start_send(l, c) < 0)
 		wait_push(l, c);
 	why = core_settle(&l->core, c);
 	if (why) {
@@ -388,24 +458,60 @@ static int take(struct uloop *l, struct conn *c, unsigned int bid, size_t n)
 }
 
 /*
- * A receive completed: a buffer of data, end of input, the ring ran dry
+ * How many ring buffers a receive's completion took: one, or for a
+ * bundle as many as its bytes fill (none without bytes: the kernel
+ * then keeps the buffer it looked at). They are the next ones in ring
+ * order, from buf_head.
+ */
+static unsigned int cqe_bufs(const struct uloop *l,
+			     const struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return 0;
+	if (!l->recv_bundle)
+		return 1;
+	if (cqe->res <= 0)
+		return 0;
+	return ((unsigned int)cqe->res + l->bufs.size - 1) / l->bufs.size;
+}
+
+/* The id of the ring buffer a completion took next; it is ours now. */
+static unsigned int next_buf(struct uloop *l)
+{
+	unsigned int bid = l->bufs.br->bufs[l->buf_head & l->bufs.mask].bid;
+
+	l->buf_head++;
+	uring_buf_taken(&l->bufs);
+	return bid;
+}
+
+/*
+ * A receive completed: buffers of data, end of input, the ring ran dry
  * (-ENOBUFS: re-armed when buffers return), or an error that ends c.
  * Every buffer a completion names is kept or given back; no other is.
  */
 static void handle_recv(struct uloop *l, struct conn *c,
 			const struct io_uring_cqe *cqe)
 {
-	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	unsigned int nbufs = cqe_bufs(l, cqe), bid;
+	size_t left = cqe->res > 0 ? (size_t)cqe->res : 0, n;
 	int res = cqe->res, err = 0;
 
+	if (res > 0)
+		uc(c)->recv_left -= (uint32_t)res < uc(c)->recv_left
+					    ? (uint32_t)res
+					    : uc(c)->recv_left;
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		uc(c)->state &= (uint16_t) ~(IO_RECV | IO_RECV_CANCEL);
+		uc(c)->recv_left = 0;
 		uc(c)->inflight--;
 	}
-	if (cqe->flags & IORING_CQE_F_BUFFER) {
-		uring_buf_taken(&l->bufs);
-		if (res > 0 && !(c->flags & CONN_CLOSING))
-			err = take(l, c, bid, (size_t)res);
+	while (nbufs-- > 0) {
+		bid = next_buf(l);
+		n = left < l->bufs.size ? left : l->bufs.size;
+		left -= n;
+		if (n && err == 0 && !(c->flags & CONN_CLOSING))
+			err = take(l, c, bid, n);
 		else
 			uring_buf_put(&l->bufs, bid);
 	}
@@ -459,7 +565,8 @@ static void handle_send(struct uloop *l, struct conn *c, int res)
 
 /* ---------------------------------------------------------- accepting */
 
-static void add_conn(struct uloop *l, int fd, int lfd)
+/* A new connection on listener lfd (-1: none); lfd as core_admit has it. */
+void uloop_add_conn(struct uloop *l, int fd, int lfd)
 {
 	struct conn *c = core_admit(&l->core, fd, NULL, lfd);
 
@@ -473,137 +580,6 @@ static void add_conn(struct uloop *l, int fd, int lfd)
 	update(l, c);
 }
 
-/*
- * Cancels the listeners' armed requests: all of them, or only the
- * multishot accepts. Those must go while descriptors are out: an
- * io_uring accept takes a descriptor before it looks for a client, so
- * it would fail at once, again and again; a poll waits for a client.
- */
-static void stop_listeners(struct uloop *l, bool polls_too)
-{
-	enum ud_op op;
-	uint8_t st;
-
-	for (int i = 0; i < l->w->nlisten; i++) {
-		st = l->accept_state[i];
-		if (!(st & A_ARMED) || (st & A_CANCEL) ||
-		    ((st & A_POLL) && !polls_too))
-			continue;
-		op = st & A_POLL ? OP_LPOLL : OP_ACCEPT;
-		if (cancel(l, ud_pack(op, 0, (uint32_t)i)) == 0)
-			l->accept_state[i] |= A_CANCEL;
-	}
-}
-
-/* An accept on lfd failed: what the core decides, the listeners do. */
-static enum core_accept accept_failed(struct uloop *l, int lfd, int err)
-{
-	enum core_accept next = core_accept_failed(&l->core, lfd, err);
-
-	if (next != CORE_ACCEPT_GO_ON)
-		stop_listeners(l, next == CORE_ACCEPT_PAUSED);
-	return next;
-}
-
-/*
- * A client waits on listener i while descriptors are out: accept as
- * epoll does (accept4, bounded per wakeup). Once one is accepted,
- * arm_listeners goes back to multishot accept.
- */
-static void handle_lpoll(struct uloop *l, uint32_t i, int res)
-{
-	int lfd = l->w->listen_fds[i], fd;
-
-	l->accept_state[i] = 0;
-	if (res < 0 || l->stopping)
-		return;
-	for (int k = 0; k < CORE_ACCEPTS_PER_WAKEUP; k++) {
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
-			add_conn(l, fd, lfd);
-		else if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return;
-		else if (accept_failed(l, lfd, errno) != CORE_ACCEPT_GO_ON)
-			return;
-	}
-}
-
-/*
- * A multishot accept completed: a new descriptor, or an error. It ends
- * on errors (no IORING_CQE_F_MORE) and is armed again by arm_listeners.
- */
-static void handle_accept(struct uloop *l, uint32_t i,
-			  const struct io_uring_cqe *cqe)
-{
-	int lfd = l->w->listen_fds[i], res = cqe->res;
-
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		l->accept_state[i] = 0;
-	if (res >= 0 && l->stopping)
-		close(res); /* nobody would serve it */
-	else if (res >= 0)
-		add_conn(l, res, lfd);
-	else if (res != -ECANCELED)
-		accept_failed(l, lfd, -res);
-}
-
-static void arm_listeners(struct uloop *l)
-{
-	struct io_uring_sqe *sqe;
-	int lfd;
-
-	if (l->stopping || core_paused(&l->core))
-		return;
-	for (int i = 0; i < l->w->nlisten; i++) {
-		if (l->accept_state[i])
-			continue;
-		sqe = get_sqe(l);
-		if (sqe == NULL)
-			return;
-		lfd = l->w->listen_fds[i];
-		if (l->core.exhausted) {
-			io_uring_prep_poll_add(sqe, lfd, POLLIN);
-			io_uring_sqe_set_data64(
-				sqe, ud_pack(OP_LPOLL, 0, (uint32_t)i));
-			l->accept_state[i] = A_ARMED | A_POLL;
-			continue;
-		}
-		io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL,
-					       SOCK_CLOEXEC);
-		io_uring_sqe_set_data64(sqe,
-					ud_pack(OP_ACCEPT, 0, (uint32_t)i));
-		l->accept_state[i] = A_ARMED;
-	}
-}
-
-/*
- * UDP rides on one-shot polls: the core serves a bounded number of
- * batches, and a poll armed again on a socket that still holds
- * datagrams fires at once, as level-triggered epoll.
- */
-static void arm_udp(struct uloop *l)
-{
-	struct io_uring_sqe *sqe;
-
-	for (int i = 0; i < l->w->nudp && !l->stopping; i++) {
-		if (l->udp_armed[i])
-			continue;
-		sqe = get_sqe(l);
-		if (sqe == NULL)
-			return;
-		io_uring_prep_poll_add(sqe, l->w->udp_fds[i], POLLIN);
-		io_uring_sqe_set_data64(sqe, ud_pack(OP_UPOLL, 0, (uint32_t)i));
-		l->udp_armed[i] = true;
-	}
-}
-
-static void handle_udp(struct uloop *l, uint32_t i, int res)
-{
-	l->udp_armed[i] = false;
-	if (res >= 0 && !l->stopping)
-		core_serve_udp(&l->core, (int)i);
-}
-
 /* --------------------------------------------------------------- loop */
 
 static void handle_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe)
@@ -613,12 +589,10 @@ static void handle_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe)
 
 	c = conn_table_find(&l->core.table, ud_slot(ud), ud_gen(ud));
 	if (c == NULL) {
-		/* Cannot happen (freed only when idle), but keep the buffer. */
-		if (cqe->flags & IORING_CQE_F_BUFFER) {
-			uring_buf_taken(&l->bufs);
-			uring_buf_put(&l->bufs,
-				      cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-		}
+		/* Cannot happen (freed only when idle), but keep the buffers.
+		 */
+		for (unsigned int n = cqe_bufs(l, cqe); n > 0; n--)
+			uring_buf_put(&l->bufs, next_buf(l));
 		return;
 	}
 	if (ud_op(ud) == OP_RECV)
@@ -635,19 +609,19 @@ static void dispatch(struct uloop *l, const struct io_uring_cqe *cqe)
 		l->ops--;
 	switch (ud_op(ud)) {
 	case OP_ACCEPT:
-		handle_accept(l, ud_slot(ud), cqe);
+		uloop_handle_accept(l, ud_slot(ud), cqe);
 		break;
 	case OP_CTL:
 		l->ctl_armed = false;
 		l->stopping = cqe->res >= 0 && core_control(&l->core);
 		if (l->core.draining)
-			stop_listeners(l, true);
+			uloop_stop_listeners(l, true);
 		break;
 	case OP_LPOLL:
-		handle_lpoll(l, ud_slot(ud), cqe->res);
+		uloop_handle_lpoll(l, ud_slot(ud), cqe->res);
 		break;
 	case OP_UPOLL:
-		handle_udp(l, ud_slot(ud), cqe->res);
+		uloop_handle_udp(l, ud_slot(ud), cqe->res);
 		break;
 	case OP_CANCEL:
 		break;
@@ -664,12 +638,15 @@ static void reap(struct uloop *l)
 	struct io_uring_cqe *cqe;
 	unsigned int head, n = 0;
 
+	l->reaping = true;
 	io_uring_for_each_cqe(&l->ring, head, cqe) {
 		dispatch(l, cqe);
 		n++;
 	}
 	io_uring_cq_advance(&l->ring, n);
 	l->reaped = n;
+	l->reaping = false;
+	run_kicks(l);
 }
 
 /* Closes connections whose time ran out; ends an accept pause when due. */
@@ -739,7 +716,7 @@ static int arm_ctl(struct uloop *l)
 
 	if (l->ctl_armed || l->stopping)
 		return 0;
-	sqe = get_sqe(l);
+	sqe = uloop_get_sqe(l);
 	if (sqe == NULL)
 		return -EBUSY;
 	io_uring_prep_poll_add(sqe, l->w->ctl_fd, POLLIN);
@@ -758,6 +735,7 @@ static int init(void *loop, struct worker *w)
 
 	l->w = w;
 	l->wait_head = l->wait_tail = WAIT_NONE;
+
 	/* Room for --max-pending and what one receive brings past it. */
 	err = core_init(&l->core, w, sizeof(struct uconn),
 			max_pending + buf_size);
@@ -766,6 +744,9 @@ static int init(void *loop, struct worker *w)
 	if (err < 0)
 		return err;
 	l->ring_ok = true;
+	l->msgs = calloc(l->ring.sq.ring_entries, sizeof(*l->msgs));
+	if (l->msgs == NULL)
+		return -ENOMEM;
 	err = uring_bufs_init(&l->bufs, &l->ring, w->opts->uring_buffers,
 			      buf_size, l->core.budget);
 	if (err < 0)
@@ -773,10 +754,12 @@ static int init(void *loop, struct worker *w)
 	l->core.pool.lend_base = l->bufs.mem;
 	l->core.pool.lend_size = buf_size;
 	l->recv_limit = uring_recv_limit_works(&l->ring);
+	l->recv_bundle = l->recv_limit && uring_recv_bundle_works(&l->ring);
 	/* update_recv arms a receive only with room for a whole buffer. */
 	l->core.read_unit = l->bufs.size;
-	log_debug("receives: %s",
-		  l->recv_limit ? "multishot, limited" : "one-shot");
+	log_debug("receives: %s", l->recv_bundle ? "multishot, limited, bundles"
+				  : l->recv_limit ? "multishot, limited"
+						  : "one-shot");
 	return arm_ctl(l);
 }
 
@@ -793,11 +776,11 @@ static void drain(struct uloop *l)
 	l->stopping = true;
 	while ((c = core_any(&l->core)))
 		close_conn(l, c, "shutdown");
-	stop_listeners(l, true);
+	uloop_stop_listeners(l, true);
 	for (int i = 0; i < l->w->nudp; i++)
 		if (l->udp_armed[i])
-			cancel(l, ud_pack(OP_UPOLL, 0, (uint32_t)i));
-	if (l->ctl_armed && cancel(l, ud_pack(OP_CTL, 0, 0)) == 0)
+			uloop_cancel(l, ud_pack(OP_UPOLL, 0, (uint32_t)i));
+	if (l->ctl_armed && uloop_cancel(l, ud_pack(OP_CTL, 0, 0)) == 0)
 		l->ctl_armed = false;
 	while (l->ops > 0 && l->core.now_ms < deadline) {
 		if (submit_wait(l, 100) < 0)
@@ -815,6 +798,8 @@ static void destroy(void *loop)
 		io_uring_queue_exit(&l->ring);
 	core_destroy(&l->core);
 	uring_bufs_destroy(&l->bufs);
+	free(l->msgs);
+	free(l->kick);
 }
 
 /*
@@ -827,12 +812,12 @@ static int serve(void *loop)
 	int err = core_given_fd(&l->core);
 
 	if (err >= 0)
-		add_conn(l, err, -1);
+		uloop_add_conn(l, err, -1);
 	err = 0;
 	while (!l->stopping) {
 		arm_ctl(l);
-		arm_listeners(l);
-		arm_udp(l);
+		uloop_arm_listeners(l);
+		uloop_arm_udp(l);
 		err = submit_wait(l, core_timeout_ms(&l->core));
 		if (err < 0) {
 			worker_failed(l->w, "io_uring_enter", err);

@@ -199,10 +199,23 @@ size_t outq_front(const struct outq_pool *p, const struct outq *q,
 	return q->len;
 }
 
+unsigned int outq_lent_iov(const struct outq_pool *p, const struct outq *q,
+			   struct iovec *iov)
+{
+	for (unsigned int i = 0; i < q->nlent; i++) {
+		size_t skip = i ? 0 : q->lent_off;
+
+		iov[i].iov_base = (char *)lent_at(p, q, i) + skip;
+		iov[i].iov_len = q->lent_len[i] - skip;
+	}
+	return q->nlent;
+}
+
 void outq_start_send(const struct outq_pool *p, struct outq *q, size_t reserve)
 {
 	if (q->nlent) {
 		q->flight = OUTQ_SENDING_LENT;
+		q->flight_lent = q->nlent;
 		return;
 	}
 	if (q->off + q->len + reserve > p->size)
@@ -222,16 +235,16 @@ int outq_unlend_all(struct outq *q, uint16_t *done)
 }
 
 /*
- * After a short send of the first lent buffer: the lent bytes go ahead
- * of the pooled ones, copied. No send reads the pooled buffer now, so
- * its bytes may move; this is the slow-reader path, never per message.
+ * After a short send of the lent buffers: their unsent bytes go ahead of
+ * the pooled ones, copied into the pooled buffer q already has. No send
+ * reads that buffer now, so its bytes may move; this is the slow-reader
+ * path, never per message.
  */
 static int unlend(struct outq_pool *p, struct outq *q, uint16_t *done)
 {
 	size_t need = outq_bytes(q) - q->len, at;
 
-	if (pool_get(p, q) < 0)
-		return -ENOMEM;
+	/* outq_sent got the pooled buffer; the copy is kept past --memory. */
 	charge(p, q, (q->off < need ? need : q->off) + q->len, true);
 	if (q->off < need) {
 		memmove(q->buf + need, q->buf + q->off, q->len);
@@ -250,8 +263,23 @@ static int unlend(struct outq_pool *p, struct outq *q, uint16_t *done)
 	return outq_unlend_all(q, done);
 }
 
+/* Drops the first lent buffer, sent whole; its id goes to *done. */
+static void pop_lent(struct outq *q, uint16_t *done)
+{
+	*done = q->lent_id[0];
+	q->nlent--;
+	memmove(q->lent_len, q->lent_len + 1,
+		q->nlent * sizeof(q->lent_len[0]));
+	memmove(q->lent_id, q->lent_id + 1, q->nlent * sizeof(q->lent_id[0]));
+	q->lent_off = 0;
+}
+
 int outq_sent(struct outq_pool *p, struct outq *q, size_t n, uint16_t *done)
 {
+	unsigned int want = q->flight == OUTQ_SENDING_LENT ? q->flight_lent : 1;
+	size_t whole = 0;
+	unsigned int k = 0;
+
 	q->flight = OUTQ_IDLE;
 	if (q->nlent == 0) {
 		q->off += (uint32_t)n;
@@ -260,16 +288,19 @@ int outq_sent(struct outq_pool *p, struct outq *q, size_t n, uint16_t *done)
 			outq_release(p, q);
 		return 0;
 	}
+	/* The copy a short send needs is the one thing that can fail: first. */
+	for (unsigned int i = 0; i < want && i < q->nlent; i++)
+		whole += q->lent_len[i] - (i ? 0 : q->lent_off);
+	if (n < whole && pool_get(p, q) < 0)
+		return -ENOMEM;
+	while (q->nlent && n >= q->lent_len[0] - q->lent_off) {
+		n -= q->lent_len[0] - q->lent_off;
+		pop_lent(q, done + k++);
+	}
 	q->lent_off += (uint32_t)n;
-	if (q->lent_off < q->lent_len[0])
-		return unlend(p, q, done);
-	done[0] = q->lent_id[0];
-	q->nlent--;
-	memmove(q->lent_len, q->lent_len + 1,
-		q->nlent * sizeof(q->lent_len[0]));
-	memmove(q->lent_id, q->lent_id + 1, q->nlent * sizeof(q->lent_id[0]));
-	q->lent_off = 0;
-	return 1;
+	if (k >= want)
+		return (int)k;
+	return (int)k + unlend(p, q, done + k);
 }
 
 size_t outq_charged_room(const struct outq_pool *p, struct outq *q,

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct budget;
 
@@ -26,7 +27,7 @@ enum {
 /* What a send in flight (one at a time) is reading from. */
 enum outq_flight {
 	OUTQ_IDLE,
-	OUTQ_SENDING_LENT, /* the first lent buffer */
+	OUTQ_SENDING_LENT, /* the first flight_lent lent buffers */
 	OUTQ_SENDING_BUF, /* the pooled buffer: its bytes must not move */
 };
 
@@ -45,7 +46,9 @@ struct outq {
 	uint32_t lent_len[OUTQ_LENT_MAX];
 	uint16_t lent_id[OUTQ_LENT_MAX];
 	uint8_t nlent;
-	uint8_t flight; /* enum outq_flight */
+	/* Nibbles, so that struct conn keeps its size. */
+	uint8_t flight : 4; /* enum outq_flight */
+	uint8_t flight_lent : 4; /* lent buffers the send in flight covers */
 	uint16_t charged; /* buf's bytes [0, charged x pool unit) charged */
 };
 
@@ -130,7 +133,15 @@ size_t outq_front(const struct outq_pool *p, const struct outq *q,
 		  const char **data);
 
 /*
- * Marks the front as read by a send in flight until outq_sent. Before
+ * Every lent buffer, for one send that reads them all: iov[i] (room for
+ * OUTQ_LENT_MAX) is what is left of lent buffer i. Returns their count.
+ */
+unsigned int outq_lent_iov(const struct outq_pool *p, const struct outq *q,
+			   struct iovec *iov);
+
+/*
+ * Marks the front as read by a send in flight until outq_sent: every
+ * lent buffer (outq_lent_iov), else the pooled bytes. Before
  * a send from the pooled buffer, slides its bytes to the start when
  * fewer than reserve bytes are free behind them, so later appends fit.
  */
@@ -139,12 +150,13 @@ void outq_start_send(const struct outq_pool *p, struct outq *q, size_t reserve);
 /*
  * n bytes of the front were sent (by a send in flight or not). The ids
  * of lent buffers the queue is done with go into done[] (room for
- * OUTQ_LENT_MAX), and their count is returned: the first one once sent
- * whole; after a short send of it, all of them, their bytes copied into
- * the pooled buffer ahead of what waits there, so that a peer that does
- * not read holds none of the lender's buffers. Returns -ENOMEM if that
- * copy failed (nothing is given back). The pooled buffer goes back to
- * the pool once empty.
+ * OUTQ_LENT_MAX), and their count is returned: those sent whole; after
+ * a short send (one that left some of the lent buffers it covered, or of
+ * the first when no send was in flight), all of them, the unsent bytes
+ * copied into the pooled buffer ahead of what waits there, so that a
+ * peer that does not read holds none of the lender's buffers. Returns
+ * -ENOMEM, with q as it was, when there is no pooled buffer for that
+ * copy. The pooled buffer goes back to the pool once empty.
  */
 int outq_sent(struct outq_pool *p, struct outq *q, size_t n, uint16_t *done);
 

@@ -1,13 +1,16 @@
 /*
  * uring.h - private to the io_uring backend (backend_uring.c,
- * uring_probe.c, uring_bufs.c): the user_data layout, what the kernel
- * offers, and the ring of provided buffers.
+ * uring_accept.c, uring_probe.c, uring_bufs.c): the user_data layout,
+ * what the kernel offers, the ring of provided buffers, and a worker's
+ * loop state.
  */
 #ifndef ECHOD_URING_H
 #define ECHOD_URING_H
 
 #ifdef HAVE_LIBURING
 
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +18,15 @@
 #include <liburing.h>
 
 #include "conn.h"
+#include "core.h"
+#include "options.h"
+
+struct worker;
+
+/* Newer than the liburing headers some systems have (Debian 12: 2.3). */
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4) /* Linux 6.10 */
+#endif
 
 struct budget;
 
@@ -89,6 +101,14 @@ int uring_setup(struct io_uring *ring, unsigned int entries,
  * a connection has room for; else receives are one-shot.
  */
 bool uring_recv_limit_works(struct io_uring *ring);
+
+/*
+ * True when a receive can fill several provided buffers with one
+ * completion (a bundle, Linux 6.10 and later): the buffers taken are
+ * the next ones in ring order, as many as the bytes need. False also
+ * when ECHOD_URING_NO_BUNDLE is set (a debugging aid: the fallback).
+ */
+bool uring_recv_bundle_works(struct io_uring *ring);
 
 /* ------------------------------------------------- uring_bufs.c */
 
@@ -168,6 +188,72 @@ void uring_bufs_trim(struct uring_bufs *b, unsigned int setup_flags);
  * store, and puts more in circulation when few are free. Once per loop.
  */
 void uring_bufs_publish(struct uring_bufs *b);
+
+/* ------------------------- backend_uring.c and uring_accept.c */
+
+/*
+ * A sendmsg's header and iovec, one per SQE (by its index), so that they
+ * need no room per connection: the kernel has read them once the SQE is
+ * submitted (IORING_FEAT_SUBMIT_STABLE, Linux 5.5), before the SQE can
+ * be handed out again.
+ */
+struct send_msg {
+	struct msghdr msg;
+	struct iovec iov[OUTQ_LENT_MAX];
+};
+
+enum accept_state {
+	A_ARMED = 1 << 0, /* a request is armed on the listener */
+	A_CANCEL = 1 << 1, /* ... and its cancellation was asked for */
+	A_POLL = 1 << 2, /* ... it is a poll, not a multishot accept */
+};
+
+/* One worker's loop state; lives on the worker thread's stack. */
+struct uloop {
+	struct core core;
+	struct io_uring ring;
+	struct uring_bufs bufs;
+	struct worker *w;
+	uint32_t wait_head, wait_tail, nwait;
+	struct send_msg *msgs; /* one per SQE */
+	uint64_t *kick; /* (generation, slot) of connections to send for */
+	uint32_t nkick, kick_cap;
+	unsigned int ops; /* requests whose last CQE is still due */
+	unsigned int reaped; /* completions handled by the last wakeup */
+	uint8_t accept_state[OPTIONS_MAX_BINDS];
+	bool udp_armed[OPTIONS_MAX_BINDS];
+	bool ring_ok, stopping, ctl_armed;
+	bool recv_limit; /* multishot receives can be limited */
+	bool recv_bundle; /* ... and fill several buffers at once */
+	uint32_t buf_head; /* the kernel's next ring entry, as we count */
+	bool retry; /* an SQE was lacking: run the whole wait list */
+	bool reaping; /* completions are being handled: sends wait */
+};
+
+/*
+ * Returns a free SQE, counted as a request whose CQE is due; NULL when
+ * even submitting what is queued frees none (the caller retries later).
+ */
+struct io_uring_sqe *uloop_get_sqe(struct uloop *l);
+
+/* Asks the kernel to end the request tagged ud. Returns 0 or -EBUSY. */
+int uloop_cancel(struct uloop *l, uint64_t ud);
+
+/* Serves fd, accepted on listener lfd (-1: handed over by main). */
+void uloop_add_conn(struct uloop *l, int fd, int lfd);
+
+/* uring_accept.c: arms what is not armed (not while stopping or paused). */
+void uloop_arm_listeners(struct uloop *l);
+void uloop_arm_udp(struct uloop *l);
+
+/* Cancels the listeners' requests: all, or only the multishot accepts. */
+void uloop_stop_listeners(struct uloop *l, bool polls_too);
+
+/* The completions of OP_ACCEPT, OP_LPOLL and OP_UPOLL for index i. */
+void uloop_handle_accept(struct uloop *l, uint32_t i,
+			 const struct io_uring_cqe *cqe);
+void uloop_handle_lpoll(struct uloop *l, uint32_t i, int res);
+void uloop_handle_udp(struct uloop *l, uint32_t i, int res);
 
 #endif /* HAVE_LIBURING */
 #endif

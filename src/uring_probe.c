@@ -1,7 +1,7 @@
 /*
  * uring_probe.c - what the kernel's io_uring offers: whether the backend
  * can run at all (and why not), the ring's set-up flags, and whether a
- * multishot receive can be given a byte limit.
+ * multishot receive can be given a byte limit and fill several buffers.
  */
 #ifdef HAVE_LIBURING
 
@@ -74,16 +74,17 @@ static void end_receive(struct io_uring *ring, int fd)
 
 /*
  * Receives three bytes through a socketpair with a multishot receive
- * into a one-buffer ring at page (group PROBE_BGID), limited to limit
- * bytes (0: none; the kernel reads the limit where the file index
- * would be). Returns the first completion's result and sets *more to
- * whether the receive goes on; -errno when it could not run.
+ * into a ring at page (group PROBE_BGID), limited to limit bytes (0:
+ * none; the kernel reads the limit where the file index would be). The
+ * ring holds one 64-byte buffer, or, for a bundle, two of two bytes.
+ * Returns the first completion's result and sets *more to whether the
+ * receive goes on; -errno when it could not run.
  */
 static int try_multishot(struct io_uring *ring, void *page, unsigned int limit,
-			 bool *more)
+			 bool bundle, bool *more)
 {
 	struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)page,
-				       .ring_entries = 1,
+				       .ring_entries = 2,
 				       .bgid = PROBE_BGID};
 	struct io_uring_buf_ring *br = page;
 	struct __kernel_timespec ts = {.tv_sec = 1};
@@ -95,8 +96,11 @@ static int try_multishot(struct io_uring *ring, void *page, unsigned int limit,
 	if (err < 0)
 		return err;
 	io_uring_buf_ring_init(br);
-	io_uring_buf_ring_add(br, (char *)page + 2048, 64, 0, 0, 0);
-	io_uring_buf_ring_advance(br, 1);
+	io_uring_buf_ring_add(br, (char *)page + 2048, bundle ? 2 : 64, 0, 1,
+			      0);
+	if (bundle)
+		io_uring_buf_ring_add(br, (char *)page + 2112, 2, 1, 1, 1);
+	io_uring_buf_ring_advance(br, bundle ? 2 : 1);
 	err = -errno;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		goto out_unregister;
@@ -107,6 +111,8 @@ static int try_multishot(struct io_uring *ring, void *page, unsigned int limit,
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = PROBE_BGID;
 		sqe->file_index = limit;
+		if (bundle)
+			sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 		io_uring_sqe_set_data64(sqe, 1);
 		err = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts,
 						       NULL);
@@ -154,7 +160,7 @@ static int probe_ring(struct io_uring *ring, void *page, char *why, size_t len)
 		return -EOPNOTSUPP;
 	}
 	/* Buffer rings came in 5.19, multishot receive in 6.0. */
-	res = try_multishot(ring, page, 0, &more);
+	res = try_multishot(ring, page, 0, false, &more);
 	if (res == 3 && more)
 		return 0;
 	snprintf(why, len, "multishot recv: %s (needs Linux 6.0)",
@@ -237,10 +243,35 @@ bool uring_recv_limit_works(struct io_uring *ring)
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (page == MAP_FAILED)
 		return false;
-	res = try_multishot(ring, page, 1, &more);
+	res = try_multishot(ring, page, 1, false, &more);
 	/* The receive has ended (or failed): nothing reads the page now. */
 	munmap(page, PROBE_PAGE);
 	return res > 0 && !more;
+}
+
+/*
+ * A kernel that knows bundles (Linux 6.10) takes the flag and receives
+ * (the first receive of a bundle may fill one buffer only, not knowing
+ * yet how much waits); an older one refuses it (-EINVAL).
+ * ECHOD_URING_NO_BUNDLE=1 says no, so that the fallback can be run on
+ * any kernel.
+ */
+bool uring_recv_bundle_works(struct io_uring *ring)
+{
+	const char *env = getenv("ECHOD_URING_NO_BUNDLE");
+	bool more = true;
+	void *page;
+	int res;
+
+	if (env && env[0] && strcmp(env, "0") != 0)
+		return false;
+	page = mmap(NULL, PROBE_PAGE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		return false;
+	res = try_multishot(ring, page, 0, true, &more);
+	munmap(page, PROBE_PAGE);
+	return res > 0;
 }
 
 #endif /* HAVE_LIBURING */

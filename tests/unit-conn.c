@@ -129,6 +129,7 @@ static void test_lend(void)
 	static const char ring[4][8] = {"0123456", "abcdefg", "ABCDEFG",
 					"xyzxyzx"};
 	uint16_t done[OUTQ_LENT_MAX];
+	struct iovec iov[OUTQ_LENT_MAX];
 	struct outq_pool pool;
 	struct outq q = {0};
 	const char *data;
@@ -143,33 +144,47 @@ static void test_lend(void)
 	is_int(outq_bytes(&q), 14, "lent bytes are queued");
 	is_int(outq_front(&pool, &q, &data), 7, "the first is sent first");
 	ok(data == ring[0], "in place, without a copy");
+	is_int(outq_lent_iov(&pool, &q, iov), 2, "one send reads them all");
+	ok(iov[1].iov_base == ring[1] && iov[1].iov_len == 7, "each in place");
 	outq_start_send(&pool, &q, 0);
-	is_int(outq_sent(&pool, &q, 7, done), 1, "sent whole, it goes back");
-	is_int(done[0], 0, "by its id");
-	is_int(outq_front(&pool, &q, &data), 7, "then the next");
-	ok(data == ring[1], "also in place");
-	ok(outq_lend(&q, 7, 2) && outq_lend(&q, 7, 3) && outq_lend(&q, 3, 0),
+	ok(outq_lend(&q, 7, 2), "one more is lent while they are sent");
+	is_int(outq_sent(&pool, &q, 14, done), 2,
+	       "both sent whole, they go back");
+	ok(done[0] == 0 && done[1] == 1, "by their ids");
+	is_int(outq_front(&pool, &q, &data), 7, "then the one lent behind");
+	ok(data == ring[2], "also in place");
+	ok(outq_lend(&q, 7, 3) && outq_lend(&q, 3, 0) && outq_lend(&q, 7, 1),
 	   "up to OUTQ_LENT_MAX lent");
 	ok(!outq_lend(&q, 7, 1), "no more: the next is copied");
 	outq_append(&pool, &q, "tail", 4);
 	ok(!outq_lend(&q, 7, 1), "nor behind copied bytes");
 	is_int(outq_bytes(&q), 7 * 3 + 3 + 4, "all of it counted");
 	outq_start_send(&pool, &q, 0);
-	is_int(outq_sent(&pool, &q, 2, done), 4,
+	is_int(outq_sent(&pool, &q, 7 + 2, done), 4,
 	       "a short send gives every lent buffer back");
+	ok(done[0] == 2 && done[1] == 3 && done[2] == 0 && done[3] == 1,
+	   "the one sent whole first");
 	is_int(q.nlent, 0, "nothing is lent any more");
-	is_int(outq_front(&pool, &q, &data), 5 + 7 + 7 + 3 + 4,
-	       "their bytes are queued, copied");
-	ok(memcmp(data, "cdefgABCDEFGxyzxyzx012tail", 26) == 0,
+	is_int(outq_front(&pool, &q, &data), 5 + 3 + 7 + 4,
+	       "their unsent bytes are queued, copied");
+	ok(memcmp(data, "zxyzx012abcdefgtail", 19) == 0,
 	   "in order, ahead of the later bytes");
 	outq_start_send(&pool, &q, 0);
 	outq_sent(&pool, &q, 2, done);
 	outq_start_send(&pool, &q, 0);
-	is_int(outq_room(&q, 4096), 4096 - 26,
+	is_int(outq_room(&q, 4096), 4096 - 19,
 	       "while a send reads the pool, the space before is not reused");
-	outq_sent(&pool, &q, 24, done);
+	outq_sent(&pool, &q, 17, done);
 	is_int(outq_bytes(&q), 0, "all sent");
 	ok(q.buf == NULL, "and the pooled buffer went back");
+	outq_lend(&q, 7, 0);
+	outq_lend(&q, 7, 1);
+	outq_start_send(&pool, &q, 0);
+	is_int(outq_sent(&pool, &q, 7, done), 2,
+	       "a send that ends between two buffers is short too");
+	is_int(outq_front(&pool, &q, &data), 7, "the second is copied");
+	ok(memcmp(data, "abcdefg", 7) == 0 && q.nlent == 0, "whole");
+	outq_sent(&pool, &q, 7, done);
 	outq_lend(&q, 7, 3);
 	is_int(outq_unlend_all(&q, done), 1, "closing gives lent buffers back");
 	is_int(done[0], 3, "each by its id");

@@ -2,7 +2,8 @@
 """uring.t - what only the io_uring backend can get wrong: buffers of the
 shared ring handed to the wrong client or lost, a ring that runs dry, clients
 that never read holding every buffer, and `auto` falling back to epoll when
-io_uring is refused (ECHOD_DISABLE_IO_URING=1, a seccomp filter).
+io_uring is refused (ECHOD_DISABLE_IO_URING=1, a seccomp filter); receive
+bundles and, forced by ECHOD_URING_NO_BUNDLE=1, their fallback.
 
 --uring-buffers N sets how many buffers each worker's ring of provided
 buffers may hold (256 by default; each buffer is 64 KiB, or --max-pending when
@@ -102,6 +103,51 @@ def test_blocked_hold_no_buffers():
     eq(srv.stop(), 0, "io_uring: exit 0")
 
 
+def stream_client(addr, seed, size, errors):
+    """Streams size bytes in 64 KiB writes while reading the echo."""
+    data = pattern(size, seed=seed)
+    try:
+        with connect(addr, 10) as s:
+            back = echo_all(s, data, timeout=60, chunk=65536)
+    except OSError as e:
+        errors.append("stream %d: %s" % (seed, e))
+        return
+    if back != data:
+        errors.append("stream %d: %d of %d bytes, %s" % (
+            seed, len(back), len(data), "a prefix" if data.startswith(back) else "other bytes"))
+
+
+def test_receive_modes():
+    """Receives that fill several buffers per completion (bundles, Linux
+    6.10) and, with ECHOD_URING_NO_BUNDLE=1, the one-buffer receives of
+    older kernels: streams that fill a small ring and a client that stops
+    reading (short sends, the pooled path) get every byte back, in order."""
+    for nobundle in ("0", "1"):
+        what = "io_uring, ECHOD_URING_NO_BUNDLE=%s" % nobundle
+        srv = Echod("-t", "1", "-vv", "--uring-buffers", "16", backend="io_uring",
+                    env={"ECHOD_URING_NO_BUNDLE": nobundle})
+        m = srv.wait_log(r"receives: (.*)")
+        mode = m.group(1) if m else "(not logged)"
+        if nobundle == "1":
+            ok("bundles" not in mode, what + ": receives one buffer at a time", mode)
+        elif "limited" in mode:
+            ok("bundles" in mode, what + ": a kernel with limited receives (6.17) bundles them",
+               mode)
+        else:
+            skip(what + ": bundles", "kernel without limited multishot receives: " + mode)
+        slow = connect(srv.addr())
+        stuck = pattern(4 << 20, seed=90)
+        taken = fill_until_blocked(slow, stuck, quiet=0.3, limit=10.0)
+        errors = []
+        in_threads([(stream_client, (srv.addr(), 91 + i, 3 << 20, errors)) for i in range(6)], 120)
+        ok(not errors, what + ": 6 streams on a ring of 16 buffers get every byte back",
+           *errors[:5])
+        ok(recv_exact(slow, taken, 30) == stuck[:taken],
+           what + ": the client that stopped reading then gets its bytes, in order")
+        slow.close()
+        eq(srv.stop(), 0, what + ": exit 0")
+
+
 def test_disabled_env():
     srv = Echod("-t", "1", env={"ECHOD_DISABLE_IO_URING": "1"})
     first = srv.lines[0] if srv.lines else ""
@@ -178,7 +224,7 @@ def test_seccomp():
 
 
 why = uring_reason()
-for t in (test_own_bytes, test_dry_ring, test_blocked_hold_no_buffers):
+for t in (test_own_bytes, test_dry_ring, test_blocked_hold_no_buffers, test_receive_modes):
     if why is None:
         t()
     else:
