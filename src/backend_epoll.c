@@ -212,6 +212,11 @@ static int splice_once(struct eloop *l, struct conn *c)
 		n = splice(c->fd, NULL, l->pipe[1], NULL, l->read_size,
 			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 	} while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+		/* A socket that cannot splice (inetd's may be any): recv. */
+		*streaming(c) = false;
+		return READ_FULL;
+	}
 	if (n < 0)
 		return fatal_errno(errno) ? -errno : READ_DRAINED;
 	if (n == 0)
