@@ -460,8 +460,8 @@ static int take(struct uloop *l, struct conn *c, unsigned int bid, size_t n)
 /*
  * How many ring buffers a receive's completion took: one, or for a
  * bundle as many as its bytes fill (none without bytes: the kernel
- * then keeps the buffer it looked at). They are the next ones in ring
- * order, from buf_head.
+ * then keeps the buffer it looked at). The first is the one the
+ * completion names, the others follow it in ring order (buf_at).
  */
 static unsigned int cqe_bufs(const struct uloop *l,
 			     const struct io_uring_cqe *cqe)
@@ -475,14 +475,47 @@ static unsigned int cqe_bufs(const struct uloop *l,
 	return ((unsigned int)cqe->res + l->bufs.size - 1) / l->bufs.size;
 }
 
-/* The id of the ring buffer a completion took next; it is ours now. */
-static unsigned int next_buf(struct uloop *l)
+/*
+ * Where in the ring the first buffer a completion took sat: from the id
+ * the completion names, never from a count of the kernel's progress, as
+ * completions of different receives need not come in the order they
+ * took buffers. Read before any of its buffers is given back (which
+ * moves its position).
+ */
+static uint16_t cqe_ring_pos(const struct uloop *l,
+			     const struct io_uring_cqe *cqe)
 {
-	unsigned int bid = l->bufs.br->bufs[l->buf_head & l->bufs.mask].bid;
+	return l->bufs.pos[cqe->flags >> IORING_CQE_BUFFER_SHIFT];
+}
 
-	l->buf_head++;
+/*
+ * The id of the i'th buffer a completion took, its first at ring entry
+ * start; it is ours now. The first is the id the completion names; a
+ * bundle's others are the entries after it, which the ring (twice as
+ * many entries as buffers) does not give again before they come back.
+ */
+static unsigned int buf_at(struct uloop *l, const struct io_uring_cqe *cqe,
+			   uint16_t start, unsigned int i)
+{
+	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+	if (i)
+		bid = l->bufs.br->bufs[(uint16_t)(start + i) & l->bufs.mask]
+			      .bid;
 	uring_buf_taken(&l->bufs);
 	return bid;
+}
+
+/*
+ * Whether a bundle's first entry still names the buffer the completion
+ * does; if not, the entries after it cannot be trusted either.
+ */
+static bool bundle_sane(const struct uloop *l, const struct io_uring_cqe *cqe,
+			uint16_t start, unsigned int nbufs)
+{
+	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+	return nbufs < 2 || l->bufs.br->bufs[start & l->bufs.mask].bid == bid;
 }
 
 /*
@@ -493,7 +526,8 @@ static unsigned int next_buf(struct uloop *l)
 static void handle_recv(struct uloop *l, struct conn *c,
 			const struct io_uring_cqe *cqe)
 {
-	unsigned int nbufs = cqe_bufs(l, cqe), bid;
+	unsigned int nbufs = cqe_bufs(l, cqe), bid, i;
+	uint16_t start = nbufs ? cqe_ring_pos(l, cqe) : 0;
 	size_t left = cqe->res > 0 ? (size_t)cqe->res : 0, n;
 	int res = cqe->res, err = 0;
 
@@ -506,8 +540,15 @@ static void handle_recv(struct uloop *l, struct conn *c,
 		uc(c)->recv_left = 0;
 		uc(c)->inflight--;
 	}
-	while (nbufs-- > 0) {
-		bid = next_buf(l);
+	if (!bundle_sane(l, cqe, start, nbufs)) {
+		/* Never seen; fail closed rather than echo others' bytes. */
+		log_error("fd %d: a receive's buffers are not where the ring "
+			  "had them; closing it",
+			  c->fd);
+		nbufs = 1, err = -EIO;
+	}
+	for (i = 0; i < nbufs; i++) {
+		bid = buf_at(l, cqe, start, i);
 		n = left < l->bufs.size ? left : l->bufs.size;
 		left -= n;
 		if (n && err == 0 && !(c->flags & CONN_CLOSING))
@@ -591,8 +632,11 @@ static void handle_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe)
 	if (c == NULL) {
 		/* Cannot happen (freed only when idle), but keep the buffers.
 		 */
-		for (unsigned int n = cqe_bufs(l, cqe); n > 0; n--)
-			uring_buf_put(&l->bufs, next_buf(l));
+		unsigned int n = cqe_bufs(l, cqe);
+		uint16_t start = n ? cqe_ring_pos(l, cqe) : 0;
+
+		for (unsigned int i = 0; i < n; i++)
+			uring_buf_put(&l->bufs, buf_at(l, cqe, start, i));
 		return;
 	}
 	if (ud_op(ud) == OP_RECV)

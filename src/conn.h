@@ -27,6 +27,7 @@ enum conn_flags {
 	CONN_QUEUED =
 		1 << 7, /* echoes wait in its queue (counted by the core) */
 	CONN_MEMWAIT = 1 << 8, /* not reading until --memory has room for it */
+	CONN_MEMQ = 1 << 9, /* has an entry in the core's memory queue */
 };
 
 /*

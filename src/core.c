@@ -535,17 +535,16 @@ bool core_trim_due(struct core *k)
 	return true;
 }
 
-/* Queues c to wait for memory, behind those already waiting. */
-static void mem_wait(struct core *k, struct conn *c)
+/* Appends c's entry to the memory queue; false if there is no room. */
+static bool memq_push(struct core *k, struct conn *c)
 {
 	uint32_t cap = k->memq_cap ? k->memq_cap * 2 : 64, at;
 	uint64_t *q;
 
 	if (k->memq_n == k->memq_cap) {
 		q = malloc(cap * sizeof(*q));
-		/* No room to queue: c tries again when its echoes go out. */
 		if (q == NULL)
-			return;
+			return false;
 		for (uint32_t i = 0; i < k->memq_n; i++)
 			q[i] = k->memq[(k->memq_head + i) % k->memq_cap];
 		free(k->memq);
@@ -555,6 +554,21 @@ static void mem_wait(struct core *k, struct conn *c)
 	}
 	at = (k->memq_head + k->memq_n++) % k->memq_cap;
 	k->memq[at] = (uint64_t)c->gen << 32 | c->slot;
+	c->flags |= CONN_MEMQ;
+	return true;
+}
+
+/*
+ * Queues c to wait for memory, behind those already waiting. One entry
+ * per connection: one that waits again before its entry came up keeps
+ * that place, so a slow reader that waits, reads a little and waits
+ * again cannot grow the queue without bound.
+ */
+static void mem_wait(struct core *k, struct conn *c)
+{
+	/* No room to queue: c tries again when its echoes go out. */
+	if (!(c->flags & CONN_MEMQ) && !memq_push(k, c))
+		return;
 	c->flags |= CONN_MEMWAIT;
 	k->nmemwait++;
 	atomic_fetch_add_explicit(&k->budget->waiting, 1, memory_order_relaxed);
@@ -638,6 +652,8 @@ struct conn *core_resumed(struct core *k)
 			return NULL; /* the first in line keeps its place */
 		k->memq_head = (k->memq_head + 1) % k->memq_cap;
 		k->memq_n--;
+		if (c)
+			c->flags &= ~CONN_MEMQ;
 		if (c && (c->flags & CONN_MEMWAIT)) {
 			mem_unwait(k, c);
 			return c;

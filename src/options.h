@@ -27,7 +27,8 @@ enum {
 	OPTIONS_DEFAULT_UDP_BYTE_RATE = 1024 * 1024,
 	OPTIONS_UDP_MAX = 65535,
 	OPTIONS_DEFAULT_URING_BUFFERS = 256,
-	OPTIONS_MAX_URING_BUFFERS = 32768, /* io_uring buffer ids: 16 bits */
+	/* The ring has twice as many entries, and the kernel allows 32768. */
+	OPTIONS_MAX_URING_BUFFERS = 16384,
 	OPTIONS_DEFAULT_GRACE = 5,
 	OPTIONS_MIN_MEMORY = 256 * 1024,
 	OPTIONS_INETD_IDLE_TIMEOUT = 60, /* --inetd's default */

@@ -132,6 +132,7 @@ struct uring_bufs {
 	uint32_t nfree; /* in the kernel's hands, unused */
 	uint32_t nprovided; /* in circulation: in the ring or ours */
 	uint16_t *parked; /* ids out of circulation (a stack) */
+	uint16_t *pos; /* by id: the ring entry it was last given in */
 	uint32_t nparked;
 	unsigned int adds; /* given back since the last publish */
 	int mask;
@@ -225,7 +226,6 @@ struct uloop {
 	bool ring_ok, stopping, ctl_armed;
 	bool recv_limit; /* multishot receives can be limited */
 	bool recv_bundle; /* ... and fill several buffers at once */
-	uint32_t buf_head; /* the kernel's next ring entry, as we count */
 	bool retry; /* an SQE was lacking: run the whole wait list */
 	bool reaping; /* completions are being handled: sends wait */
 };

@@ -38,13 +38,15 @@ int uring_bufs_init(struct uring_bufs *b, struct io_uring *ring,
 	b->count = count;
 	b->size = size;
 	b->budget = bud;
-	while (entries < count)
+	/* Twice as many entries as buffers: see buf_at in backend_uring.c. */
+	while (entries < 2 * count)
 		entries <<= 1;
 	b->br_bytes = entries * sizeof(struct io_uring_buf);
 	b->mem_bytes = (size_t)count * size;
 	b->br = map_anon(b->br_bytes);
 	b->mem = map_anon(b->mem_bytes);
 	b->parked = malloc(count * sizeof(*b->parked));
+	b->pos = calloc(count, sizeof(*b->pos));
 	if (b->br == NULL || b->mem == NULL || b->parked == NULL)
 		return -ENOMEM;
 	/* Lowest ids on top: the memory in use stays at the front. */
@@ -73,6 +75,8 @@ void uring_bufs_destroy(struct uring_bufs *b)
 	if (b->br)
 		munmap(b->br, b->br_bytes);
 	free(b->parked);
+	free(b->pos);
+	b->pos = NULL;
 	b->mem = NULL;
 	b->br = NULL;
 	b->parked = NULL;
@@ -96,6 +100,8 @@ void uring_bufs_trim(struct uring_bufs *b, unsigned int setup_flags)
 
 static void provide(struct uring_bufs *b, unsigned int bid)
 {
+	/* The kernel's tail is 16 bits; the entry is tail + adds. */
+	b->pos[bid] = (uint16_t)(b->br->tail + b->adds);
 	io_uring_buf_ring_add(b->br, uring_buf(b, bid), b->size,
 			      (unsigned short)bid, b->mask, (int)b->adds++);
 	b->nfree++;
