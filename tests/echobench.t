@@ -293,8 +293,16 @@ def test_echod_modes(echod):
         st, doc, err = bench_json("-D", "1", "-w", "0.2", "--server-pid", pid, *args, addr)
         good = check_run("echod %s: every byte verified, exit 0" % name, st, doc, err)
         if good and name == "open loop":
-            t.ok(doc["shortfall"] is False and doc["offered_per_s"] == 2000,
-                 "open loop that keeps up: no shortfall", json.dumps(doc)[:400])
+            # 2,000/s is far below what echod carries, so a shortfall here is
+            # the shared machine stalling the client (CI runs two test files
+            # at once, one of them the soak): one more try, then it counts.
+            if doc["shortfall"] is not False:
+                t.diag("open loop fell short once: %s; trying again" % json.dumps(doc)[:300])
+                st, doc, err = bench_json("-D", "1", "-w", "0.2", "--server-pid", pid, *args, addr)
+                good = check_run("echod open loop, again: every byte verified, exit 0",
+                                 st, doc, err)
+            t.ok(good and doc["shortfall"] is False and doc["offered_per_s"] == 2000,
+                 "open loop that keeps up: no shortfall", json.dumps(doc)[:400] if doc else None)
         if good and name == "pingpong":
             t.ok("server" in doc["cpu_us_per_request"]
                  and doc["cpu_us_per_request"]["server"]["total"] > 0
