@@ -147,6 +147,16 @@ def test_socat_inetd(backend):
     data, eof = recv_until_eof(s, timeout=5)
     ok(data == b"", "%s: --inetd keeps echod's rules: --deny 127.0.0.2 gets no echo" % backend, data)
     s.close()
+
+    # Each echod prints its last line after closing its connection: let
+    # the last one finish before socat (and its process group) is ended.
+    def echods_left():
+        try:
+            with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                return f.read().split()
+        except OSError:
+            return []
+    wait_until(lambda: not echods_left(), timeout=5)
     p.send_signal(signal.SIGTERM)
     try:
         p.wait(timeout=5)
