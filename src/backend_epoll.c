@@ -310,11 +310,10 @@ static int read_once(struct eloop *l, struct conn *c)
  */
 static int read_ready(struct eloop *l, struct conn *c, bool hup)
 {
-	int r = READ_FULL;
+	int r;
 
+	/* Without room read_once reads nothing: re-armed on resume. */
 	for (int i = 0; i < READS_PER_EVENT; i++) {
-		if (outq_room(&c->out, l->core.o->max_pending) == 0)
-			return READ_DRAINED; /* paused: re-armed on resume */
 		r = read_once(l, c);
 		if (r != READ_FULL && !(hup && r == READ_SHORT))
 			return r;

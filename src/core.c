@@ -352,7 +352,8 @@ bool core_resume_due(struct core *k)
 static bool sweeping(const struct core *k)
 {
 	return core_count(k) &&
-	       (k->o->max_lifetime || (k->o->send_timeout && k->nqueued));
+	       (k->o->max_lifetime ||
+		(k->o->send_timeout && k->queued_head != NO_SLOT));
 }
 
 static struct conn *slot_conn(const struct core *k, uint32_t slot)
@@ -372,7 +373,6 @@ static void queued_unlink(struct core *k, struct conn *c)
 	if (next)
 		next->qprev = c->qprev;
 	c->flags &= ~CONN_QUEUED;
-	k->nqueued--;
 }
 
 /*
@@ -399,7 +399,6 @@ static void note_queued(struct core *k, struct conn *c, bool queued)
 		head->qprev = c->slot;
 	k->queued_head = c->slot;
 	c->flags |= CONN_QUEUED;
-	k->nqueued++;
 	c->sent_ms = k->now_ms;
 	c->sent_seen = (uint32_t)c->bytes_out;
 }

@@ -67,8 +67,7 @@ struct core {
 	struct conn *sweep_next; /* where the check goes on; NULL: done */
 	bool sweep_due; /* the check runs in this wakeup */
 	/* Connections with echoes waiting (CONN_QUEUED), linked by slot. */
-	uint32_t queued_head;
-	unsigned int nqueued;
+	uint32_t queued_head; /* UINT32_MAX: none */
 	uint64_t trim_at; /* when to give memory back; 0 = not planned */
 	bool trim_more; /* the backend has memory to give back too */
 	struct budget *budget; /* --memory, shared by every worker */
