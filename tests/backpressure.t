@@ -82,6 +82,32 @@ def test_half_close(backend):
     srv.stop()
 
 
+def test_stream_then_small(backend):
+    """A connection that streams, then sends small messages one at a time,
+    then streams again: on epoll a stream goes through splice and small
+    echoes leave it after a few edges; every byte comes back in order
+    whichever way it went."""
+    srv = Echod("-t", "1", backend=backend)
+    with connect(srv.addr()) as s:
+        for round_ in range(2):
+            data = pattern(8 << 20, seed=40 + round_)
+            ok(echo_all(s, data, 60) == data,
+               "%s: round %d: an 8 MiB stream comes back whole" % (backend, round_ + 1))
+            bad = []
+            for i in range(40):
+                msg = pattern(1 + i * 37 % 300, seed=i)
+                s.sendall(msg)
+                if recv_exact(s, len(msg), 5) != msg:
+                    bad.append(i)
+            ok(not bad, "%s: round %d: then 40 small messages, each echoed alone" % (backend, round_ + 1),
+               "wrong: %s" % bad[:5])
+        s.sendall(b"last")
+        s.shutdown(socket.SHUT_WR)
+        back, eof = recv_until_eof(s, 10)
+        ok(back == b"last" and eof, "%s: and a half-close after them is echoed, then EOF" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
 def test_resets(backend):
     srv = Echod("-t", "1", backend=backend)
     data = pattern(4 << 20, seed=5)
@@ -140,6 +166,7 @@ def test_memory_goes_back(backend):
 
 for_each_backend(test_non_reader)
 for_each_backend(test_half_close)
+for_each_backend(test_stream_then_small)
 for_each_backend(test_resets)
 for_each_backend(test_memory_goes_back)
 done_testing()
