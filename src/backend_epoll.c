@@ -1,7 +1,6 @@
 /*
- * backend_epoll.c - the readiness backend: one level-triggered epoll loop
- * per worker, turning "readable" and "writable" into calls on the loop
- * core.
+ * backend_epoll.c - the readiness backend: one epoll loop per worker, turning
+ * "readable" and "writable" into calls on the loop core.
  *
  * An echo is one recv(2) into the worker's scratch buffer and one send(2)
  * straight back; only bytes the socket would not take are copied into
@@ -20,12 +19,11 @@
  * event says so, and then reads go on until end-of-file. A read that
  * fills its buffer reads on too, and after READS_PER_EVENT the connection
  * is re-armed behind the others, so that a streaming peer cannot
- * starve them.
+ * starve them. A streaming peer's bytes go through a pipe (splice.h).
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +37,7 @@
 #include "log.h"
 #include "net.h"
 #include "options.h"
+#include "splice.h"
 #include "worker.h"
 
 enum {
@@ -50,19 +49,6 @@ enum {
 	 */
 	SCRATCH_SIZE = 64 * 1024,
 	READS_PER_EVENT = 4,
-	/* Room for a read's worth of the socket's pages, however split. */
-	PIPE_SIZE = 4 * SCRATCH_SIZE,
-	/*
-	 * A stream ends after this many edges in a row bring less than
-	 * STREAM_MIN each: for small echoes splice costs 1.2x recv and
-	 * send. Not at the first: a stream's edges now and then bring a
-	 * packet's tail alone, and copying the 64 KiB after it, even 1 %
-	 * of the time, doubled what the client's own copies cost (its
-	 * echoes no longer come back in the pages it wrote, still in its
-	 * cache).
-	 */
-	STREAM_SMALL_EDGES = 8,
-	STREAM_MIN = SCRATCH_SIZE / 4, /* what a small edge brings less of */
 };
 
 /* What read_once found, besides -errno. */
@@ -87,14 +73,13 @@ struct eloop {
 	int epfd;
 	char *scratch;
 	size_t read_size;
-	int pipe[2]; /* for streaming peers; -1 when there is none */
+	struct splicer splicer; /* for streaming peers */
 };
 
 /* Each connection's private state. */
 struct econn {
 	uint32_t events; /* what it is registered for */
-	bool streaming; /* a read filled the buffer; spliced since */
-	uint8_t small_edges; /* edges in a row that brought little */
+	struct stream stream;
 };
 
 static uint32_t *registered(struct conn *c)
@@ -102,9 +87,9 @@ static uint32_t *registered(struct conn *c)
 	return &((struct econn *)conn_priv(c))->events;
 }
 
-static bool *streaming(struct conn *c)
+static struct stream *stream(struct conn *c)
 {
-	return &((struct econn *)conn_priv(c))->streaming;
+	return &((struct econn *)conn_priv(c))->stream;
 }
 
 static void close_conn(struct eloop *l, struct conn *c, const char *why)
@@ -168,89 +153,21 @@ static int echo_now(struct eloop *l, struct conn *c, const char *data, size_t n)
 }
 
 /*
- * Moves the n bytes left in the pipe into c's queue (the socket would
- * not take them), leaving the pipe empty for the next connection. Like
- * bytes recv'd, they are kept whatever --memory says. Returns 0,
- * -ENOMEM (the pipe is emptied all the same), or -EIO when the pipe
- * itself failed and can no longer be trusted to be empty.
- */
-static int pipe_to_queue(struct eloop *l, struct conn *c, size_t n)
-{
-	int err = 0;
-	ssize_t got;
-
-	while (n > 0) {
-		got = read(l->pipe[0], l->scratch,
-			   n < SCRATCH_SIZE ? n : SCRATCH_SIZE);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return -EIO;
-		if (!err)
-			err = outq_append(&l->core.pool, &c->out, l->scratch,
-					  (size_t)got);
-		n -= (size_t)got;
-	}
-	return err;
-}
-
-/* A pipe that may hold stale bytes is never used again. */
-static void drop_pipe(struct eloop *l)
-{
-	log_error("splice pipe failed; streaming peers are read as others");
-	close(l->pipe[0]);
-	close(l->pipe[1]);
-	l->pipe[0] = l->pipe[1] = -1;
-}
-
-/*
- * One read of a streaming peer, through the worker's pipe: splice(2)
- * moves the socket's pages into the pipe and from there onto the same
- * socket's send queue, so the bytes are never copied into echod and
- * back, which is most of what a streamed echo costs. Raw framing only
- * (it never looks at the bytes) and nothing queued (order). A splice
- * may stop short of what waits (the pipe's slots are per page), so
- * only EAGAIN proves the socket empty. Returns an enum read_result or
- * -errno.
+ * One read of a streaming peer, through the pipe. Returns an enum
+ * read_result or -errno.
  */
 static int splice_once(struct eloop *l, struct conn *c)
 {
-	ssize_t n, sent = 0;
-	size_t left;
+	ssize_t n = splicer_echo(&l->splicer, &l->core, c, l->read_size);
 
-	do {
-		n = splice(c->fd, NULL, l->pipe[1], NULL, l->read_size,
-			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+	if (n == -EINVAL) {
 		/* A socket that cannot splice (inetd's may be any): recv. */
-		*streaming(c) = false;
+		stream(c)->on = 0;
 		return READ_FULL;
 	}
 	if (n < 0)
-		return fatal_errno(errno) ? -errno : READ_DRAINED;
-	if (n == 0)
-		return READ_EOF;
-	conn_consume(l->core.o, c, NULL, (size_t)n);
-	for (left = (size_t)n; left > 0; left -= (size_t)sent) {
-		sent = splice(l->pipe[0], NULL, c->fd, NULL, left,
-			      SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-		if (sent < 0 && errno == EINTR)
-			sent = 0;
-		else if (sent <= 0)
-			break;
-		c->bytes_out += (uint64_t)sent;
-	}
-	if (left > 0) {
-		int err = sent < 0 && fatal_errno(errno) ? -errno : 0;
-		int kept = pipe_to_queue(l, c, left);
-
-		if (kept == -EIO)
-			drop_pipe(l);
-		if (err || kept)
-			return err ? err : kept;
-	}
-	return READ_FULL;
+		return fatal_errno((int)-n) ? (int)n : READ_DRAINED;
+	return n == 0 ? READ_EOF : READ_FULL;
 }
 
 /*
@@ -261,8 +178,8 @@ static bool splice_ready(const struct eloop *l, struct conn *c)
 {
 	const struct options *o = l->core.o;
 
-	return *streaming(c) && l->pipe[0] >= 0 && o->framing == FRAMING_RAW &&
-	       o->messages == 0 && outq_bytes(&c->out) == 0;
+	return stream(c)->on && splicer_ok(&l->splicer) && splice_allowed(o) &&
+	       outq_bytes(&c->out) == 0;
 }
 
 /*
@@ -306,8 +223,7 @@ static int read_once(struct eloop *l, struct conn *c)
 	}
 	if (err < 0)
 		return err;
-	if ((size_t)n == l->read_size)
-		*streaming(c) = true; /* its edge is not small: count reset */
+	stream_read(stream(c), (size_t)n, l->read_size);
 	return (size_t)n == space ? READ_FULL : READ_SHORT;
 }
 
@@ -319,7 +235,6 @@ static int read_once(struct eloop *l, struct conn *c)
  */
 static int read_ready(struct eloop *l, struct conn *c, bool hup)
 {
-	struct econn *e = conn_priv(c);
 	uint64_t before = c->bytes_in;
 	int r = READ_FULL;
 
@@ -329,10 +244,7 @@ static int read_ready(struct eloop *l, struct conn *c, bool hup)
 		if (hup && r == READ_SHORT)
 			r = READ_FULL;
 	}
-	if (c->bytes_in - before >= STREAM_MIN)
-		e->small_edges = 0;
-	else if (e->streaming && ++e->small_edges >= STREAM_SMALL_EDGES)
-		e->streaming = false;
+	stream_edge(stream(c), c->bytes_in - before);
 	return r;
 }
 
@@ -453,7 +365,7 @@ static int init(void *loop, struct worker *w)
 	int err;
 
 	l->w = w;
-	l->pipe[0] = l->pipe[1] = -1;
+	l->splicer = (struct splicer){.pipe = {-1, -1}};
 	/* The core first: destroy relies on it whatever fails after. */
 	err = core_init(&l->core, w, sizeof(struct econn),
 			w->opts->max_pending);
@@ -466,11 +378,7 @@ static int init(void *loop, struct worker *w)
 	l->scratch = malloc(SCRATCH_SIZE);
 	if (l->scratch == NULL)
 		return -ENOMEM;
-	/* Without a pipe (or a bigger one), streams are read as others. */
-	if (pipe2(l->pipe, O_NONBLOCK | O_CLOEXEC) == 0)
-		(void)fcntl(l->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
-	else
-		l->pipe[0] = l->pipe[1] = -1;
+	splicer_open(&l->splicer);
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->ctl_fd, &ev) < 0)
 		return -errno;
 	for (int i = 0; i < w->nlisten + w->nudp; i++) {
@@ -493,10 +401,7 @@ static void destroy(void *loop)
 		close_conn(l, c, "shutdown");
 	core_destroy(&l->core);
 	free(l->scratch);
-	if (l->pipe[0] >= 0) {
-		close(l->pipe[0]);
-		close(l->pipe[1]);
-	}
+	splicer_close(&l->splicer);
 	if (l->epfd >= 0)
 		close(l->epfd);
 }
