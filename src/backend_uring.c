@@ -31,11 +31,18 @@
  * lack of SQEs leave work undone: such connections wait on a list and
  * are served again as buffers come back. UDP sockets are served by the
  * core from a one-shot poll.
+ *
+ * A streaming connection (a receive filled a whole buffer) is echoed
+ * through a pipe as on epoll (splice.h), not through the ring: its
+ * receive is ended, its queue sent, and from then on a one-shot poll
+ * says when to splice, until STREAM_SMALL_EDGES polls in a row bring
+ * little. Then it receives from the ring again.
  */
 #ifdef HAVE_LIBURING
 
 #include <sys/socket.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,6 +70,7 @@ enum {
 	BATCH_PER_CONNS = 8, /* wait for one completion per 8 conns... */
 	BATCH_MAX = 16, /* ... up to 16 ... */
 	BATCH_WAIT_NS = 50000, /* ... for at most 50 us */
+	SPLICES_PER_POLL = 4, /* then polled again, behind the others */
 };
 
 #define WAIT_NONE UINT32_MAX
@@ -73,6 +81,8 @@ enum io_state {
 	IO_WAITING = 1 << 2, /* on the wait list */
 	IO_RECV_CANCEL = 1 << 3, /* the receive's end was asked for */
 	IO_KICK = 1 << 4, /* on the kick list: its send starts after reap */
+	IO_POLL = 1 << 5, /* a poll is armed: it streams through the pipe */
+	IO_NONBLOCK = 1 << 6, /* its socket is O_NONBLOCK (set_nonblocking) */
 };
 
 /* The backend's part of a connection (conn_priv). */
@@ -80,7 +90,8 @@ struct uconn {
 	uint32_t wait_prev, wait_next; /* slots on the wait list */
 	uint32_t recv_left; /* bytes the armed receive may still bring */
 	uint16_t inflight; /* requests in the kernel naming this slot */
-	uint16_t state; /* enum io_state */
+	uint8_t state; /* enum io_state */
+	struct stream stream;
 };
 
 static void update(struct uloop *l, struct conn *c);
@@ -88,6 +99,22 @@ static void update(struct uloop *l, struct conn *c);
 static struct uconn *uc(struct conn *c)
 {
 	return conn_priv(c);
+}
+
+/*
+ * splice(2) may wait on a blocking socket, whatever its own flags say,
+ * and io_uring's receives and sends may end with -EAGAIN on one that is
+ * not: a socket is non-blocking exactly while it is spliced. Returns 0
+ * or -errno.
+ */
+static int set_nonblocking(struct conn *c, bool on)
+{
+	if (!(uc(c)->state & IO_NONBLOCK) == !on)
+		return 0;
+	if (fcntl(c->fd, F_SETFL, on ? O_NONBLOCK : 0) < 0)
+		return -errno;
+	uc(c)->state ^= IO_NONBLOCK;
+	return 0;
 }
 
 /* ----------------------------------------------------------- requests */
@@ -159,7 +186,7 @@ static void wait_remove(struct uloop *l, struct conn *c)
 		l->wait_tail = u->wait_prev;
 	else
 		uc(slots[u->wait_next])->wait_prev = u->wait_prev;
-	u->state &= (uint16_t)~IO_WAITING;
+	u->state &= (uint8_t)~IO_WAITING;
 	l->nwait--;
 }
 
@@ -269,6 +296,7 @@ static int start_send(struct uloop *l, struct conn *c)
 
 	if (sqe == NULL)
 		return -EBUSY;
+	(void)set_nonblocking(c, false); /* else a send may end with -EAGAIN */
 	/*
 	 * Pooled bytes in flight must not move: leaves room behind them
 	 * for what the armed receive may still bring. One armed later
@@ -325,7 +353,7 @@ static void run_kicks(struct uloop *l)
 				    ud_gen(l->kick[i]));
 		if (c == NULL || !(uc(c)->state & IO_KICK))
 			continue;
-		uc(c)->state &= (uint16_t)~IO_KICK;
+		uc(c)->state &= (uint8_t)~IO_KICK;
 		/* update did the rest: only the send is left to start. */
 		if (!(c->flags & CONN_CLOSING) && outq_bytes(&c->out) &&
 		    !(uc(c)->state & IO_SEND) && start_send(l, c) < 0)
@@ -348,6 +376,7 @@ static int arm_recv(struct uloop *l, struct conn *c, size_t room)
 
 	if (sqe == NULL)
 		return -EBUSY;
+	(void)set_nonblocking(c, false);
 	if (l->recv_limit) {
 		io_uring_prep_recv_multishot(
 			sqe, c->fd, NULL,
@@ -390,15 +419,49 @@ static void stop_recv_if_tight(struct uloop *l, struct conn *c)
 }
 
 /*
+ * Whether c's bytes go through the pipe: it streams, and they need no
+ * looking at.
+ */
+static bool splices(const struct uloop *l, struct conn *c)
+{
+	return uc(c)->stream.on && splicer_ok(&l->splicer) &&
+	       splice_allowed(l->core.o);
+}
+
+/* Watches a streaming c for input. Returns 0 or -EBUSY. */
+static int arm_poll(struct uloop *l, struct conn *c)
+{
+	struct io_uring_sqe *sqe = uloop_get_sqe(l);
+
+	if (sqe == NULL)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, c->fd, POLLIN | POLLRDHUP);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_SPOLL, c->gen, c->slot));
+	uc(c)->state |= IO_POLL;
+	uc(c)->inflight++;
+	return 0;
+}
+
+/*
  * Keeps a receive armed while c has room for a whole ring buffer and
- * the peer may still send; with no buffer or SQE free, c waits.
+ * the peer may still send; with no buffer or SQE free, c waits. A
+ * stream with nothing queued (order) is polled instead, its receive
+ * ended first.
  */
 static void update_recv(struct uloop *l, struct conn *c)
 {
 	size_t room = outq_room(&c->out, l->core.o->max_pending);
+	bool to_pipe = splices(l, c) && outq_bytes(&c->out) == 0;
 
+	if (uc(c)->state & IO_POLL)
+		return;
 	if (uc(c)->state & IO_RECV) {
-		stop_recv_if_tight(l, c);
+		if (!to_pipe)
+			stop_recv_if_tight(l, c);
+		else if (!(uc(c)->state & IO_RECV_CANCEL) &&
+			 uloop_cancel(l, ud_pack(OP_RECV, c->gen, c->slot)) ==
+				 0)
+			uc(c)->state |= IO_RECV_CANCEL;
 		return;
 	}
 	if ((c->flags & CONN_PEER_EOF) || room < l->bufs.size)
@@ -407,6 +470,11 @@ static void update_recv(struct uloop *l, struct conn *c)
 	room = core_read_room(&l->core, c, room);
 	if (room == 0)
 		return;
+	if (to_pipe && room >= SPLICE_READ) {
+		if (arm_poll(l, c) < 0)
+			wait_push(l, c);
+		return;
+	}
 	if (l->bufs.nfree == 0 || arm_recv(l, c, room) < 0)
 		wait_push(l, c);
 }
@@ -536,7 +604,7 @@ static void handle_recv(struct uloop *l, struct conn *c,
 					    ? (uint32_t)res
 					    : uc(c)->recv_left;
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
-		uc(c)->state &= (uint16_t) ~(IO_RECV | IO_RECV_CANCEL);
+		uc(c)->state &= (uint8_t) ~(IO_RECV | IO_RECV_CANCEL);
 		uc(c)->recv_left = 0;
 		uc(c)->inflight--;
 	}
@@ -564,9 +632,49 @@ static void handle_recv(struct uloop *l, struct conn *c,
 		c->flags |= CONN_PEER_EOF;
 	else if (res < 0 && !transient(res))
 		err = res;
+	else if (res > 0)
+		stream_read(&uc(c)->stream, (size_t)res, l->bufs.size);
 	if (err < 0) {
 		log_debug("fd %d: %s", c->fd, strerror(-err));
 		close_conn(l, c, err == -ENOMEM ? "out of memory" : "error");
+		return;
+	}
+	update(l, c);
+}
+
+/*
+ * A streaming c's poll completed: splices while they bring bytes, at
+ * most SPLICES_PER_POLL; what the socket would not take back is queued
+ * and sent as any other, and the next poll waits for it.
+ */
+static void handle_poll(struct uloop *l, struct conn *c, int res)
+{
+	uint64_t before = c->bytes_in;
+	ssize_t n = -EAGAIN;
+
+	uc(c)->state &= (uint8_t)~IO_POLL;
+	uc(c)->inflight--;
+	if (c->flags & CONN_CLOSING) {
+		maybe_free(l, c);
+		return;
+	}
+	if (res > 0 && set_nonblocking(c, true) < 0)
+		uc(c)->stream.on = 0;
+	for (int i = 0; res > 0 && i < SPLICES_PER_POLL; i++) {
+		if (!splices(l, c) || outq_bytes(&c->out))
+			break;
+		n = splicer_echo(&l->splicer, &l->core, c, SPLICE_READ);
+		if (n <= 0)
+			break;
+	}
+	stream_edge(&uc(c)->stream, c->bytes_in - before);
+	if (n == 0) {
+		c->flags |= CONN_PEER_EOF;
+	} else if (n == -EINVAL) {
+		uc(c)->stream.on = 0; /* a socket that cannot splice */
+	} else if (n < 0 && n != -EAGAIN) {
+		log_debug("fd %d: %s", c->fd, strerror((int)-n));
+		close_conn(l, c, n == -ENOMEM ? "out of memory" : "error");
 		return;
 	}
 	update(l, c);
@@ -582,7 +690,7 @@ static void handle_send(struct uloop *l, struct conn *c, int res)
 	uint16_t done[OUTQ_LENT_MAX];
 	int ndone;
 
-	uc(c)->state &= (uint16_t)~IO_SEND;
+	uc(c)->state &= (uint8_t)~IO_SEND;
 	uc(c)->inflight--;
 	if (c->flags & CONN_CLOSING) {
 		maybe_free(l, c);
@@ -641,6 +749,8 @@ static void handle_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe)
 	}
 	if (ud_op(ud) == OP_RECV)
 		handle_recv(l, c, cqe);
+	else if (ud_op(ud) == OP_SPOLL)
+		handle_poll(l, c, cqe->res);
 	else
 		handle_send(l, c, cqe->res);
 }
@@ -671,6 +781,7 @@ static void dispatch(struct uloop *l, const struct io_uring_cqe *cqe)
 		break;
 	case OP_RECV:
 	case OP_SEND:
+	case OP_SPOLL:
 		handle_conn_cqe(l, cqe);
 		break;
 	}
@@ -779,6 +890,7 @@ static int init(void *loop, struct worker *w)
 
 	l->w = w;
 	l->wait_head = l->wait_tail = WAIT_NONE;
+	splicer_open(&l->splicer);
 
 	/* Room for --max-pending and what one receive brings past it. */
 	err = core_init(&l->core, w, sizeof(struct uconn),
@@ -842,6 +954,7 @@ static void destroy(void *loop)
 		io_uring_queue_exit(&l->ring);
 	core_destroy(&l->core);
 	uring_bufs_destroy(&l->bufs);
+	splicer_close(&l->splicer);
 	free(l->msgs);
 	free(l->kick);
 }

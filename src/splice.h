@@ -77,10 +77,10 @@ bool splice_allowed(const struct options *o);
 ssize_t splicer_echo(struct splicer *s, struct core *k, struct conn *c,
 		     size_t len);
 
-/* A read of n bytes into a buffer of size bytes: a full one streams. */
+/* A read of n bytes into buffers of size bytes: a full one streams. */
 static inline void stream_read(struct stream *st, size_t n, size_t size)
 {
-	if (n == size)
+	if (n >= size)
 		st->on = 1; /* its edge is not small: the count resets */
 }
 

@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "core.h"
 #include "options.h"
+#include "splice.h"
 
 struct worker;
 
@@ -49,6 +50,7 @@ enum ud_op {
 	OP_CANCEL, /* a cancel request */
 	OP_LPOLL, /* a listener's poll while out of descriptors */
 	OP_UPOLL, /* a UDP socket's poll; the core does the rest */
+	OP_SPOLL, /* a streaming connection's poll: its bytes are spliced */
 };
 
 #define UD_OP_SHIFT 60
@@ -214,6 +216,7 @@ struct uloop {
 	struct core core;
 	struct io_uring ring;
 	struct uring_bufs bufs;
+	struct splicer splicer; /* for streaming connections */
 	struct worker *w;
 	uint32_t wait_head, wait_tail, nwait;
 	struct send_msg *msgs; /* one per SQE */
