@@ -158,7 +158,8 @@ static int echo_now(struct eloop *l, struct conn *c, const char *data, size_t n)
  */
 static int splice_once(struct eloop *l, struct conn *c)
 {
-	ssize_t n = splicer_echo(&l->splicer, &l->core, c, l->read_size);
+	ssize_t n = splicer_echo(&l->splicer, &l->core, c,
+				 splice_size(l->core.o->max_pending));
 
 	if (n == -EINVAL) {
 		/* A socket that cannot splice (inetd's may be any): recv. */

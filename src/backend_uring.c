@@ -445,13 +445,14 @@ static int arm_poll(struct uloop *l, struct conn *c)
 /*
  * Keeps a receive armed while c has room for a whole ring buffer and
  * the peer may still send; with no buffer or SQE free, c waits. A
- * stream with nothing queued (order) is polled instead, its receive
- * ended first.
+ * stream is polled instead, once its receive has ended and its queue is
+ * out (order); but while its peer is slow (bytes copied into the queue)
+ * it receives into the queue as epoll reads into it, up to the bounds.
  */
 static void update_recv(struct uloop *l, struct conn *c)
 {
 	size_t room = outq_room(&c->out, l->core.o->max_pending);
-	bool to_pipe = splices(l, c) && outq_bytes(&c->out) == 0;
+	bool to_pipe = splices(l, c) && c->out.len == 0;
 
 	if (uc(c)->state & IO_POLL)
 		return;
@@ -464,6 +465,8 @@ static void update_recv(struct uloop *l, struct conn *c)
 			uc(c)->state |= IO_RECV_CANCEL;
 		return;
 	}
+	if (to_pipe && outq_bytes(&c->out))
+		return; /* handle_send comes back here */
 	if ((c->flags & CONN_PEER_EOF) || room < l->bufs.size)
 		return;
 	/* --memory: maybe less; 0 while c waits (core_resumed ends it). */
@@ -663,7 +666,8 @@ static void handle_poll(struct uloop *l, struct conn *c, int res)
 	for (int i = 0; res > 0 && i < SPLICES_PER_POLL; i++) {
 		if (!splices(l, c) || outq_bytes(&c->out))
 			break;
-		n = splicer_echo(&l->splicer, &l->core, c, SPLICE_READ);
+		n = splicer_echo(&l->splicer, &l->core, c,
+				 splice_size(l->core.o->max_pending));
 		if (n <= 0)
 			break;
 	}

@@ -14,8 +14,6 @@
 #include "splice.h"
 
 enum {
-	/* Room for a read's worth of the socket's pages, however split. */
-	PIPE_SIZE = 4 * SPLICE_READ,
 	SPILL_SIZE = 16 * 1024,
 };
 
@@ -24,7 +22,7 @@ void splicer_open(struct splicer *s)
 	s->spill = malloc(SPILL_SIZE);
 	if (s->spill && pipe2(s->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
 		/* A smaller pipe only means shorter splices. */
-		(void)fcntl(s->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+		(void)fcntl(s->pipe[1], F_SETPIPE_SZ, SPLICE_MAX);
 		return;
 	}
 	free(s->spill);
