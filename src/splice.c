@@ -22,7 +22,7 @@ void splicer_open(struct splicer *s)
 	s->spill = malloc(SPILL_SIZE);
 	if (s->spill && pipe2(s->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
 		/* A smaller pipe only means shorter splices. */
-		(void)fcntl(s->pipe[1], F_SETPIPE_SZ, SPLICE_MAX);
+		(void)fcntl(s->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
 		return;
 	}
 	free(s->spill);

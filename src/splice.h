@@ -42,10 +42,15 @@ enum {
 	/* A stream's mark: a read this full. */
 	SPLICE_READ = 64 * 1024,
 	/*
-	 * One splice's length at most (and the pipe's size): 0.88x the
-	 * server's CPU per echo of 64 KiB splices; 512 KiB gained nothing.
+	 * One splice's length at most. 256 KiB cost one streaming client
+	 * 0.88x the server's CPU per echo, but four of them 1/0.64x the
+	 * client's time (128 KiB: 1/0.73x): the longer a client's pages wait
+	 * in the server, the less of them is in its cache when they come
+	 * back.
 	 */
-	SPLICE_MAX = 4 * SPLICE_READ,
+	SPLICE_MAX = SPLICE_READ,
+	/* Room for a splice's pages, however the socket split them. */
+	PIPE_SIZE = 4 * SPLICE_MAX,
 	/* What a small edge (or poll completion) brings less of. */
 	STREAM_MIN = SPLICE_READ / 4,
 	/*
