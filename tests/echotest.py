@@ -53,9 +53,9 @@ def plan(n):
     print("1..%d" % n, flush=True)
 
 
-def diag(msg):
+def diag(msg, out=None):
     for line in str(msg).splitlines() or [""]:
-        print("# " + line, flush=True)
+        print("# " + line, file=out or sys.stdout, flush=True)
 
 
 def ok(cond, name, *details):
@@ -64,8 +64,10 @@ def ok(cond, name, *details):
         print("%sok %d - %s" % ("" if cond else "not ", _tap.n, name), flush=True)
         if not cond:
             _tap.failed += 1
+            # On stderr, which prove shows: a failure in CI explains itself.
+            diag("%s: failed: %s" % (os.path.basename(sys.argv[0]), name), sys.stderr)
             for d in details:
-                diag(d)
+                diag(d, sys.stderr)
     return bool(cond)
 
 
