@@ -83,6 +83,7 @@ enum io_state {
 	IO_KICK = 1 << 4, /* on the kick list: its send starts after reap */
 	IO_POLL = 1 << 5, /* a poll is armed: it streams through the pipe */
 	IO_NONBLOCK = 1 << 6, /* its socket is O_NONBLOCK (set_nonblocking) */
+	IO_SLOW = 1 << 7, /* its last send of lent buffers was short */
 };
 
 /* The backend's part of a connection (conn_priv). */
@@ -388,7 +389,7 @@ static int arm_recv(struct uloop *l, struct conn *c, size_t room)
 				   room < l->bufs.size ? (unsigned int)room : 0,
 				   0);
 	}
-	if (l->recv_bundle)
+	if (l->bufs.bundle)
 		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
@@ -446,13 +447,16 @@ static int arm_poll(struct uloop *l, struct conn *c)
  * Keeps a receive armed while c has room for a whole ring buffer and
  * the peer may still send; with no buffer or SQE free, c waits. A
  * stream is polled instead, once its receive has ended and its queue is
- * out (order); but while its peer is slow (bytes copied into the queue)
- * it receives into the queue as epoll reads into it, up to the bounds.
+ * out (order); but while its peer is slow (a short send) it receives
+ * into the queue as epoll reads into it, up to the bounds. (Not "while
+ * bytes are copied into the queue": a bundle may bring more buffers than
+ * a queue can lend, and a stream waiting for an empty queue to stop its
+ * receive could wait for as long as it streams, copying all the while.)
  */
 static void update_recv(struct uloop *l, struct conn *c)
 {
 	size_t room = outq_room(&c->out, l->core.o->max_pending);
-	bool to_pipe = splices(l, c) && c->out.len == 0;
+	bool to_pipe = splices(l, c) && !(uc(c)->state & IO_SLOW);
 
 	if (uc(c)->state & IO_POLL)
 		return;
@@ -529,67 +533,6 @@ static int take(struct uloop *l, struct conn *c, unsigned int bid, size_t n)
 }
 
 /*
- * How many ring buffers a receive's completion took: one, or for a
- * bundle as many as its bytes fill (none without bytes: the kernel
- * then keeps the buffer it looked at). The first is the one the
- * completion names, the others follow it in ring order (buf_at).
- */
-static unsigned int cqe_bufs(const struct uloop *l,
-			     const struct io_uring_cqe *cqe)
-{
-	if (!(cqe->flags & IORING_CQE_F_BUFFER))
-		return 0;
-	if (!l->recv_bundle)
-		return 1;
-	if (cqe->res <= 0)
-		return 0;
-	return ((unsigned int)cqe->res + l->bufs.size - 1) / l->bufs.size;
-}
-
-/*
- * Where in the ring the first buffer a completion took sat: from the id
- * the completion names, never from a count of the kernel's progress, as
- * completions of different receives need not come in the order they
- * took buffers. Read before any of its buffers is given back (which
- * moves its position).
- */
-static uint16_t cqe_ring_pos(const struct uloop *l,
-			     const struct io_uring_cqe *cqe)
-{
-	return l->bufs.pos[cqe->flags >> IORING_CQE_BUFFER_SHIFT];
-}
-
-/*
- * The id of the i'th buffer a completion took, its first at ring entry
- * start; it is ours now. The first is the id the completion names; a
- * bundle's others are the entries after it, which the ring (twice as
- * many entries as buffers) does not give again before they come back.
- */
-static unsigned int buf_at(struct uloop *l, const struct io_uring_cqe *cqe,
-			   uint16_t start, unsigned int i)
-{
-	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-
-	if (i)
-		bid = l->bufs.br->bufs[(uint16_t)(start + i) & l->bufs.mask]
-			      .bid;
-	uring_buf_taken(&l->bufs);
-	return bid;
-}
-
-/*
- * Whether a bundle's first entry still names the buffer the completion
- * does; if not, the entries after it cannot be trusted either.
- */
-static bool bundle_sane(const struct uloop *l, const struct io_uring_cqe *cqe,
-			uint16_t start, unsigned int nbufs)
-{
-	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-
-	return nbufs < 2 || l->bufs.br->bufs[start & l->bufs.mask].bid == bid;
-}
-
-/*
  * A receive completed: buffers of data, end of input, the ring ran dry
  * (-ENOBUFS: re-armed when buffers return), or an error that ends c.
  * Every buffer a completion names is kept or given back; no other is.
@@ -597,8 +540,8 @@ static bool bundle_sane(const struct uloop *l, const struct io_uring_cqe *cqe,
 static void handle_recv(struct uloop *l, struct conn *c,
 			const struct io_uring_cqe *cqe)
 {
-	unsigned int nbufs = cqe_bufs(l, cqe), bid, i;
-	uint16_t start = nbufs ? cqe_ring_pos(l, cqe) : 0;
+	unsigned int nbufs = uring_cqe_bufs(&l->bufs, cqe), bid, i;
+	uint16_t start = nbufs ? uring_cqe_pos(&l->bufs, cqe) : 0;
 	size_t left = cqe->res > 0 ? (size_t)cqe->res : 0, n;
 	int res = cqe->res, err = 0;
 
@@ -611,7 +554,7 @@ static void handle_recv(struct uloop *l, struct conn *c,
 		uc(c)->recv_left = 0;
 		uc(c)->inflight--;
 	}
-	if (!bundle_sane(l, cqe, start, nbufs)) {
+	if (!uring_cqe_sane(&l->bufs, cqe, start, nbufs)) {
 		/* Never seen; fail closed rather than echo others' bytes. */
 		log_error("fd %d: a receive's buffers are not where the ring "
 			  "had them; closing it",
@@ -619,7 +562,7 @@ static void handle_recv(struct uloop *l, struct conn *c,
 		nbufs = 1, err = -EIO;
 	}
 	for (i = 0; i < nbufs; i++) {
-		bid = buf_at(l, cqe, start, i);
+		bid = uring_cqe_buf(&l->bufs, cqe, start, i);
 		n = left < l->bufs.size ? left : l->bufs.size;
 		left -= n;
 		if (n && err == 0 && !(c->flags & CONN_CLOSING))
@@ -661,6 +604,11 @@ static void handle_poll(struct uloop *l, struct conn *c, int res)
 		maybe_free(l, c);
 		return;
 	}
+	if (res < 0 && !transient(res)) {
+		log_debug("fd %d: poll: %s", c->fd, strerror(-res));
+		close_conn(l, c, "error");
+		return;
+	}
 	if (res > 0 && set_nonblocking(c, true) < 0)
 		uc(c)->stream.on = 0;
 	for (int i = 0; res > 0 && i < SPLICES_PER_POLL; i++) {
@@ -672,6 +620,8 @@ static void handle_poll(struct uloop *l, struct conn *c, int res)
 			break;
 	}
 	stream_edge(&uc(c)->stream, c->bytes_in - before);
+	if (outq_bytes(&c->out))
+		uc(c)->state |= IO_SLOW; /* the socket did not take it all */
 	if (n == 0) {
 		c->flags |= CONN_PEER_EOF;
 	} else if (n == -EINVAL) {
@@ -706,6 +656,10 @@ static void handle_send(struct uloop *l, struct conn *c, int res)
 		return;
 	}
 	c->bytes_out += n;
+	if (c->out.flight == OUTQ_SENDING_LENT)
+		uc(c)->state = n < outq_flight_lent_bytes(&c->out)
+				       ? uc(c)->state | IO_SLOW
+				       : uc(c)->state & (uint8_t)~IO_SLOW;
 	ndone = outq_sent(&l->core.pool, &c->out, n, done);
 	if (ndone < 0) {
 		close_conn(l, c, "out of memory");
@@ -744,11 +698,12 @@ static void handle_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe)
 	if (c == NULL) {
 		/* Cannot happen (freed only when idle), but keep the buffers.
 		 */
-		unsigned int n = cqe_bufs(l, cqe);
-		uint16_t start = n ? cqe_ring_pos(l, cqe) : 0;
+		unsigned int n = uring_cqe_bufs(&l->bufs, cqe);
+		uint16_t start = n ? uring_cqe_pos(&l->bufs, cqe) : 0;
 
 		for (unsigned int i = 0; i < n; i++)
-			uring_buf_put(&l->bufs, buf_at(l, cqe, start, i));
+			uring_buf_put(&l->bufs,
+				      uring_cqe_buf(&l->bufs, cqe, start, i));
 		return;
 	}
 	if (ud_op(ud) == OP_RECV)
@@ -914,10 +869,10 @@ static int init(void *loop, struct worker *w)
 	l->core.pool.lend_base = l->bufs.mem;
 	l->core.pool.lend_size = buf_size;
 	l->recv_limit = uring_recv_limit_works(&l->ring);
-	l->recv_bundle = l->recv_limit && uring_recv_bundle_works(&l->ring);
+	l->bufs.bundle = l->recv_limit && uring_recv_bundle_works(&l->ring);
 	/* update_recv arms a receive only with room for a whole buffer. */
 	l->core.read_unit = l->bufs.size;
-	log_debug("receives: %s", l->recv_bundle ? "multishot, limited, bundles"
+	log_debug("receives: %s", l->bufs.bundle ? "multishot, limited, bundles"
 				  : l->recv_limit ? "multishot, limited"
 						  : "one-shot");
 	return arm_ctl(l);

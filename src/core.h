@@ -36,7 +36,7 @@ enum {
 	CORE_POOL_CACHE = 64, /* pooled send buffers kept for reuse */
 	/* Descriptors a worker holds besides its connections: its loop, its
 	   ctl eventfd, its spare, one accepted while refusing, a probe, and
-	   epoll's splice pipe (two). */
+	   the splice pipe (two). */
 	CORE_FDS_PER_WORKER = 8,
 	CORE_FDS_SLACK = 16, /* for the process (logging, /proc reads...) */
 	CORE_SWEEP_MS = 1000, /* --send-timeout and --max-lifetime checks */

@@ -274,6 +274,17 @@ static void pop_lent(struct outq *q, uint16_t *done)
 	q->lent_off = 0;
 }
 
+size_t outq_flight_lent_bytes(const struct outq *q)
+{
+	size_t whole = 0;
+
+	if (q->flight != OUTQ_SENDING_LENT)
+		return 0;
+	for (unsigned int i = 0; i < q->flight_lent && i < q->nlent; i++)
+		whole += q->lent_len[i] - (i ? 0 : q->lent_off);
+	return whole;
+}
+
 int outq_sent(struct outq_pool *p, struct outq *q, size_t n, uint16_t *done)
 {
 	unsigned int want = q->flight == OUTQ_SENDING_LENT ? q->flight_lent : 1;

@@ -140,6 +140,12 @@ unsigned int outq_lent_iov(const struct outq_pool *p, const struct outq *q,
 			   struct iovec *iov);
 
 /*
+ * The bytes a send of lent buffers in flight covers; 0 when the send in
+ * flight is not one. Less sent means its peer is slow.
+ */
+size_t outq_flight_lent_bytes(const struct outq *q);
+
+/*
  * Marks the front as read by a send in flight until outq_sent: every
  * lent buffer (outq_lent_iov), else the pooled bytes. Before
  * a send from the pooled buffer, slides its bytes to the start when

@@ -140,6 +140,7 @@ struct uring_bufs {
 	int mask;
 	bool touched; /* a buffer was used since the last trim */
 	bool recent; /* ... since the last trim tick */
+	bool bundle; /* a receive may fill several (IORING_RECVSEND_BUNDLE) */
 	struct budget *budget;
 };
 
@@ -192,6 +193,41 @@ void uring_bufs_trim(struct uring_bufs *b, unsigned int setup_flags);
  */
 void uring_bufs_publish(struct uring_bufs *b);
 
+/*
+ * How many ring buffers a receive's completion took: one, or for a
+ * bundle as many as its bytes fill (none without bytes: the kernel then
+ * keeps the buffer it looked at).
+ */
+unsigned int uring_cqe_bufs(const struct uring_bufs *b,
+			    const struct io_uring_cqe *cqe);
+
+/*
+ * Where in the ring the first buffer a completion took sat: from the id
+ * the completion names, never from a count of the kernel's progress, as
+ * completions of different receives need not come in the order they
+ * took buffers. Read before any of its buffers is given back (which
+ * moves its position).
+ */
+uint16_t uring_cqe_pos(const struct uring_bufs *b,
+		       const struct io_uring_cqe *cqe);
+
+/*
+ * The id of the i'th buffer a completion took, its first at ring entry
+ * start; it is ours now (uring_buf_taken). The first is the id the
+ * completion names; a bundle's others are the entries after it, which
+ * the ring (twice as many entries as buffers) does not give again
+ * before they come back.
+ */
+unsigned int uring_cqe_buf(struct uring_bufs *b, const struct io_uring_cqe *cqe,
+			   uint16_t start, unsigned int i);
+
+/*
+ * Whether a bundle's first entry still names the buffer the completion
+ * does; if not, the entries after it cannot be trusted either.
+ */
+bool uring_cqe_sane(const struct uring_bufs *b, const struct io_uring_cqe *cqe,
+		    uint16_t start, unsigned int nbufs);
+
 /* ------------------------- backend_uring.c and uring_accept.c */
 
 /*
@@ -228,7 +264,6 @@ struct uloop {
 	bool udp_armed[OPTIONS_MAX_BINDS];
 	bool ring_ok, stopping, ctl_armed;
 	bool recv_limit; /* multishot receives can be limited */
-	bool recv_bundle; /* ... and fill several buffers at once */
 	bool retry; /* an SQE was lacking: run the whole wait list */
 	bool reaping; /* completions are being handled: sends wait */
 };

@@ -38,7 +38,7 @@ int uring_bufs_init(struct uring_bufs *b, struct io_uring *ring,
 	b->count = count;
 	b->size = size;
 	b->budget = bud;
-	/* Twice as many entries as buffers: see buf_at in backend_uring.c. */
+	/* Twice as many entries as buffers: see uring_cqe_buf. */
 	while (entries < 2 * count)
 		entries <<= 1;
 	b->br_bytes = entries * sizeof(struct io_uring_buf);
@@ -178,3 +178,40 @@ void uring_bufs_publish(struct uring_bufs *b)
 }
 
 #endif /* HAVE_LIBURING */
+
+unsigned int uring_cqe_bufs(const struct uring_bufs *b,
+			    const struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return 0;
+	if (!b->bundle)
+		return 1;
+	if (cqe->res <= 0)
+		return 0;
+	return ((unsigned int)cqe->res + b->size - 1) / b->size;
+}
+
+uint16_t uring_cqe_pos(const struct uring_bufs *b,
+		       const struct io_uring_cqe *cqe)
+{
+	return b->pos[cqe->flags >> IORING_CQE_BUFFER_SHIFT];
+}
+
+unsigned int uring_cqe_buf(struct uring_bufs *b, const struct io_uring_cqe *cqe,
+			   uint16_t start, unsigned int i)
+{
+	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+	if (i)
+		bid = b->br->bufs[(uint16_t)(start + i) & b->mask].bid;
+	uring_buf_taken(b);
+	return bid;
+}
+
+bool uring_cqe_sane(const struct uring_bufs *b, const struct io_uring_cqe *cqe,
+		    uint16_t start, unsigned int nbufs)
+{
+	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+	return nbufs < 2 || b->br->bufs[start & b->mask].bid == bid;
+}
