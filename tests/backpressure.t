@@ -108,6 +108,26 @@ def test_stream_then_small(backend):
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
 
+def test_stream_then_idle(backend):
+    """A connection left idle after streaming (on io_uring it waits in a
+    poll, not a receive, then) is closed by --idle-timeout like any other;
+    one still open at the stop does not hold the stop up; the descriptors
+    go back."""
+    srv = Echod("-t", "1", "--idle-timeout", "1", backend=backend)
+    fds = len(os.listdir("/proc/%d/fd" % srv.proc.pid))
+    data = pattern(4 << 20, seed=60)
+    with connect(srv.addr()) as s:
+        ok(echo_all(s, data, 60) == data, "%s: a 4 MiB stream comes back whole" % backend)
+        ok(closed_within(s, 5), "%s: then, idle, it is closed by --idle-timeout" % backend)
+    ok(wait_until(lambda: len(os.listdir("/proc/%d/fd" % srv.proc.pid)) == fds, 5),
+       "%s: and its descriptor goes back (%d open, %d before)"
+       % (backend, len(os.listdir("/proc/%d/fd" % srv.proc.pid)), fds))
+    last = connect(srv.addr())
+    ok(echo_all(last, data, 60) == data, "%s: another stream comes back whole" % backend)
+    eq(srv.stop(), 0, "%s: and the stop with it still open exits 0" % backend)
+    last.close()
+
+
 def test_resets(backend):
     srv = Echod("-t", "1", backend=backend)
     data = pattern(4 << 20, seed=5)
@@ -167,6 +187,7 @@ def test_memory_goes_back(backend):
 for_each_backend(test_non_reader)
 for_each_backend(test_half_close)
 for_each_backend(test_stream_then_small)
+for_each_backend(test_stream_then_idle)
 for_each_backend(test_resets)
 for_each_backend(test_memory_goes_back)
 done_testing()
