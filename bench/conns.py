@@ -16,8 +16,8 @@ usage: bench/conns.py [--backends epoll,io_uring] [--counts 10000,MAX]
 2. Flatness: `echobench -T 1 -c C -s SIZE` ping-pong at C = 50 and C = MANY
    (default 10000), server on CPU 0 and echobench on CPU 1, REPS
    interleaved repetitions (every backend and count once, then again):
-   echoes/s and server CPU-µs per echo, medians, and MANY / 50 as the median
-   of the per-repetition ratios.
+   echoes/s, server and echobench CPU-µs per echo, medians, and MANY / 50 as
+   the median of the per-repetition ratios.
 
 Environment: ECHOD, ECHOBENCH (default build/), SERVER_CPU=0, LOAD_CPU=1.
 """
@@ -144,7 +144,8 @@ def bench(backend, conns, args):
         print("conns.py: %s %d connections: echobench exit %d: %s" %
               (backend, conns, p.returncode, p.stderr.strip()[-300:]), file=sys.stderr)
         return None
-    return doc["requests_per_s"], doc["cpu_us_per_request"]["server"]["total"]
+    cpu = doc["cpu_us_per_request"]
+    return doc["requests_per_s"], cpu["server"]["total"], cpu["client"]["total"]
 
 
 def table(header, lines):
@@ -191,7 +192,7 @@ def flat_part(args):
         few, many = res[(b, 50)], res[(b, args.many)]
         ok = [(x, y) for x, y in zip(few, many) if x and y]
         if not ok:
-            lines.append([b, "FAIL", "", "", "", "", ""])
+            lines.append([b, "FAIL"] + [""] * 8)
             continue
 
         def m(i, rs):
@@ -202,9 +203,12 @@ def flat_part(args):
             return "%.2f (%.2f-%.2f)" % (statistics.median(v), min(v), max(v))
         lines.append([b, "%sk" % m(0, [(x[0] / 1e3,) for x, _ in ok]),
                       "%sk" % m(0, [(y[0] / 1e3,) for _, y in ok]), ratio(0),
-                      m(1, [x for x, _ in ok]), m(1, [y for _, y in ok]), ratio(1)])
+                      m(1, [x for x, _ in ok]), m(1, [y for _, y in ok]), ratio(1),
+                      m(2, [x for x, _ in ok]), m(2, [y for _, y in ok]), ratio(2)])
+    # The client's cost too: at MANY it, not the server, sets the rate.
     table(["backend", "echoes/s at 50", "at %d" % args.many, "ratio",
-           "server CPU-µs/echo at 50", "at %d" % args.many, "ratio"], lines)
+           "server CPU-µs/echo at 50", "at %d" % args.many, "ratio",
+           "echobench CPU-µs/echo at 50", "at %d" % args.many, "ratio"], lines)
 
 
 def main():
