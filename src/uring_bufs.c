@@ -177,7 +177,6 @@ void uring_bufs_publish(struct uring_bufs *b)
 	}
 }
 
-#endif /* HAVE_LIBURING */
 
 unsigned int uring_cqe_bufs(const struct uring_bufs *b,
 			    const struct io_uring_cqe *cqe)
@@ -215,3 +214,5 @@ bool uring_cqe_sane(const struct uring_bufs *b, const struct io_uring_cqe *cqe,
 
 	return nbufs < 2 || b->br->bufs[start & b->mask].bid == bid;
 }
+
+#endif /* HAVE_LIBURING */
