@@ -177,7 +177,6 @@ void uring_bufs_publish(struct uring_bufs *b)
 	}
 }
 
-
 unsigned int uring_cqe_bufs(const struct uring_bufs *b,
 			    const struct io_uring_cqe *cqe)
 {
