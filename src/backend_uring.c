@@ -589,6 +589,28 @@ static void handle_recv(struct uloop *l, struct conn *c,
 }
 
 /*
+ * c's one-shot request (flag IO_POLL or IO_SEND) ended with res: the
+ * flag and the count go. Returns false when c is gone (it was closing,
+ * or res is an error that closes it).
+ */
+static bool request_ended(struct uloop *l, struct conn *c, uint8_t flag,
+			  int res)
+{
+	uc(c)->state &= (uint8_t)~flag;
+	uc(c)->inflight--;
+	if (c->flags & CONN_CLOSING) {
+		maybe_free(l, c);
+		return false;
+	}
+	if (res < 0 && !transient(res)) {
+		log_debug("fd %d: %s", c->fd, strerror(-res));
+		close_conn(l, c, "error");
+		return false;
+	}
+	return true;
+}
+
+/*
  * A streaming c's poll completed: splices while they bring bytes, at
  * most SPLICES_PER_POLL; what the socket would not take back is queued
  * and sent as any other, and the next poll waits for it.
@@ -598,17 +620,8 @@ static void handle_poll(struct uloop *l, struct conn *c, int res)
 	uint64_t before = c->bytes_in;
 	ssize_t n = -EAGAIN;
 
-	uc(c)->state &= (uint8_t)~IO_POLL;
-	uc(c)->inflight--;
-	if (c->flags & CONN_CLOSING) {
-		maybe_free(l, c);
+	if (!request_ended(l, c, IO_POLL, res))
 		return;
-	}
-	if (res < 0 && !transient(res)) {
-		log_debug("fd %d: poll: %s", c->fd, strerror(-res));
-		close_conn(l, c, "error");
-		return;
-	}
 	if (res > 0 && set_nonblocking(c, true) < 0)
 		uc(c)->stream.on = 0;
 	for (int i = 0; res > 0 && i < SPLICES_PER_POLL; i++) {
@@ -644,17 +657,8 @@ static void handle_send(struct uloop *l, struct conn *c, int res)
 	uint16_t done[OUTQ_LENT_MAX];
 	int ndone;
 
-	uc(c)->state &= (uint8_t)~IO_SEND;
-	uc(c)->inflight--;
-	if (c->flags & CONN_CLOSING) {
-		maybe_free(l, c);
+	if (!request_ended(l, c, IO_SEND, res))
 		return;
-	}
-	if (res < 0 && !transient(res)) {
-		log_debug("fd %d: %s", c->fd, strerror(-res));
-		close_conn(l, c, "error");
-		return;
-	}
 	c->bytes_out += n;
 	if (c->out.flight == OUTQ_SENDING_LENT)
 		uc(c)->state = n < outq_flight_lent_bytes(&c->out)
