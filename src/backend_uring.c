@@ -477,7 +477,7 @@ static void update_recv(struct uloop *l, struct conn *c)
 	room = core_read_room(&l->core, c, room);
 	if (room == 0)
 		return;
-	if (to_pipe && room >= SPLICE_READ) {
+	if (to_pipe && room >= splice_size(l->core.o->max_pending)) {
 		if (arm_poll(l, c) < 0)
 			wait_push(l, c);
 		return;
