@@ -514,12 +514,19 @@ struct conn *core_expired(struct core *k, const char **why)
 	return k->sweep_due ? sweep(k, why) : NULL;
 }
 
+/*
+ * A trim tick from now while there is something to give back (spare
+ * pooled buffers, or the backend's part); none otherwise.
+ */
+static uint64_t next_trim(const struct core *k)
+{
+	return k->pool.nfree || k->trim_more ? k->now_ms + CORE_TRIM_MS : 0;
+}
+
 bool core_trim_due(struct core *k)
 {
 	if (k->trim_at == 0) {
-		/* A timer only while there is something to give back. */
-		if (k->pool.nfree || k->trim_more)
-			k->trim_at = k->now_ms + CORE_TRIM_MS;
+		k->trim_at = next_trim(k);
 		return false;
 	}
 	if (k->trim_at > k->now_ms)
@@ -528,9 +535,7 @@ bool core_trim_due(struct core *k)
 		outq_pool_decay(&k->pool);
 	else
 		outq_pool_trim(&k->pool);
-	/* The next tick, for what is left and for the backend's part. */
-	k->trim_at =
-		k->pool.nfree || k->trim_more ? k->now_ms + CORE_TRIM_MS : 0;
+	k->trim_at = next_trim(k);
 	return true;
 }
 

@@ -47,7 +47,8 @@ int uring_bufs_init(struct uring_bufs *b, struct io_uring *ring,
 	b->mem = map_anon(b->mem_bytes);
 	b->parked = malloc(count * sizeof(*b->parked));
 	b->pos = calloc(count, sizeof(*b->pos));
-	if (b->br == NULL || b->mem == NULL || b->parked == NULL)
+	if (b->br == NULL || b->mem == NULL || b->parked == NULL ||
+	    b->pos == NULL)
 		return -ENOMEM;
 	/* Lowest ids on top: the memory in use stays at the front. */
 	for (uint32_t i = 0; i < count; i++)

@@ -233,20 +233,30 @@ int uring_setup(struct io_uring *ring, unsigned int entries,
  * A kernel that knows the limit ends the receive after the first byte
  * (no IORING_CQE_F_MORE); an older one refuses the field (-EINVAL).
  */
+/*
+ * try_multishot on a page of its own, for a probe once the ring is set
+ * up. Returns its result, or -ENOMEM.
+ */
+static int probe_receive(struct io_uring *ring, unsigned int limit, bool bundle,
+			 bool *more)
+{
+	void *page = mmap(NULL, PROBE_PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int res;
+
+	if (page == MAP_FAILED)
+		return -ENOMEM;
+	res = try_multishot(ring, page, limit, bundle, more);
+	/* The receive has ended (or failed): nothing reads the page now. */
+	munmap(page, PROBE_PAGE);
+	return res;
+}
+
 bool uring_recv_limit_works(struct io_uring *ring)
 {
 	bool more = true;
-	void *page;
-	int res;
 
-	page = mmap(NULL, PROBE_PAGE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (page == MAP_FAILED)
-		return false;
-	res = try_multishot(ring, page, 1, false, &more);
-	/* The receive has ended (or failed): nothing reads the page now. */
-	munmap(page, PROBE_PAGE);
-	return res > 0 && !more;
+	return probe_receive(ring, 1, false, &more) > 0 && !more;
 }
 
 /*
@@ -260,18 +270,10 @@ bool uring_recv_bundle_works(struct io_uring *ring)
 {
 	const char *env = getenv("ECHOD_URING_NO_BUNDLE");
 	bool more = true;
-	void *page;
-	int res;
 
 	if (env && env[0] && strcmp(env, "0") != 0)
 		return false;
-	page = mmap(NULL, PROBE_PAGE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (page == MAP_FAILED)
-		return false;
-	res = try_multishot(ring, page, 0, true, &more);
-	munmap(page, PROBE_PAGE);
-	return res > 0;
+	return probe_receive(ring, 0, true, &more) > 0;
 }
 
 #endif /* HAVE_LIBURING */
