@@ -51,6 +51,8 @@ enum ud_op {
 	OP_LPOLL, /* a listener's poll while out of descriptors */
 	OP_UPOLL, /* a UDP socket's poll; the core does the rest */
 	OP_SPOLL, /* a streaming connection's poll: its bytes are spliced */
+	OP_TIMER, /* the timeout for the core's next deadline */
+	OP_TIMER_MOVE, /* a request moving it sooner */
 };
 
 #define UD_OP_SHIFT 60
@@ -263,6 +265,9 @@ struct uloop {
 	uint8_t accept_state[OPTIONS_MAX_BINDS];
 	bool udp_armed[OPTIONS_MAX_BINDS];
 	bool ring_ok, stopping, ctl_armed;
+	bool timer_moves; /* the kernel can move a timeout (Linux 5.11) */
+	uint64_t timer_at; /* when OP_TIMER expires (core ms); 0: none */
+	struct __kernel_timespec timer_ts; /* read by the kernel at submit */
 	bool recv_limit; /* multishot receives can be limited */
 	bool retry; /* an SQE was lacking: run the whole wait list */
 	bool reaping; /* completions are being handled: sends wait */

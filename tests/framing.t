@@ -77,6 +77,28 @@ def test_linger_timeout(backend):
     srv.stop()
 
 
+def test_linger_sooner(backend):
+    """A deadline sooner than any the loop sleeps towards is kept: an idle
+    client has the worker asleep until its idle timeout, 30 s away, when
+    another's --linger of 1 s starts. (io_uring leaves one timeout in the
+    kernel across wakeups; it must be moved sooner.)"""
+    srv = Echod("-t", "1", "-n", "1", "--linger", "1", "--idle-timeout", "30", "-v",
+                backend=backend)
+    with connect(srv.addr()) as idle:
+        ok(srv.wait_log(r"accept fd", 5), "%s: the idle client is accepted" % backend)
+        time.sleep(0.3)
+        with connect(srv.addr()) as s:
+            s.sendall(b"x\n")
+            eq(recv_exact(s, 2), b"x\n", "%s: echo before linger, an idle client beside" % backend)
+            start = time.monotonic()
+            ok(srv.wait_log(r"\(linger timeout\)", 5),
+               "%s: ... dropped after --linger 1, not at the other's idle timeout" % backend,
+               "%.1f s" % (time.monotonic() - start))
+        idle.sendall(b"y")
+        eq(recv_exact(idle, 1), b"y", "%s: the idle client is still served" % backend)
+    srv.stop()
+
+
 def test_nc_transcript(backend):
     """The lecture's exercise with a real client: nc sends three lines and
     sees them echoed, then the connection is closed by the server."""
@@ -122,6 +144,7 @@ def test_telnet_transcript(backend):
 for_each_backend(test_line_limit)
 for_each_backend(test_raw_limit)
 for_each_backend(test_linger_timeout)
+for_each_backend(test_linger_sooner)
 for_each_backend(test_nc_transcript)
 for_each_backend(test_telnet_transcript)
 done_testing()
