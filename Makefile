@@ -6,6 +6,8 @@
 #   make bench           benchmark matrix (bench/run.sh), prints markdown tables;
 #                        QUICK=1 for a small one, PEERS=... from bench/peers.sh
 #   make bench-conns     idle memory per connection, 50 vs 10,000 connections
+#   make bench-same-time echod / each peer under the same open-loop load, both
+#                        served at the same time (PEERS=... as for make bench)
 #   make fuzz            build the libFuzzer harnesses (clang) and run each
 #                        for FUZZ_SECONDS (default 10) from fuzz/corpus/
 #   make soak            the fault soak and the churn for SOAK_SECONDS per
@@ -97,7 +99,7 @@ BARE_CLIENT := $(if $(wildcard bench/bare_client.c),$(BUILD)/bare-client)
 
 .SECONDARY:
 
-.PHONY: all run check check-threads bench bench-conns ci install install-units uninstall clean \
+.PHONY: all run check check-threads bench bench-conns bench-same-time ci install install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
 
 all: $(PROGRAMS) $(EXAMPLES) $(BARE_CLIENT)
@@ -176,6 +178,11 @@ bench: all
 bench-conns: all
 	$(Q)$(TEST_ENV) bench/conns.py
 
+# echod and a peer under the same load at the same moment: ratios that the
+# machine's drift does not move.
+bench-same-time: all
+	$(Q)$(TEST_ENV) bench/same_time.py
+
 # The long soak: tests/soak.t and tests/churn.t read these from the environment.
 SOAK_SECONDS ?= 120
 soak: all
@@ -219,7 +226,7 @@ manlint:
 	$(Q)for m in man/*.1; do out=$$(groff -mdoc -Tutf8 -ww -z $$m 2>&1); \
 		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; done; echo "  MANLINT ok"
 
-.PHONY: all run check check-threads bench bench-conns ci install install-units uninstall clean \
+.PHONY: all run check check-threads bench bench-conns bench-same-time ci install install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
 FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] bench/*.c examples/*.c tests/*.[ch] fuzz/*.[ch])
 format:

@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import echotest as t  # noqa: E402
 
 RUN = os.path.join(t.ROOT, "bench", "run.sh")
+SAME_TIME = os.path.join(t.ROOT, "bench", "same_time.py")
 PEERS_SH = os.path.join(t.ROOT, "bench", "peers.sh")
 REF = os.path.join(t.ROOT, "bench", "ref_asyncio.py")
 COLS = ["b: 50 conn 512 B", "e: UDP 50 x 512 B", "o: 50 conn 512 B at 5000k/s (open loop)"]
@@ -124,9 +125,36 @@ def test_bad_input():
     eq(p.stdout, "", "and no PEERS string", p.stderr)
 
 
+def test_same_time():
+    """bench/same_time.py: one short repetition of column a against the
+    asyncio reference as PEERS, and no uvloop (its Python does not exist)."""
+    env = dict(os.environ, ECHOD=t.ECHOD, ECHOBENCH=t.ECHOBENCH,
+               UVLOOP_PYTHON="/nonexistent/python3",
+               PEERS="ref=%s %s --port {PORT}" % (sys.executable, REF))
+    p = subprocess.run([sys.executable, SAME_TIME, "--workloads", "a", "--reps", "1",
+                        "--duration", "0.3", "--warmup", "0.1"], env=env, capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    eq(p.returncode, 0, "same_time.py exits 0", p.stderr[-2000:])
+    rows = find(tables(p.stdout), "echod / peer", "same time")
+    t.ok(rows is not None, "same_time.py prints its ratio table", p.stdout[-2000:])
+    if rows is None:
+        return
+    eq(rows[0], ["echod / peer", "a: 1 conn 64 B at 8k/s"], "same_time.py: one column per workload")
+    names = [r[0] for r in rows[1:]]
+    t.ok(names in (["echod-epoll / ref", "echod-io_uring / ref"], ["echod-epoll / ref"]),
+         "same_time.py: a row per echod backend and peer, none for the missing uvloop", names)
+    cell = rows[1][1] if len(rows) > 1 else ""
+    t.ok(RATIO.match(cell), "same_time.py: epoll / ref is a median with its range", cell)
+    p = subprocess.run([sys.executable, SAME_TIME, "--workloads", "zz"], env=env,
+                       capture_output=True, text=True, timeout=20)
+    eq(p.returncode, 2, "same_time.py: an unknown workload: exit 2")
+    t.ok("unknown workload 'zz'" in p.stderr, "and one line that names it", p.stderr)
+
+
 def main():
     test_matrix()
     test_bad_input()
+    test_same_time()
     t.done_testing()
 
 
