@@ -308,6 +308,7 @@ def test_echod_modes(echod):
                  and doc["cpu_us_per_request"]["server"]["total"] > 0
                  and doc["intervals"] and doc["latency_us"]["p99"] > 0,
                  "--server-pid: server CPU per request in --json", json.dumps(doc)[:800])
+    test_server_cpu_resolution(addr, pid)
     st, doc, err = bench_json("-c", "3", "-n", "1000", "-w", "0", addr)
     check_run("echod -n 1000: stops after exactly 1000", st, doc, err)
     t.eq(doc and doc["requests"], 1000, "-n 1000 measures exactly 1000 echoes")
@@ -316,6 +317,23 @@ def test_echod_modes(echod):
         check_run("echod over IPv6 [::1]:PORT", st, doc, err)
     else:
         t.skip("echod over IPv6", "no IPv6 loopback")
+
+
+def test_server_cpu_resolution(addr, pid):
+    """--server-pid reads the server's CPU time to the µs (its CPU-time
+    clock), not in /proc's clock ticks: a tick is 10 ms, and a short run's
+    total would always be a whole number of them. Three runs: each total
+    lies within 50 µs of a multiple of 10 ms by chance 1 time in 100."""
+    offs = []
+    for _ in range(3):
+        st, doc, err = bench_json("-D", "0.3", "-w", "0.1", "--server-pid", pid,
+                                  "-c", "2", "-s", "64", addr)
+        if not check_run("--server-pid: a 0.3 s run, exit 0", st, doc, err):
+            return
+        total = doc["cpu_us_per_request"]["server"]["total"] * doc["requests"]
+        offs.append(round(min(total % 10000, 10000 - total % 10000)))
+    t.ok(max(offs) > 50, "--server-pid: the server's CPU time is not counted in 10 ms ticks",
+         "µs from the nearest 10 ms: %s" % offs)
 
 
 def test_outputs(echod):
