@@ -4,7 +4,7 @@ peer's, both serving the same open-loop load at the same time. Part of the
 benchmarks (BENCHMARKS.md), not a test.
 
 usage: bench/same_time.py [--workloads a,o] [--reps 5] [--duration 3]
-                          [--warmup 1] [--backends epoll,io_uring]
+                          [--warmup 1] [--backends epoll,io_uring] [--rate N]
 
 `make bench` runs one server after another; on this shared machine the same
 server moves by +-30 % from one minute to the next, and a ratio of two runs
@@ -46,11 +46,19 @@ ECHOD = os.environ.get("ECHOD", os.path.join(ROOT, "build", "echod"))
 ECHOBENCH = os.environ.get("ECHOBENCH", os.path.join(ROOT, "build", "echobench"))
 SERVER_CPU = os.environ.get("SERVER_CPU", "0")
 LOAD_CPU = os.environ.get("LOAD_CPU", "1")
-WORKLOADS = {
-    "a": ("a: 1 conn 64 B at 8k/s", ["-c", "1", "-s", "64", "-r", "8000"]),
-    "o": ("o: 50 conn 512 B at 8k/s", ["-c", "50", "-s", "512", "-r", "8000"]),
-    "c": ("c: 500 conn 128 B at 25k/s", ["-c", "500", "-s", "128", "-r", "25000"]),
+WORKLOADS = {  # title, echobench arguments, offered rate (echoes/s)
+    "a": ("a: 1 conn 64 B", ["-c", "1", "-s", "64"], 8000),
+    "o": ("o: 50 conn 512 B", ["-c", "50", "-s", "512"], 8000),
+    "c": ("c: 500 conn 128 B", ["-c", "500", "-s", "128"], 25000),
 }
+
+
+def workload(w, rate):
+    """(column title, echobench arguments) of workload w at rate (0: its own)."""
+    title, args, own = WORKLOADS[w]
+    rate = rate or own
+    text = "%gk/s" % (rate / 1000) if rate >= 1000 else "%d/s" % rate
+    return "%s at %s" % (title, text), args + ["-r", str(rate)]
 
 
 def free_port():
@@ -125,11 +133,13 @@ def result(run, timeout):
         doc = json.loads(out)
     except ValueError:
         return None, "no result (exit %d)" % run.returncode
-    errors = sum(doc.get("errors", {}).values())
+    errors = {k: v for k, v in doc.get("errors", {}).items() if v}
+    if errors:
+        return None, " ".join("%s %d" % kv for kv in sorted(errors.items()))
     if doc.get("shortfall"):
         return None, "short"
-    if run.returncode != 0 or errors or doc.get("failed"):
-        return None, "errors %d (exit %d)" % (errors, run.returncode)
+    if run.returncode != 0 or doc.get("failed"):
+        return None, "exit %d" % run.returncode
     return doc["cpu_us_per_request"]["server"]["total"], None
 
 
@@ -170,6 +180,8 @@ def main():
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--backends", default="epoll,io_uring")
+    ap.add_argument("--rate", type=int, default=0,
+                    help="offered echoes/s for every workload (default: its own)")
     a = ap.parse_args()
     works = a.workloads.split(",")
     for w in works:
@@ -190,7 +202,7 @@ def main():
     for rep in range(a.reps):
         for w in works:
             for i, (row, echod_cmd, peer_cmd) in enumerate(rows):
-                got, why = one_rep(echod_cmd, peer_cmd, WORKLOADS[w][1], a.duration,
+                got, why = one_rep(echod_cmd, peer_cmd, workload(w, a.rate)[1], a.duration,
                                    a.warmup, (rep + i) % 2 == 0)
                 pairs, fails = cells.setdefault((row, w), ([], []))
                 (pairs.append(got) if got else fails.append(why))
@@ -199,7 +211,7 @@ def main():
     print("Server CPU-µs per echo, echod / peer, both serving the same open-loop load at "
           "the same time: median of the per-repetition ratios (range), %d repetitions of "
           "%g s:\n" % (a.reps, a.duration))
-    print("| echod / peer | " + " | ".join(WORKLOADS[w][0] for w in works) + " |")
+    print("| echod / peer | " + " | ".join(workload(w, a.rate)[0] for w in works) + " |")
     print("|---|" + "---|" * len(works))
     for row, _, _ in rows:
         print("| %s | %s |" % (row, " | ".join(cell(*cells[(row, w)], a.reps) for w in works)))
