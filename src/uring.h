@@ -1,8 +1,8 @@
 /*
  * uring.h - private to the io_uring backend (backend_uring.c,
- * uring_accept.c, uring_probe.c, uring_bufs.c): the user_data layout,
- * what the kernel offers, the ring of provided buffers, and a worker's
- * loop state.
+ * uring_conn.c, uring_accept.c, uring_probe.c, uring_bufs.c): the
+ * user_data layout, what the kernel offers, the ring of provided
+ * buffers, and a worker's loop state.
  */
 #ifndef ECHOD_URING_H
 #define ECHOD_URING_H
@@ -243,6 +243,8 @@ struct send_msg {
 	struct iovec iov[OUTQ_LENT_MAX];
 };
 
+#define WAIT_NONE UINT32_MAX /* the end of the wait list */
+
 enum accept_state {
 	A_ARMED = 1 << 0, /* a request is armed on the listener */
 	A_CANCEL = 1 << 1, /* ... and its cancellation was asked for */
@@ -282,8 +284,28 @@ struct io_uring_sqe *uloop_get_sqe(struct uloop *l);
 /* Asks the kernel to end the request tagged ud. Returns 0 or -EBUSY. */
 int uloop_cancel(struct uloop *l, uint64_t ud);
 
-/* Serves fd, accepted on listener lfd (-1: handed over by main). */
+/* uring_conn.c: serves fd, accepted on listener lfd (-1: from main). */
 void uloop_add_conn(struct uloop *l, int fd, int lfd);
+
+/* The bytes the backend keeps per connection (conn_priv). */
+size_t uloop_conn_size(void);
+
+/* A completion of OP_RECV, OP_SEND or OP_SPOLL. */
+void uloop_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe);
+
+/*
+ * Brings c's requests in line with its state: a send while bytes wait, a
+ * receive (or a stream's poll) while there is room; the close once all
+ * is out. c may be closed.
+ */
+void uloop_update(struct uloop *l, struct conn *c);
+
+/* Ends c: the core's close, then its requests. c is not to be used again. */
+void uloop_close_conn(struct uloop *l, struct conn *c, const char *why);
+
+/* After a wakeup's completions: the sends held back, then the waiters. */
+void uloop_run_kicks(struct uloop *l);
+void uloop_run_waiters(struct uloop *l);
 
 /* uring_accept.c: arms what is not armed (not while stopping or paused). */
 void uloop_arm_listeners(struct uloop *l);
