@@ -193,8 +193,8 @@ def cost_table(out, reps, cost_cols, names):
         return
     print()
     print("echobench's cost against bench/bare_client.c (send/recv only, no checks), "
-          "both one thread on the load CPU against echod --threads 1 --backend epoll, "
-          "%d pairs in alternating order; ratios are medians of per-pair ratios "
+          "both one thread on the load CPU, each against an echod --threads 1 --backend epoll "
+          "of its own, %d pairs served at once; ratios are medians of per-pair ratios "
           "(range); the goal is CPU at most 1.10, rate at least 0.90:" % reps)
     print()
     lines = []

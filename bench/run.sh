@@ -26,7 +26,8 @@
 #                      cost pairs) to check the script in about a minute
 #   SERVER_CPU=0 LOAD_CPU=1        the CPUs for taskset
 #   BARE_CLIENT        build/bare-client: echobench's cost is shown as its
-#                      ratio to this client's, in REPS pairs per workload
+#                      ratio to this client's, in REPS pairs per workload,
+#                      each pair served at once (an echod for each client)
 #   COST_WORKLOADS="a b c"         workloads of that comparison ("" = none)
 #   CELL_TIMEOUT=60    seconds before a run that hangs is killed (a FAIL cell)
 #   OUT=dir            keep each run's JSON there (default: a temporary dir)
@@ -209,27 +210,29 @@ stop_server() {
 }
 
 # One pair: the bare client and echobench (one thread, every byte checked)
-# one after the other against the same fresh echod, in alternating order,
-# so that drift on a shared machine hits both sides of the ratio alike.
+# at the same time, each against a fresh echod of its own, both servers on
+# SERVER_CPU and both clients on LOAD_CPU, so that whatever the machine does
+# in those seconds it does to both sides of the ratio. (Run one after the
+# other, the same ratio read 1.04, then 1.27 and 1.29 at column a; served at
+# once, 1.01-1.04.)
 run_pair() {
-	local w=$1 rep=$2 port pid args one order="bare echobench"
+	local w=$1 rep=$2 port pid args bare_port bare_pid bare_run
 	args=$(workload_args "$w")
-	[ $((rep % 2)) = 0 ] && order="echobench bare"
 	start_echod
-	for one in $order; do
-		if [ "$one" = bare ]; then
-			# shellcheck disable=SC2086
-			taskset -c "$LOAD_CPU" "$BARE_CLIENT" $args -D "$DURATION" \
-				-w "$WARMUP" "127.0.0.1:$port" \
-				>"$OUT/cost.$w.$rep.bare.json" 2>>"$OUT/cost.log" || true
-		else
-			# shellcheck disable=SC2086
-			taskset -c "$LOAD_CPU" "$ECHOBENCH" $args -T 1 -D "$DURATION" \
-				-w "$WARMUP" -q --json "127.0.0.1:$port" \
-				>"$OUT/cost.$w.$rep.echobench.json" 2>>"$OUT/cost.log" || true
-		fi
-	done
+	bare_port=$port bare_pid=$pid
+	start_echod
+	# shellcheck disable=SC2086
+	taskset -c "$LOAD_CPU" "$BARE_CLIENT" $args -D "$DURATION" -w "$WARMUP" \
+		"127.0.0.1:$bare_port" >"$OUT/cost.$w.$rep.bare.json" \
+		2>>"$OUT/cost.log" &
+	bare_run=$!
+	# shellcheck disable=SC2086
+	taskset -c "$LOAD_CPU" "$ECHOBENCH" $args -T 1 -D "$DURATION" \
+		-w "$WARMUP" -q --json "127.0.0.1:$port" \
+		>"$OUT/cost.$w.$rep.echobench.json" 2>>"$OUT/cost.log" || true
+	wait "$bare_run" || true
 	stop_server "$pid"
+	stop_server "$bare_pid"
 	printf '  client cost %s rep %s\n' "$w" "$rep" >&2
 }
 

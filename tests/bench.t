@@ -114,6 +114,22 @@ def test_matrix():
     check_ratio_table(find(tabs, "echod / peer", "throughput"), "throughput", mine)
 
 
+def test_cost_pairs():
+    """echobench against the bare client, a pair served at once: the table
+    has its row, with a median and range for CPU and rate."""
+    st, text, err = run_bench({"WORKLOADS": "", "COST_WORKLOADS": "a", "REPS": "1",
+                               "DURATION": "0.3", "WARMUP": "0.1"})
+    eq(st, 0, "run.sh with only the cost pairs exits 0", err[-2000:])
+    rows = find(tables(text), "workload", "served at once")
+    t.ok(rows is not None, "the cost table is printed, pairs served at once", text[-2000:])
+    if rows is None:
+        return
+    eq([r[0] for r in rows[1:]], ["a: 1 conn 64 B"], "cost table: one row per cost workload")
+    cells = rows[1][3:] if len(rows) > 1 else []
+    t.ok(len(cells) == 2 and all(RATIO.match(c) for c in cells),
+         "cost table: CPU and rate ratios, each a median with its range", cells)
+
+
 def test_bad_input():
     st, _, err = run_bench({"WORKLOADS": "zz"}, timeout=20)
     eq(st, 2, "an unknown workload: exit 2")
@@ -162,6 +178,7 @@ def test_same_time():
 
 def main():
     test_matrix()
+    test_cost_pairs()
     test_bad_input()
     test_same_time()
     t.done_testing()
