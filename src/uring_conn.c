@@ -3,16 +3,16 @@
  * is armed for it, and what each of its completions does (the loop
  * that reaps them is in backend_uring.c).
  *
- * Accepts are multishot. Receives take their buffers from the worker's
- * ring of provided buffers (uring_bufs.c): multishot, each limited to
- * the bytes the connection has room for under --max-pending, where the
- * kernel can limit them (6.17), and bundled where it can (6.10: one
- * completion fills as many buffers as its bytes need, the next ones in
- * ring order); else one-shot into one buffer, armed only while a whole
- * buffer fits. The kernel checks the limit after each receive, so the
- * last one may pass it by a buffer less a byte: either way a connection
- * never holds more than --max-pending plus one buffer, whatever its
- * peer sends.
+ * Receives take their buffers from the worker's ring of provided
+ * buffers (uring_bufs.c): multishot, each limited to the bytes the
+ * connection has room for under --max-pending, where the kernel can
+ * limit them (6.17), and bundled where it can (6.10: one completion
+ * fills as many buffers as its bytes need, at most RECV_MAX_BUFS, the
+ * next ones in ring order); else one-shot into one buffer, armed only
+ * while a whole buffer fits. The kernel checks the limit after each
+ * receive, so the last one may pass it by a buffer less a byte: either
+ * way a connection never holds more than --max-pending plus one buffer,
+ * whatever its peer sends.
  *
  * A connection has at most one send in flight. The fast path never
  * copies: buffers that arrive are lent to the connection's queue
