@@ -144,7 +144,7 @@ static bool clock_ns(pid_t pid, uint64_t *ns)
 int cpu_tree(pid_t pid, struct cpu_sample *s)
 {
 	uint64_t u = 0, sy = 0, hz = (uint64_t)sysconf(_SC_CLK_TCK);
-	uint64_t reaped = 0, live_ns = 0, ns;
+	uint64_t reaped = 0, live_ns = 0, ns, total;
 	bool precise = true;
 	struct pstat *all;
 	size_t n;
@@ -178,21 +178,20 @@ int cpu_tree(pid_t pid, struct cpu_sample *s)
 	free(mark);
 	if (!found)
 		return -ESRCH;
-	s->user_us = u * 1000000 / hz;
-	s->sys_us = sy * 1000000 / hz;
-	/*
-	 * A tick is 10 ms, a third of a second's CPU per echo at 30,000
-	 * echoes; the clocks give the live processes' total to the ns, and
-	 * the ticks only the split between user and system.
-	 */
-	if (precise && u + sy > 0) {
-		uint64_t total = live_ns / 1000 + reaped * 1000000 / hz;
-
-		s->user_us = (uint64_t)((double)total * (double)u /
-					(double)(u + sy));
-		s->sys_us = total - s->user_us;
-	} else if (precise) {
-		s->sys_us = live_ns / 1000 + reaped * 1000000 / hz;
+	if (!precise) {
+		s->user_us = u * 1000000 / hz;
+		s->sys_us = sy * 1000000 / hz;
+		return 0;
 	}
+	/*
+	 * A tick is 10 ms: 0.33 us per echo over the 30,000 echoes of a
+	 * one-second run. The clocks give the live processes' total to the
+	 * ns; the ticks only split it between user and system.
+	 */
+	total = live_ns / 1000 + reaped * 1000000 / hz;
+	s->user_us = u + sy ? (uint64_t)((double)total * (double)u /
+					 (double)(u + sy))
+			    : 0;
+	s->sys_us = total - s->user_us;
 	return 0;
 }

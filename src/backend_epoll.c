@@ -177,9 +177,7 @@ static int splice_once(struct eloop *l, struct conn *c)
  */
 static bool splice_ready(const struct eloop *l, struct conn *c)
 {
-	const struct options *o = l->core.o;
-
-	return stream(c)->on && splicer_ok(&l->splicer) && splice_allowed(o) &&
+	return splicer_wants(&l->splicer, stream(c), l->core.o) &&
 	       outq_bytes(&c->out) == 0;
 }
 

@@ -162,6 +162,13 @@ static void expire(struct uloop *l)
  * one that comes later is left, the early wakeup arms the next.
  * Returns false when the caller must wait with a timeout of its own.
  */
+static struct __kernel_timespec ms_timespec(int ms)
+{
+	return (struct __kernel_timespec){.tv_sec = ms / 1000,
+					  .tv_nsec = (long long)(ms % 1000) *
+						     1000000};
+}
+
 static bool arm_timer(struct uloop *l, int timeout_ms)
 {
 	uint64_t at = l->core.now_ms + (uint64_t)timeout_ms;
@@ -174,8 +181,7 @@ static bool arm_timer(struct uloop *l, int timeout_ms)
 	sqe = uloop_get_sqe(l);
 	if (sqe == NULL)
 		return false;
-	l->timer_ts.tv_sec = timeout_ms / 1000;
-	l->timer_ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+	l->timer_ts = ms_timespec(timeout_ms);
 	if (l->timer_at) {
 		io_uring_prep_timeout_update(sqe, &l->timer_ts,
 					     ud_pack(OP_TIMER, 0, 0), 0);
@@ -220,8 +226,7 @@ static int submit_wait(struct uloop *l, int timeout_ms)
 		   (timeout_ms > 0 && arm_timer(l, timeout_ms))) {
 		ret = io_uring_submit_and_wait(&l->ring, 1);
 	} else {
-		ts.tv_sec = timeout_ms / 1000;
-		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+		ts = ms_timespec(timeout_ms);
 		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts,
 						       NULL);
 	}

@@ -41,9 +41,11 @@ void splicer_close(struct splicer *s)
 	s->spill = NULL;
 }
 
-bool splice_allowed(const struct options *o)
+bool splicer_wants(const struct splicer *s, const struct stream *st,
+		   const struct options *o)
 {
-	return o->framing == FRAMING_RAW && o->messages == 0;
+	return st->on && splicer_ok(s) && o->framing == FRAMING_RAW &&
+	       o->messages == 0;
 }
 
 /* A pipe that may hold stale bytes is never used again. */

@@ -81,8 +81,13 @@ static inline bool splicer_ok(const struct splicer *s)
 	return s->pipe[0] >= 0;
 }
 
-/* Whether the options let bytes pass unseen: raw framing, no -n. */
-bool splice_allowed(const struct options *o);
+/*
+ * Whether a connection's bytes go through s's pipe: it streams (st), s
+ * has a pipe, and the options let bytes pass unseen (raw framing, no
+ * -n).
+ */
+bool splicer_wants(const struct splicer *s, const struct stream *st,
+		   const struct options *o);
 
 /*
  * One read of c through the pipe, of at most len bytes, echoed at once;

@@ -394,8 +394,7 @@ static void stop_recv_if_tight(struct uloop *l, struct conn *c)
  */
 static bool splices(const struct uloop *l, struct conn *c)
 {
-	return uc(c)->stream.on && splicer_ok(&l->splicer) &&
-	       splice_allowed(l->core.o);
+	return splicer_wants(&l->splicer, &uc(c)->stream, l->core.o);
 }
 
 /* Watches a streaming c for input. Returns 0 or -EBUSY. */

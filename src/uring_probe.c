@@ -230,10 +230,6 @@ int uring_setup(struct io_uring *ring, unsigned int entries,
 }
 
 /*
- * A kernel that knows the limit ends the receive after the first byte
- * (no IORING_CQE_F_MORE); an older one refuses the field (-EINVAL).
- */
-/*
  * try_multishot on a page of its own, for a probe once the ring is set
  * up. Returns its result, or -ENOMEM.
  */
@@ -252,6 +248,10 @@ static int probe_receive(struct io_uring *ring, unsigned int limit, bool bundle,
 	return res;
 }
 
+/*
+ * A kernel that knows the limit ends the receive after the first byte
+ * (no IORING_CQE_F_MORE); an older one refuses the field (-EINVAL).
+ */
 bool uring_recv_limit_works(struct io_uring *ring)
 {
 	bool more = true;
