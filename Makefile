@@ -3,7 +3,8 @@
 #   make                 build echod, echobench and examples/ into build/
 #   make check           build, then run every test under prove
 #   make run             build and start echod on its defaults (port 60000)
-#   make bench           benchmark matrix (bench/run.sh), prints markdown tables;
+#   make bench           benchmark matrix (bench/run.sh), prints markdown tables,
+#                        then the same-moment table (SAME_TIME= to skip);
 #                        QUICK=1 for a small one, PEERS=... from bench/peers.sh
 #   make bench-conns     idle memory per connection, 50 vs 10,000 connections
 #   make bench-same-time echod / each peer under the same open-loop load, both

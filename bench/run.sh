@@ -30,6 +30,12 @@
 #                      each pair served at once (an echod for each client)
 #   COST_WORKLOADS="a b c"         workloads of that comparison ("" = none)
 #   CELL_TIMEOUT=60    seconds before a run that hangs is killed (a FAIL cell)
+#   SAME_TIME="a o c"  columns measured again with bench/same_time.py: echod
+#                      and each peer (PEERS, uvloop) served at the same time
+#                      under the same open-loop load, the comparison with the
+#                      C peers that the machine's drift does not move ("" =
+#                      none); SAME_REPS=5 SAME_DURATION=3, SAME_RATE (default:
+#                      each column's own rate)
 #   OUT=dir            keep each run's JSON there (default: a temporary dir)
 set -eu
 
@@ -43,6 +49,7 @@ if [ -n "${QUICK:-}" ] && [ "$QUICK" != 0 ]; then
 	DURATION=${DURATION:-0.5}
 	WARMUP=${WARMUP:-0.25}
 	WORKLOADS=${WORKLOADS-b d4 o}
+	SAME_TIME=${SAME_TIME-}
 fi
 COST_WORKLOADS=${COST_WORKLOADS-a b c}
 REPS=${REPS:-3}
@@ -51,6 +58,9 @@ WARMUP=${WARMUP:-1}
 WORKLOADS=${WORKLOADS-a b c d d4 e o}
 OPEN_RATE=${OPEN_RATE:-8000}
 CELL_TIMEOUT=${CELL_TIMEOUT:-60}
+SAME_TIME=${SAME_TIME-a o c}
+SAME_REPS=${SAME_REPS:-5}
+SAME_DURATION=${SAME_DURATION:-3}
 SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio uvloop socat}
 PEERS=${PEERS:-}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -239,6 +249,15 @@ run_pair() {
 for w in $WORKLOADS; do
 	workload_args "$w" >/dev/null || exit 2
 done
+for w in $SAME_TIME; do
+	case $w in
+	a | o | c) ;;
+	*)
+		echo "run.sh: SAME_TIME: unknown workload '$w' (a o c)" >&2
+		exit 2
+		;;
+	esac
+done
 uvloop_python=$(find_uvloop_python)
 start=$(date +%s)
 rows="$SERVERS $(peer_names)"
@@ -262,3 +281,29 @@ elapsed=$(($(date +%s) - start))
 	echo
 }
 "$PYTHON" "$here/report.py" "$OUT" "$REPS" "$rows" "$WORKLOADS" "$COST_WORKLOADS" "$OPEN_RATE"
+
+# One server after another, a ratio of a few per cent moves with the
+# machine; served at once, it does not (BENCHMARKS.md, "Same load, same
+# moment").
+same_list=
+for w in $SAME_TIME; do
+	same_list=${same_list:+$same_list,}$w
+done
+if [ -n "$same_list" ]; then
+	set -- --workloads "$same_list" --reps "$SAME_REPS" \
+		--duration "$SAME_DURATION" --warmup "$WARMUP"
+	if [ -n "${SAME_RATE:-}" ]; then
+		set -- "$@" --rate "$SAME_RATE"
+	fi
+	echo
+	echo "Same load, same moment (bench/same_time.py):"
+	echo
+	if [ -z "$PEERS" ] && [ -z "$uvloop_python" ]; then
+		echo "No peer to serve beside echod (PEERS, uvloop): not measured."
+		exit 0
+	fi
+	ECHOD=$ECHOD ECHOBENCH=$ECHOBENCH PEERS=$PEERS \
+		UVLOOP_PYTHON=${uvloop_python:-/nonexistent} \
+		SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU \
+		"$PYTHON" "$here/same_time.py" "$@"
+fi

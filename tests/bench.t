@@ -38,7 +38,8 @@ def eq(got, want, name, *details):
 
 def run_bench(env_extra, timeout=60):
     env = dict(os.environ, ECHOD=t.ECHOD, ECHOBENCH=t.ECHOBENCH, PYTHON=sys.executable,
-               REPS="2", DURATION="0.2", WARMUP="0.05", COST_WORKLOADS="", QUICK="")
+               REPS="2", DURATION="0.2", WARMUP="0.05", COST_WORKLOADS="", QUICK="",
+               SAME_TIME="")
     env.update(env_extra)
     p = subprocess.run([RUN], env=env, capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
@@ -134,6 +135,9 @@ def test_bad_input():
     st, _, err = run_bench({"WORKLOADS": "zz"}, timeout=20)
     eq(st, 2, "an unknown workload: exit 2")
     t.ok("unknown workload 'zz'" in err, "and one line that names it", err)
+    st, _, err = run_bench({"WORKLOADS": "", "SAME_TIME": "a zz"}, timeout=20)
+    eq(st, 2, "an unknown SAME_TIME workload: exit 2, before anything runs")
+    t.ok("SAME_TIME: unknown workload 'zz'" in err, "and one line that names it", err)
     p = subprocess.run([PEERS_SH], capture_output=True, text=True, timeout=20,
                        env=dict(os.environ, LIBURING_SRC="", EPOLL_ECHO_SRC="",
                                 URING_ECHO_SRC=""))
@@ -176,11 +180,31 @@ def test_same_time():
     t.ok("unknown workload 'zz'" in p.stderr, "and one line that names it", p.stderr)
 
 
+def test_same_time_in_run():
+    """make bench ends with the same-moment table: run.sh hands SAME_TIME,
+    SAME_REPS, SAME_RATE and PEERS to same_time.py."""
+    st, text, err = run_bench({"WORKLOADS": "", "SAME_TIME": "a", "SAME_REPS": "1",
+                               "SAME_RATE": "500", "SAME_DURATION": "0.4", "WARMUP": "0.1",
+                               "UVLOOP_PYTHON": "/nonexistent/python3",
+                               "PEERS": "ref=%s %s --port {PORT}" % (sys.executable, REF)})
+    eq(st, 0, "run.sh with SAME_TIME=a exits 0", err[-2000:])
+    t.ok("Same load, same moment" in text, "run.sh: the same-moment section follows", text[-2000:])
+    rows = find(tables(text), "echod / peer", "same time")
+    t.ok(rows is not None, "run.sh: and its table", text[-2000:])
+    if rows is None:
+        return
+    eq(rows[0], ["echod / peer", "a: 1 conn 64 B at 500/s"], "run.sh: SAME_RATE reached it")
+    by = {r[0]: r[1] for r in rows[1:]}
+    t.ok(RATIO.match(by.get("echod-epoll / ref", "")), "run.sh: epoll / ref has a ratio", by)
+    t.ok(not any("uvloop" in r for r in by), "run.sh: no uvloop row without uvloop", by)
+
+
 def main():
     test_matrix()
     test_cost_pairs()
     test_bad_input()
     test_same_time()
+    test_same_time_in_run()
     t.done_testing()
 
 
