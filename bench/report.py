@@ -155,12 +155,17 @@ def ratio_cell(mine, theirs, f):
     vals = [f(a) / f(b) for a, b in pairs if f(a) is not None and f(b)]
     if not vals:
         return "n/a (no CPU figure)"
-    s = "%.2f (%.2f-%.2f)" % (statistics.median(vals), min(vals), max(vals))
+    s = spread(vals)
     if len(vals) < len(pairs):
         s += " (%d of %d)" % (len(vals), len(pairs))
     if any(a.short or b.short for a, b in pairs):
         s += " SHORT"
     return s
+
+
+def spread(vals):
+    """The median of vals with their range: the text of every ratio cell."""
+    return "%.2f (%.2f-%.2f)" % (statistics.median(vals), min(vals), max(vals))
 
 
 def table(header, lines):
@@ -214,8 +219,7 @@ def cost_table(out, reps, cost_cols, names):
             lines.append([names[w], "FAIL", "", "", ""])
             continue
         lines.append([names[w], "%.2f" % statistics.median(eb), "%.2f" % statistics.median(bare),
-                      "%.2f (%.2f-%.2f)" % (statistics.median(cpu), min(cpu), max(cpu)),
-                      "%.2f (%.2f-%.2f)" % (statistics.median(rate), min(rate), max(rate))])
+                      spread(cpu), spread(rate)])
     table(["workload", "echobench CPU-µs/echo", "bare CPU-µs/echo", "CPU ratio", "rate ratio"],
           lines)
 

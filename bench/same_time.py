@@ -39,10 +39,11 @@ import os
 import shlex
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
+
+from report import spread, table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ECHOD = os.environ.get("ECHOD", os.path.join(ROOT, "build", "echod"))
@@ -169,8 +170,7 @@ def one_rep(echod_cmd, peer_cmd, args, duration, warmup, echod_first):
 def cell(pairs, failures, reps):
     if not pairs:
         return "FAIL %d of %d: %s" % (len(failures), reps, failures[0] if failures else "?")
-    ratios = [e / p for e, p in pairs]
-    text = "%.2f (%.2f-%.2f)" % (statistics.median(ratios), min(ratios), max(ratios))
+    text = spread([e / p for e, p in pairs])
     if failures:
         text += " (%d of %d: %s)" % (len(failures), reps, failures[0])
     return text
@@ -214,10 +214,8 @@ def main():
     print("Server CPU-µs per echo, echod / peer, both serving the same open-loop load at "
           "the same time: median of the per-repetition ratios (range), %d repetitions of "
           "%g s:\n" % (a.reps, a.duration))
-    print("| echod / peer | " + " | ".join(workload(w, a.rate)[0] for w in works) + " |")
-    print("|---|" + "---|" * len(works))
-    for row, _, _ in rows:
-        print("| %s | %s |" % (row, " | ".join(cell(*cells[(row, w)], a.reps) for w in works)))
+    table(["echod / peer"] + [workload(w, a.rate)[0] for w in works],
+          [[row] + [cell(*cells[(row, w)], a.reps) for w in works] for row, _, _ in rows])
     return 0
 
 

@@ -152,6 +152,14 @@ static void expire(struct uloop *l)
 		uring_bufs_trim(&l->bufs, l->ring.flags);
 }
 
+/* ms milliseconds (>= 0) as the kernel's timespec. */
+static struct __kernel_timespec ms_timespec(int ms)
+{
+	return (struct __kernel_timespec){.tv_sec = ms / 1000,
+					  .tv_nsec = (long long)(ms % 1000) *
+						     1000000};
+}
+
 /*
  * Arms the core's next deadline, timeout_ms from now (> 0), as one
  * IORING_OP_TIMEOUT that stays in the kernel across wakeups. A timeout
@@ -162,13 +170,6 @@ static void expire(struct uloop *l)
  * one that comes later is left, the early wakeup arms the next.
  * Returns false when the caller must wait with a timeout of its own.
  */
-static struct __kernel_timespec ms_timespec(int ms)
-{
-	return (struct __kernel_timespec){.tv_sec = ms / 1000,
-					  .tv_nsec = (long long)(ms % 1000) *
-						     1000000};
-}
-
 static bool arm_timer(struct uloop *l, int timeout_ms)
 {
 	uint64_t at = l->core.now_ms + (uint64_t)timeout_ms;
