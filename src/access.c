@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "access.h"
-#include "options.h"
+#include "number.h"
 
 /* a's address as 16 bytes, IPv4 as ::ffff:a.b.c.d. */
 static void as_v6(const union net_addr *a, uint8_t out[16])
@@ -40,7 +40,7 @@ int access_add(struct access_rules *rules, const char *cidr, bool deny)
 	max = a.sa.sa_family == AF_INET ? 32 : 128;
 	bits = max;
 	if (slash) {
-		bits = options_number(slash + 1, 0, max, &errstr);
+		bits = number_parse(slash + 1, 0, max, &errstr);
 		if (errstr)
 			return -EINVAL;
 	}

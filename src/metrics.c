@@ -15,7 +15,7 @@
 #include "core.h"
 #include "counter.h"
 #include "metrics.h"
-#include "options.h"
+#include "number.h"
 #include "report.h"
 #include "worker.h"
 
@@ -53,7 +53,7 @@ int metrics_parse_addr(const char *text, union net_addr *a)
 		return -EINVAL;
 	memcpy(host, text, n);
 	host[n] = '\0';
-	port = options_number(colon + 1, 0, 65535, &errstr);
+	port = number_parse(colon + 1, 0, 65535, &errstr);
 	if (errstr)
 		return -EINVAL;
 	return net_parse_addr(host, (unsigned int)port, a);

@@ -2,12 +2,13 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "options.h"
+#include "number.h"
 #include "privs.h"
 
 /* A user or group name, or a number; returns 0 or -ENOENT. */
@@ -33,7 +34,7 @@ static int lookup(const char *name, bool group, unsigned int *id,
 			return 0;
 		}
 	}
-	n = options_number(name, 0, 0xfffffffeLL, &errstr);
+	n = number_parse(name, 0, 0xfffffffeLL, &errstr);
 	if (errstr)
 		return -ENOENT;
 	*id = (unsigned int)n;
