@@ -38,9 +38,10 @@
 #include "report.h"
 #include "worker.h"
 
+/* A usage error: one line naming it, where to look, and exit 2 (GNU). */
 static void usage_error(const char *msg)
 {
-	fprintf(stderr, "echod: %s\n%s", msg, options_usage);
+	fprintf(stderr, "echod: %s\nTry 'echod --help'.\n", msg);
 	exit(2);
 }
 

@@ -1,4 +1,9 @@
-/* options.c - getopt_long parsing and validation of echod's command line. */
+/*
+ * options.c - echod's command line as one table: each option's name, the
+ * field it sets, its bounds and its help. The parser, --help, the usage
+ * synopsis and the tests that hold README.md and man/echod.1 against the
+ * program all read the table, so that none of them can drift.
+ */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -7,216 +12,191 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "number.h"
 #include "options.h"
 
-const char options_usage[] =
-	"usage: echod [-v] [-p port] [-b address]... [-n messages] [-t threads]\n"
-	"             [--framing raw|line] [--max-conns N] [--idle-timeout SECONDS]\n"
-	"             [--max-pending BYTES] [--memory BYTES]\n"
-	"             [--send-timeout SECONDS]\n"
-	"             [--max-lifetime SECONDS] [--backend auto|epoll|io_uring]\n"
-	"             [--uring-buffers N]\n"
-	"             [-u] [--no-tcp] [--udp-rate N] [--udp-byte-rate BYTES]\n"
-	"             [--udp-max-size BYTES] [--udp-deny-ports LIST|none]\n"
-	"             [--stats-interval SECONDS] [--stats-totals-only]\n"
-	"             [--metrics ADDR:PORT]\n"
-	"             [-4|-6] [--allow CIDR]... [--deny CIDR]... [--max-per-source N]\n"
-	"             [--grace SECONDS] [--log-format text|json]\n"
-	"             [--user NAME[:GROUP]] [--inetd]\n";
+#define FIELD(f) offsetof(struct options, f), sizeof(((struct options *)0)->f)
+#define NO_FIELD 0, 0
+#define YEAR (86400LL * 365)
 
-static const char options_help[] =
-	"echod: an RFC 862 echo server (TCP) on epoll or io_uring\n"
-	"\n"
-	"  -p, --port N            port to listen on (default 60000; 0 = any)\n"
-	"  -b, --bind ADDR         IPv4 or IPv6 literal; repeatable (default: all,\n"
-	"                          IPv6 and IPv4 on one dual-stack socket)\n"
-	"  -n, --messages N        close a connection after echoing N messages\n"
-	"      --framing raw|line  what a message is: one read (raw) or one line\n"
-	"  -t, --threads N         worker threads (default: one per CPU)\n"
-	"      --max-conns N       connections beyond N are closed at once\n"
-	"      --idle-timeout S    close connections idle for S seconds\n"
-	"      --max-pending BYTES bound on bytes waiting to be sent back per\n"
-	"                          connection; reading stops there (default 256K)\n"
-	"      --memory BYTES      bound on the memory held for all connections'\n"
-	"                          data (K, M, G); reading waits at it (default\n"
-	"                          256M, or a quarter of RAM if less; 0 = none)\n"
-	"      --send-timeout S    close a connection whose peer takes none of its\n"
-	"                          echoes for S seconds (default 60; 0 = never)\n"
-	"      --max-lifetime S    close connections S seconds after they opened\n"
-	"                          (default 0 = never)\n"
-	"      --linger S          after the last echo, wait S seconds for the\n"
-	"                          client to close (default 10)\n"
-	"      --backlog N         listen(2) backlog (default 4096)\n"
-	"      --backend NAME      auto (default), epoll or io_uring\n"
-	"      --list-backends     say which backends this system can run\n"
-	"      --uring-buffers N   io_uring: 64 KiB receive buffers per worker, given\n"
-	"                          to the kernel as load needs them (default 256)\n"
-	"  -u, --udp               also serve UDP on the same port and addresses\n"
-	"      --no-tcp            serve UDP only\n"
-	"      --udp-rate N        datagrams/s answered per source address\n"
-	"                          (default 1000; 0 = no limit)\n"
-	"      --udp-byte-rate B   bytes/s answered per source (default 1M; 0 = none)\n"
-	"      --udp-max-size B    larger datagrams are dropped (default 65535)\n"
-	"      --udp-deny-ports L  source ports never answered, comma-separated, or\n"
-	"                          none (default " OPTIONS_UDP_DENY_DEFAULT
-	",\n"
-	"                          and our own port)\n"
-	"      --udp-allow-nonunicast  answer broadcast/multicast/unspecified sources\n"
-	"      --stats-interval S  print the table SIGUSR1 prints every S seconds\n"
-	"      --stats-totals-only the periodic table without connection rows\n"
-	"      --metrics ADDR:PORT serve GET /metrics (Prometheus) and\n"
-	"                          GET /connections (JSON) over HTTP there\n"
-	"  -4, --ipv4              IPv4 only (the wildcard is 0.0.0.0)\n"
-	"  -6, --ipv6              IPv6 only (the wildcard [::] with IPV6_V6ONLY)\n"
-	"      --allow CIDR        serve only these networks (repeatable); an\n"
-	"                          address alone is one host\n"
-	"      --deny CIDR         never serve these networks (repeatable; deny\n"
-	"                          wins over allow)\n"
-	"      --max-per-source N  open TCP connections per source address (IPv6:\n"
-	"                          per /64); the N+1th is closed at once\n"
-	"      --grace S           at SIGTERM/SIGINT, stop accepting and give open\n"
-	"                          connections S seconds to finish (default 5)\n"
-	"      --log-format F      text (default) or json, one object a line\n"
-	"      --inetd             serve the socket on standard input: a TCP\n"
-	"                          connection (then exit 0), or a UDP socket\n"
-	"                          (exit after --idle-timeout, default 60 here)\n"
-	"      --user NAME[:GROUP] once the sockets are open, drop root and run\n"
-	"                          as NAME (and its group, or GROUP)\n"
-	"  -v, --verbose           log descriptors, peers and per-connection counts\n"
-	"                          (twice: also transient peer errors)\n"
-	"  -h, --help              this help\n"
-	"  -V, --version           print the version\n";
-
-enum {
-	OPT_FRAMING = 256,
-	OPT_MAX_CONNS,
-	OPT_IDLE_TIMEOUT,
-	OPT_MAX_PENDING,
-	OPT_LINGER,
-	OPT_BACKLOG,
-	OPT_BACKEND,
-	OPT_LIST_BACKENDS,
-	OPT_NO_TCP,
-	OPT_UDP_RATE,
-	OPT_UDP_BYTE_RATE,
-	OPT_UDP_MAX_SIZE,
-	OPT_UDP_DENY_PORTS,
-	OPT_UDP_ALLOW_NONUNICAST,
-	OPT_URING_BUFFERS,
-	OPT_SEND_TIMEOUT,
-	OPT_MAX_LIFETIME,
-	OPT_STATS_INTERVAL,
-	OPT_STATS_TOTALS_ONLY,
-	OPT_METRICS,
-	OPT_ALLOW,
-	OPT_DENY,
-	OPT_MAX_PER_SOURCE,
-	OPT_GRACE,
-	OPT_LOG_FORMAT,
-	OPT_USER,
-	OPT_INETD,
-	OPT_MEMORY,
+const struct options_spec options_table[] = {
+	{"port", 'p', "N", OPTIONS_NUMBER, FIELD(port), 0, 65535,
+	 "port to listen on (default 60000; 0 = any)"},
+	{"bind", 'b', "ADDR", OPTIONS_OTHER, NO_FIELD, 0, 0,
+	 "IPv4 or IPv6 literal; repeatable (default: all,\n"
+	 "IPv6 and IPv4 on one dual-stack socket)"},
+	{"messages", 'n', "N", OPTIONS_NUMBER, FIELD(messages), 1, LLONG_MAX,
+	 "close a connection after echoing N messages"},
+	{"framing", 0, "raw|line", OPTIONS_CHOICE, FIELD(framing), 0, 0,
+	 "what a message is: one read (raw) or one line"},
+	{"threads", 't', "N", OPTIONS_NUMBER, FIELD(threads), 1,
+	 OPTIONS_MAX_THREADS, "worker threads (default: one per CPU)"},
+	{"max-conns", 0, "N", OPTIONS_NUMBER, FIELD(max_conns), 1,
+	 OPTIONS_MAX_CONNS, "connections beyond N are closed at once"},
+	{"idle-timeout", 0, "S", OPTIONS_NUMBER, FIELD(idle_timeout), 0, YEAR,
+	 "close connections idle for S seconds"},
+	{"max-pending", 0, "BYTES", OPTIONS_SIZE, FIELD(max_pending), 1024,
+	 1LL << 30,
+	 "bound on bytes waiting to be sent back per\n"
+	 "connection; reading stops there (default 256K)"},
+	{"memory", 0, "BYTES", OPTIONS_SIZE_OR_0, FIELD(memory),
+	 OPTIONS_MIN_MEMORY, 1LL << 50,
+	 "bound on the memory held for all connections'\n"
+	 "data (K, M, G); reading waits at it (default\n"
+	 "256M, or a quarter of RAM if less; 0 = none)"},
+	{"send-timeout", 0, "S", OPTIONS_NUMBER, FIELD(send_timeout), 0, YEAR,
+	 "close a connection whose peer takes none of its\n"
+	 "echoes for S seconds (default 60; 0 = never)"},
+	{"max-lifetime", 0, "S", OPTIONS_NUMBER, FIELD(max_lifetime), 0, YEAR,
+	 "close connections S seconds after they opened\n"
+	 "(default 0 = never)"},
+	{"linger", 0, "S", OPTIONS_NUMBER, FIELD(linger), 0, 3600,
+	 "after the last echo, wait S seconds for the\n"
+	 "client to close (default 10)"},
+	{"backlog", 0, "N", OPTIONS_NUMBER, FIELD(backlog), 1, 65535,
+	 "listen(2) backlog (default 4096)"},
+	{"backend", 0, "auto|epoll|io_uring", OPTIONS_WORD, FIELD(backend), 0,
+	 0, "the event loop: auto (default), epoll or io_uring"},
+	{"list-backends", 0, NULL, OPTIONS_FLAG, FIELD(list_backends), 0, 0,
+	 "say which backends this system can run"},
+	{"uring-buffers", 0, "N", OPTIONS_NUMBER, FIELD(uring_buffers), 1,
+	 OPTIONS_MAX_URING_BUFFERS,
+	 "io_uring: 64 KiB receive buffers per worker, given\n"
+	 "to the kernel as load needs them (default 256)"},
+	{"udp", 'u', NULL, OPTIONS_FLAG, FIELD(udp), 0, 0,
+	 "also serve UDP on the same port and addresses"},
+	{"no-tcp", 0, NULL, OPTIONS_OTHER, NO_FIELD, 0, 0, "serve UDP only"},
+	{"udp-rate", 0, "N", OPTIONS_NUMBER, FIELD(udp_rate), 0, 100000000,
+	 "datagrams/s answered per source address\n"
+	 "(default 1000; 0 = no limit)"},
+	{"udp-byte-rate", 0, "B", OPTIONS_SIZE, FIELD(udp_byte_rate), 0,
+	 1LL << 40, "bytes/s answered per source (default 1M; 0 = none)"},
+	{"udp-max-size", 0, "B", OPTIONS_NUMBER, FIELD(udp_max_size), 0,
+	 OPTIONS_UDP_MAX, "larger datagrams are dropped (default 65535)"},
+	{"udp-deny-ports", 0, "LIST|none", OPTIONS_OTHER, NO_FIELD, 0, 0,
+	 "source ports never answered, comma-separated, or\n"
+	 "none (default " OPTIONS_UDP_DENY_DEFAULT ",\n"
+	 "and our own port)"},
+	{"udp-allow-nonunicast", 0, NULL, OPTIONS_FLAG,
+	 FIELD(udp_allow_nonunicast), 0, 0,
+	 "answer broadcast/multicast/unspecified sources"},
+	{"stats-interval", 0, "S", OPTIONS_NUMBER, FIELD(stats_interval), 1,
+	 86400, "print the table SIGUSR1 prints every S seconds"},
+	{"stats-totals-only", 0, NULL, OPTIONS_FLAG, FIELD(stats_totals_only),
+	 0, 0, "the periodic table without connection rows"},
+	{"metrics", 0, "ADDR:PORT", OPTIONS_TEXT, FIELD(metrics), 0, 0,
+	 "serve GET /metrics (Prometheus) and\n"
+	 "GET /connections (JSON) over HTTP there"},
+	{"ipv4", '4', NULL, OPTIONS_OTHER, NO_FIELD, 0, 0,
+	 "IPv4 only (the wildcard is 0.0.0.0)"},
+	{"ipv6", '6', NULL, OPTIONS_OTHER, NO_FIELD, 0, 0,
+	 "IPv6 only (the wildcard [::] with IPV6_V6ONLY)"},
+	{"allow", 0, "CIDR", OPTIONS_OTHER, NO_FIELD, 0, 0,
+	 "serve only these networks (repeatable); an\n"
+	 "address alone is one host"},
+	{"deny", 0, "CIDR", OPTIONS_OTHER, NO_FIELD, 0, 0,
+	 "never serve these networks (repeatable; deny\n"
+	 "wins over allow)"},
+	{"max-per-source", 0, "N", OPTIONS_NUMBER, FIELD(max_per_source), 1,
+	 OPTIONS_MAX_CONNS,
+	 "open TCP connections per source address (IPv6:\n"
+	 "per /64); the N+1th is closed at once"},
+	{"grace", 0, "S", OPTIONS_NUMBER, FIELD(grace), 0, 3600,
+	 "at SIGTERM/SIGINT, stop accepting and give open\n"
+	 "connections S seconds to finish (default 5)"},
+	{"log-format", 0, "text|json", OPTIONS_CHOICE, FIELD(log_json), 0, 0,
+	 "text (default) or json, one object a line"},
+	{"inetd", 0, NULL, OPTIONS_FLAG, FIELD(inetd), 0, 0,
+	 "serve the socket on standard input: a TCP\n"
+	 "connection (then exit 0), or a UDP socket\n"
+	 "(exit after --idle-timeout, default 60 here)"},
+	{"user", 0, "NAME[:GROUP]", OPTIONS_TEXT, FIELD(user), 0, 0,
+	 "once the sockets are open, drop root and run\n"
+	 "as NAME (and its group, or GROUP)"},
+	{"verbose", 'v', NULL, OPTIONS_COUNT, FIELD(verbose), 0, 0,
+	 "log descriptors, peers and per-connection counts\n"
+	 "(twice: also transient peer errors)"},
+	{"help", 'h', NULL, OPTIONS_OTHER, NO_FIELD, 0, 0, "this help"},
+	{"version", 'V', NULL, OPTIONS_OTHER, NO_FIELD, 0, 0,
+	 "print the version"},
 };
 
-static const struct option long_options[] = {
-	{"port", required_argument, NULL, 'p'},
-	{"bind", required_argument, NULL, 'b'},
-	{"messages", required_argument, NULL, 'n'},
-	{"threads", required_argument, NULL, 't'},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{"framing", required_argument, NULL, OPT_FRAMING},
-	{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
-	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-	{"max-pending", required_argument, NULL, OPT_MAX_PENDING},
-	{"memory", required_argument, NULL, OPT_MEMORY},
-	{"linger", required_argument, NULL, OPT_LINGER},
-	{"backlog", required_argument, NULL, OPT_BACKLOG},
-	{"backend", required_argument, NULL, OPT_BACKEND},
-	{"list-backends", no_argument, NULL, OPT_LIST_BACKENDS},
-	{"udp", no_argument, NULL, 'u'},
-	{"no-tcp", no_argument, NULL, OPT_NO_TCP},
-	{"udp-rate", required_argument, NULL, OPT_UDP_RATE},
-	{"udp-byte-rate", required_argument, NULL, OPT_UDP_BYTE_RATE},
-	{"udp-max-size", required_argument, NULL, OPT_UDP_MAX_SIZE},
-	{"udp-deny-ports", required_argument, NULL, OPT_UDP_DENY_PORTS},
-	{"udp-allow-nonunicast", no_argument, NULL, OPT_UDP_ALLOW_NONUNICAST},
-	{"uring-buffers", required_argument, NULL, OPT_URING_BUFFERS},
-	{"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
-	{"max-lifetime", required_argument, NULL, OPT_MAX_LIFETIME},
-	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
-	{"stats-totals-only", no_argument, NULL, OPT_STATS_TOTALS_ONLY},
-	{"metrics", required_argument, NULL, OPT_METRICS},
-	{"ipv4", no_argument, NULL, '4'},
-	{"ipv6", no_argument, NULL, '6'},
-	{"allow", required_argument, NULL, OPT_ALLOW},
-	{"deny", required_argument, NULL, OPT_DENY},
-	{"max-per-source", required_argument, NULL, OPT_MAX_PER_SOURCE},
-	{"grace", required_argument, NULL, OPT_GRACE},
-	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-	{"user", required_argument, NULL, OPT_USER},
-	{"inetd", no_argument, NULL, OPT_INETD},
-	{NULL, 0, NULL, 0},
-};
+const size_t options_count = sizeof(options_table) / sizeof(options_table[0]);
 
-long long options_number(const char *s, long long min, long long max,
-			 const char **errstr)
+/* getopt_long's value for entry i: its short letter, or 256 + i. */
+static int spec_code(size_t i)
 {
-	long long v;
-	char *end;
-
-	*errstr = "invalid";
-	if (s == NULL || *s == '\0' || *s == ' ' || *s == '+' || *s == '\t')
-		return 0;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (*end != '\0')
-		return 0;
-	if ((errno == ERANGE && v == LLONG_MIN) || v < min) {
-		*errstr = "too small";
-		return 0;
-	}
-	if ((errno == ERANGE && v == LLONG_MAX) || v > max) {
-		*errstr = "too large";
-		return 0;
-	}
-	*errstr = NULL;
-	return v;
+	return options_table[i].short_name ? options_table[i].short_name
+					   : 256 + (int)i;
 }
 
-/*
- * A size with an optional K, M or G suffix (powers of 1024), for
- * --max-pending and the like; same error contract as options_number().
- */
-static long long parse_size(const char *s, long long min, long long max,
-			    const char **errstr)
+static const struct options_spec *spec_of(int code)
 {
-	char digits[32];
-	size_t n = strlen(s);
-	long long mult = 1, v;
+	for (size_t i = 0; i < options_count; i++)
+		if (spec_code(i) == code)
+			return &options_table[i];
+	return NULL;
+}
 
-	if (n == 0 || n >= sizeof(digits)) {
-		*errstr = n ? "too large" : "invalid";
-		return 0;
+void options_usage(FILE *f)
+{
+	const char *lead = "usage: echod";
+	size_t col = strlen(lead);
+	char item[64];
+	int n;
+
+	fputs(lead, f);
+	for (size_t i = 0; i < options_count; i++) {
+		const struct options_spec *s = &options_table[i];
+
+		if (s->short_name == 'h' || s->short_name == 'V')
+			continue;
+		if (s->short_name)
+			n = snprintf(item, sizeof(item), "[-%c%s%s]",
+				     s->short_name, s->arg ? " " : "",
+				     s->arg ? s->arg : "");
+		else
+			n = snprintf(item, sizeof(item), "[--%s%s%s]", s->name,
+				     s->arg ? " " : "", s->arg ? s->arg : "");
+		if (col + 1 + (size_t)n > 78) {
+			fputs("\n            ", f);
+			col = 12;
+		}
+		fprintf(f, " %s", item);
+		col += 1 + (size_t)n;
 	}
-	memcpy(digits, s, n + 1);
-	if (digits[n - 1] == 'K' || digits[n - 1] == 'k')
-		mult = 1024;
-	else if (digits[n - 1] == 'M' || digits[n - 1] == 'm')
-		mult = 1024 * 1024;
-	else if (digits[n - 1] == 'G' || digits[n - 1] == 'g')
-		mult = 1024 * 1024 * 1024;
-	if (mult != 1)
-		digits[n - 1] = '\0';
-	v = options_number(digits, 0, max / mult, errstr);
-	if (*errstr)
-		return 0;
-	if (v * mult < min) {
-		*errstr = "too small";
-		return 0;
+	fputc('\n', f);
+}
+
+/* One entry of --help: its names, then its text from column 26. */
+static void help_entry(FILE *f, const struct options_spec *s)
+{
+	const char *text = s->help, *nl;
+	char names[64];
+	int n;
+
+	if (s->short_name)
+		n = snprintf(names, sizeof(names), "  -%c, --%s%s%s",
+			     s->short_name, s->name, s->arg ? " " : "",
+			     s->arg ? s->arg : "");
+	else
+		n = snprintf(names, sizeof(names), "      --%s%s%s", s->name,
+			     s->arg ? " " : "", s->arg ? s->arg : "");
+	/* A name too long for the column puts its text on the next line. */
+	fprintf(f, n < 25 ? "%-26s" : "%s\n%26s", names, "");
+	while ((nl = strchr(text, '\n')) != NULL) {
+		fprintf(f, "%.*s\n%26s", (int)(nl - text), text, "");
+		text = nl + 1;
 	}
-	return v * mult;
+	fprintf(f, "%s\n", text);
+}
+
+static void print_help(void)
+{
+	options_usage(stdout);
+	printf("\nechod: an RFC 862 echo server (TCP, UDP) on epoll or io_uring\n\n");
+	for (size_t i = 0; i < options_count; i++)
+		help_entry(stdout, &options_table[i]);
 }
 
 const char *options_framing_name(enum framing f)
@@ -251,11 +231,14 @@ static void set_defaults(struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->port = OPTIONS_DEFAULT_PORT;
 	o->framing = FRAMING_RAW;
-	o->threads = cpus > 0 ? (int)(cpus < 64 ? cpus : 64) : 1;
+	o->threads = cpus > 0 ? (int)(cpus < OPTIONS_DEFAULT_MAX_THREADS
+					      ? cpus
+					      : OPTIONS_DEFAULT_MAX_THREADS)
+			      : 1;
 	o->max_pending = OPTIONS_DEFAULT_MAX_PENDING;
 	o->linger = OPTIONS_DEFAULT_LINGER;
 	o->send_timeout = OPTIONS_DEFAULT_SEND_TIMEOUT;
-	o->backlog = 4096;
+	o->backlog = OPTIONS_DEFAULT_BACKLOG;
 	o->backend = "auto";
 	o->tcp = true;
 	o->udp_rate = OPTIONS_DEFAULT_UDP_RATE;
@@ -264,6 +247,112 @@ static void set_defaults(struct options *o)
 	o->uring_buffers = OPTIONS_DEFAULT_URING_BUFFERS;
 	o->grace = OPTIONS_DEFAULT_GRACE;
 	o->memory = default_memory();
+}
+
+/*
+ * Stores v in s's field, whatever its width: the table's fields are
+ * bool, 32-bit (int, unsigned int, an enum) or 64-bit integers.
+ */
+static void store(struct options *o, const struct options_spec *s,
+		  unsigned long long v)
+{
+	char *field = (char *)o + s->offset;
+	uint32_t v32 = (uint32_t)v;
+	bool b = v != 0;
+
+	if (s->size == sizeof(bool))
+		memcpy(field, &b, sizeof(b));
+	else if (s->size == sizeof(v32))
+		memcpy(field, &v32, sizeof(v32));
+	else
+		memcpy(field, &v, sizeof(v));
+}
+
+/*
+ * The position of arg among s's words ("raw|line"), or -1. The word
+ * itself is in *word, which points into s->arg.
+ */
+static int choice(const struct options_spec *s, const char *arg,
+		  const char **word)
+{
+	const char *p = s->arg;
+	size_t n, len = strlen(arg);
+
+	for (int i = 0; *p; i++) {
+		n = strcspn(p, "|");
+		if (n == len && strncmp(p, arg, n) == 0) {
+			*word = p;
+			return i;
+		}
+		p += n + (p[n] == '|');
+	}
+	return -1;
+}
+
+/* "raw or line", "auto, epoll or io_uring": s's words, for an error. */
+static void choices_text(const struct options_spec *s, char *out, size_t len)
+{
+	const char *p = s->arg;
+	size_t n, used = 0;
+
+	out[0] = '\0';
+	while (*p && used < len) {
+		n = strcspn(p, "|");
+		used += (size_t)snprintf(out + used, len - used, "%s%.*s",
+					 used == 0	? ""
+					 : p[n] == '\0' ? " or "
+							: ", ",
+					 (int)n, p);
+		p += n + (p[n] == '|');
+	}
+}
+
+/* A word option: its position (CHOICE) or the word itself (WORD). */
+static int set_choice(struct options *o, const struct options_spec *s,
+		      const char *arg, char *err, size_t errlen)
+{
+	const char *word = NULL;
+	char words[128];
+	int i = choice(s, arg, &word);
+
+	if (i < 0) {
+		choices_text(s, words, sizeof(words));
+		snprintf(err, errlen, "%s %s: unknown (expected %s)", s->name,
+			 arg, words);
+		return -1;
+	}
+	if (s->kind == OPTIONS_WORD)
+		memcpy((char *)o + s->offset, &arg, sizeof(arg));
+	else
+		store(o, s, (unsigned long long)i);
+	return 0;
+}
+
+/* A number or size in s's bounds; 0, or -1 with err. */
+static int set_number(struct options *o, const struct options_spec *s,
+		      const char *arg, char *err, size_t errlen)
+{
+	const char *errstr;
+	long long v;
+
+	if (s->kind == OPTIONS_NUMBER)
+		v = number_parse(arg, s->min, s->max, &errstr);
+	else
+		v = number_parse_size(arg, s->kind == OPTIONS_SIZE ? s->min : 0,
+				      s->max, &errstr);
+	if (errstr == NULL && s->kind == OPTIONS_SIZE_OR_0 && v && v < s->min)
+		errstr = "too small";
+	if (errstr == NULL) {
+		store(o, s, (unsigned long long)v);
+		return 0;
+	}
+	if (s->kind == OPTIONS_SIZE_OR_0 && strcmp(errstr, "too small") == 0)
+		snprintf(err, errlen,
+			 "%s %s: too small (at least %lldK, or 0 for no limit)",
+			 s->name, arg, s->min / 1024);
+	else
+		snprintf(err, errlen, "%s %s: %s", s->name, arg, errstr);
+	return -1;
 }
 
 /*
@@ -291,7 +380,7 @@ static int set_deny_ports(struct options *o, const char *list, char *err,
 		}
 		memcpy(item, p, n);
 		item[n] = '\0';
-		port = options_number(item, 0, 65535, &errstr);
+		port = number_parse(item, 0, 65535, &errstr);
 		if (errstr) {
 			snprintf(err, errlen, "udp-deny-ports %s: %s", item,
 				 errstr);
@@ -301,137 +390,6 @@ static int set_deny_ports(struct options *o, const char *list, char *err,
 		p += n + (p[n] == ',');
 	}
 	return 0;
-}
-
-/* set_number's part for the options of a service you expose. */
-static int set_service_number(struct options *o, int opt, const char *arg,
-			      char *err, size_t errlen)
-{
-	const char *what, *errstr;
-	long long v;
-
-	switch (opt) {
-	case OPT_MAX_PER_SOURCE:
-		what = "max-per-source";
-		v = options_number(arg, 1, 10000000, &errstr);
-		o->max_per_source = (unsigned int)v;
-		break;
-	case OPT_GRACE:
-		what = "grace";
-		v = options_number(arg, 0, 3600, &errstr);
-		o->grace = (unsigned int)v;
-		break;
-	default:
-		what = "option";
-		errstr = "unknown";
-		break;
-	}
-	if (errstr == NULL)
-		return 0;
-	snprintf(err, errlen, "%s %s: %s", what, arg, errstr);
-	return -1;
-}
-
-/*
- * Applies one numeric option. Returns 0, or -1 with err naming the option,
- * its value and what is wrong ("port 70000: too large").
- */
-static int set_number(struct options *o, int opt, const char *arg, char *err,
-		      size_t errlen)
-{
-	const char *what, *errstr;
-	long long v;
-
-	switch (opt) {
-	case 'p':
-		what = "port";
-		v = options_number(arg, 0, 65535, &errstr);
-		o->port = (unsigned int)v;
-		break;
-	case 'n':
-		what = "messages";
-		v = options_number(arg, 1, LLONG_MAX, &errstr);
-		o->messages = (uint64_t)v;
-		break;
-	case 't':
-		what = "threads";
-		v = options_number(arg, 1, OPTIONS_MAX_THREADS, &errstr);
-		o->threads = (int)v;
-		break;
-	case OPT_MAX_CONNS:
-		what = "max-conns";
-		v = options_number(arg, 1, 10000000, &errstr);
-		o->max_conns = (unsigned int)v;
-		break;
-	case OPT_IDLE_TIMEOUT:
-		what = "idle-timeout";
-		v = options_number(arg, 0, 86400 * 365, &errstr);
-		o->idle_timeout = (unsigned int)v;
-		break;
-	case OPT_SEND_TIMEOUT:
-		what = "send-timeout";
-		v = options_number(arg, 0, 86400 * 365, &errstr);
-		o->send_timeout = (unsigned int)v;
-		break;
-	case OPT_MAX_LIFETIME:
-		what = "max-lifetime";
-		v = options_number(arg, 0, 86400 * 365, &errstr);
-		o->max_lifetime = (unsigned int)v;
-		break;
-	case OPT_LINGER:
-		what = "linger";
-		v = options_number(arg, 0, 3600, &errstr);
-		o->linger = (unsigned int)v;
-		break;
-	case OPT_BACKLOG:
-		what = "backlog";
-		v = options_number(arg, 1, 65535, &errstr);
-		o->backlog = (int)v;
-		break;
-	case OPT_UDP_RATE:
-		what = "udp-rate";
-		v = options_number(arg, 0, 100000000, &errstr);
-		o->udp_rate = (unsigned int)v;
-		break;
-	case OPT_UDP_BYTE_RATE:
-		what = "udp-byte-rate";
-		v = parse_size(arg, 0, 1LL << 40, &errstr);
-		o->udp_byte_rate = (uint64_t)v;
-		break;
-	case OPT_UDP_MAX_SIZE:
-		what = "udp-max-size";
-		v = options_number(arg, 0, OPTIONS_UDP_MAX, &errstr);
-		o->udp_max_size = (unsigned int)v;
-		break;
-	case OPT_URING_BUFFERS:
-		what = "uring-buffers";
-		v = options_number(arg, 1, OPTIONS_MAX_URING_BUFFERS, &errstr);
-		o->uring_buffers = (unsigned int)v;
-		break;
-	case OPT_STATS_INTERVAL:
-		what = "stats-interval";
-		v = options_number(arg, 1, 86400, &errstr);
-		o->stats_interval = (unsigned int)v;
-		break;
-	case OPT_MAX_PENDING:
-		what = "max-pending";
-		v = parse_size(arg, 1024, 1LL << 30, &errstr);
-		o->max_pending = (size_t)v;
-		break;
-	case OPT_MEMORY:
-		what = "memory";
-		v = parse_size(arg, 0, 1LL << 50, &errstr);
-		if (errstr == NULL && v && v < OPTIONS_MIN_MEMORY)
-			errstr = "too small (at least 256K, or 0 for no limit)";
-		o->memory = (size_t)v;
-		break;
-	default:
-		return set_service_number(o, opt, arg, err, errlen);
-	}
-	if (errstr == NULL)
-		return 0;
-	snprintf(err, errlen, "%s %s: %s", what, arg, errstr);
-	return -1;
 }
 
 static int set_access(struct options *o, bool deny, const char *arg, char *err,
@@ -447,86 +405,83 @@ static int set_access(struct options *o, bool deny, const char *arg, char *err,
 	return -1;
 }
 
-static int set_word(struct options *o, int opt, const char *arg, char *err,
+static int add_bind(struct options *o, const char *arg, char *err,
 		    size_t errlen)
 {
-	switch (opt) {
-	case 'b':
-		if (o->nbinds == OPTIONS_MAX_BINDS) {
-			snprintf(err, errlen, "bind %s: more than %d addresses",
-				 arg, OPTIONS_MAX_BINDS);
-			return -1;
-		}
-		o->binds[o->nbinds++] = arg;
-		return 0;
-	case OPT_FRAMING:
-		if (strcmp(arg, "raw") == 0)
-			o->framing = FRAMING_RAW;
-		else if (strcmp(arg, "line") == 0)
-			o->framing = FRAMING_LINE;
-		else
-			break;
-		return 0;
-	case OPT_BACKEND:
-		if (strcmp(arg, "auto") && strcmp(arg, "epoll") &&
-		    strcmp(arg, "io_uring"))
-			break;
-		o->backend = arg;
-		return 0;
-	case OPT_ALLOW:
-	case OPT_DENY:
-		return set_access(o, opt == OPT_DENY, arg, err, errlen);
-	case OPT_LOG_FORMAT:
-		if (strcmp(arg, "text") && strcmp(arg, "json")) {
-			snprintf(
-				err, errlen,
-				"log-format %s: unknown (expected text or json)",
-				arg);
-			return -1;
-		}
-		o->log_json = strcmp(arg, "json") == 0;
-		return 0;
+	if (o->nbinds == OPTIONS_MAX_BINDS) {
+		snprintf(err, errlen, "bind %s: more than %d addresses", arg,
+			 OPTIONS_MAX_BINDS);
+		return -1;
 	}
-	snprintf(err, errlen, "%s %s: unknown (expected %s)",
-		 opt == OPT_FRAMING ? "framing" : "backend", arg,
-		 opt == OPT_FRAMING ? "raw or line"
-				    : "auto, epoll or io_uring");
-	return -1;
+	o->binds[o->nbinds++] = arg;
+	return 0;
 }
 
-/* The options that only switch something on; 0, or -1 with err. */
-static int set_flag(struct options *o, int opt, const char *arg, char *err,
-		    size_t errlen)
+static int set_family(struct options *o, int family, char *err, size_t errlen)
 {
-	switch (opt) {
-	case OPT_LIST_BACKENDS:
-		o->list_backends = true;
-		break;
-	case 'u':
-		o->udp = true;
-		break;
-	case OPT_NO_TCP:
-		o->tcp = false;
-		break;
-	case OPT_USER:
-		o->user = arg;
-		break;
-	case OPT_INETD:
-		o->inetd = true;
-		break;
-	case OPT_UDP_ALLOW_NONUNICAST:
-		o->udp_allow_nonunicast = true;
-		break;
+	if (o->family && o->family != family) {
+		snprintf(err, errlen, "options -4 and -6: choose one");
+		return -1;
+	}
+	o->family = family;
+	return 0;
+}
+
+/*
+ * The options the table cannot say with a field and bounds. Returns 0,
+ * 1 after --help or --version (answered on stdout), or -1 with err.
+ */
+static int set_other(struct options *o, const struct options_spec *s,
+		     const char *arg, char *err, size_t errlen)
+{
+	switch (s->short_name) {
+	case 'b':
+		return add_bind(o, arg, err, errlen);
 	case '4':
 	case '6':
-		if (o->family && o->family != opt - '0') {
-			snprintf(err, errlen, "options -4 and -6: choose one");
-			return -1;
-		}
-		o->family = opt - '0';
+		return set_family(o, s->short_name - '0', err, errlen);
+	case 'h':
+		print_help();
+		return 1;
+	case 'V':
+		printf("echod %s\n", ECHOD_VERSION);
+		return 1;
+	}
+	if (strcmp(s->name, "no-tcp") == 0)
+		o->tcp = false;
+	else if (strcmp(s->name, "udp-deny-ports") == 0)
+		return set_deny_ports(o, arg, err, errlen);
+	else
+		return set_access(o, strcmp(s->name, "deny") == 0, arg, err,
+				  errlen);
+	return 0;
+}
+
+/* Applies one option by its entry; 0, 1 (answered) or -1 with err. */
+static int apply(struct options *o, const struct options_spec *s,
+		 const char *arg, char *err, size_t errlen)
+{
+	switch (s->kind) {
+	case OPTIONS_FLAG:
+		store(o, s, 1);
+		return 0;
+	case OPTIONS_COUNT:
+		o->verbose++;
+		return 0;
+	case OPTIONS_TEXT:
+		memcpy((char *)o + s->offset, &arg, sizeof(arg));
+		return 0;
+	case OPTIONS_NUMBER:
+	case OPTIONS_SIZE:
+	case OPTIONS_SIZE_OR_0:
+		return set_number(o, s, arg, err, errlen);
+	case OPTIONS_CHOICE:
+	case OPTIONS_WORD:
+		return set_choice(o, s, arg, err, errlen);
+	case OPTIONS_OTHER:
 		break;
 	}
-	return 0;
+	return set_other(o, s, arg, err, errlen);
 }
 
 /* After the options: what is left over, and what depends on others. */
@@ -546,69 +501,60 @@ static int finish(struct options *o, int argc, char **argv, bool idle_set,
 	return 0;
 }
 
+/* getopt_long's tables, built from options_table once per parse. */
+struct getopt_tables {
+	struct option
+		longs[sizeof(options_table) / sizeof(options_table[0]) + 1];
+	char shorts[2 * sizeof(options_table) / sizeof(options_table[0]) + 2];
+};
+
+static void build_tables(struct getopt_tables *t)
+{
+	size_t n = 0;
+
+	t->shorts[n++] = ':'; /* a missing value is ':', not '?' */
+	for (size_t i = 0; i < options_count; i++) {
+		const struct options_spec *s = &options_table[i];
+
+		t->longs[i] = (struct option){
+			s->name, s->arg ? required_argument : no_argument, NULL,
+			spec_code(i)};
+		if (s->short_name) {
+			t->shorts[n++] = s->short_name;
+			if (s->arg)
+				t->shorts[n++] = ':';
+		}
+	}
+	t->longs[options_count] = (struct option){NULL, 0, NULL, 0};
+	t->shorts[n] = '\0';
+}
+
 int options_parse(struct options *o, int argc, char **argv, char *err,
 		  size_t errlen)
 {
+	const struct options_spec *s;
+	struct getopt_tables t;
 	bool idle_set = false;
-	int c;
+	int c, r;
 
 	set_defaults(o);
 	set_deny_ports(o, OPTIONS_UDP_DENY_DEFAULT, err, errlen);
+	build_tables(&t);
 	optind = 0; /* glibc: full reset, so the unit tests can parse again */
 	opterr = 0; /* we word the error ourselves */
-	while ((c = getopt_long(argc, argv, ":p:b:n:t:uvhV46", long_options,
-				NULL)) != -1) {
-		switch (c) {
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			printf("%s\n%s", options_usage, options_help);
-			return 1;
-		case 'V':
-			printf("echod %s\n", ECHOD_VERSION);
-			return 1;
-		case OPT_LIST_BACKENDS:
-		case 'u':
-		case OPT_NO_TCP:
-		case OPT_USER:
-		case OPT_INETD:
-		case OPT_UDP_ALLOW_NONUNICAST:
-		case '4':
-		case '6':
-			if (set_flag(o, c, optarg, err, errlen))
-				return -1;
-			break;
-		case OPT_STATS_TOTALS_ONLY:
-			o->stats_totals_only = true;
-			break;
-		case OPT_METRICS:
-			o->metrics = optarg;
-			break;
-		case OPT_UDP_DENY_PORTS:
-			if (set_deny_ports(o, optarg, err, errlen))
-				return -1;
-			break;
-		case 'b':
-		case OPT_FRAMING:
-		case OPT_BACKEND:
-		case OPT_ALLOW:
-		case OPT_DENY:
-		case OPT_LOG_FORMAT:
-			if (set_word(o, c, optarg, err, errlen))
-				return -1;
-			break;
-		case ':':
-		case '?':
+	while ((c = getopt_long(argc, argv, t.shorts, t.longs, NULL)) != -1) {
+		s = spec_of(c);
+		if (s == NULL) {
 			snprintf(err, errlen, "option %s: %s", argv[optind - 1],
 				 c == ':' ? "needs a value" : "unknown");
 			return -1;
-		default:
-			if (set_number(o, c, optarg, err, errlen))
-				return -1;
-			idle_set |= c == OPT_IDLE_TIMEOUT;
-			break;
 		}
+		r = apply(o, s, optarg, err, errlen);
+		if (r != 0)
+			return r;
+		idle_set |=
+			s->offset == offsetof(struct options, idle_timeout) &&
+			s->kind == OPTIONS_NUMBER;
 	}
 	return finish(o, argc, argv, idle_set, err, errlen);
 }

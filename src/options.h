@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "access.h"
 
@@ -19,6 +20,9 @@ enum framing {
 enum {
 	OPTIONS_MAX_BINDS = 16,
 	OPTIONS_MAX_THREADS = 256,
+	OPTIONS_DEFAULT_MAX_THREADS = 64, /* one per CPU, up to this */
+	OPTIONS_DEFAULT_BACKLOG = 4096,
+	OPTIONS_MAX_CONNS = 10000000, /* --max-conns, --max-per-source */
 	OPTIONS_DEFAULT_PORT = 60000,
 	OPTIONS_DEFAULT_MAX_PENDING = 256 * 1024,
 	OPTIONS_DEFAULT_LINGER = 10,
@@ -84,6 +88,38 @@ static inline bool options_udp_denied(const struct options *o,
 	return o->udp_deny[port >> 3] & (1u << (port & 7));
 }
 
+/* How an option's argument is taken (struct options_spec). */
+enum options_kind {
+	OPTIONS_FLAG, /* no argument: the bool field becomes true */
+	OPTIONS_COUNT, /* no argument: the field counts repeats (-vv) */
+	OPTIONS_NUMBER, /* a decimal integer in [min, max] */
+	OPTIONS_SIZE, /* bytes in [min, max], with K, M or G */
+	OPTIONS_SIZE_OR_0, /* the same, or 0 for no limit */
+	OPTIONS_TEXT, /* the argument as given (const char *) */
+	OPTIONS_CHOICE, /* one of arg's words: its position is stored */
+	OPTIONS_WORD, /* one of arg's words: the word is stored */
+	OPTIONS_OTHER, /* options.c's set_other says what it does */
+};
+
+/*
+ * One option, as options_table lists them: the parser, --help, the
+ * usage line and the tests read this, and nothing else says what an
+ * option is.
+ */
+struct options_spec {
+	const char *name; /* the long name, without "--" */
+	char short_name; /* 'p' for -p, or 0 */
+	const char
+		*arg; /* the argument in --help ("N", "raw|line"); NULL: none */
+	enum options_kind kind;
+	size_t offset, size; /* the field of struct options it sets */
+	long long min, max; /* NUMBER and SIZE: the bounds, inclusive */
+	const char *help; /* --help's text; '\n' starts another line */
+};
+
+extern const struct options_spec options_table[];
+extern const size_t options_count;
+
 /*
  * Fills o from argv. Returns 0 when echod should run, 1 when the request
  * was answered already (--help, --version print to stdout), and -1 on a
@@ -93,16 +129,8 @@ static inline bool options_udp_denied(const struct options *o,
 int options_parse(struct options *o, int argc, char **argv, char *err,
 		  size_t errlen);
 
-/* The usage synopsis, for --help and after a usage error. */
-extern const char options_usage[];
-
-/*
- * Parses a decimal integer in [min, max] like OpenBSD's strtonum(3): on
- * failure returns 0 and sets *errstr to "invalid", "too small" or
- * "too large"; on success *errstr is NULL.
- */
-long long options_number(const char *s, long long min, long long max,
-			 const char **errstr);
+/* Prints the usage synopsis (for --help) to f. */
+void options_usage(FILE *f);
 
 const char *options_framing_name(enum framing f);
 

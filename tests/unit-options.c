@@ -1,9 +1,12 @@
 /* unit-options.c - option parsing and number validation (tests/tap.h). */
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../src/number.h"
 #include "../src/options.h"
 #include "tap.h"
 
@@ -28,19 +31,19 @@ static void test_numbers(void)
 {
 	const char *e;
 
-	is_int(options_number("60000", 0, 65535, &e), 60000, "60000 parses");
+	is_int(number_parse("60000", 0, 65535, &e), 60000, "60000 parses");
 	ok(e == NULL, "and sets no error");
-	options_number("70000", 0, 65535, &e);
+	number_parse("70000", 0, 65535, &e);
 	is_str(e, "too large", "70000 is too large for a port");
-	options_number("-1", 0, 65535, &e);
+	number_parse("-1", 0, 65535, &e);
 	is_str(e, "too small", "-1 is too small");
-	options_number("12ab", 0, 65535, &e);
+	number_parse("12ab", 0, 65535, &e);
 	is_str(e, "invalid", "12ab is invalid");
-	options_number("", 0, 65535, &e);
+	number_parse("", 0, 65535, &e);
 	is_str(e, "invalid", "empty is invalid");
-	options_number(" 5", 0, 65535, &e);
+	number_parse(" 5", 0, 65535, &e);
 	is_str(e, "invalid", "leading space is invalid");
-	options_number("99999999999999999999999", 0, 65535, &e);
+	number_parse("99999999999999999999999", 0, 65535, &e);
 	is_str(e, "too large", "overflow is too large");
 }
 
@@ -104,11 +107,84 @@ static void test_errors(void)
 	is_int(parse(&o, err, "-t", "0", NULL), -1, "zero threads refused");
 }
 
+/* The value of spec s's field in o, whatever its width. */
+static long long field(const struct options *o, const struct options_spec *s)
+{
+	const char *f = (const char *)o + s->offset;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (s->size == sizeof(v32)) {
+		memcpy(&v32, f, sizeof(v32));
+		return v32;
+	}
+	memcpy(&v64, f, sizeof(v64));
+	return (long long)v64;
+}
+
+/* Sets --name to v; returns options_parse's value, the error in err. */
+static int parse_value(struct options *o, char *err,
+		       const struct options_spec *s, long long v)
+{
+	char opt[64], val[32];
+
+	snprintf(opt, sizeof(opt), "--%s", s->name);
+	snprintf(val, sizeof(val), "%lld", v);
+	return parse(o, err, opt, val, NULL);
+}
+
+/*
+ * Every bounded option, from the table the parser reads: both bounds
+ * are taken and stored, one past each is refused and named.
+ */
+static void test_table_bounds(void)
+{
+	struct options o;
+	char err[256], want[128];
+
+	for (size_t i = 0; i < options_count; i++) {
+		const struct options_spec *s = &options_table[i];
+
+		ok(s->help && s->help[0], "--%s has help", s->name);
+		if (s->kind != OPTIONS_NUMBER && s->kind != OPTIONS_SIZE &&
+		    s->kind != OPTIONS_SIZE_OR_0)
+			continue;
+		is_int(parse_value(&o, err, s, s->min), 0, "--%s %lld taken",
+		       s->name, s->min);
+		ok(field(&o, s) == s->min, "--%s %lld stored", s->name, s->min);
+		is_int(parse_value(&o, err, s, s->max), 0, "--%s %lld taken",
+		       s->name, s->max);
+		ok(field(&o, s) == s->max, "--%s %lld stored", s->name, s->max);
+		if (s->max < LLONG_MAX) {
+			parse_value(&o, err, s, s->max + 1);
+			snprintf(want, sizeof(want), "%s %lld: too large",
+				 s->name, s->max + 1);
+			is_str(err, want, "--%s above its maximum", s->name);
+		}
+		if (s->min > 0 || s->kind == OPTIONS_NUMBER) {
+			parse_value(&o, err, s, s->min - 1);
+			ok(strstr(err, "too small") != NULL,
+			   "--%s below its minimum: %s", s->name, err);
+		}
+	}
+	for (size_t i = 0; i < options_count; i++) {
+		const struct options_spec *a = &options_table[i];
+		int same = 0;
+
+		for (size_t j = 0; j < options_count; j++)
+			same += strcmp(a->name, options_table[j].name) == 0 ||
+				(a->short_name &&
+				 a->short_name == options_table[j].short_name);
+		is_int(same, 1, "--%s: no other entry has its names", a->name);
+	}
+}
+
 int main(void)
 {
 	test_numbers();
 	test_defaults();
 	test_values();
 	test_errors();
+	test_table_bounds();
 	return done_testing();
 }
