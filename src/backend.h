@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+struct options;
 struct worker;
 
 struct backend_ops {
@@ -24,12 +25,16 @@ struct backend_ops {
 	int (*probe)(char *why, size_t len);
 	/* The size of the loop state the worker allocates, zeroed. */
 	size_t loop_size;
-	/* Sets up the loop for w; returns 0 or -errno. */
-	int (*init)(void *loop, struct worker *w);
 	/*
-	 * Serves w's listeners until core_control says stop, then
+	 * Sets up the loop for worker w, run with options o; returns 0 or
+	 * -errno. w is for core_init alone: a backend sees the worker
+	 * through its core (core.h) and never opens struct worker.
+	 */
+	int (*init)(void *loop, struct worker *w, const struct options *o);
+	/*
+	 * Serves the core's listeners until core_control says stop, then
 	 * closes every connection it owns. Returns 0, or -errno with a
-	 * reason in w->why (worker_failed) when the worker cannot go on.
+	 * reason recorded by core_fail when the worker cannot go on.
 	 */
 	int (*serve)(void *loop);
 	/* Frees what init set up, whether it succeeded or not. */

@@ -38,7 +38,6 @@
 #include "net.h"
 #include "options.h"
 #include "splice.h"
-#include "worker.h"
 
 enum {
 	MAX_EVENTS = 256,
@@ -69,7 +68,6 @@ enum read_result {
 /* One worker's loop state; lives on the worker thread's stack. */
 struct eloop {
 	struct core core;
-	struct worker *w;
 	int epfd;
 	char *scratch;
 	size_t read_size;
@@ -92,7 +90,7 @@ static struct stream *stream(struct conn *c)
 	return &((struct econn *)conn_priv(c))->stream;
 }
 
-static void close_conn(struct eloop *l, struct conn *c, const char *why)
+static void close_conn(struct eloop *l, struct conn *c, enum close_reason why)
 {
 	core_retire(&l->core, c, why);
 	core_free(&l->core, c);
@@ -279,7 +277,7 @@ static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
 {
 	bool more = false;
-	const char *why;
+	enum close_reason why;
 	int err = 0;
 
 	if ((events & EPOLLOUT) && outq_bytes(&c->out) > 0)
@@ -296,13 +294,13 @@ static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
 	}
 	if (err < 0) {
 		log_debug("fd %d: %s", c->fd, strerror(-err));
-		close_conn(l, c, err == -ENOMEM ? "out of memory" : "error");
+		close_conn(l, c, close_reason_of(err));
 		return;
 	}
 	why = core_settle(&l->core, c);
-	if (why == NULL && update_interest(l, c, more) < 0)
-		why = "epoll_ctl failed";
-	if (why)
+	if (why == CLOSE_NONE && update_interest(l, c, more) < 0)
+		why = CLOSE_ERROR;
+	if (why != CLOSE_NONE)
 		close_conn(l, c, why);
 }
 
@@ -322,9 +320,9 @@ static void set_listening(struct eloop *l, uint32_t events)
 {
 	struct epoll_event ev = {.events = events};
 
-	for (int i = 0; i < l->w->nlisten; i++) {
+	for (int i = 0; i < l->core.nlisten; i++) {
 		ev.data.u64 = TAG_LISTEN(i);
-		epoll_ctl(l->epfd, EPOLL_CTL_MOD, l->w->listen_fds[i], &ev);
+		epoll_ctl(l->epfd, EPOLL_CTL_MOD, l->core.listen_fds[i], &ev);
 	}
 }
 
@@ -353,38 +351,36 @@ static void handle_accept(struct eloop *l, int lfd)
 		}
 		c = core_admit(&l->core, fd, &peer, lfd);
 		if (c && add_conn(l, c) < 0)
-			close_conn(l, c, "epoll_ctl failed");
+			close_conn(l, c, CLOSE_ERROR);
 	}
 }
 
-static int init(void *loop, struct worker *w)
+static int init(void *loop, struct worker *w, const struct options *o)
 {
 	struct eloop *l = loop;
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_CTL};
+	const struct core *k = &l->core;
 	int err;
 
-	l->w = w;
 	l->splicer = (struct splicer){.pipe = {-1, -1}};
 	/* The core first: destroy relies on it whatever fails after. */
-	err = core_init(&l->core, w, sizeof(struct econn),
-			w->opts->max_pending);
+	err = core_init(&l->core, w, sizeof(struct econn), o->max_pending);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (err < 0 || l->epfd < 0)
 		return err < 0 ? err : -errno;
-	l->read_size = w->opts->max_pending < SCRATCH_SIZE
-			       ? w->opts->max_pending
-			       : SCRATCH_SIZE;
+	l->read_size =
+		o->max_pending < SCRATCH_SIZE ? o->max_pending : SCRATCH_SIZE;
 	l->scratch = malloc(SCRATCH_SIZE);
 	if (l->scratch == NULL)
 		return -ENOMEM;
 	splicer_open(&l->splicer);
-	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->ctl_fd, &ev) < 0)
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, k->ctl_fd, &ev) < 0)
 		return -errno;
-	for (int i = 0; i < w->nlisten + w->nudp; i++) {
-		bool udp = i >= w->nlisten;
-		int fd = udp ? w->udp_fds[i - w->nlisten] : w->listen_fds[i];
+	for (int i = 0; i < k->nlisten + k->nudp; i++) {
+		bool udp = i >= k->nlisten;
+		int fd = udp ? k->udp_fds[i - k->nlisten] : k->listen_fds[i];
 
-		ev.data.u64 = udp ? TAG_UDP(i - w->nlisten) : TAG_LISTEN(i);
+		ev.data.u64 = udp ? TAG_UDP(i - k->nlisten) : TAG_LISTEN(i);
 		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 			return -errno;
 	}
@@ -397,7 +393,7 @@ static void destroy(void *loop)
 	struct conn *c;
 
 	while ((c = core_any(&l->core)))
-		close_conn(l, c, "shutdown");
+		close_conn(l, c, CLOSE_SHUTDOWN);
 	core_destroy(&l->core);
 	free(l->scratch);
 	splicer_close(&l->splicer);
@@ -413,13 +409,13 @@ static void dispatch(struct eloop *l, const struct epoll_event *ev, bool *stop)
 	if (tag == TAG_CTL) {
 		*stop = core_control(&l->core);
 		/* A shut listener reports EPOLLHUP whatever it is asked. */
-		for (int i = 0; l->core.draining && i < l->w->nlisten; i++)
-			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->w->listen_fds[i],
+		for (int i = 0; l->core.draining && i < l->core.nlisten; i++)
+			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->core.listen_fds[i],
 				  NULL);
 	} else if (tag & TAG_SPECIAL && tag & TAG_UDP_BIT) {
 		core_serve_udp(&l->core, (int)(tag & 0xffff));
 	} else if (tag & TAG_SPECIAL) {
-		handle_accept(l, l->w->listen_fds[tag & 0xffff]);
+		handle_accept(l, l->core.listen_fds[tag & 0xffff]);
 	} else {
 		c = conn_table_find(&l->core.table, (uint32_t)tag,
 				    (uint32_t)(tag >> 32));
@@ -432,15 +428,13 @@ static void dispatch(struct eloop *l, const struct epoll_event *ev, bool *stop)
 /* Closes connections whose time ran out; resumes accepting when due. */
 static void expire(struct eloop *l)
 {
-	const char *why;
+	enum close_reason why;
 	struct conn *c;
 
-	while ((c = core_expired(&l->core, &why)))
-		close_conn(l, c, why);
-	/* Memory came back: those waiting for it read again, in turn. */
-	while ((c = core_resumed(&l->core)))
-		if (update_interest(l, c, true) < 0)
-			close_conn(l, c, "epoll_ctl failed");
+	/* Memory came back to those without a reason: they read again. */
+	while ((c = core_due(&l->core, &why)))
+		if (why != CLOSE_NONE || update_interest(l, c, true) < 0)
+			close_conn(l, c, why != CLOSE_NONE ? why : CLOSE_ERROR);
 	if (core_resume_due(&l->core))
 		set_listening(l, EPOLLIN);
 	/* The core's buffers are all there is to give back here. */
@@ -460,14 +454,14 @@ static int serve(void *loop)
 	if (n >= 0) {
 		c = core_admit(&l->core, n, NULL, -1);
 		if (c && add_conn(l, c) < 0)
-			close_conn(l, c, "epoll_ctl failed");
+			close_conn(l, c, CLOSE_ERROR);
 	}
 
 	while (!stop) {
 		n = epoll_wait(l->epfd, events, MAX_EVENTS,
 			       core_timeout_ms(&l->core));
 		if (n < 0 && errno != EINTR)
-			return worker_failed(l->w, "epoll_wait", -errno);
+			return core_fail(&l->core, "epoll_wait", -errno);
 		core_clock(&l->core);
 		for (int i = 0; i < n; i++)
 			dispatch(l, &events[i], &stop);

@@ -28,7 +28,6 @@
 #include "log.h"
 #include "options.h"
 #include "uring.h"
-#include "worker.h"
 
 enum {
 	SQ_ENTRIES = 512,
@@ -39,41 +38,6 @@ enum {
 	BATCH_MAX = 16, /* ... up to 16 ... */
 	BATCH_WAIT_NS = 50000, /* ... for at most 50 us */
 };
-
-/* ----------------------------------------------------------- requests */
-
-/*
- * Returns a free SQE, counted as a request whose CQE is due; submits
- * what is queued to make room when the ring is full. NULL if even that
- * fails: the caller puts its connection on the wait list.
- */
-struct io_uring_sqe *uloop_get_sqe(struct uloop *l)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
-
-	if (sqe == NULL) {
-		io_uring_submit(&l->ring);
-		sqe = io_uring_get_sqe(&l->ring);
-	}
-	if (sqe == NULL) {
-		l->retry = true;
-		return NULL;
-	}
-	l->ops++;
-	return sqe;
-}
-
-/* Asks the kernel to end the request tagged ud. Returns 0 or -EBUSY. */
-int uloop_cancel(struct uloop *l, uint64_t ud)
-{
-	struct io_uring_sqe *sqe = uloop_get_sqe(l);
-
-	if (sqe == NULL)
-		return -EBUSY;
-	io_uring_prep_cancel64(sqe, ud, 0);
-	io_uring_sqe_set_data64(sqe, ud_pack(OP_CANCEL, 0, 0));
-	return 0;
-}
 
 /* --------------------------------------------------------------- loop */
 
@@ -137,14 +101,16 @@ static void reap(struct uloop *l)
 /* Closes connections whose time ran out; ends an accept pause when due. */
 static void expire(struct uloop *l)
 {
-	const char *why;
+	enum close_reason why;
 	struct conn *c;
 
-	while ((c = core_expired(&l->core, &why)))
-		uloop_close_conn(l, c, why);
-	/* Memory came back: those waiting for it read again, in turn. */
-	while ((c = core_resumed(&l->core)))
-		uloop_update(l, c);
+	/* Memory came back to those without a reason: they read again. */
+	while ((c = core_due(&l->core, &why))) {
+		if (why != CLOSE_NONE)
+			uloop_close_conn(l, c, why);
+		else
+			uloop_update(l, c);
+	}
 	/* arm_listeners resumes once the core no longer says paused. */
 	core_resume_due(&l->core);
 	l->core.trim_more = l->bufs.touched;
@@ -247,21 +213,20 @@ static int arm_ctl(struct uloop *l)
 	sqe = uloop_get_sqe(l);
 	if (sqe == NULL)
 		return -EBUSY;
-	io_uring_prep_poll_add(sqe, l->w->ctl_fd, POLLIN);
+	io_uring_prep_poll_add(sqe, l->core.ctl_fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_CTL, 0, 0));
 	l->ctl_armed = true;
 	return 0;
 }
 
-static int init(void *loop, struct worker *w)
+static int init(void *loop, struct worker *w, const struct options *o)
 {
 	struct uloop *l = loop;
-	size_t max_pending = w->opts->max_pending;
+	size_t max_pending = o->max_pending;
 	uint32_t buf_size =
 		max_pending < BUF_SIZE ? (uint32_t)max_pending : BUF_SIZE;
 	int err;
 
-	l->w = w;
 	l->wait_head = l->wait_tail = WAIT_NONE;
 	splicer_open(&l->splicer);
 
@@ -276,8 +241,8 @@ static int init(void *loop, struct worker *w)
 	l->msgs = calloc(l->ring.sq.ring_entries, sizeof(*l->msgs));
 	if (l->msgs == NULL)
 		return -ENOMEM;
-	err = uring_bufs_init(&l->bufs, &l->ring, w->opts->uring_buffers,
-			      buf_size, l->core.budget);
+	err = uring_bufs_init(&l->bufs, &l->ring, o->uring_buffers, buf_size,
+			      l->core.budget);
 	if (err < 0)
 		return err;
 	l->core.pool.lend_base = l->bufs.mem;
@@ -304,9 +269,9 @@ static void drain(struct uloop *l)
 
 	l->stopping = true;
 	while ((c = core_any(&l->core)))
-		uloop_close_conn(l, c, "shutdown");
+		uloop_close_conn(l, c, CLOSE_SHUTDOWN);
 	uloop_stop_listeners(l, true);
-	for (int i = 0; i < l->w->nudp; i++)
+	for (int i = 0; i < l->core.nudp; i++)
 		if (l->udp_armed[i])
 			uloop_cancel(l, ud_pack(OP_UPOLL, 0, (uint32_t)i));
 	if (l->ctl_armed && uloop_cancel(l, ud_pack(OP_CTL, 0, 0)) == 0)
@@ -352,7 +317,7 @@ static int serve(void *loop)
 		uloop_arm_udp(l);
 		err = submit_wait(l, core_timeout_ms(&l->core));
 		if (err < 0) {
-			worker_failed(l->w, "io_uring_enter", err);
+			core_fail(&l->core, "io_uring_enter", err);
 			break;
 		}
 		core_clock(&l->core);

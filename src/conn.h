@@ -14,6 +14,7 @@
 #include "outq.h"
 
 struct options;
+struct report_row;
 
 enum conn_flags {
 	CONN_LIMIT = 1 << 0, /* -n reached: echo what is owed, then FIN */
@@ -74,5 +75,12 @@ static inline void *conn_priv(struct conn *c)
  */
 size_t conn_consume(const struct options *o, struct conn *c, const char *data,
 		    size_t n);
+
+/*
+ * Fills row with c as the live table shows it (all but the worker's
+ * number): counts, age at now_ms, and the kernel's view of its socket.
+ * Only c's worker may call it: it alone touches c and its descriptor.
+ */
+void conn_describe(struct conn *c, uint64_t now_ms, struct report_row *row);
 
 #endif

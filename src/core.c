@@ -30,6 +30,12 @@ int core_init(struct core *k, struct worker *w, size_t priv_size,
 	memset(k, 0, sizeof(*k));
 	k->w = w;
 	k->o = w->opts;
+	k->listen_fds = w->listen_fds;
+	k->nlisten = w->nlisten;
+	k->udp_fds = w->udp_fds;
+	k->nudp = w->nudp;
+	k->ctl_fd = w->ctl_fd;
+	k->one = w->shared->one.on ? &w->shared->one : NULL;
 	k->table.priv_size = priv_size;
 	k->due.idle_ms = k->o->idle_timeout * 1000ULL;
 	k->due.linger_ms = k->o->linger * 1000ULL;
@@ -45,6 +51,11 @@ int core_init(struct core *k, struct worker *w, size_t priv_size,
 	/* Counted where the table and the metrics thread can read them. */
 	k->udp.stats = &w->udp_stats;
 	return 0;
+}
+
+int core_fail(struct core *k, const char *what, int err)
+{
+	return worker_failed(k->w, what, err);
 }
 
 void core_destroy(struct core *k)
@@ -108,17 +119,18 @@ static void give_place(struct core *k)
 /* In one-connection mode, once it is over, main may end the process. */
 static void check_served(struct core *k)
 {
-	if (k->one_shot && core_count(k) == 0)
-		atomic_store(&k->w->shared->served, true);
+	if (k->one && core_count(k) == 0)
+		atomic_store(&k->one->over, true);
 }
 
 int core_given_fd(struct core *k)
 {
-	if (!k->w->given)
-		return -1;
-	k->w->given = false;
-	k->one_shot = true;
-	return k->w->given_fd;
+	int fd = k->one ? k->one->fd : -1;
+
+	/* The core owns it from now on: it is served once. */
+	if (fd >= 0)
+		k->one->fd = -1;
+	return fd;
 }
 
 /* Closes a descriptor that will not be served (counted by the caller). */
@@ -416,7 +428,7 @@ static void note_pause(struct core *k, struct conn *c)
 	c->flags = full ? c->flags | CONN_PAUSED : c->flags & ~CONN_PAUSED;
 }
 
-const char *core_settle(struct core *k, struct conn *c)
+enum close_reason core_settle(struct core *k, struct conn *c)
 {
 	bool queued = outq_bytes(&c->out) > 0;
 
@@ -424,7 +436,7 @@ const char *core_settle(struct core *k, struct conn *c)
 	note_queued(k, c, queued);
 	if (!queued) {
 		if (c->flags & CONN_PEER_EOF)
-			return "end of input";
+			return CLOSE_EOF;
 		/*
 		 * After the -n'th echo is out: our FIN (the client still
 		 * gets every byte), then wait on the linger list for the
@@ -437,7 +449,7 @@ const char *core_settle(struct core *k, struct conn *c)
 		}
 	}
 	deadline_touch(&k->due, c, k->now_ms);
-	return NULL;
+	return CLOSE_NONE;
 }
 
 /*
@@ -446,22 +458,22 @@ const char *core_settle(struct core *k, struct conn *c)
  * never touched), or a connection past --max-lifetime (a dribbler that
  * the idle timeout never catches).
  */
-static const char *overdue(const struct core *k, struct conn *c)
+static enum close_reason overdue(const struct core *k, struct conn *c)
 {
 	uint64_t now = k->now_ms;
 
 	if (k->o->max_lifetime &&
 	    now - c->born_ms >= k->o->max_lifetime * 1000ULL)
-		return "lifetime";
+		return CLOSE_LIFETIME;
 	if (outq_bytes(&c->out) == 0 ||
 	    (uint32_t)c->bytes_out != c->sent_seen) {
 		c->sent_seen = (uint32_t)c->bytes_out;
 		c->sent_ms = now;
 	} else if (k->o->send_timeout &&
 		   now - c->sent_ms >= k->o->send_timeout * 1000ULL) {
-		return "send timeout";
+		return CLOSE_SEND_TIMEOUT;
 	}
-	return NULL;
+	return CLOSE_NONE;
 }
 
 /*
@@ -479,21 +491,21 @@ static struct conn *after(const struct core *k, const struct conn *c)
 }
 
 /* Goes on with this wakeup's sweep from k->sweep_next. */
-static struct conn *sweep(struct core *k, const char **why)
+static struct conn *sweep(struct core *k, enum close_reason *why)
 {
 	struct conn *c;
 
 	while ((c = k->sweep_next) != NULL) {
 		k->sweep_next = after(k, c);
 		*why = overdue(k, c);
-		if (*why)
+		if (*why != CLOSE_NONE)
 			return c;
 	}
 	k->sweep_due = false;
 	return NULL;
 }
 
-struct conn *core_expired(struct core *k, const char **why)
+static struct conn *expired(struct core *k, enum close_reason *why)
 {
 	struct conn *c = deadline_expired(&k->due, k->now_ms, why);
 
@@ -626,7 +638,7 @@ size_t core_read_room(struct core *k, struct conn *c, size_t room)
 	/*
 	 * Waiting, it reads again into the pages it holds as its peer takes
 	 * echoes (a slow reader), since that costs the budget nothing; new
-	 * pages are for core_resumed to give, to those before it first.
+	 * pages are for core_due to give, to those before it first.
 	 */
 	if (c->flags & CONN_MEMWAIT) {
 		n = outq_charged_room(&k->pool, &c->out, k->pool.size);
@@ -640,7 +652,8 @@ size_t core_read_room(struct core *k, struct conn *c, size_t room)
 	return n;
 }
 
-struct conn *core_resumed(struct core *k)
+/* The next connection that waited for memory and now has some. */
+static struct conn *resumed(struct core *k)
 {
 	uint64_t e;
 	struct conn *c;
@@ -666,6 +679,16 @@ struct conn *core_resumed(struct core *k)
 	return NULL;
 }
 
+struct conn *core_due(struct core *k, enum close_reason *why)
+{
+	struct conn *c = expired(k, why);
+
+	if (c)
+		return c;
+	*why = CLOSE_NONE;
+	return resumed(k);
+}
+
 int core_timeout_ms(const struct core *k)
 {
 	uint64_t next = deadline_next(&k->due);
@@ -685,24 +708,6 @@ int core_timeout_ms(const struct core *k)
 	return next > k->now_ms ? (int)(next - k->now_ms) + 5 : 5;
 }
 
-/* The counter for a close reason, by the words core_retire is given. */
-static enum worker_close close_reason(const char *why)
-{
-	if (strcmp(why, "end of input") == 0)
-		return WORKER_CLOSE_EOF;
-	if (strcmp(why, "idle timeout") == 0)
-		return WORKER_CLOSE_IDLE;
-	if (strcmp(why, "linger timeout") == 0)
-		return WORKER_CLOSE_LINGER;
-	if (strcmp(why, "shutdown") == 0)
-		return WORKER_CLOSE_SHUTDOWN;
-	if (strcmp(why, "send timeout") == 0)
-		return WORKER_CLOSE_STALLED;
-	if (strcmp(why, "lifetime") == 0)
-		return WORKER_CLOSE_LIFETIME;
-	return WORKER_CLOSE_ERROR;
-}
-
 /* Counts c's lifetime in its histogram bucket. */
 static void count_lifetime(struct core *k, const struct conn *c)
 {
@@ -717,12 +722,12 @@ static void count_lifetime(struct core *k, const struct conn *c)
 	counter_add(&s->lifetime_ms, ms);
 }
 
-void core_retire(struct core *k, struct conn *c, const char *why)
+void core_retire(struct core *k, struct conn *c, enum close_reason why)
 {
 	struct worker_stats *s = &k->w->stats;
 	char peer[NET_ADDR_TEXT];
 
-	counter_add(&s->closed_by[close_reason(why)], 1);
+	counter_add(&s->closed_by[why], 1);
 	count_lifetime(k, c);
 	counter_add(&s->bytes_in, c->bytes_in);
 	counter_add(&s->bytes_out, c->bytes_out);
@@ -731,8 +736,8 @@ void core_retire(struct core *k, struct conn *c, const char *why)
 	counter_add(&s->closed, 1);
 	log_verbose(
 		"close fd %d peer %s (%s): %llu messages, %llu bytes in, %llu bytes out",
-		c->fd, net_addr_text(&c->peer.sa, peer, sizeof(peer)), why,
-		(unsigned long long)c->messages,
+		c->fd, net_addr_text(&c->peer.sa, peer, sizeof(peer)),
+		close_reason_words(why), (unsigned long long)c->messages,
 		(unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out);
 	/* The sweep goes on past c, whoever closed it. */
@@ -766,12 +771,31 @@ void core_free(struct core *k, struct conn *c)
 	check_served(k);
 }
 
+/* Describes every open connection and hands the rows to main. */
+static void answer_report(struct core *k)
+{
+	size_t max = core_count(k), n = 0;
+	struct report_row *rows;
+	const struct conn_list *lists[] = {&k->due.idle, &k->due.linger};
+
+	core_clock(k);
+	rows = calloc(max ? max : 1, sizeof(*rows));
+	for (int i = 0; i < 2 && rows; i++) {
+		for (struct conn *c = lists[i]->head; c && n < max;
+		     c = c->next) {
+			conn_describe(c, k->now_ms, &rows[n]);
+			rows[n++].worker = k->w->id;
+		}
+	}
+	worker_answer(k->w, rows, n);
+}
+
 bool core_control(struct core *k)
 {
 	unsigned int req = worker_requests(k->w);
 
 	if (req & WORKER_REPORT)
-		report_fill(k);
+		answer_report(k);
 	/*
 	 * Main shuts the listeners; accepting stays paused for good, and
 	 * the backend stops watching them.
@@ -785,12 +809,13 @@ bool core_control(struct core *k)
 
 void core_serve_udp(struct core *k, int i)
 {
-	int fd = k->w->udp_fds[i];
+	int fd = k->udp_fds[i];
 	int err = udp_serve(&k->udp, fd, k->now_ms);
 
 	/* For --inetd's datagram mode, which ends after --idle-timeout. */
-	atomic_store_explicit(&k->w->shared->udp_last_ms, k->now_ms,
-			      memory_order_relaxed);
+	if (k->one)
+		atomic_store_explicit(&k->one->last_datagram_ms, k->now_ms,
+				      memory_order_relaxed);
 	if (err < 0)
 		log_warn("udp fd %d: %s", fd, strerror(-err));
 }

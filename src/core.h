@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "close_reason.h"
 #include "deadline.h"
 #include "outq.h"
 #include "table.h"
@@ -28,6 +29,7 @@ struct budget;
 struct conn;
 struct options;
 struct worker;
+struct worker_one;
 union net_addr;
 
 enum {
@@ -51,10 +53,20 @@ enum core_accept {
 	CORE_ACCEPT_PAUSED, /* stop watching the listeners until resumed */
 };
 
-/* One worker's loop core; lives in the backend's loop state. */
+/*
+ * One worker's loop core; lives in the backend's loop state. It is the
+ * backend's one way to the worker: what the backend serves (listeners,
+ * UDP sockets, main's channel) is here, copied from the worker by
+ * core_init, and a backend that cannot go on says so with core_fail.
+ */
 struct core {
-	struct worker *w;
+	struct worker *w; /* for the core's own calls; never a backend's */
 	const struct options *o;
+	const int *listen_fds; /* TCP listeners, one per address */
+	int nlisten;
+	const int *udp_fds; /* UDP sockets (-u), one per address */
+	int nudp;
+	int ctl_fd; /* readable when main asks something: core_control */
 	uint64_t now_ms; /* CLOCK_MONOTONIC_COARSE, once per wakeup */
 	struct conn_table table;
 	struct deadlines due; /* every open connection, by deadline */
@@ -76,18 +88,25 @@ struct core {
 	unsigned int nmemwait; /* connections with CONN_MEMWAIT */
 	bool exhausted; /* in an out-of-descriptors episode */
 	bool draining; /* told to stop accepting (SIGTERM's grace) */
-	bool one_shot; /* serving the worker's given connection alone */
+	struct worker_one *one; /* one-connection mode, or NULL */
 	uint64_t log_next_ms; /* refusals are logged at most once a second */
 	uint64_t log_missed;
 };
 
 /*
- * Sets up k for worker w: priv_size bytes of backend state per
- * connection (conn_priv), pooled send buffers of pool_size bytes.
- * Returns 0 or -errno; core_destroy is safe either way.
+ * Sets up k for worker w (the backend's init hands w on unopened):
+ * priv_size bytes of backend state per connection (conn_priv), pooled
+ * send buffers of pool_size bytes. Returns 0 or -errno; core_destroy is
+ * safe either way.
  */
 int core_init(struct core *k, struct worker *w, size_t priv_size,
 	      size_t pool_size);
+
+/*
+ * For a backend that cannot go on: records "what: strerror(-err)" as
+ * the reason the worker's failure is logged with, and returns err.
+ */
+int core_fail(struct core *k, const char *what, int err);
 
 /*
  * Frees everything, closing the descriptors of connections the backend
@@ -122,7 +141,7 @@ unsigned int core_fd_budget(int workers);
 /*
  * The connection the worker was given (--inetd, Accept=yes), for the
  * backend to admit once at start like an accepted one; or -1. When it
- * is over (or refused), the core tells main (worker_shared.served).
+ * is over (or refused), the core tells main (worker_one.over).
  */
 int core_given_fd(struct core *k);
 
@@ -143,18 +162,21 @@ bool core_resume_due(struct core *k);
 
 /*
  * After c's bytes moved: sends our FIN once every echo owed after -n is
- * out, and restarts the idle clock. Returns why c must close now ("end
- * of input"), or NULL.
+ * out, and restarts the idle clock. Returns why c must close now
+ * (CLOSE_EOF), or CLOSE_NONE.
  */
-const char *core_settle(struct core *k, struct conn *c);
+enum close_reason core_settle(struct core *k, struct conn *c);
 
 /*
- * The next connection whose idle or linger time ran out, or, once a
- * second, whose peer took none of its echoes for --send-timeout or
- * which lived --max-lifetime, with why; NULL when there is none. The
- * caller closes each before asking again.
+ * Once per wakeup, until NULL: the next connection the backend must act
+ * on. First those to close, with why: whose idle or linger time ran out,
+ * or, once a second, whose peer took none of its echoes for
+ * --send-timeout or which lived --max-lifetime. Then, with *why
+ * CLOSE_NONE, those that waited for memory and now have some charged
+ * for them: the backend brings their reading back (EPOLLIN, a receive).
+ * The caller deals with each before asking again.
  */
-struct conn *core_expired(struct core *k, const char **why);
+struct conn *core_due(struct core *k, enum close_reason *why);
 
 /*
  * True once a second while the core keeps spare send buffers or the
@@ -177,17 +199,9 @@ bool core_trim_due(struct core *k);
  *    the peer does not take is then queued past the budget;
  *  - with bytes in its pooled buffer, only into pages charged to the
  *    budget first; when there are none, 0: c waits, first come first
- *    served, until core_resumed hands it back.
+ *    served, until core_due hands it back.
  */
 size_t core_read_room(struct core *k, struct conn *c, size_t room);
-
-/*
- * The next connection that was waiting for memory and now has some
- * charged for it, to read again; NULL when none (yet). The backend
- * calls it once per wakeup, until NULL, and brings each one's reading
- * back (EPOLLIN, a receive).
- */
-struct conn *core_resumed(struct core *k);
 
 /* Milliseconds until the next deadline or pause end; -1 if none. */
 int core_timeout_ms(const struct core *k);
@@ -197,7 +211,7 @@ int core_timeout_ms(const struct core *k);
  * deadline list and marks it CONN_CLOSING. The backend then ends what
  * the kernel still holds of c and calls core_free.
  */
-void core_retire(struct core *k, struct conn *c, const char *why);
+void core_retire(struct core *k, struct conn *c, enum close_reason why);
 
 /* Closes c's descriptor, gives back its place, slot and send buffer. */
 void core_free(struct core *k, struct conn *c);

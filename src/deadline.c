@@ -58,17 +58,17 @@ void deadline_linger(struct deadlines *d, struct conn *c, uint64_t now_ms)
 }
 
 struct conn *deadline_expired(const struct deadlines *d, uint64_t now_ms,
-			      const char **why)
+			      enum close_reason *why)
 {
 	struct conn *c = d->idle.head;
 
 	if (d->idle_ms && c && c->last_ms + d->idle_ms <= now_ms) {
-		*why = "idle timeout";
+		*why = CLOSE_IDLE;
 		return c;
 	}
 	c = d->linger.head;
 	if (c && c->last_ms + d->linger_ms <= now_ms) {
-		*why = "linger timeout";
+		*why = CLOSE_LINGER;
 		return c;
 	}
 	return NULL;

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "close_reason.h"
+
 struct conn;
 
 struct conn_list {
@@ -41,7 +43,7 @@ void deadline_linger(struct deadlines *d, struct conn *c, uint64_t now_ms);
  * asking again.
  */
 struct conn *deadline_expired(const struct deadlines *d, uint64_t now_ms,
-			      const char **why);
+			      enum close_reason *why);
 
 /* When the next deadline comes; UINT64_MAX if never. */
 uint64_t deadline_next(const struct deadlines *d);

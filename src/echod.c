@@ -410,6 +410,12 @@ enum {
 	END_SIGNAL = 0, /* SIGINT or SIGTERM: exit 0 after the grace */
 	END_FAILED = 1, /* a worker failed: exit 1 */
 	END_SERVED = 2, /* the one connection, or inetd's datagrams: exit 0 */
+	END_NONE = -1, /* nothing ended: wait_event's time is up */
+};
+
+enum {
+	/* How often main looks at the open count and the one connection. */
+	WAIT_POLL_MS = 50,
 };
 
 /* Tells systemd (when it listens) a state, "KEY=value" lines. */
@@ -471,16 +477,16 @@ static void waiter_close(struct waiter *wt)
 }
 
 /*
- * A signal main() took: SIGINT or SIGTERM end serving (returns 0, with
+ * A signal main() took: SIGINT or SIGTERM end serving (END_SIGNAL, with
  * the signal in *sig); SIGUSR1 prints the table and SIGHUP (nothing to
- * reload) gets a log line, and serving goes on (-1).
+ * reload) gets a log line, and serving goes on (END_NONE).
  */
 static int take_signal(struct waiter *wt, int *sig)
 {
 	struct signalfd_siginfo si;
 
 	if (read(wt->p[0].fd, &si, sizeof(si)) != sizeof(si))
-		return -1;
+		return END_NONE;
 	*sig = (int)si.ssi_signo;
 	if (*sig == SIGINT || *sig == SIGTERM)
 		return END_SIGNAL;
@@ -489,14 +495,14 @@ static int take_signal(struct waiter *wt, int *sig)
 	else
 		log_info("SIG%s: nothing to reload, still serving",
 			 sigabbrev_np(*sig));
-	return -1;
+	return END_NONE;
 }
 
 /*
  * Waits up to timeout_ms (-1: for ever) for SIGINT or SIGTERM
  * (END_SIGNAL, the signal in *sig) or a worker's failure (END_FAILED);
  * meanwhile answers SIGUSR1, SIGHUP and the --stats-interval timer.
- * Returns -1 when the time is up.
+ * Returns END_NONE when the time is up.
  */
 static int wait_event(struct waiter *wt, int timeout_ms, int *sig)
 {
@@ -520,7 +526,7 @@ static int wait_event(struct waiter *wt, int timeout_ms, int *sig)
 			continue;
 		left = core_now_ms() < end ? (int)(end - core_now_ms()) : 0;
 		if (left == 0)
-			return -1;
+			return END_NONE;
 	}
 }
 
@@ -535,8 +541,9 @@ static int drain(const struct options *o, struct worker *workers,
 		 struct worker_shared *shared, struct waiter *wt, int sig,
 		 bool given)
 {
+	uint64_t end = core_now_ms() + o->grace * 1000ULL;
 	unsigned int open;
-	int status, again;
+	int again;
 
 	/*
 	 * shutdown, not close (see stop_workers): a shut listener refuses
@@ -552,13 +559,13 @@ static int drain(const struct options *o, struct worker *workers,
 	log_info("SIG%s: no new connections; %u open get up to %u s",
 		 sigabbrev_np(sig), open, o->grace);
 	notify_status("STOPPING=1\nSTATUS=stopping: %u connections open", open);
-	for (unsigned int n = 0; n < o->grace * 20u; n++) {
+	while (core_now_ms() < end) {
 		if (atomic_load(&shared->conns) == 0)
 			return 0;
-		status = wait_event(wt, 50, &again);
-		if (status == 1)
+		switch (wait_event(wt, WAIT_POLL_MS, &again)) {
+		case END_FAILED:
 			return 1;
-		if (status == 0) {
+		case END_SIGNAL:
 			log_info("SIG%s again: stopping now",
 				 sigabbrev_np(again));
 			return 0;
@@ -576,23 +583,23 @@ static int drain(const struct options *o, struct worker *workers,
  * or, serving inetd's datagram socket, for --idle-timeout seconds
  * without a datagram (both END_SERVED).
  */
-static int wait_for_end(const struct options *o, struct worker_shared *shared,
-			struct waiter *wt, int *sig, bool one_shot)
+static int wait_for_end(const struct options *o, struct worker_one *one,
+			struct waiter *wt, int *sig)
 {
 	uint64_t start = core_now_ms(), last;
 	int status;
 
-	if (!one_shot)
+	if (!one->on)
 		return wait_event(wt, -1, sig);
 	for (;;) {
-		status = wait_event(wt, 100, sig);
-		if (status >= 0)
+		status = wait_event(wt, WAIT_POLL_MS, sig);
+		if (status != END_NONE)
 			return status;
-		if (atomic_load(&shared->served)) {
+		if (atomic_load(&one->over)) {
 			log_info("the connection is over");
 			return END_SERVED;
 		}
-		last = atomic_load(&shared->udp_last_ms);
+		last = atomic_load(&one->last_datagram_ms);
 		if (last < start)
 			last = start;
 		if (o->udp && o->idle_timeout &&
@@ -644,7 +651,7 @@ static void spare_the_client(void)
  * echod is to open its own; exits 1 on a socket it cannot serve.
  */
 static bool take_given(struct options *o, struct worker *workers,
-		       bool *one_shot)
+		       struct worker_one *one)
 {
 	const char *from = o->inetd ? "inetd" : "systemd";
 	unsigned int port = 0;
@@ -662,8 +669,9 @@ static bool take_given(struct options *o, struct worker *workers,
 	}
 	if (r == 0 && !o->inetd)
 		return false;
-	*one_shot = a.conn >= 0 || o->inetd;
-	if (*one_shot)
+	one->on = a.conn >= 0 || o->inetd;
+	one->fd = a.conn;
+	if (one->on)
 		o->threads = 1;
 	o->tcp = a.nstream > 0 || a.conn >= 0;
 	o->udp = a.ndgram > 0;
@@ -678,8 +686,6 @@ static bool take_given(struct options *o, struct worker *workers,
 		workers[t].nudp = a.ndgram;
 		workers[t].port = port;
 	}
-	workers[0].given = a.conn >= 0;
-	workers[0].given_fd = a.conn;
 	if (a.conn >= 0)
 		log_info("serving one connection (fd %d) from %s", a.conn,
 			 from);
@@ -715,12 +721,12 @@ static void warn_root(const struct options *o)
 /*
  * Everything before serving: the sockets (given, or opened on the
  * addresses resolved from -b, -4, -6, -p), root dropped, the workers
- * and the --metrics thread started. Returns the workers; *given and
- * *one_shot say how.
+ * and the --metrics thread started. Returns the workers; *given says
+ * whether the listeners were given (systemd), shared->one whether echod
+ * serves one connection.
  */
 static struct worker *start(struct options *o, struct worker_shared *shared,
-			    struct metrics **metrics, bool *given,
-			    bool *one_shot)
+			    struct metrics **metrics, bool *given)
 {
 	union net_addr addrs[OPTIONS_MAX_BINDS], maddr;
 	int flags[OPTIONS_MAX_BINDS], naddrs;
@@ -739,8 +745,7 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 		log_error("start: %s", strerror(ENOMEM));
 		exit(1);
 	}
-	*one_shot = false;
-	*given = take_given(o, workers, one_shot);
+	*given = take_given(o, workers, &shared->one);
 	if (!*given)
 		open_listeners(o, workers, addrs, flags, naddrs);
 	shared->fd_budget = core_fd_budget(o->threads);
@@ -758,12 +763,13 @@ int main(int argc, char **argv)
 {
 	static struct worker_shared shared = {
 		.sources.lock = PTHREAD_MUTEX_INITIALIZER,
+		.one.fd = -1,
 	};
 	struct metrics *metrics;
 	struct worker *workers;
 	struct waiter wt;
 	struct options o;
-	bool given, one_shot;
+	bool given;
 	int status, sig;
 	char err[256];
 	sigset_t set;
@@ -783,7 +789,7 @@ int main(int argc, char **argv)
 	shared.fail_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (waiter_open(&wt, &o, &set, shared.fail_fd) < 0)
 		return 1;
-	workers = start(&o, &shared, &metrics, &given, &one_shot);
+	workers = start(&o, &shared, &metrics, &given);
 	wt.workers = workers;
 	/*
 	 * The last start-up line: every socket is open and every worker has
@@ -793,12 +799,12 @@ int main(int argc, char **argv)
 	log_info("ready");
 	notify_status("READY=1\nSTATUS=serving with %d worker%s", o.threads,
 		      o.threads > 1 ? "s" : "");
-	status = wait_for_end(&o, &shared, &wt, &sig, one_shot);
-	if (status == END_SIGNAL && o.grace && !one_shot) {
+	status = wait_for_end(&o, &shared.one, &wt, &sig);
+	if (status == END_SIGNAL && o.grace && !shared.one.on) {
 		status = drain(&o, workers, &shared, &wt, sig, given);
 	} else {
 		notify_status("STOPPING=1");
-		status = status == END_FAILED;
+		status = status == END_FAILED ? 1 : 0;
 	}
 	waiter_close(&wt);
 	/* The metrics thread reads the workers: it stops first. */

@@ -106,15 +106,6 @@ static void per_worker(FILE *f, const struct metrics *m, const char *name,
 
 static void closed_by(FILE *f, const struct metrics *m)
 {
-	static const char *const reasons[WORKER_NCLOSE] = {
-		[WORKER_CLOSE_EOF] = "eof",
-		[WORKER_CLOSE_IDLE] = "idle",
-		[WORKER_CLOSE_LINGER] = "linger",
-		[WORKER_CLOSE_ERROR] = "error",
-		[WORKER_CLOSE_SHUTDOWN] = "shutdown",
-		[WORKER_CLOSE_STALLED] = "send_timeout",
-		[WORKER_CLOSE_LIFETIME] = "lifetime",
-	};
 	const struct worker_stats *s;
 
 	fputs("# HELP echod_connections_closed_total TCP connections closed, by reason\n"
@@ -122,10 +113,10 @@ static void closed_by(FILE *f, const struct metrics *m)
 	      f);
 	for (int i = 0; i < m->nworkers; i++) {
 		s = &m->workers[i].stats;
-		for (int r = 0; r < WORKER_NCLOSE; r++)
+		for (int r = 0; r < CLOSE_NREASONS; r++)
 			fprintf(f,
 				"echod_connections_closed_total{worker=\"%d\",reason=\"%s\"} %llu\n",
-				i, reasons[r],
+				i, close_reason_label(r),
 				(unsigned long long)counter_get(
 					&s->closed_by[r]));
 	}

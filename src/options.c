@@ -340,18 +340,17 @@ static int set_number(struct options *o, const struct options_spec *s,
 	else
 		v = number_parse_size(arg, s->kind == OPTIONS_SIZE ? s->min : 0,
 				      s->max, &errstr);
-	if (errstr == NULL && s->kind == OPTIONS_SIZE_OR_0 && v && v < s->min)
-		errstr = "too small";
+	if (errstr == NULL && s->kind == OPTIONS_SIZE_OR_0 && v && v < s->min) {
+		snprintf(err, errlen,
+			 "%s %s: too small (at least %lldK, or 0 for no limit)",
+			 s->name, arg, s->min / 1024);
+		return -1;
+	}
 	if (errstr == NULL) {
 		store(o, s, (unsigned long long)v);
 		return 0;
 	}
-	if (s->kind == OPTIONS_SIZE_OR_0 && strcmp(errstr, "too small") == 0)
-		snprintf(err, errlen,
-			 "%s %s: too small (at least %lldK, or 0 for no limit)",
-			 s->name, arg, s->min / 1024);
-	else
-		snprintf(err, errlen, "%s %s: %s", s->name, arg, errstr);
+	snprintf(err, errlen, "%s %s: %s", s->name, arg, errstr);
 	return -1;
 }
 

@@ -1,9 +1,7 @@
 /* report.c - the live table of connections: rows, gathering, formats. */
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <linux/sockios.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,8 +9,7 @@
 #include <time.h>
 
 #include "budget.h"
-#include "conn.h"
-#include "core.h"
+#include "close_reason.h"
 #include "counter.h"
 #include "options.h"
 #include "report.h"
@@ -31,89 +28,6 @@ const char *report_state_name(int state)
 	    state >= (int)(sizeof(state_names) / sizeof(state_names[0])))
 		return "UNKNOWN";
 	return state_names[state];
-}
-
-static bool fin_unread(int state)
-{
-	return state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK ||
-	       state == TCP_CLOSING;
-}
-
-/*
- * What the kernel holds for c: the queues as ss shows them (SIOCINQ is
- * rcv_nxt - copied_seq, SIOCOUTQ write_seq - snd_una, the same sums
- * inet_diag reports), and TCP_INFO. Runs on c's worker, which alone may
- * touch c and its descriptor.
- */
-static void describe(struct core *k, struct conn *c, struct report_row *row)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(row->local);
-
-	memset(row, 0, sizeof(*row));
-	row->worker = k->w->id;
-	row->fd = c->fd;
-	/* Admission skips getpeername unless -v; the table needs it. */
-	if (c->peer.sa.sa_family == AF_UNSPEC &&
-	    getpeername(c->fd, &c->peer.sa, &len) < 0)
-		memset(&c->peer, 0, sizeof(c->peer));
-	row->peer = c->peer;
-	len = sizeof(row->local);
-	getsockname(c->fd, &row->local.sa, &len);
-	row->age_ms = k->now_ms - c->born_ms;
-	row->messages = c->messages;
-	row->bytes_in = c->bytes_in;
-	row->bytes_out = c->bytes_out;
-	row->pending = outq_bytes(&c->out);
-	if (ioctl(c->fd, SIOCINQ, &row->recv_q) < 0)
-		row->recv_q = -1;
-	if (ioctl(c->fd, SIOCOUTQ, &row->send_q) < 0)
-		row->send_q = -1;
-	len = sizeof(ti);
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
-		row->state = ti.tcpi_state;
-		/*
-		 * A FIN we have not read yet: ss counts its sequence number
-		 * in Recv-Q, SIOCINQ does not (tcp_inq subtracts it).
-		 */
-		if (fin_unread(row->state) && !(c->flags & CONN_PEER_EOF) &&
-		    row->recv_q >= 0)
-			row->recv_q++;
-		row->rtt_us = ti.tcpi_rtt;
-		row->retrans = ti.tcpi_total_retrans;
-		row->cwnd = ti.tcpi_snd_cwnd;
-	}
-}
-
-static size_t describe_list(struct core *k, const struct conn_list *l,
-			    struct report_row *rows, size_t n, size_t max)
-{
-	for (struct conn *c = l->head; c && n < max; c = c->next)
-		describe(k, c, &rows[n++]);
-	return n;
-}
-
-void report_fill(struct core *k)
-{
-	struct worker_reply *re = &k->w->reply;
-	size_t max = core_count(k), n = 0;
-	struct report_row *rows;
-
-	core_clock(k);
-	rows = calloc(max ? max : 1, sizeof(*rows));
-	if (rows) {
-		n = describe_list(k, &k->due.idle, rows, n, max);
-		n = describe_list(k, &k->due.linger, rows, n, max);
-	}
-	pthread_mutex_lock(&re->lock);
-	/* An answer nobody took (its asker gave up) is replaced. */
-	free(re->rows);
-	re->rows = rows;
-	re->nrows = n;
-	re->answered = re->asked;
-	pthread_cond_broadcast(&re->done);
-	pthread_mutex_unlock(&re->lock);
 }
 
 static struct timespec deadline_after(int ms)
@@ -239,29 +153,29 @@ static void print_listener(FILE *f, int worker, int fd)
 		ti.tcpi_sacked, net_addr_text(&a.sa, local, sizeof(local)));
 }
 
+/* "3 eof, 0 idle, ...": closed connections by reason, every reason. */
+static void print_reasons(FILE *f, const struct worker_stats *s)
+{
+	for (int r = 0; r < CLOSE_NREASONS; r++)
+		fprintf(f, "%s%llu %s", r ? ", " : "",
+			(unsigned long long)counter_get(&s->closed_by[r]),
+			close_reason_label(r));
+}
+
 static void print_totals(FILE *f, const struct worker *w)
 {
 	const struct worker_stats *s = &w->stats;
 	uint64_t closed = counter_get(&s->closed);
 
 	fprintf(f,
-		"worker %d: %llu accepted, %llu open, %llu refused, %llu closed (%llu eof, %llu idle, %llu linger, %llu error, %llu send timeout, %llu lifetime), %llu backpressure pauses, %llu memory waits; closed connections: %llu messages, %llu bytes in, %llu bytes out\n",
+		"worker %d: %llu accepted, %llu open, %llu refused, %llu closed (",
 		w->id, (unsigned long long)counter_get(&s->accepted),
 		(unsigned long long)(counter_get(&s->accepted) - closed),
 		(unsigned long long)counter_get(&s->refused),
-		(unsigned long long)closed,
-		(unsigned long long)counter_get(
-			&s->closed_by[WORKER_CLOSE_EOF]),
-		(unsigned long long)counter_get(
-			&s->closed_by[WORKER_CLOSE_IDLE]),
-		(unsigned long long)counter_get(
-			&s->closed_by[WORKER_CLOSE_LINGER]),
-		(unsigned long long)counter_get(
-			&s->closed_by[WORKER_CLOSE_ERROR]),
-		(unsigned long long)counter_get(
-			&s->closed_by[WORKER_CLOSE_STALLED]),
-		(unsigned long long)counter_get(
-			&s->closed_by[WORKER_CLOSE_LIFETIME]),
+		(unsigned long long)closed);
+	print_reasons(f, s);
+	fprintf(f,
+		"), %llu backpressure pauses, %llu memory waits; closed connections: %llu messages, %llu bytes in, %llu bytes out\n",
 		(unsigned long long)counter_get(&s->pauses),
 		(unsigned long long)counter_get(&s->mem_waits),
 		(unsigned long long)counter_get(&s->messages),

@@ -1,10 +1,10 @@
 /*
  * report.h - the live table of connections (SIGUSR1, --stats-interval,
  * GET /connections): each worker describes its own open connections on
- * its own thread (report_fill, answering WORKER_REPORT), with what the
- * kernel holds for each (state, queues, TCP_INFO); the asking thread
- * gathers the rows with a deadline (report_collect) and formats them as
- * ss words in a table or as JSON, with the listeners and the counters.
+ * its own thread (the core answers WORKER_REPORT with conn_describe's
+ * rows), with what the kernel holds for each (state, queues, TCP_INFO); the
+ * asking thread gathers the rows with a deadline (report_collect) and formats
+ * them as ss words in a table or as JSON, with the listeners and the counters.
  */
 #ifndef ECHOD_REPORT_H
 #define ECHOD_REPORT_H
@@ -43,12 +43,6 @@ struct report {
 enum {
 	REPORT_DEADLINE_MS = 1000, /* how long a worker may take to answer */
 };
-
-/*
- * On worker k's own thread, for WORKER_REPORT: describes every open
- * connection and hands the rows to whoever asked (w->reply).
- */
-void report_fill(struct core *k);
 
 /*
  * Asks each of the n workers for its rows and waits for them until

@@ -11,6 +11,7 @@
 
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -257,7 +258,6 @@ struct uloop {
 	struct io_uring ring;
 	struct uring_bufs bufs;
 	struct splicer splicer; /* for streaming connections */
-	struct worker *w;
 	uint32_t wait_head, wait_tail, nwait;
 	struct send_msg *msgs; /* one per SQE */
 	uint64_t *kick; /* (generation, slot) of connections to send for */
@@ -276,13 +276,40 @@ struct uloop {
 };
 
 /*
- * Returns a free SQE, counted as a request whose CQE is due; NULL when
- * even submitting what is queued frees none (the caller retries later).
+ * The two ways every io_uring file makes a request, inline here so that
+ * the loop file and the files it calls share them without calling back.
+ *
+ * Returns a free SQE, counted as a request whose CQE is due; submits
+ * what is queued to make room when the ring is full. NULL if even that
+ * fails: the caller puts its connection on the wait list (l->retry).
  */
-struct io_uring_sqe *uloop_get_sqe(struct uloop *l);
+static inline struct io_uring_sqe *uloop_get_sqe(struct uloop *l)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+
+	if (sqe == NULL) {
+		io_uring_submit(&l->ring);
+		sqe = io_uring_get_sqe(&l->ring);
+	}
+	if (sqe == NULL) {
+		l->retry = true;
+		return NULL;
+	}
+	l->ops++;
+	return sqe;
+}
 
 /* Asks the kernel to end the request tagged ud. Returns 0 or -EBUSY. */
-int uloop_cancel(struct uloop *l, uint64_t ud);
+static inline int uloop_cancel(struct uloop *l, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = uloop_get_sqe(l);
+
+	if (sqe == NULL)
+		return -EBUSY;
+	io_uring_prep_cancel64(sqe, ud, 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_CANCEL, 0, 0));
+	return 0;
+}
 
 /* uring_conn.c: serves fd, accepted on listener lfd (-1: from main). */
 void uloop_add_conn(struct uloop *l, int fd, int lfd);
@@ -301,7 +328,7 @@ void uloop_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe);
 void uloop_update(struct uloop *l, struct conn *c);
 
 /* Ends c: the core's close, then its requests. c is not to be used again. */
-void uloop_close_conn(struct uloop *l, struct conn *c, const char *why);
+void uloop_close_conn(struct uloop *l, struct conn *c, enum close_reason why);
 
 /* After a wakeup's completions: the sends held back, then the waiters. */
 void uloop_run_kicks(struct uloop *l);

@@ -16,7 +16,6 @@
 
 #include "core.h"
 #include "uring.h"
-#include "worker.h"
 
 /*
  * Cancels the listeners' armed requests: all of them, or only the
@@ -29,7 +28,7 @@ void uloop_stop_listeners(struct uloop *l, bool polls_too)
 	enum ud_op op;
 	uint8_t st;
 
-	for (int i = 0; i < l->w->nlisten; i++) {
+	for (int i = 0; i < l->core.nlisten; i++) {
 		st = l->accept_state[i];
 		if (!(st & A_ARMED) || (st & A_CANCEL) ||
 		    ((st & A_POLL) && !polls_too))
@@ -57,7 +56,7 @@ static enum core_accept accept_failed(struct uloop *l, int lfd, int err)
  */
 void uloop_handle_lpoll(struct uloop *l, uint32_t i, int res)
 {
-	int lfd = l->w->listen_fds[i], fd;
+	int lfd = l->core.listen_fds[i], fd;
 
 	l->accept_state[i] = 0;
 	if (res < 0 || l->stopping)
@@ -80,7 +79,7 @@ void uloop_handle_lpoll(struct uloop *l, uint32_t i, int res)
 void uloop_handle_accept(struct uloop *l, uint32_t i,
 			 const struct io_uring_cqe *cqe)
 {
-	int lfd = l->w->listen_fds[i], res = cqe->res;
+	int lfd = l->core.listen_fds[i], res = cqe->res;
 
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		l->accept_state[i] = 0;
@@ -99,13 +98,13 @@ void uloop_arm_listeners(struct uloop *l)
 
 	if (l->stopping || core_paused(&l->core))
 		return;
-	for (int i = 0; i < l->w->nlisten; i++) {
+	for (int i = 0; i < l->core.nlisten; i++) {
 		if (l->accept_state[i])
 			continue;
 		sqe = uloop_get_sqe(l);
 		if (sqe == NULL)
 			return;
-		lfd = l->w->listen_fds[i];
+		lfd = l->core.listen_fds[i];
 		if (l->core.exhausted) {
 			io_uring_prep_poll_add(sqe, lfd, POLLIN);
 			io_uring_sqe_set_data64(
@@ -130,13 +129,13 @@ void uloop_arm_udp(struct uloop *l)
 {
 	struct io_uring_sqe *sqe;
 
-	for (int i = 0; i < l->w->nudp && !l->stopping; i++) {
+	for (int i = 0; i < l->core.nudp && !l->stopping; i++) {
 		if (l->udp_armed[i])
 			continue;
 		sqe = uloop_get_sqe(l);
 		if (sqe == NULL)
 			return;
-		io_uring_prep_poll_add(sqe, l->w->udp_fds[i], POLLIN);
+		io_uring_prep_poll_add(sqe, l->core.udp_fds[i], POLLIN);
 		io_uring_sqe_set_data64(sqe, ud_pack(OP_UPOLL, 0, (uint32_t)i));
 		l->udp_armed[i] = true;
 	}

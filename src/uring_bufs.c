@@ -157,7 +157,7 @@ static bool grow(struct uring_bufs *b)
  * gets touched: the set starts at the reserve and grows by half (at
  * least the reserve's size) only when fewer than half of it, or than
  * BUFS_LOW, are free, so memory follows the load up to count, and an
- * idle worker holds only its reserve.
+ * idle worker keeps only its reserve.
  */
 void uring_bufs_publish(struct uring_bufs *b)
 {

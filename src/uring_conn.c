@@ -195,7 +195,7 @@ static void maybe_free(struct uloop *l, struct conn *c)
  * and the descriptor go once the last completion is in. The caller must
  * not use c afterwards.
  */
-void uloop_close_conn(struct uloop *l, struct conn *c, const char *why)
+void uloop_close_conn(struct uloop *l, struct conn *c, enum close_reason why)
 {
 	struct io_uring_sqe *sqe;
 
@@ -441,7 +441,7 @@ static void update_recv(struct uloop *l, struct conn *c)
 		return; /* handle_send comes back here */
 	if ((c->flags & CONN_PEER_EOF) || room < l->bufs.size)
 		return;
-	/* --memory: maybe less; 0 while c waits (core_resumed ends it). */
+	/* --memory: maybe less; 0 while c waits (core_due ends it). */
 	room = core_read_room(&l->core, c, room);
 	if (room == 0)
 		return;
@@ -461,13 +461,13 @@ static void update_recv(struct uloop *l, struct conn *c)
  */
 void uloop_update(struct uloop *l, struct conn *c)
 {
-	const char *why;
+	enum close_reason why;
 
 	if (outq_bytes(&c->out) && !(uc(c)->state & IO_SEND) &&
 	    !kick_later(l, c) && start_send(l, c) < 0)
 		wait_push(l, c);
 	why = core_settle(&l->core, c);
-	if (why) {
+	if (why != CLOSE_NONE) {
 		uloop_close_conn(l, c, why);
 		return;
 	}
@@ -550,8 +550,7 @@ static void handle_recv(struct uloop *l, struct conn *c,
 		stream_read(&uc(c)->stream, (size_t)res, l->bufs.size);
 	if (err < 0) {
 		log_debug("fd %d: %s", c->fd, strerror(-err));
-		uloop_close_conn(l, c,
-				 err == -ENOMEM ? "out of memory" : "error");
+		uloop_close_conn(l, c, close_reason_of(err));
 		return;
 	}
 	uloop_update(l, c);
@@ -573,7 +572,7 @@ static bool request_ended(struct uloop *l, struct conn *c, uint8_t flag,
 	}
 	if (res < 0 && !transient(res)) {
 		log_debug("fd %d: %s", c->fd, strerror(-res));
-		uloop_close_conn(l, c, "error");
+		uloop_close_conn(l, c, CLOSE_ERROR);
 		return false;
 	}
 	return true;
@@ -610,8 +609,7 @@ static void handle_poll(struct uloop *l, struct conn *c, int res)
 		uc(c)->stream.on = 0; /* a socket that cannot splice */
 	} else if (n < 0 && n != -EAGAIN) {
 		log_debug("fd %d: %s", c->fd, strerror((int)-n));
-		uloop_close_conn(l, c,
-				 n == -ENOMEM ? "out of memory" : "error");
+		uloop_close_conn(l, c, close_reason_of((int)n));
 		return;
 	}
 	uloop_update(l, c);
@@ -636,7 +634,7 @@ static void handle_send(struct uloop *l, struct conn *c, int res)
 				       : uc(c)->state & (uint8_t)~IO_SLOW;
 	ndone = outq_sent(&l->core.pool, &c->out, n, done);
 	if (ndone < 0) {
-		uloop_close_conn(l, c, "out of memory");
+		uloop_close_conn(l, c, CLOSE_MEMORY);
 		return;
 	}
 	while (ndone-- > 0)
@@ -655,7 +653,8 @@ void uloop_add_conn(struct uloop *l, int fd, int lfd)
 		return;
 	uc(c)->wait_prev = uc(c)->wait_next = WAIT_NONE;
 	if (c->slot > UD_SLOT_MASK) {
-		uloop_close_conn(l, c, "no slot left in user_data");
+		log_warn("fd %d: no slot left in user_data", c->fd);
+		uloop_close_conn(l, c, CLOSE_ERROR);
 		return;
 	}
 	uloop_update(l, c);

@@ -27,7 +27,7 @@ static int run_backend(struct worker *w)
 	int err;
 
 	loop = calloc(1, b->loop_size);
-	err = loop ? b->init(loop, w) : -ENOMEM;
+	err = loop ? b->init(loop, w, w->opts) : -ENOMEM;
 	/*
 	 * No worker serves before every worker holds its own descriptors:
 	 * clients accepted by one could otherwise take the last descriptors
@@ -106,6 +106,20 @@ unsigned int worker_requests(struct worker *w)
 	if (read(w->ctl_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_warn("eventfd read: %s", strerror(errno));
 	return atomic_exchange_explicit(&w->requests, 0, memory_order_acquire);
+}
+
+void worker_answer(struct worker *w, struct report_row *rows, size_t n)
+{
+	struct worker_reply *re = &w->reply;
+
+	pthread_mutex_lock(&re->lock);
+	/* An answer nobody took (its asker gave up) is replaced. */
+	free(re->rows);
+	re->rows = rows;
+	re->nrows = n;
+	re->answered = re->asked;
+	pthread_cond_broadcast(&re->done);
+	pthread_mutex_unlock(&re->lock);
 }
 
 void worker_stop(struct worker *w)

@@ -13,23 +13,12 @@
 
 #include "access.h"
 #include "budget.h"
+#include "close_reason.h"
 #include "options.h"
 #include "udp.h"
 
 struct backend_ops;
 struct report_row;
-
-/* Why connections closed, for the counters (core_retire sorts them). */
-enum worker_close {
-	WORKER_CLOSE_EOF, /* the client closed and got every echo */
-	WORKER_CLOSE_IDLE, /* --idle-timeout */
-	WORKER_CLOSE_LINGER, /* the client did not close after our FIN */
-	WORKER_CLOSE_ERROR, /* reset, out of memory, a failed call */
-	WORKER_CLOSE_SHUTDOWN, /* echod stopped */
-	WORKER_CLOSE_STALLED, /* --send-timeout: the client took no echo */
-	WORKER_CLOSE_LIFETIME, /* --max-lifetime */
-	WORKER_NCLOSE,
-};
 
 /* Connection lifetimes: bucket i counts those up to its bound. */
 #define WORKER_LIFETIME_BOUNDS_MS                            \
@@ -57,7 +46,7 @@ struct worker_stats {
 	_Atomic uint64_t messages;
 	_Atomic uint64_t pauses; /* reading stopped at --max-pending */
 	_Atomic uint64_t mem_waits; /* reading stopped at --memory */
-	_Atomic uint64_t closed_by[WORKER_NCLOSE];
+	_Atomic uint64_t closed_by[CLOSE_NREASONS]; /* close_reason.h */
 	_Atomic uint64_t lifetimes[WORKER_NLIFETIMES];
 	_Atomic uint64_t lifetime_ms; /* the sum over closed connections */
 };
@@ -74,6 +63,18 @@ struct worker_reply {
 	size_t nrows;
 };
 
+/*
+ * One-connection mode (--inetd, systemd's Accept=yes): one worker serves
+ * the connection echod was given, or inetd's datagram socket, and main
+ * ends echod when that is over. All of the mode is here.
+ */
+struct worker_one {
+	bool on; /* this mode: one worker, and the end when served */
+	int fd; /* the given connection, taken by the worker's core; -1 */
+	atomic_bool over; /* the given connection closed (or was refused) */
+	_Atomic uint64_t last_datagram_ms; /* core_clock's time, for UDP */
+};
+
 /* Process-wide state every worker sees; owned by main(). */
 struct worker_shared {
 	atomic_uint conns; /* open connections, for --max-conns */
@@ -82,8 +83,7 @@ struct worker_shared {
 	int fail_fd; /* eventfd a failing worker writes to wake main() */
 	pthread_barrier_t started; /* every worker's set-up, and main, meet */
 	struct access_sources sources; /* for --max-per-source */
-	atomic_bool served; /* the one given connection is over */
-	_Atomic uint64_t udp_last_ms; /* last datagram, core_clock's time */
+	struct worker_one one;
 };
 
 /* What main asks of a worker (worker_ask), as bits. */
@@ -104,8 +104,6 @@ struct worker {
 	int udp_fds[OPTIONS_MAX_BINDS]; /* UDP, one per address (-u) */
 	int nudp;
 	unsigned int port; /* the service port, for the UDP self-loop check */
-	bool given; /* serve given_fd, one connection, then set served */
-	int given_fd; /* --inetd or Accept=yes: the connected socket */
 	int ctl_fd; /* eventfd: readable when main asks something */
 	atomic_uint requests; /* enum worker_request bits not yet taken */
 	pthread_t thread;
@@ -137,6 +135,12 @@ void worker_ask(struct worker *w, unsigned int req);
  * asked since the last call.
  */
 unsigned int worker_requests(struct worker *w);
+
+/*
+ * For w's own loop, after WORKER_REPORT: hands rows (malloc'd, n of
+ * them; NULL when there was no memory) to whoever asked, who frees them.
+ */
+void worker_answer(struct worker *w, struct report_row *rows, size_t n);
 
 /* Asks w to stop (it closes its connections) and waits for the thread. */
 void worker_stop(struct worker *w);

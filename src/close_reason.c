@@ -1,0 +1,31 @@
+/* close_reason.c - the words for each reason a connection closes. */
+#include <errno.h>
+
+#include "close_reason.h"
+
+static const char *const labels[CLOSE_NREASONS] = {
+#define CLOSE_REASON_LABEL(name, label, words) [name] = label,
+	CLOSE_REASONS(CLOSE_REASON_LABEL)
+#undef CLOSE_REASON_LABEL
+};
+
+static const char *const words[CLOSE_NREASONS] = {
+#define CLOSE_REASON_WORDS(name, label, text) [name] = text,
+	CLOSE_REASONS(CLOSE_REASON_WORDS)
+#undef CLOSE_REASON_WORDS
+};
+
+enum close_reason close_reason_of(int err)
+{
+	return err == -ENOMEM ? CLOSE_MEMORY : CLOSE_ERROR;
+}
+
+const char *close_reason_label(enum close_reason r)
+{
+	return (unsigned int)r < CLOSE_NREASONS ? labels[r] : "unknown";
+}
+
+const char *close_reason_words(enum close_reason r)
+{
+	return (unsigned int)r < CLOSE_NREASONS ? words[r] : "unknown";
+}

@@ -1,0 +1,38 @@
+/*
+ * close_reason.h - why a connection closed: one list. The -v log line,
+ * the totals (SIGUSR1, --stats-interval, the exit line) and /metrics all
+ * take a reason's words from it and walk all of it, so that a reason
+ * added here shows up everywhere, and one cannot be left out of any.
+ */
+#ifndef ECHOD_CLOSE_REASON_H
+#define ECHOD_CLOSE_REASON_H
+
+/* X(name, label for /metrics and the totals, words for the log) */
+#define CLOSE_REASONS(X)                                      \
+	X(CLOSE_EOF, "eof", "end of input")                   \
+	X(CLOSE_IDLE, "idle", "idle timeout")                 \
+	X(CLOSE_LINGER, "linger", "linger timeout")           \
+	X(CLOSE_ERROR, "error", "error")                      \
+	X(CLOSE_MEMORY, "memory", "out of memory")            \
+	X(CLOSE_SHUTDOWN, "shutdown", "shutdown")             \
+	X(CLOSE_SEND_TIMEOUT, "send_timeout", "send timeout") \
+	X(CLOSE_LIFETIME, "lifetime", "lifetime")
+
+enum close_reason {
+	CLOSE_NONE = -1, /* not closing */
+#define CLOSE_REASON_ENUM(name, label, words) name,
+	CLOSE_REASONS(CLOSE_REASON_ENUM)
+#undef CLOSE_REASON_ENUM
+	CLOSE_NREASONS,
+};
+
+/* A failed call's reason: CLOSE_MEMORY for -ENOMEM, else CLOSE_ERROR. */
+enum close_reason close_reason_of(int err);
+
+/* "send_timeout": a Prometheus label value, one word. */
+const char *close_reason_label(enum close_reason r);
+
+/* "send timeout": the log's words. */
+const char *close_reason_words(enum close_reason r);
+
+#endif
