@@ -74,6 +74,12 @@ def test_endpoints(backend, promtool):
     eq(status, 200, "%s: GET /metrics answers 200" % backend)
     eq(value(text, "echod_connections_accepted_total"), 4, "%s: accepted counts the 4 connections" % backend)
     eq(value(text, "echod_connections_closed_total", 'reason="eof"'), 3, "%s: 3 closed by eof" % backend)
+    # Every reason of src/close_reason.h, for every worker: the list is walked.
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src", "close_reason.h")) as f:
+        labels = re.findall(r'X\(CLOSE_\w+, "(\w+)"', f.read())
+    ok(len(labels) >= 8 and all('reason="%s"' % r in text for r in labels),
+       "%s: /metrics has a closed_total series for every close reason" % backend,
+       [r for r in labels if 'reason="%s"' % r not in text])
     eq(value(text, "echod_connections_open"), 1, "%s: 1 open" % backend)
     eq(value(text, "echod_connection_lifetime_seconds_bucket", 'le="+Inf"'), 3,
        "%s: the lifetime histogram counts the 3 closed" % backend)
