@@ -178,12 +178,20 @@ def in_threads(calls, timeout):
         t.join(timeout)
 
 
-def wait_until(pred, timeout=5.0, step=0.01):
-    """Polls pred() until it is true or the deadline passes; returns its last value."""
+def wait_until(pred, timeout=5.0, step=0.01, what=None):
+    """Polls pred() until it is true or the deadline passes; returns its last value.
+
+    Use it for every wait on a state (a descriptor count, a counter, an
+    answer...) instead of a sleep that guesses how long the state takes.
+    With what (the state, in words), a wait that gives up says so on stderr,
+    beside the failure it leads to."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
         if v or time.monotonic() >= deadline:
+            if not v and what:
+                diag("%s: gave up after %.1f s waiting for %s" % (os.path.basename(sys.argv[0]), timeout, what),
+                     sys.stderr)
             return v
         time.sleep(step)
 
