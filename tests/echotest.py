@@ -312,6 +312,38 @@ class Echod:
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])
 
+    def totals(self, timeout=5.0):
+        """echod's counters now, from a SIGUSR1 table, summed over the
+        workers: {"accepted": n, "open": n, "refused": n, "closed": n} and,
+        with -u, {"udp received": n, "udp echoed": n, "udp bytes out": n,
+        "udp over rate": n, ...} (a key per drop reason); None when no
+        table came (echod gone, or no answer within timeout)."""
+        start = len(self.lines)
+        self.proc.send_signal(signal.SIGUSR1)
+        if not self.wait_log(r"^echod: end of table$", timeout, start):
+            return None
+        res = {}
+
+        def add(key, n):
+            res[key] = res.get(key, 0) + int(n)
+
+        with self._cv:
+            lines = self.lines[start:]
+        for line in lines:
+            m = re.match(r"worker \d+: (\d+) accepted, (\d+) open, (\d+) refused, (\d+) closed", line)
+            if m:
+                for key, n in zip(("accepted", "open", "refused", "closed"), m.groups()):
+                    add(key, n)
+            m = re.match(r"worker \d+ udp: (\d+) received, (\d+) echoed, (\d+) bytes out((?:; \d+ [^;]+)*)$", line)
+            if m:
+                for key, n in zip(("received", "echoed", "bytes out"), m.groups()):
+                    add("udp " + key, n)
+                for n, why in re.findall(r"; (\d+) ([^;]+)", m.group(4)):
+                    add("udp " + why, n)
+            if line == "echod: end of table":
+                break
+        return res
+
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         """Sends sig and waits; returns the exit status (None if it had to be killed)."""
         if self.proc.poll() is None:
