@@ -178,12 +178,20 @@ def in_threads(calls, timeout):
         t.join(timeout)
 
 
-def wait_until(pred, timeout=5.0, step=0.01):
-    """Polls pred() until it is true or the deadline passes; returns its last value."""
+def wait_until(pred, timeout=5.0, step=0.01, what=None):
+    """Polls pred() until it is true or the deadline passes; returns its last value.
+
+    Use it for every wait on a state (a descriptor count, a counter, an
+    answer...) instead of a sleep that guesses how long the state takes.
+    With what (the state, in words), a wait that gives up says so on stderr,
+    beside the failure it leads to."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
         if v or time.monotonic() >= deadline:
+            if not v and what:
+                diag("%s: gave up after %.1f s waiting for %s" % (os.path.basename(sys.argv[0]), timeout, what),
+                     sys.stderr)
             return v
         time.sleep(step)
 
@@ -303,6 +311,38 @@ class Echod:
         with open("/proc/%d/stat" % self.proc.pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])
+
+    def totals(self, timeout=5.0):
+        """echod's counters now, from a SIGUSR1 table, summed over the
+        workers: {"accepted": n, "open": n, "refused": n, "closed": n} and,
+        with -u, {"udp received": n, "udp echoed": n, "udp bytes out": n,
+        "udp over rate": n, ...} (a key per drop reason); None when no
+        table came (echod gone, or no answer within timeout)."""
+        start = len(self.lines)
+        self.proc.send_signal(signal.SIGUSR1)
+        if not self.wait_log(r"^echod: end of table$", timeout, start):
+            return None
+        res = {}
+
+        def add(key, n):
+            res[key] = res.get(key, 0) + int(n)
+
+        with self._cv:
+            lines = self.lines[start:]
+        for line in lines:
+            m = re.match(r"worker \d+: (\d+) accepted, (\d+) open, (\d+) refused, (\d+) closed", line)
+            if m:
+                for key, n in zip(("accepted", "open", "refused", "closed"), m.groups()):
+                    add(key, n)
+            m = re.match(r"worker \d+ udp: (\d+) received, (\d+) echoed, (\d+) bytes out((?:; \d+ [^;]+)*)$", line)
+            if m:
+                for key, n in zip(("received", "echoed", "bytes out"), m.groups()):
+                    add("udp " + key, n)
+                for n, why in re.findall(r"; (\d+) ([^;]+)", m.group(4)):
+                    add("udp " + why, n)
+            if line == "echod: end of table":
+                break
+        return res
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         """Sends sig and waits; returns the exit status (None if it had to be killed)."""

@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from echotest import *  # noqa: E402,F401
 from soaklib import (fresh_echo, reset_close, start_echod,  # noqa: E402
-                     settle_baseline, settled, uring_buffers_args)
+                     settle_baseline, settled)
 
 SIZE = 200 * 1024
 WAVES = 40
@@ -54,8 +54,7 @@ def wave(addr, nclients, rcvbuf):
 
 
 def test(backend, nbuf, nclients):
-    args, env = uring_buffers_args(nbuf)
-    srv = start_echod("-t", "1", *args, backend=backend, env=env)
+    srv = start_echod("-t", "1", "--uring-buffers", str(nbuf), backend=backend)
     pid = srv.proc.pid
     base = settle_baseline(pid)
     name = "%s, %d buffers, %d resetting clients" % (backend, nbuf, nclients)

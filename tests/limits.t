@@ -13,6 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from echotest import *  # noqa: E402,F401
+from soaklib import fd_count  # noqa: E402
 
 
 def test_max_conns(backend):
@@ -72,7 +73,10 @@ def test_idle_timeout(backend):
         took = closed - last if closed else float("inf")
         ok(timeout - 0.1 <= took <= timeout + 0.5,
            "%s: ... %.3f s after its last byte, within [%.1f, %.1f]" % (backend, took, timeout - 0.1, timeout + 0.5))
-        # Keep the busy one going until it has lived 1.5 timeouts.
+        # Keep the busy one going until it has lived 1.5 timeouts. The
+        # sleep is the client's pace, not a wait for a state: a ping every
+        # 0.2 s is what an active client is, and the time it has lived is
+        # what is tested.
         while time.monotonic() < born + 1.5 * timeout:
             busy.sendall(b"ping")
             recv_exact(busy, 4, 1)
@@ -98,14 +102,26 @@ def test_send_timeout(backend):
     t0 = time.monotonic()
     fill_until_blocked(stuck, data, quiet=0.3, limit=10)
     slow.settimeout(5)
-    while time.monotonic() - t0 < 4.0 and slow_error is None:
+
+    def slow_read():
+        """One read of the slow reader (wait_until's 0.2 s step is its
+        pace); true once it has read for two send timeouts and the
+        non-reader's send timeout has come, or once it failed."""
+        nonlocal slow_got, slow_error
         try:
-            slow_got += len(slow.recv(65536))
+            d = slow.recv(65536)
+            if not d:
+                slow_error = "end-of-file"
+            slow_got += len(d)
         except OSError as e:
             slow_error = e
-        time.sleep(0.2)
+        return slow_error is not None or (time.monotonic() - t0 >= 2.0 and "(send timeout)" in srv.log())
+
+    # 5 s: well before the slow reader, at its pace, runs out of echoes.
+    wait_until(slow_read, 5, 0.2, what="the non-reader's send timeout in the log")
     ok(slow_error is None and slow_got > 0,
-       "%s: a slow reader is kept (%d bytes back in 4 s)" % (backend, slow_got), repr(slow_error))
+       "%s: a slow reader is kept (%d bytes back in %.1f s)" % (backend, slow_got, time.monotonic() - t0),
+       repr(slow_error))
     ok(srv.wait_log(r"\(send timeout\)", 0.1) and srv.log().count("(send timeout)") == 1,
        "%s: the client that reads nothing is closed for its send timeout, and only it"
        % backend, srv.log()[-600:])
@@ -144,9 +160,7 @@ def test_send_timeout_many(backend):
     for s in resets:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
-    deadline = time.monotonic() + 8
-    while srv.log().count("(send timeout)") < 6 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: srv.log().count("(send timeout)") >= 6, 8, 0.1, what="6 send timeouts in the log")
     n = srv.log().count("(send timeout)")
     ok(n == 6, "%s: all 6 non-readers closed for their send timeout (%d)" % (backend, n),
        srv.log()[-1500:])
@@ -172,7 +186,7 @@ def test_max_lifetime(backend):
                 closed = recv_exact(s, 1, 2) != b"x"
             except OSError:
                 closed = True
-            time.sleep(0.2)
+            time.sleep(0.2)  # the dribbler's pace (a byte every 0.2 s), not a wait for a state
         took = time.monotonic() - t0
     ok(closed and 0.9 <= took <= 2.6,
        "%s: a dribbler is closed after --max-lifetime 1 (%.1f s)" % (backend, took))
@@ -219,6 +233,7 @@ def test_exhaustion(backend, threads=1, nclients=200):
         skip("%s: descriptor exhaustion" % backend, "prlimit not installed")
         return
     srv = Echod("-t", str(threads), backend=backend, prefix=["prlimit", "--nofile=64", "--"])
+    base = fd_count(srv.proc.pid)  # prlimit execs echod: the same process
     if threads > 1:
         backend = "%s, %d workers" % (backend, threads)
     clients = []
@@ -245,6 +260,8 @@ def test_exhaustion(backend, threads=1, nclients=200):
        % (backend, res.count("refused")))
     ok(srv.wait_log(r"refusing clients until descriptors free up", 1),
        "%s: the exhaustion is logged" % backend)
+    # This sleep is the measurement: the CPU echod uses over a second in
+    # which nothing changes.
     ticks = srv.cpu_ticks()
     time.sleep(1.0)
     used = srv.cpu_ticks() - ticks
@@ -252,7 +269,10 @@ def test_exhaustion(backend, threads=1, nclients=200):
     for c in clients:
         if not isinstance(c, str):
             c[0].close()
-    time.sleep(0.3)
+    freed = wait_until(lambda: fd_count(srv.proc.pid) <= base, 5, 0.02,
+                       what="echod's descriptors back to the %d it held before the clients" % base)
+    ok(freed, "%s: echod closes its side of every client that left (%d descriptors, %d before them)"
+       % (backend, fd_count(srv.proc.pid), base))
     with connect(srv.addr()) as s:
         s.sendall(b"back")
         eq(recv_exact(s, 4, 5), b"back", "%s: service resumes when descriptors free up" % backend)

@@ -78,16 +78,6 @@ def raise_nofile(want):
     return soft
 
 
-def uring_buffers_args(n):
-    """--uring-buffers n, or for an old build (before the option, which
-    read ECHOD_URING_BUFFERS) the environment: (args, env)."""
-    from echotest import ECHOD
-    out = subprocess.run([ECHOD, "--help"], capture_output=True, text=True, timeout=10)
-    if "--uring-buffers" in out.stdout + out.stderr:
-        return ["--uring-buffers", str(n)], None
-    return [], {"ECHOD_URING_BUFFERS": str(n)}
-
-
 def settle_baseline(pid, timeout=2.0):
     """echod's descriptor count once start-up is over (it no longer
     changes for a tenth of a second)."""

@@ -54,6 +54,22 @@ def dump_table(srv):
     return conns, listeners
 
 
+def steady_rows(pid, timeout=5.0):
+    """ss_rows(pid) once two readings in a row agree: the window probes
+    have settled and no queue is moving (the last reading, should the
+    deadline pass first)."""
+    last = [None]
+
+    def same():
+        rows = ss_rows(pid)
+        steady = rows == last[0]
+        last[0] = rows
+        return steady
+
+    wait_until(same, timeout, 0.05, what="ss to read the same twice in a row (queues settled)")
+    return last[0]
+
+
 def server_state(pid, peer_port):
     for fd, r in ss_rows(pid).items():
         if r[4].endswith(":%d" % peer_port):
@@ -101,9 +117,8 @@ def test_table(backend):
     ok(wait_until(lambda: server_state(pid, fw_port) == "FIN-WAIT-2", 5),
        "%s: echod's side is in FIN-WAIT-2 (ss)" % backend)
     ok(cw_ok, "%s: echod's side of the half-closed client is in CLOSE-WAIT (ss)" % backend)
-    time.sleep(0.3)  # let the window probes settle
 
-    before = ss_rows(pid)
+    before = steady_rows(pid)
     table, listeners = dump_table(srv)
     after = ss_rows(pid)
     ok(table is not None, "%s: SIGUSR1 prints the table" % backend, srv.log()[-2000:])
