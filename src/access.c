@@ -62,8 +62,8 @@ static bool matches(const struct access_rule *r, const uint8_t addr[16])
 	return rest == 0 || ((r->net[whole] ^ addr[whole]) & mask) == 0;
 }
 
-bool access_allowed(const struct access_rules *rules,
-		    const union net_addr *peer)
+enum access_verdict access_check(const struct access_rules *rules,
+				 const union net_addr *peer)
 {
 	bool allowed = !rules->any_allow;
 	uint8_t addr[16];
@@ -73,10 +73,16 @@ bool access_allowed(const struct access_rules *rules,
 		if (!matches(&rules->rule[i], addr))
 			continue;
 		if (rules->rule[i].deny)
-			return false;
+			return ACCESS_DENIED;
 		allowed = true;
 	}
-	return allowed;
+	return allowed ? ACCESS_OK : ACCESS_NOT_ALLOWED;
+}
+
+bool access_allowed(const struct access_rules *rules,
+		    const union net_addr *peer)
+{
+	return access_check(rules, peer) == ACCESS_OK;
 }
 
 void access_source_key(const union net_addr *a, uint8_t key[16])

@@ -46,6 +46,16 @@ int access_add(struct access_rules *rules, const char *cidr, bool deny);
 bool access_allowed(const struct access_rules *rules,
 		    const union net_addr *peer);
 
+/* The same, saying why not: access_allowed's verdict with its reason. */
+enum access_verdict {
+	ACCESS_OK,
+	ACCESS_DENIED, /* a --deny rule matched */
+	ACCESS_NOT_ALLOWED, /* --allow rules, and none matched */
+};
+
+enum access_verdict access_check(const struct access_rules *rules,
+				 const union net_addr *peer);
+
 /*
  * The --max-per-source table: a fixed number of (source, count)
  * entries under one lock, so memory is bounded whatever the number of

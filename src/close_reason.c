@@ -15,6 +15,28 @@ static const char *const words[CLOSE_NREASONS] = {
 #undef CLOSE_REASON_WORDS
 };
 
+static const char *const refuse_labels[REFUSE_NREASONS] = {
+#define REFUSE_REASON_LABEL(name, label, words) [name] = label,
+	REFUSE_REASONS(REFUSE_REASON_LABEL)
+#undef REFUSE_REASON_LABEL
+};
+
+static const char *const refuse_words[REFUSE_NREASONS] = {
+#define REFUSE_REASON_WORDS(name, label, text) [name] = text,
+	REFUSE_REASONS(REFUSE_REASON_WORDS)
+#undef REFUSE_REASON_WORDS
+};
+
+const char *refuse_reason_label(enum refuse_reason r)
+{
+	return (unsigned int)r < REFUSE_NREASONS ? refuse_labels[r] : "unknown";
+}
+
+const char *refuse_reason_words(enum refuse_reason r)
+{
+	return (unsigned int)r < REFUSE_NREASONS ? refuse_words[r] : "unknown";
+}
+
 enum close_reason close_reason_of(int err)
 {
 	return err == -ENOMEM ? CLOSE_MEMORY : CLOSE_ERROR;

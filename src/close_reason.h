@@ -26,6 +26,32 @@ enum close_reason {
 	CLOSE_NREASONS,
 };
 
+/*
+ * Why a client was refused at admission, before a byte was read: the
+ * same kind of list, for echod_connections_refused_total{reason}.
+ */
+#define REFUSE_REASONS(X)                                               \
+	X(REFUSE_DENY, "deny", "denied by --deny")                      \
+	X(REFUSE_NOT_ALLOWED, "not_allowed", "not in any --allow")      \
+	X(REFUSE_PER_SOURCE, "per_source", "over --max-per-source")     \
+	X(REFUSE_SOURCE_TABLE, "source_table", "per-source table full") \
+	X(REFUSE_MAX_CONNS, "max_conns", "over --max-conns")            \
+	X(REFUSE_DESCRIPTORS, "descriptors", "out of descriptors")      \
+	X(REFUSE_MEMORY, "memory", "out of memory")
+
+enum refuse_reason {
+#define REFUSE_REASON_ENUM(name, label, words) name,
+	REFUSE_REASONS(REFUSE_REASON_ENUM)
+#undef REFUSE_REASON_ENUM
+	REFUSE_NREASONS,
+};
+
+/* "per_source": a Prometheus label value. */
+const char *refuse_reason_label(enum refuse_reason r);
+
+/* "over --max-per-source": the log's words. */
+const char *refuse_reason_words(enum refuse_reason r);
+
 /* A failed call's reason: CLOSE_MEMORY for -ENOMEM, else CLOSE_ERROR. */
 enum close_reason close_reason_of(int err);
 

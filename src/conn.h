@@ -56,6 +56,8 @@ struct conn {
 	uint64_t sent_ms; /* when the peer last took an echo, or had none due */
 	uint32_t sent_seen; /* bytes_out's low bits then (the core's sweep) */
 	uint32_t qprev, qnext; /* slots on the core's queued list */
+	/* The low bits of the three below already in the worker's counters. */
+	uint32_t counted_in, counted_out, counted_messages;
 	uint64_t messages, bytes_in, bytes_out;
 	union net_addr peer;
 };

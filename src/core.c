@@ -167,17 +167,18 @@ unsigned int core_fd_budget(int workers)
  * many went unlogged.
  */
 static void log_refusal(struct core *k, const union net_addr *peer, int lfd,
-			const char *why)
+			enum refuse_reason why)
 {
 	char text[NET_ADDR_TEXT];
 
+	counter_add(&k->w->stats.refused_by[why], 1);
 	if (k->now_ms < k->log_next_ms) {
 		k->log_missed++;
 		return;
 	}
 	log_info("refused %s on fd %d: %s (%llu more refused unlogged)",
-		 net_addr_text(&peer->sa, text, sizeof(text)), lfd, why,
-		 (unsigned long long)k->log_missed);
+		 net_addr_text(&peer->sa, text, sizeof(text)), lfd,
+		 refuse_reason_words(why), (unsigned long long)k->log_missed);
 	k->log_missed = 0;
 	k->log_next_ms = k->now_ms + 1000;
 }
@@ -185,18 +186,21 @@ static void log_refusal(struct core *k, const union net_addr *peer, int lfd,
 /*
  * The access policies, before the connection takes anything: --allow,
  * --deny, then a --max-per-source place (CONN_SOURCE in *flags). Returns
- * false when peer is refused, counted by reason and logged.
+ * false when peer is refused, counted by reason and logged (log_refusal).
  */
 static bool admissible(struct core *k, const union net_addr *peer, int lfd,
 		       uint32_t *flags)
 {
 	const struct options *o = k->o;
+	enum access_verdict v;
 	uint8_t key[16];
 	int err;
 
-	if (o->access.n && !access_allowed(&o->access, peer)) {
-		counter_add(&k->w->stats.denied, 1);
-		log_refusal(k, peer, lfd, "denied by --allow/--deny");
+	v = o->access.n ? access_check(&o->access, peer) : ACCESS_OK;
+	if (v != ACCESS_OK) {
+		log_refusal(k, peer, lfd,
+			    v == ACCESS_DENIED ? REFUSE_DENY
+					       : REFUSE_NOT_ALLOWED);
 		return false;
 	}
 	if (o->max_per_source == 0)
@@ -205,10 +209,9 @@ static bool admissible(struct core *k, const union net_addr *peer, int lfd,
 	err = access_source_take(&k->w->shared->sources, key,
 				 o->max_per_source);
 	if (err < 0) {
-		counter_add(&k->w->stats.over_source, 1);
 		log_refusal(k, peer, lfd,
-			    err == -EUSERS ? "over --max-per-source"
-					   : "per-source table full");
+			    err == -EUSERS ? REFUSE_PER_SOURCE
+					   : REFUSE_SOURCE_TABLE);
 		return false;
 	}
 	*flags |= CONN_SOURCE;
@@ -243,18 +246,21 @@ static void find_peer(struct core *k, int fd, const union net_addr *peer,
 
 /*
  * A place under --max-conns and the descriptor budget, and a slot, for
- * descriptor fd; NULL (logged) when there is none.
+ * descriptor fd; NULL (logged, and counted by reason) when there is none.
  */
 static struct conn *take_slot(struct core *k, int fd)
 {
+	_Atomic uint64_t *refused = k->w->stats.refused_by;
 	struct conn *c;
 
 	switch (take_place(k)) {
 	case -1:
+		counter_add(&refused[REFUSE_MAX_CONNS], 1);
 		log_verbose("refuse fd %d: --max-conns %u reached", fd,
 			    k->o->max_conns);
 		return NULL;
 	case -2:
+		counter_add(&refused[REFUSE_DESCRIPTORS], 1);
 		if (!k->exhausted)
 			log_warn(
 				"%u connections open, as many as the descriptor limit allows; refusing clients until descriptors free up",
@@ -269,6 +275,7 @@ static struct conn *take_slot(struct core *k, int fd)
 	}
 	c = conn_table_get(&k->table);
 	if (c == NULL) {
+		counter_add(&refused[REFUSE_MEMORY], 1);
 		log_verbose("refuse fd %d: %s", fd, strerror(ENOMEM));
 		give_place(k);
 	}
@@ -291,7 +298,6 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	if (c == NULL) {
 		if (flags & CONN_SOURCE)
 			give_source(k, &from);
-		counter_add(&k->w->stats.refused, 1);
 		return drop(k, fd);
 	}
 	if (k->exhausted) {
@@ -339,7 +345,7 @@ enum core_accept core_accept_failed(struct core *k, int lfd, int err)
 	k->exhausted = true;
 	busy = net_refuse_waiting(lfd, &k->spare_fd, CORE_ACCEPTS_PER_WAKEUP,
 				  &refused);
-	counter_add(&k->w->stats.refused, refused);
+	counter_add(&k->w->stats.refused_by[REFUSE_DESCRIPTORS], refused);
 	if (busy == 0)
 		return CORE_ACCEPT_EMPTIED;
 	k->paused_until = k->now_ms + CORE_ACCEPT_PAUSE_MS;
@@ -428,10 +434,34 @@ static void note_pause(struct core *k, struct conn *c)
 	c->flags = full ? c->flags | CONN_PAUSED : c->flags & ~CONN_PAUSED;
 }
 
+/*
+ * Adds what c moved since the last call to the worker's counters, so
+ * that they grow with the work, not at close. One event never moves
+ * 4 GiB, so the low 32 bits tell the difference.
+ */
+static void count_moved(struct core *k, struct conn *c)
+{
+	struct worker_stats *s = &k->w->stats;
+	uint32_t in = (uint32_t)c->bytes_in, out = (uint32_t)c->bytes_out;
+	uint32_t messages = (uint32_t)c->messages;
+
+	if (in != c->counted_in)
+		counter_add(&s->bytes_in, (uint32_t)(in - c->counted_in));
+	if (out != c->counted_out)
+		counter_add(&s->bytes_out, (uint32_t)(out - c->counted_out));
+	if (messages != c->counted_messages)
+		counter_add(&s->messages,
+			    (uint32_t)(messages - c->counted_messages));
+	c->counted_in = in;
+	c->counted_out = out;
+	c->counted_messages = messages;
+}
+
 enum close_reason core_settle(struct core *k, struct conn *c)
 {
 	bool queued = outq_bytes(&c->out) > 0;
 
+	count_moved(k, c);
 	note_pause(k, c);
 	note_queued(k, c, queued);
 	if (!queued) {
@@ -729,9 +759,7 @@ void core_retire(struct core *k, struct conn *c, enum close_reason why)
 
 	counter_add(&s->closed_by[why], 1);
 	count_lifetime(k, c);
-	counter_add(&s->bytes_in, c->bytes_in);
-	counter_add(&s->bytes_out, c->bytes_out);
-	counter_add(&s->messages, c->messages);
+	count_moved(k, c);
 	/* Last, so that a reader never sees more closed than reasons. */
 	counter_add(&s->closed, 1);
 	log_verbose(

@@ -256,26 +256,30 @@ static void report_udp(const struct worker *workers, int n)
 static void report(const struct options *o, const struct worker *workers)
 {
 	struct worker_stats sum = {0};
+	uint64_t refused, denied, over_source;
 
 	for (int i = 0; i < o->threads; i++) {
 		const struct worker_stats *s = &workers[i].stats;
 
 		sum.accepted += s->accepted;
-		sum.refused += s->refused;
-		sum.denied += s->denied;
-		sum.over_source += s->over_source;
+		for (int r = 0; r < REFUSE_NREASONS; r++)
+			sum.refused_by[r] += s->refused_by[r];
 		sum.closed += s->closed;
 		sum.messages += s->messages;
 		sum.bytes_in += s->bytes_in;
 		sum.bytes_out += s->bytes_out;
 	}
+	denied = sum.refused_by[REFUSE_DENY] +
+		 sum.refused_by[REFUSE_NOT_ALLOWED];
+	over_source = sum.refused_by[REFUSE_PER_SOURCE] +
+		      sum.refused_by[REFUSE_SOURCE_TABLE];
+	refused = worker_refused(&sum) - denied - over_source;
 	if (o->tcp)
 		log_info(
 			"stopped: %llu connections, %llu refused, %llu denied, %llu over per-source limit, %llu closed, %llu messages, %llu bytes in, %llu bytes out",
 			(unsigned long long)sum.accepted,
-			(unsigned long long)sum.refused,
-			(unsigned long long)sum.denied,
-			(unsigned long long)sum.over_source,
+			(unsigned long long)refused, (unsigned long long)denied,
+			(unsigned long long)over_source,
 			(unsigned long long)sum.closed,
 			(unsigned long long)sum.messages,
 			(unsigned long long)sum.bytes_in,
@@ -550,6 +554,7 @@ static int drain(const struct options *o, struct worker *workers,
 	 * clients at once, where one nobody accepts from would leave them
 	 * hanging in its backlog.
 	 */
+	atomic_store(&shared->draining, true);
 	for (int i = 0; i < o->threads; i++) {
 		worker_ask(&workers[i], WORKER_DRAIN);
 		for (int j = 0; j < workers[i].nlisten && !given; j++)

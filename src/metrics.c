@@ -104,6 +104,24 @@ static void per_worker(FILE *f, const struct metrics *m, const char *name,
 	}
 }
 
+static void refused_by(FILE *f, const struct metrics *m)
+{
+	const struct worker_stats *s;
+
+	fputs("# HELP echod_connections_refused_total TCP connections refused at once, by reason\n"
+	      "# TYPE echod_connections_refused_total counter\n",
+	      f);
+	for (int i = 0; i < m->nworkers; i++) {
+		s = &m->workers[i].stats;
+		for (int r = 0; r < REFUSE_NREASONS; r++)
+			fprintf(f,
+				"echod_connections_refused_total{worker=\"%d\",reason=\"%s\"} %llu\n",
+				i, refuse_reason_label(r),
+				(unsigned long long)counter_get(
+					&s->refused_by[r]));
+	}
+}
+
 static void closed_by(FILE *f, const struct metrics *m)
 {
 	const struct worker_stats *s;
@@ -182,6 +200,23 @@ static void udp_counters(FILE *f, const struct metrics *m)
 					v == UDP_ECHO ? &u->echoed
 						      : &u->dropped[v]));
 	}
+	fputs("# HELP echod_udp_received_bytes_total Bytes of every UDP datagram received\n"
+	      "# TYPE echod_udp_received_bytes_total counter\n",
+	      f);
+	for (int i = 0; i < m->nworkers; i++)
+		fprintf(f,
+			"echod_udp_received_bytes_total{worker=\"%d\"} %llu\n",
+			i,
+			(unsigned long long)counter_get(
+				&m->workers[i].udp_stats.bytes_in));
+	fputs("# HELP echod_udp_sent_bytes_total Bytes of UDP datagrams echoed\n"
+	      "# TYPE echod_udp_sent_bytes_total counter\n",
+	      f);
+	for (int i = 0; i < m->nworkers; i++)
+		fprintf(f, "echod_udp_sent_bytes_total{worker=\"%d\"} %llu\n",
+			i,
+			(unsigned long long)counter_get(
+				&m->workers[i].udp_stats.bytes));
 }
 
 /* The --memory budget: process-wide gauges. */
@@ -210,16 +245,15 @@ static void write_metrics(FILE *f, const struct metrics *m)
 		ECHOD_VERSION, m->backend);
 	per_worker(f, m, "echod_connections_accepted_total", "counter",
 		   "TCP connections accepted", STAT(accepted));
-	per_worker(f, m, "echod_connections_refused_total", "counter",
-		   "TCP connections refused (--max-conns, out of descriptors)",
-		   STAT(refused));
+	refused_by(f, m);
 	closed_by(f, m);
 	per_worker(f, m, "echod_messages_total", "counter",
-		   "Messages echoed on closed connections", STAT(messages));
+		   "Messages echoed over TCP, as they are echoed",
+		   STAT(messages));
 	per_worker(f, m, "echod_received_bytes_total", "counter",
-		   "Bytes received on closed connections", STAT(bytes_in));
+		   "Bytes received over TCP, as they are read", STAT(bytes_in));
 	per_worker(f, m, "echod_sent_bytes_total", "counter",
-		   "Bytes echoed on closed connections", STAT(bytes_out));
+		   "Bytes echoed over TCP, as they are sent", STAT(bytes_out));
 	per_worker(f, m, "echod_backpressure_pauses_total", "counter",
 		   "Times a connection's reading stopped at --max-pending",
 		   STAT(pauses));
@@ -231,15 +265,29 @@ static void write_metrics(FILE *f, const struct metrics *m)
 	udp_counters(f, m);
 }
 
-/* The body for a GET of path, or NULL for 404; *type its content type. */
+/* Every worker is in its loop, and echod is not draining. */
+static bool ready(const struct metrics *m)
+{
+	const struct worker_shared *sh = m->workers[0].shared;
+
+	return atomic_load(&sh->serving) == m->nworkers &&
+	       !atomic_load(&sh->draining);
+}
+
+/*
+ * The answer to a GET of path: its body (malloc'd; NULL for 404), with
+ * its content type and status. /healthz: the process answers at all;
+ * /readyz: 503 while a worker is not serving or echod drains.
+ */
 static char *body_for(struct metrics *m, const char *path, const char **type,
-		      size_t *len)
+		      const char **status, size_t *len)
 {
 	struct report r;
 	char *body = NULL;
 	FILE *f;
 
-	if (strcmp(path, "/metrics") && strcmp(path, "/connections"))
+	if (strcmp(path, "/metrics") && strcmp(path, "/connections") &&
+	    strcmp(path, "/healthz") && strcmp(path, "/readyz"))
 		return NULL;
 	f = open_memstream(&body, len);
 	if (f == NULL)
@@ -247,12 +295,17 @@ static char *body_for(struct metrics *m, const char *path, const char **type,
 	if (strcmp(path, "/metrics") == 0) {
 		*type = "text/plain; version=0.0.4; charset=utf-8";
 		write_metrics(f, m);
-	} else {
+	} else if (strcmp(path, "/connections") == 0) {
 		*type = "application/json";
 		/* Blocks this thread only, at most REPORT_DEADLINE_MS. */
 		report_collect(&r, m->workers, m->nworkers, true);
 		report_json(f, &r);
 		report_free(&r);
+	} else if (strcmp(path, "/readyz") == 0 && !ready(m)) {
+		*status = "503 Service Unavailable";
+		fputs("not ready\n", f);
+	} else {
+		fputs("ok\n", f);
 	}
 	fclose(f);
 	return body;
@@ -264,20 +317,22 @@ static void answer(struct metrics *m, struct client *c, bool complete)
 	const char *status = "200 OK", *type = "text/plain", *extra = "";
 	char method[8] = "", path[64] = "", *body = NULL, *p;
 	size_t len = 0;
+	bool head = false;
 	FILE *f;
 
 	if (!complete)
 		status = "431 Request Header Fields Too Large";
 	else if (sscanf(c->in, "%7s %63s HTTP/1.", method, path) != 2)
 		status = "400 Bad Request";
-	else if (strcmp(method, "GET")) {
+	else if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
 		status = "405 Method Not Allowed";
-		extra = "Allow: GET\r\n";
+		extra = "Allow: GET, HEAD\r\n";
 	} else {
+		head = strcmp(method, "HEAD") == 0;
 		p = strchr(path, '?');
 		if (p)
 			*p = '\0';
-		body = body_for(m, path, &type, &len);
+		body = body_for(m, path, &type, &status, &len);
 		if (body == NULL)
 			status = "404 Not Found";
 	}
@@ -289,9 +344,10 @@ static void answer(struct metrics *m, struct client *c, bool complete)
 	fprintf(f,
 		"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
 		status, type, body ? len : strlen(status) + 1, extra);
-	if (body)
+	/* HEAD: the headers GET would have, Content-Length included. */
+	if (body && !head)
 		fwrite(body, 1, len, f);
-	else
+	else if (!head)
 		fprintf(f, "%s\n", status);
 	fclose(f);
 	free(body);

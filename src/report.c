@@ -171,11 +171,11 @@ static void print_totals(FILE *f, const struct worker *w)
 		"worker %d: %llu accepted, %llu open, %llu refused, %llu closed (",
 		w->id, (unsigned long long)counter_get(&s->accepted),
 		(unsigned long long)(counter_get(&s->accepted) - closed),
-		(unsigned long long)counter_get(&s->refused),
+		(unsigned long long)worker_refused(s),
 		(unsigned long long)closed);
 	print_reasons(f, s);
 	fprintf(f,
-		"), %llu backpressure pauses, %llu memory waits; closed connections: %llu messages, %llu bytes in, %llu bytes out\n",
+		"), %llu backpressure pauses, %llu memory waits; echoed: %llu messages, %llu bytes in, %llu bytes out\n",
 		(unsigned long long)counter_get(&s->pauses),
 		(unsigned long long)counter_get(&s->mem_waits),
 		(unsigned long long)counter_get(&s->messages),

@@ -330,6 +330,7 @@ int udp_serve(struct udp_worker *u, int fd, uint64_t now_ms)
 			struct msghdr *m = &u->out[k].msg_hdr;
 
 			counter_add(&u->stats->received, 1);
+			counter_add(&u->stats->bytes_in, u->in[i].msg_len);
 			v = judge(u, &u->in[i], now_ms);
 			if (v != UDP_ECHO) {
 				counter_add(&u->stats->dropped[v], 1);

@@ -32,8 +32,9 @@ enum udp_verdict {
  */
 struct udp_stats {
 	_Atomic uint64_t received;
+	_Atomic uint64_t bytes_in; /* of every datagram received */
 	_Atomic uint64_t echoed;
-	_Atomic uint64_t bytes;
+	_Atomic uint64_t bytes; /* echoed */
 	_Atomic uint64_t dropped[UDP_NVERDICTS];
 };
 

@@ -38,7 +38,9 @@ static int run_backend(struct worker *w)
 		snprintf(what, sizeof(what), "%s set-up", b->name);
 		worker_failed(w, loop ? what : "start", err);
 	} else {
+		atomic_fetch_add(&w->shared->serving, 1);
 		err = b->serve(loop);
+		atomic_fetch_sub(&w->shared->serving, 1);
 	}
 	if (loop)
 		b->destroy(loop);

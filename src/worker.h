@@ -33,13 +33,12 @@ enum {
 /*
  * Counted by the worker's core (counter.h), the only writer; read live
  * by main's table and the metrics thread, and by main after the join.
- * bytes and messages are those of connections that have closed.
+ * bytes and messages grow as they are echoed (core_settle), open
+ * connections' included.
  */
 struct worker_stats {
 	_Atomic uint64_t accepted;
-	_Atomic uint64_t refused; /* over --max-conns or out of descriptors */
-	_Atomic uint64_t denied; /* by --allow/--deny */
-	_Atomic uint64_t over_source; /* over --max-per-source */
+	_Atomic uint64_t refused_by[REFUSE_NREASONS]; /* close_reason.h */
 	_Atomic uint64_t closed;
 	_Atomic uint64_t bytes_in;
 	_Atomic uint64_t bytes_out;
@@ -50,6 +49,17 @@ struct worker_stats {
 	_Atomic uint64_t lifetimes[WORKER_NLIFETIMES];
 	_Atomic uint64_t lifetime_ms; /* the sum over closed connections */
 };
+
+/* Every refusal s counted, whatever its reason. */
+static inline uint64_t worker_refused(const struct worker_stats *s)
+{
+	uint64_t n = 0;
+
+	for (int r = 0; r < REFUSE_NREASONS; r++)
+		n += atomic_load_explicit(&s->refused_by[r],
+					  memory_order_relaxed);
+	return n;
+}
 
 /*
  * A worker's answer to WORKER_REPORT: the rows of its open connections,
@@ -84,6 +94,8 @@ struct worker_shared {
 	pthread_barrier_t started; /* every worker's set-up, and main, meet */
 	struct access_sources sources; /* for --max-per-source */
 	struct worker_one one;
+	atomic_int serving; /* workers in their backend's serve: /readyz */
+	atomic_bool draining; /* SIGTERM's grace: not ready for new clients */
 };
 
 /* What main asks of a worker (worker_ask), as bits. */

@@ -237,8 +237,108 @@ if promtool is None:
     skip("promtool check metrics", "promtool not installed (Debian package prometheus)")
 
 
+def scrape(srv):
+    status, body = get(srv.metrics, "/metrics")
+    return body.decode() if status == 200 else "", body
+
+
+def promtool_ok(body, what):
+    if promtool:
+        p = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+        ok(p.returncode == 0, "%s: promtool check metrics accepts it" % what, p.stdout.decode(), p.stderr.decode())
+
+
+def test_live_counters(backend):
+    """Byte and message counters grow while a connection streams, not at
+    its close: scraped twice while it is open, both grow by what was
+    echoed in between; UDP bytes are counted both ways."""
+    srv = start(backend, "-u", "--udp-rate", "0", "--udp-byte-rate", "0")
+    with connect(srv.addr()) as s:
+        chunk = pattern(256 * 1024)
+        eq(echo_all(s, chunk), chunk, "%s: the first 256 KiB come back" % backend)
+        text, body = scrape(srv)
+        first = (value(text, "echod_sent_bytes_total"), value(text, "echod_received_bytes_total"),
+                 value(text, "echod_messages_total"))
+        promtool_ok(body, "%s: a scrape during a stream" % backend)
+        eq(echo_all(s, chunk), chunk, "%s: 256 KiB more come back" % backend)
+        text, body = scrape(srv)
+        second = (value(text, "echod_sent_bytes_total"), value(text, "echod_received_bytes_total"),
+                  value(text, "echod_messages_total"))
+        eq(first[:2], (len(chunk), len(chunk)), "%s: open, the first scrape counts the bytes echoed so far" % backend)
+        eq(second[:2], (2 * len(chunk), 2 * len(chunk)),
+           "%s: open, the second scrape counts what was echoed in between" % backend)
+        ok(0 < first[2] < second[2], "%s: messages grow while it is open (%s, %s)" % (backend, first[2], second[2]))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(5)
+    u.sendto(b"d" * 100, srv.addr())
+    eq(u.recv(200), b"d" * 100, "%s: a datagram is echoed" % backend)
+    u.close()
+    text, _ = scrape(srv)
+    eq((value(text, "echod_udp_received_bytes_total"), value(text, "echod_udp_sent_bytes_total")), (100, 100),
+       "%s: UDP bytes in and out are counted" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+def refused_by(srv, reason):
+    text, _ = scrape(srv)
+    return value(text, "echod_connections_refused_total", 'reason="%s"' % reason)
+
+
+def test_refusals(backend):
+    """Each kind of refusal is counted under its reason where it happens."""
+    cases = ((["--deny", "127.0.0.2"], "127.0.0.2", "deny"),
+             (["--allow", "127.0.0.3"], "127.0.0.4", "not_allowed"),
+             (["--max-per-source", "1"], None, "per_source"),
+             (["--max-conns", "1"], None, "max_conns"))
+    for args, source, reason in cases:
+        srv = start(backend, *args)
+        held = None
+        if source is None:
+            held = connect(srv.addr())
+            held.sendall(b"x")
+            recv_exact(held, 1, 5)
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.settimeout(5)
+        c.bind((source or "127.0.0.1", 0))
+        c.connect(srv.addr())
+        ok(closed_within(c, 5), "%s: %s: the client is refused" % (backend, reason))
+        c.close()
+        ok(wait_until(lambda: refused_by(srv, reason) == 1, 5),
+           "%s: refused_total{reason=\"%s\"} counts it" % (backend, reason), scrape(srv)[0][-2000:])
+        text, _ = scrape(srv)
+        eq(value(text, "echod_connections_refused_total"), 1, "%s: %s: and no other reason does" % (backend, reason))
+        if held:
+            held.close()
+        eq(srv.stop(), 0, "%s: %s: exit 0" % (backend, reason))
+
+
+def test_health(backend):
+    srv = start(backend, "--grace", "10")
+    eq(get(srv.metrics, "/healthz"), (200, b"ok\n"), "%s: /healthz is 200" % backend)
+    eq(get(srv.metrics, "/readyz"), (200, b"ok\n"), "%s: /readyz is 200 while every worker serves" % backend)
+    status, body = http(srv.metrics, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    eq((status, body), (200, b""), "%s: HEAD /metrics answers 200 without a body" % backend)
+    with socket.create_connection(srv.metrics, timeout=5) as s:
+        s.sendall(b"HEAD /healthz HTTP/1.1\r\n\r\n")
+        head, _ = recv_until_eof(s, 5)
+    ok(b"Content-Length: 3\r\n" in head, "%s: HEAD gives GET's Content-Length" % backend, head)
+    held = connect(srv.addr())
+    held.sendall(b"x")
+    recv_exact(held, 1, 5)
+    srv.proc.send_signal(signal.SIGTERM)
+    ok(wait_until(lambda: get(srv.metrics, "/readyz")[0] == 503, 5),
+       "%s: /readyz is 503 during SIGTERM's grace" % backend)
+    eq(get(srv.metrics, "/healthz")[0], 200, "%s: while /healthz stays 200" % backend)
+    held.close()
+    ok(wait_until(lambda: srv.proc.poll() is not None, 10), "%s: echod ends once the held client is gone" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
 def test_http(backend):
     test_endpoints(backend, promtool)
+    test_live_counters(backend)
+    test_refusals(backend)
+    test_health(backend)
 
 
 for_each_backend(test_http)
