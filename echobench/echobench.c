@@ -16,14 +16,14 @@
 #include "cpu.h"
 #include "hlog.h"
 #include "loadgen.h"
-#include "options.h"
+#include "opts.h"
 #include "pattern.h"
 #include "probe.h"
-#include "report.h"
+#include "results.h"
 #include "runs.h"
 #include "selftest.h"
-#include "tcp.h"
-#include "udp.h"
+#include "tcp_client.h"
+#include "udp_client.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -72,7 +72,7 @@ static void take_sample(struct monitor *m, struct sample *s)
 static void start_threads(struct monitor *m)
 {
 	const struct bench_opts *o = m->o;
-	const struct lg_ops *ops = o->udp ? &udp_ops : &tcp_ops;
+	const struct lg_ops *ops = o->udp ? &udp_client_ops : &tcp_client_ops;
 	unsigned int t = o->threads;
 	struct lg_thread *th;
 
@@ -279,7 +279,7 @@ static void tick(struct monitor *m, uint64_t now, bool warm)
 	m->last_tick = t;
 	push_interval(m, &iv);
 	if (!m->o->quiet)
-		report_progress(stderr, m->o, &iv, m->tty);
+		results_progress(stderr, m->o, &iv, m->tty);
 }
 
 static void sleep_until(uint64_t t)
@@ -467,23 +467,23 @@ static int report(const struct result *r, const struct outputs *out)
 	int status = 0;
 
 	if (o->json)
-		report_json(stdout, r);
+		results_json(stdout, r);
 	else
-		report_text(stdout, r);
+		results_text(stdout, r);
 	fflush(stdout);
 	if (out->csv)
-		report_csv(out->csv, r);
+		results_csv(out->csv, r);
 	if (!close_output(out->csv, o->csv))
 		status = 1;
 	if (out->svg)
-		report_svg(out->svg, r);
+		results_svg(out->svg, r);
 	if (!close_output(out->svg, o->svg))
 		status = 1;
 	if (!close_output(out->hlog, o->hlog))
 		status = 1;
-	if (report_failures(r)) {
+	if (results_failures(r)) {
 		warnx("%llu echoes failed verification or were cut short",
-		      (unsigned long long)report_failures(r));
+		      (unsigned long long)results_failures(r));
 		status = 1;
 	} else if (!r->requests) {
 		warnx("no echo completed in the measured time");

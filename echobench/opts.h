@@ -1,6 +1,6 @@
-/* options.h - echobench's command line, parsed into one struct bench_opts. */
-#ifndef ECHOBENCH_OPTIONS_H
-#define ECHOBENCH_OPTIONS_H
+/* opts.h - echobench's command line, parsed into one struct bench_opts. */
+#ifndef ECHOBENCH_OPTS_H
+#define ECHOBENCH_OPTS_H
 
 #include <sys/types.h>
 #include <sys/socket.h>

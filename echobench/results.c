@@ -1,10 +1,10 @@
-/* report.c - progress lines, the text summary and the JSON document. */
+/* results.c - progress lines, the text summary and the JSON document. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "hlog.h"
-#include "options.h"
-#include "report.h"
+#include "opts.h"
+#include "results.h"
 
 #ifndef ECHOD_VERSION
 #define ECHOD_VERSION "0.0.0"
@@ -37,8 +37,8 @@ static const char *unit(const struct bench_opts *o)
 	return o->mode == MODE_CHURN ? "conn/s" : "echo/s";
 }
 
-void report_progress(FILE *f, const struct bench_opts *o,
-		     const struct interval *iv, bool tty)
+void results_progress(FILE *f, const struct bench_opts *o,
+		      const struct interval *iv, bool tty)
 {
 	char p99[40], v[24];
 
@@ -56,7 +56,7 @@ void report_progress(FILE *f, const struct bench_opts *o,
 	fflush(f);
 }
 
-uint64_t report_failures(const struct result *r)
+uint64_t results_failures(const struct result *r)
 {
 	uint64_t n = 0;
 
@@ -118,7 +118,7 @@ static void text_errors(FILE *f, const struct result *r)
 	fprintf(f, "%s\n", *sep ? "" : "none");
 }
 
-void report_latency_text(FILE *f, const struct hist *h)
+void results_latency_text(FILE *f, const struct hist *h)
 {
 	char a[32];
 
@@ -131,7 +131,7 @@ void report_latency_text(FILE *f, const struct hist *h)
 		lat(a, sizeof(a), h->total ? h->sum / h->total : 0));
 }
 
-void report_text(FILE *f, const struct result *r)
+void results_text(FILE *f, const struct result *r)
 {
 	const struct bench_opts *o = r->o;
 
@@ -146,7 +146,7 @@ void report_text(FILE *f, const struct result *r)
 			"  shortfall  offered %.0f %s, achieved %.0f (%.1f %%): fell behind; latency counts from each message's due time\n",
 			o->rate, unit(o), per_s(r, (double)r->requests),
 			100 * per_s(r, (double)r->requests) / o->rate);
-	report_latency_text(f, r->hist);
+	results_latency_text(f, r->hist);
 	fprintf(f, "  client cpu %.2f us/echo (user %.2f, sys %.2f)\n",
 		per_req(r, r->client.user_us + r->client.sys_us),
 		per_req(r, r->client.user_us), per_req(r, r->client.sys_us));
@@ -201,7 +201,7 @@ static void json_config(FILE *f, const struct bench_opts *o)
 	fprintf(f, "  \"warmup_s\": %.3f,\n", o->warmup);
 }
 
-void report_latency_json(FILE *f, const struct hist *h)
+void results_latency_json(FILE *f, const struct hist *h)
 {
 	fprintf(f, "  \"latency_us\": {\"min\": %.3f, \"mean\": %.3f",
 		h->total ? (double)h->min / 1e3 : 0,
@@ -213,7 +213,7 @@ void report_latency_json(FILE *f, const struct hist *h)
 }
 
 /* The window's histogram, for echobench merge and HdrHistogram's tools. */
-void report_histogram_json(FILE *f, const struct hist *h)
+void results_histogram_json(FILE *f, const struct hist *h)
 {
 	char *s = hlog_encode(h);
 
@@ -247,7 +247,7 @@ static void json_intervals(FILE *f, const struct result *r)
 	fprintf(f, "%s]\n}\n", r->niv ? "\n  " : "");
 }
 
-void report_json(FILE *f, const struct result *r)
+void results_json(FILE *f, const struct result *r)
 {
 	json_config(f, r->o);
 	fprintf(f, "  \"window_start_unix\": %.3f,\n", r->window_start);
@@ -263,14 +263,14 @@ void report_json(FILE *f, const struct result *r)
 	fprintf(f, "  \"achieved_per_s\": %.1f,\n  \"shortfall\": %s,\n",
 		per_s(r, (double)r->requests),
 		short_of_offer(r) ? "true" : "false");
-	report_latency_json(f, r->hist);
-	report_histogram_json(f, r->hist);
+	results_latency_json(f, r->hist);
+	results_histogram_json(f, r->hist);
 	fprintf(f, "  \"errors\": {");
 	for (int k = 0; k < ERR_MAX; k++)
 		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", err_names[k],
 			(unsigned long long)r->err[k]);
 	fprintf(f, "},\n  \"failed\": %s,\n",
-		report_failures(r) ? "true" : "false");
+		results_failures(r) ? "true" : "false");
 	fprintf(f, "  \"cpu_us_per_request\": {\n");
 	json_cpu(f, r, "client", &r->client);
 	if (r->have_server) {

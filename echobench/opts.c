@@ -1,4 +1,4 @@
-/* options.c - echobench's getopt_long parsing, defaults and validation. */
+/* opts.c - echobench's getopt_long parsing, defaults and validation. */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "options.h"
+#include "opts.h"
 
 #ifndef ECHOD_VERSION
 #define ECHOD_VERSION "0.0.0"
@@ -30,7 +30,8 @@ enum {
 	OPT_CONNECT_RATE,
 	OPT_SELFTEST_HIST,
 	MAX_UDP_SIZE = 65507,
-	MIN_UDP_SIZE = 16, /* sequence number and connection id, see udp.c */
+	MIN_UDP_SIZE =
+		16, /* sequence number and connection id, see udp_client.c */
 };
 
 static const char usage[] =
