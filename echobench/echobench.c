@@ -460,16 +460,22 @@ static bool close_output(FILE *f, const char *path)
 	return !bad;
 }
 
-/* Writes every report asked for; returns the exit status. */
+/*
+ * Writes every report asked for; returns the exit status. Standard output
+ * holds one document: when --csv, --svg or --hlog is "-", the text
+ * summary goes to standard error.
+ */
 static int report(const struct result *r, const struct outputs *out)
 {
 	const struct bench_opts *o = r->o;
+	bool taken =
+		out->csv == stdout || out->svg == stdout || out->hlog == stdout;
 	int status = 0;
 
 	if (o->json)
 		results_json(stdout, r);
 	else
-		results_text(stdout, r);
+		results_text(taken ? stderr : stdout, r);
 	fflush(stdout);
 	if (out->csv)
 		results_csv(out->csv, r);
