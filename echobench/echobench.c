@@ -3,7 +3,8 @@
  * options, starts one event-loop thread per --threads, keeps the timeline
  * (warm-up, measurement, end), prints a progress line a second, gathers
  * the counters, CPU times and latencies, and reports. Exit status: 0 all
- * echoes correct, 1 a verification or run-time error, 2 a usage error.
+ * echoes correct, 1 a verification or run-time error, 2 a usage error, 3
+ * every echo correct but a --threshold broken.
  */
 #include <err.h>
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include "runs.h"
 #include "selftest.h"
 #include "tcp_client.h"
+#include "threshold.h"
 #include "udp_client.h"
 
 static volatile sig_atomic_t interrupted;
@@ -387,6 +389,7 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 		lg_join(th);
 		hist_add(h, &th->hist);
 		r->requests += th->st.measured;
+		r->answered += th->st.done;
 		r->bytes += th->st.measured_bytes;
 		for (int k = 0; k < ERR_MAX; k++)
 			r->err[k] += th->st.err[k];
@@ -461,17 +464,18 @@ static bool close_output(FILE *f, const char *path)
 }
 
 /*
- * Writes every report asked for; returns the exit status. Standard output
- * holds one document: when --csv, --svg or --hlog is "-", the text
- * summary goes to standard error.
+ * Judges the thresholds, then writes every report asked for; returns the
+ * exit status. Standard output holds one document: when --csv, --svg or
+ * --hlog is "-", the text summary goes to standard error.
  */
-static int report(const struct result *r, const struct outputs *out)
+static int report(struct result *r, const struct outputs *out)
 {
 	const struct bench_opts *o = r->o;
 	bool taken =
 		out->csv == stdout || out->svg == stdout || out->hlog == stdout;
 	int status = 0;
 
+	r->broken = threshold_judge(r, r->verdict);
 	if (o->json)
 		results_json(stdout, r);
 	else
@@ -487,6 +491,7 @@ static int report(const struct result *r, const struct outputs *out)
 		status = 1;
 	if (!close_output(out->hlog, o->hlog))
 		status = 1;
+	results_broken(stderr, r);
 	if (results_failures(r)) {
 		warnx("%llu echoes failed verification or were cut short",
 		      (unsigned long long)results_failures(r));
@@ -494,6 +499,8 @@ static int report(const struct result *r, const struct outputs *out)
 	} else if (!r->requests) {
 		warnx("no echo completed in the measured time");
 		status = 1;
+	} else if (r->broken && !status) {
+		status = 3;
 	}
 	return status;
 }

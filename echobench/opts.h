@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "threshold.h"
+
 enum bench_mode {
 	MODE_PINGPONG, /* closed or open loop, depth messages in flight */
 	MODE_STREAM, /* the same loop, deep pipeline, big messages: MB/s */
@@ -49,6 +51,8 @@ struct bench_opts {
 	socklen_t srclen[OPTS_MAX_SOURCES];
 	const char *srcname[OPTS_MAX_SOURCES]; /* as given */
 	unsigned int nsrc;
+	struct threshold thresholds[THRESHOLD_MAX]; /* checked at the end */
+	unsigned int nthresholds;
 	const char *selftest_hist; /* hidden: check the histogram, see main */
 };
 

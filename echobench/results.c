@@ -5,6 +5,7 @@
 #include "hlog.h"
 #include "opts.h"
 #include "results.h"
+#include "threshold.h"
 
 #ifndef ECHOD_VERSION
 #define ECHOD_VERSION "0.0.0"
@@ -29,6 +30,23 @@ static const char *lat(char *buf, size_t len, uint64_t ns)
 		snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
 	else
 		snprintf(buf, len, "%.2f s", (double)ns / 1e9);
+	return buf;
+}
+
+/* A threshold's limit or measured value, in the unit its kind is shown in. */
+static const char *th_value(char *buf, size_t len, enum threshold_metric m,
+			    double v)
+{
+	switch (threshold_kind(m)) {
+	case TK_LATENCY:
+		return lat(buf, len, (uint64_t)v);
+	case TK_PERCENT:
+		snprintf(buf, len, "%.2f %%", v);
+		return buf;
+	case TK_COUNT:
+		break;
+	}
+	snprintf(buf, len, "%.0f", v);
 	return buf;
 }
 
@@ -131,6 +149,41 @@ void results_latency_text(FILE *f, const struct hist *h)
 		lat(a, sizeof(a), h->total ? h->sum / h->total : 0));
 }
 
+static void text_thresholds(FILE *f, const struct result *r)
+{
+	const struct threshold *t;
+	char v[32];
+
+	for (unsigned int i = 0; i < r->o->nthresholds; i++) {
+		t = &r->o->thresholds[i];
+		fprintf(f, "  threshold  %s: %s %s, %s\n", t->expr,
+			threshold_metric_name(t->metric),
+			th_value(v, sizeof(v), t->metric,
+				 r->verdict[i].measured),
+			r->verdict[i].ok ? "kept" : "broken");
+	}
+}
+
+void results_broken(FILE *f, const struct result *r)
+{
+	const struct threshold *t;
+	char v[32], l[32];
+
+	for (unsigned int i = 0; i < r->o->nthresholds; i++) {
+		t = &r->o->thresholds[i];
+		if (r->verdict[i].ok)
+			continue;
+		fprintf(f, "echobench: threshold %s broken: %s was %s%s%s\n",
+			t->expr, threshold_metric_name(t->metric),
+			th_value(v, sizeof(v), t->metric,
+				 r->verdict[i].measured),
+			t->metric == TH_ERRORS ? "" : ", limit ",
+			t->metric == TH_ERRORS
+				? ""
+				: th_value(l, sizeof(l), t->metric, t->limit));
+	}
+}
+
 void results_text(FILE *f, const struct result *r)
 {
 	const struct bench_opts *o = r->o;
@@ -156,9 +209,10 @@ void results_text(FILE *f, const struct result *r)
 			per_req(r, r->server.user_us),
 			per_req(r, r->server.sys_us));
 	text_errors(f, r);
+	text_thresholds(f, r);
 }
 
-/* A JSON string; the target is the only text from the user. */
+/* A JSON string; the target and thresholds are the user's text. */
 static void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -247,6 +301,34 @@ static void json_intervals(FILE *f, const struct result *r)
 	fprintf(f, "%s]\n}\n", r->niv ? "\n  " : "");
 }
 
+/* A threshold's value in JSON: latencies in us, as latency_us. */
+static double json_value(enum threshold_metric m, double v)
+{
+	return threshold_kind(m) == TK_LATENCY ? v / 1e3 : v;
+}
+
+static void json_thresholds(FILE *f, const struct result *r)
+{
+	static const char *const kind_units[] = {
+		[TK_LATENCY] = "us", [TK_PERCENT] = "%", [TK_COUNT] = "count"};
+	const struct threshold *t;
+
+	fprintf(f, "  \"thresholds\": [");
+	for (unsigned int i = 0; i < r->o->nthresholds; i++) {
+		t = &r->o->thresholds[i];
+		fprintf(f, "%s\n    {\"expr\": ", i ? "," : "");
+		json_str(f, t->expr);
+		fprintf(f,
+			", \"metric\": \"%s\", \"unit\": \"%s\", \"limit\": %.3f, \"measured\": %.3f, \"ok\": %s}",
+			threshold_metric_name(t->metric),
+			kind_units[threshold_kind(t->metric)],
+			json_value(t->metric, t->limit),
+			json_value(t->metric, r->verdict[i].measured),
+			r->verdict[i].ok ? "true" : "false");
+	}
+	fprintf(f, "%s],\n", r->o->nthresholds ? "\n  " : "");
+}
+
 void results_json(FILE *f, const struct result *r)
 {
 	json_config(f, r->o);
@@ -278,5 +360,6 @@ void results_json(FILE *f, const struct result *r)
 		json_cpu(f, r, "server", &r->server);
 	}
 	fprintf(f, "\n  },\n");
+	json_thresholds(f, r);
 	json_intervals(f, r);
 }

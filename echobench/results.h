@@ -10,6 +10,7 @@
 #include "cpu.h"
 #include "hist.h"
 #include "loadgen.h"
+#include "threshold.h"
 
 struct bench_opts;
 
@@ -35,6 +36,7 @@ struct result {
 	const struct bench_opts *o;
 	struct hist *hist; /* measured latencies of all threads */
 	uint64_t requests; /* measured echoes */
+	uint64_t answered; /* echoes of the whole run, warm-up and drain too */
 	uint64_t bytes;
 	double seconds; /* measured time: the window's length */
 	double window_start; /* when the window began, seconds since the epoch
@@ -45,6 +47,8 @@ struct result {
 	struct cpu_sample server;
 	const struct interval *iv;
 	size_t niv;
+	struct verdict verdict[THRESHOLD_MAX]; /* one per o->thresholds */
+	unsigned int broken; /* thresholds the run did not keep */
 };
 
 /* Prints one progress line; on a terminal it rewrites the last one. */
@@ -75,6 +79,12 @@ struct plot_series {
  */
 void plot_svg(FILE *f, const char *title, const char *subtitle,
 	      const struct plot_series *s, int n);
+
+/*
+ * One line per threshold the run broke: the threshold as given, the value
+ * measured and the limit.
+ */
+void results_broken(FILE *f, const struct result *r);
 
 /* Nonzero when an error of a failing kind was counted. */
 uint64_t results_failures(const struct result *r);
