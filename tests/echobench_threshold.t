@@ -119,17 +119,17 @@ def test_json(srv):
          all(sorted(x) == ["expr", "limit", "measured", "metric", "ok", "unit"] for x in th),
          "--json: a thresholds array of {expr, metric, unit, limit, measured, ok}; exit 3",
          "status %d" % st, json.dumps(th), err)
-    if not th or len(th) != 3:
-        return
-    p99, errors, p50 = th
-    t.ok(p99["expr"] == "p99<200ms" and p99["metric"] == "p99" and p99["unit"] == "us"
-         and p99["limit"] == 200000 and 15000 <= p99["measured"] < 200000 and p99["ok"] is True,
+    # Each check below fails alone when the array is missing or short.
+    p99, errors, p50 = ((th if isinstance(th, list) else []) + [{}, {}, {}])[:3]
+    t.ok(p99.get("expr") == "p99<200ms" and p99.get("metric") == "p99"
+         and p99.get("unit") == "us" and p99.get("limit") == 200000
+         and 15000 <= p99.get("measured", 0) < 200000 and p99.get("ok") is True,
          "--json: p99<200ms kept, limit and p99 in microseconds", json.dumps(p99))
-    t.ok(errors["expr"] == "errors = 0" and errors["metric"] == "errors" and
-         errors["measured"] == 0 and errors["ok"] is True,
+    t.ok(errors.get("expr") == "errors = 0" and errors.get("metric") == "errors"
+         and errors.get("measured") == 0 and errors.get("ok") is True,
          "--json: errors = 0 kept", json.dumps(errors))
-    t.ok(p50["metric"] == "p50" and p50["measured"] >= 15000 and p50["ok"] is False
-         and p50["measured"] == doc["latency_us"]["p50"],
+    t.ok(p50.get("metric") == "p50" and p50.get("measured", 0) >= 15000
+         and p50.get("ok") is False and p50.get("measured") == (doc or {}).get("latency_us", {}).get("p50"),
          "--json: p50<1ms broken, measured as latency_us.p50", json.dumps(p50))
 
 
@@ -148,14 +148,18 @@ def test_loss():
     srv = Broken("drop", udp=True)
     st, doc, err = bench_json("--udp", "-c", "2", "-D", "1", "-w", "0", "-t", "0.2",
                               "--threshold", "loss < 50%", "--threshold", "loss<0.1%",
-                              srv.addr)
+                              "--threshold", "errors=0", srv.addr)
     srv.stop()
     th = doc.get("thresholds", []) if doc else []
     lost = doc["errors"]["lost"] if doc else 0
-    t.ok(st == 3 and len(th) == 2 and th[0]["ok"] and not th[1]["ok"]
+    t.ok(st == 3 and len(th) == 3 and th[0]["ok"] and not th[1]["ok"]
          and 0.3 <= th[0]["measured"] <= 3 and lost > 0,
          "UDP, one datagram in 100 dropped: loss<50% kept, loss<0.1% broken, exit 3",
          "status %d, lost %d" % (st, lost), json.dumps(th), err)
+    all_errors = sum(doc["errors"].values()) if doc else -1
+    t.ok(len(th) == 3 and not th[2]["ok"] and th[2]["measured"] == all_errors >= lost > 0,
+         "UDP losses count as errors: errors=0 broken, measured as the errors' sum",
+         json.dumps(th), err)
 
 
 def test_wrong_echoes_exit_1():
