@@ -3,7 +3,8 @@
  * options, starts one event-loop thread per --threads, keeps the timeline
  * (warm-up, measurement, end), prints a progress line a second, gathers
  * the counters, CPU times and latencies, and reports. Exit status: 0 all
- * echoes correct, 1 a verification or run-time error, 2 a usage error.
+ * echoes correct, 1 a verification or run-time error, 2 a usage error, 3
+ * every echo correct but a --threshold broken.
  */
 #include <err.h>
 #include <errno.h>
@@ -16,14 +17,15 @@
 #include "cpu.h"
 #include "hlog.h"
 #include "loadgen.h"
-#include "options.h"
+#include "opts.h"
 #include "pattern.h"
 #include "probe.h"
-#include "report.h"
+#include "results.h"
 #include "runs.h"
 #include "selftest.h"
-#include "tcp.h"
-#include "udp.h"
+#include "tcp_client.h"
+#include "threshold.h"
+#include "udp_client.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -72,7 +74,7 @@ static void take_sample(struct monitor *m, struct sample *s)
 static void start_threads(struct monitor *m)
 {
 	const struct bench_opts *o = m->o;
-	const struct lg_ops *ops = o->udp ? &udp_ops : &tcp_ops;
+	const struct lg_ops *ops = o->udp ? &udp_client_ops : &tcp_client_ops;
 	unsigned int t = o->threads;
 	struct lg_thread *th;
 
@@ -279,7 +281,7 @@ static void tick(struct monitor *m, uint64_t now, bool warm)
 	m->last_tick = t;
 	push_interval(m, &iv);
 	if (!m->o->quiet)
-		report_progress(stderr, m->o, &iv, m->tty);
+		results_progress(stderr, m->o, &iv, m->tty);
 }
 
 static void sleep_until(uint64_t t)
@@ -387,6 +389,7 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 		lg_join(th);
 		hist_add(h, &th->hist);
 		r->requests += th->st.measured;
+		r->answered += th->st.done;
 		r->bytes += th->st.measured_bytes;
 		for (int k = 0; k < ERR_MAX; k++)
 			r->err[k] += th->st.err[k];
@@ -460,34 +463,44 @@ static bool close_output(FILE *f, const char *path)
 	return !bad;
 }
 
-/* Writes every report asked for; returns the exit status. */
-static int report(const struct result *r, const struct outputs *out)
+/*
+ * Judges the thresholds, then writes every report asked for; returns the
+ * exit status. Standard output holds one document: when --csv, --svg or
+ * --hlog is "-", the text summary goes to standard error.
+ */
+static int report(struct result *r, const struct outputs *out)
 {
 	const struct bench_opts *o = r->o;
+	bool taken =
+		out->csv == stdout || out->svg == stdout || out->hlog == stdout;
 	int status = 0;
 
+	r->broken = threshold_judge(r, r->verdict);
 	if (o->json)
-		report_json(stdout, r);
+		results_json(stdout, r);
 	else
-		report_text(stdout, r);
+		results_text(taken ? stderr : stdout, r);
 	fflush(stdout);
 	if (out->csv)
-		report_csv(out->csv, r);
+		results_csv(out->csv, r);
 	if (!close_output(out->csv, o->csv))
 		status = 1;
 	if (out->svg)
-		report_svg(out->svg, r);
+		results_svg(out->svg, r);
 	if (!close_output(out->svg, o->svg))
 		status = 1;
 	if (!close_output(out->hlog, o->hlog))
 		status = 1;
-	if (report_failures(r)) {
+	results_broken(stderr, r);
+	if (results_failures(r)) {
 		warnx("%llu echoes failed verification or were cut short",
-		      (unsigned long long)report_failures(r));
+		      (unsigned long long)results_failures(r));
 		status = 1;
 	} else if (!r->requests) {
 		warnx("no echo completed in the measured time");
 		status = 1;
+	} else if (r->broken && !status) {
+		status = 3;
 	}
 	return status;
 }

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "loadgen.h"
-#include "options.h"
+#include "opts.h"
 
 const char *const err_names[ERR_MAX] = {
 	[ERR_MISMATCH] = "mismatch", [ERR_SHORT] = "short",

@@ -62,10 +62,11 @@ struct lg_stats {
 struct lg_thread;
 
 /*
- * A transport's client loop (tcp.c, udp.c), run by each thread: it opens
- * its connections, waits at both barriers of struct loadgen, loads until
- * lg_stopping() and drains. The thread module reaches the transports only
- * through this table, so calls go one way: transports into loadgen.c.
+ * A transport's client loop (tcp_client.c, udp_client.c), run by each
+ * thread: it opens its connections, waits at both barriers of struct
+ * loadgen, loads until lg_stopping() and drains. The thread module reaches the
+ * transports only through this table, so calls go one way: transports into
+ * loadgen.c.
  */
 struct lg_ops {
 	void (*run)(struct lg_thread *th);

@@ -3,7 +3,7 @@
  * period (connections / --rate), whether or not the server keeps up.
  */
 #include "loadgen.h"
-#include "options.h"
+#include "opts.h"
 #include "pace.h"
 
 void pace_init(struct pace *p, const struct lg_thread *th, uint32_t id)

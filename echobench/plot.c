@@ -5,10 +5,10 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "options.h"
-#include "report.h"
+#include "opts.h"
+#include "results.h"
 
-void report_csv(FILE *f, const struct result *r)
+void results_csv(FILE *f, const struct result *r)
 {
 	const struct hist *h = r->hist;
 	uint64_t seen = 0;
@@ -232,7 +232,7 @@ void plot_svg(FILE *f, const char *title, const char *subtitle,
 	fprintf(f, "</svg>\n");
 }
 
-void report_svg(FILE *f, const struct result *r)
+void results_svg(FILE *f, const struct result *r)
 {
 	const struct bench_opts *o = r->o;
 	struct plot_series s = {.label = o->target, .h = r->hist};

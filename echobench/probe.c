@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "loadgen.h"
-#include "options.h"
+#include "opts.h"
 #include "probe.h"
 
 enum {

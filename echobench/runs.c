@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "hlog.h"
-#include "report.h"
+#include "results.h"
 #include "runs.h"
 
 /* One run as read back. */
@@ -209,7 +209,7 @@ static void merge_text(const struct run *runs, int n, const struct hist *sum,
 	       secs);
 	printf("  echoes     %llu, %.1f echo/s\n", (unsigned long long)requests,
 	       secs > 0 ? (double)requests / secs : 0);
-	report_latency_text(stdout, sum);
+	results_latency_text(stdout, sum);
 }
 
 static void merge_json(const struct run *runs, int n, const struct hist *sum,
@@ -226,8 +226,8 @@ static void merge_json(const struct run *runs, int n, const struct hist *sum,
 	       (unsigned long long)requests);
 	printf("  \"requests_per_s\": %.1f,\n",
 	       secs > 0 ? (double)requests / secs : 0);
-	report_latency_json(stdout, sum);
-	report_histogram_json(stdout, sum);
+	results_latency_json(stdout, sum);
+	results_histogram_json(stdout, sum);
 	printf("  \"failed\": %s\n}\n",
 	       runs_failed(runs, n) ? "true" : "false");
 }

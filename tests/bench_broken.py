@@ -12,6 +12,8 @@ TCP modes change each connection's echo stream once, at byte AT:
   stall     echoes correctly but stops for 100 ms once, 0.5 s after accept
   slow      echoes correctly but sleeps 1 ms before each echo: an overloaded
             server, at most about 1000 echoes/s per connection
+  delay     echoes correctly but sleeps 20 ms before each echo: a known
+            latency for --threshold (tests/echobench_threshold.t)
   ok        a correct echo server
 UDP modes (--udp) act on every EVERY-th datagram:
   drop, dup, corrupt, reorder (held back and sent after the next one), ok
@@ -30,6 +32,7 @@ EVERY = 100
 STALL_AFTER = 0.5
 STALL = 0.1
 SLOW = 0.001
+DELAY = 0.02
 
 
 class Stream:
@@ -56,6 +59,8 @@ class Stream:
             time.sleep(STALL)
         if self.mode == "slow":
             time.sleep(SLOW)
+        if self.mode == "delay":
+            time.sleep(DELAY)
         if not lo <= AT < self.pos:
             return data, False
         i = AT - lo

@@ -365,11 +365,13 @@ def test_outputs(echod):
 
 def test_output_paths(echod):
     addr = "127.0.0.1:%d" % echod.port
-    # --csv - is standard output, after the summary; no file named "-".
+    # --csv - is standard output, the summary then goes to standard
+    # error; no file named "-".
     st, out, err = bench("-q", "-c", "1", "-D", "0.3", "-w", "0", "--csv", "-", addr, cwd=TMP)
-    t.ok(st == 0 and "latency_us,percentile,count" in out and "errors     none" in out
-         and not os.path.exists(os.path.join(TMP, "-")),
-         "--csv -: the distribution on standard output, no file named -", out, err)
+    t.ok(st == 0 and out.startswith("latency_us,percentile,count") and "errors     none" in err
+         and "errors" not in out and not os.path.exists(os.path.join(TMP, "-")),
+         "--csv -: the distribution on standard output, the summary on stderr, no file named -",
+         out, err)
     # An output that cannot be written fails at once: no progress line,
     # no summary, one line naming the path (the 3 s run never starts).
     for opt in ("--csv", "--svg"):

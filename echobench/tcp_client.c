@@ -1,6 +1,6 @@
 /*
- * tcp.c - the TCP client loop of one thread: pipelined ping-pong (closed or
- * open loop), stream and churn, checking every echoed byte.
+ * tcp_client.c - the TCP client loop of one thread: pipelined ping-pong
+ * (closed or open loop), stream and churn, checking every echoed byte.
  *
  * Non-blocking sockets in an edge-triggered epoll set: each readiness edge
  * is followed by reads until a short read and sends until EAGAIN. EPOLLOUT
@@ -23,10 +23,10 @@
 #include <unistd.h>
 
 #include "loadgen.h"
-#include "options.h"
+#include "opts.h"
 #include "pace.h"
 #include "pattern.h"
-#include "tcp.h"
+#include "tcp_client.h"
 
 enum cstate {
 	C_IDLE, /* no socket: churn between connections, or done */
@@ -541,6 +541,6 @@ static void tcp_run(struct lg_thread *th)
 	free(l.rx);
 }
 
-const struct lg_ops tcp_ops = {
+const struct lg_ops tcp_client_ops = {
 	.run = tcp_run,
 };

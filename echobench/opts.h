@@ -1,6 +1,6 @@
-/* options.h - echobench's command line, parsed into one struct bench_opts. */
-#ifndef ECHOBENCH_OPTIONS_H
-#define ECHOBENCH_OPTIONS_H
+/* opts.h - echobench's command line, parsed into one struct bench_opts. */
+#ifndef ECHOBENCH_OPTS_H
+#define ECHOBENCH_OPTS_H
 
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "threshold.h"
 
 enum bench_mode {
 	MODE_PINGPONG, /* closed or open loop, depth messages in flight */
@@ -49,6 +51,8 @@ struct bench_opts {
 	socklen_t srclen[OPTS_MAX_SOURCES];
 	const char *srcname[OPTS_MAX_SOURCES]; /* as given */
 	unsigned int nsrc;
+	struct threshold thresholds[THRESHOLD_MAX]; /* checked at the end */
+	unsigned int nthresholds;
 	const char *selftest_hist; /* hidden: check the histogram, see main */
 };
 

@@ -1,4 +1,4 @@
-/* options.c - echobench's getopt_long parsing, defaults and validation. */
+/* opts.c - echobench's getopt_long parsing, defaults and validation. */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "options.h"
+#include "opts.h"
 
 #ifndef ECHOD_VERSION
 #define ECHOD_VERSION "0.0.0"
@@ -29,8 +29,10 @@ enum {
 	OPT_SOURCE,
 	OPT_CONNECT_RATE,
 	OPT_SELFTEST_HIST,
+	OPT_THRESHOLD,
 	MAX_UDP_SIZE = 65507,
-	MIN_UDP_SIZE = 16, /* sequence number and connection id, see udp.c */
+	MIN_UDP_SIZE =
+		16, /* sequence number and connection id, see udp_client.c */
 };
 
 static const char usage[] =
@@ -39,7 +41,7 @@ static const char usage[] =
 	"                 [-m pingpong|stream|churn] [-t seconds] [--csv file]\n"
 	"                 [--svg file] [--hlog file] [--server-pid pid]\n"
 	"                 [--start-at unix_time] [--source addr]... [--connect-rate n]\n"
-	"                 host:port\n"
+	"                 [--threshold expr]... host:port\n"
 	"       echobench merge [--json] [--svg file] RUN...\n"
 	"       echobench plot --svg file [--title text] RUN...\n";
 
@@ -65,6 +67,10 @@ static const char help[] =
 	"      --source ADDR     local address to connect from; repeat to spread\n"
 	"      --connect-rate N  open at most N TCP connections a second\n"
 	"      --server-pid PID  server CPU per request, PID and its children\n"
+	"      --threshold EXPR  fail the run (exit 3) unless EXPR holds at its end:\n"
+	"                        p50|p90|p99|p99.9|p99.99|max < DURATION (ns, us, ms, s),\n"
+	"                        shortfall < PERCENT (with -r), loss < PERCENT (with -u),\n"
+	"                        errors = 0; repeat for several\n"
 	"  -q, --quiet           no progress lines\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         version\n";
@@ -90,6 +96,7 @@ static const struct option longopts[] = {
 	{"start-at", required_argument, NULL, OPT_START_AT},
 	{"source", required_argument, NULL, OPT_SOURCE},
 	{"connect-rate", required_argument, NULL, OPT_CONNECT_RATE},
+	{"threshold", required_argument, NULL, OPT_THRESHOLD},
 	{"selftest-histogram", required_argument, NULL, OPT_SELFTEST_HIST},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -276,6 +283,24 @@ static int stdout_users(const struct bench_opts *o)
 	return is_stdout(o->csv) + is_stdout(o->svg) + is_stdout(o->hlog);
 }
 
+/* Thresholds on what the run does not measure are usage errors. */
+static void validate_thresholds(const struct bench_opts *o)
+{
+	const struct threshold *t;
+
+	for (unsigned int i = 0; i < o->nthresholds; i++) {
+		t = &o->thresholds[i];
+		if (t->metric == TH_LOSS && !o->udp)
+			errx(2,
+			     "threshold %s: loss is measured only with --udp",
+			     t->expr);
+		if (t->metric == TH_SHORTFALL && !(o->rate > 0))
+			errx(2,
+			     "threshold %s: shortfall is measured only in an open loop (--rate)",
+			     t->expr);
+	}
+}
+
 /* Rejects combinations that cannot be run, one line each. */
 static void validate(const struct bench_opts *o)
 {
@@ -292,10 +317,25 @@ static void validate(const struct bench_opts *o)
 	if (o->json + stdout_users(o) > 1)
 		errx(2,
 		     "output -: standard output can hold only one of --json, --csv, --svg, --hlog");
+	validate_thresholds(o);
 }
 
-/* Options that set one field and need nothing else; false if unknown. */
-static bool set_option(struct bench_opts *o, int ch)
+/* Adds one --threshold; a malformed one is a usage error. */
+static void add_threshold(struct bench_opts *o, const char *expr)
+{
+	char why[128];
+
+	if (o->nthresholds == THRESHOLD_MAX)
+		errx(2, "threshold %s: at most %d thresholds", expr,
+		     THRESHOLD_MAX);
+	if (threshold_parse(&o->thresholds[o->nthresholds], expr, why,
+			    sizeof(why)))
+		errx(2, "threshold %s: %s", expr, why);
+	o->nthresholds++;
+}
+
+/* Options that shape the load and need nothing else; false if unknown. */
+static bool set_load_option(struct bench_opts *o, int ch)
 {
 	switch (ch) {
 	case 'D':
@@ -322,6 +362,25 @@ static bool set_option(struct bench_opts *o, int ch)
 	case 't':
 		o->timeout = real("timeout", optarg, 0.001, 3600);
 		break;
+	case OPT_START_AT:
+		o->start_at = real("start-at", optarg, 1, 1e11);
+		break;
+	case OPT_SOURCE:
+		add_source(o, optarg);
+		break;
+	case OPT_CONNECT_RATE:
+		o->connect_rate = real("connect-rate", optarg, 0.001, 1e9);
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* Options that shape what is reported; false if unknown. */
+static bool set_report_option(struct bench_opts *o, int ch)
+{
+	switch (ch) {
 	case 'j':
 		o->json = true;
 		break;
@@ -337,14 +396,8 @@ static bool set_option(struct bench_opts *o, int ch)
 	case OPT_HLOG:
 		o->hlog = optarg;
 		break;
-	case OPT_START_AT:
-		o->start_at = real("start-at", optarg, 1, 1e11);
-		break;
-	case OPT_SOURCE:
-		add_source(o, optarg);
-		break;
-	case OPT_CONNECT_RATE:
-		o->connect_rate = real("connect-rate", optarg, 0.001, 1e9);
+	case OPT_THRESHOLD:
+		add_threshold(o, optarg);
 		break;
 	case OPT_SERVER_PID:
 		o->server_pid = number("server-pid", optarg, 1, 0x7fffffff, 0);
@@ -394,7 +447,8 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 		case ':':
 			errx(2, "option %s: needs a value", argv[optind - 1]);
 		default:
-			if (!set_option(o, ch))
+			if (!set_load_option(o, ch) &&
+			    !set_report_option(o, ch))
 				errx(2, "option %s: unknown", argv[optind - 1]);
 		}
 	}

@@ -1,5 +1,5 @@
 /*
- * udp.c - the UDP client loop of one thread: closed and open loop over
+ * udp_client.c - the UDP client loop of one thread: closed and open loop over
  * connected datagram sockets. Losses, reorders and duplicates are what
  * UDP may do, so they are counted, not failed on; a datagram whose bytes
  * differ from what was sent fails the run.
@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 #include "loadgen.h"
-#include "options.h"
+#include "opts.h"
 #include "pace.h"
 #include "pattern.h"
-#include "udp.h"
+#include "udp_client.h"
 
 enum {
 	UWIN = 1024, /* datagrams remembered per socket; depth <= UWIN / 2 */
@@ -58,7 +58,7 @@ struct udp_client {
 };
 
 /* A thread's UDP state; lives on its stack while it runs. */
-struct uloop {
+struct udp_loop {
 	struct lg_thread *th;
 	const struct bench_opts *o;
 	struct udp_client *c;
@@ -69,14 +69,14 @@ struct uloop {
 	bool stopping;
 };
 
-static void want(struct uloop *l, uint64_t t)
+static void want(struct udp_loop *l, uint64_t t)
 {
 	if (t < l->next_wake)
 		l->next_wake = t;
 }
 
 /* Declares lost what has waited --timeout; moves lo past answered ones. */
-static void expire(struct uloop *l, struct udp_client *c, uint64_t now)
+static void expire(struct udp_loop *l, struct udp_client *c, uint64_t now)
 {
 	unsigned int i;
 
@@ -93,7 +93,7 @@ static void expire(struct uloop *l, struct udp_client *c, uint64_t now)
 	}
 }
 
-static bool may_start(struct uloop *l, struct udp_client *c, uint64_t now)
+static bool may_start(struct udp_loop *l, struct udp_client *c, uint64_t now)
 {
 	uint64_t t0;
 
@@ -105,13 +105,13 @@ static bool may_start(struct uloop *l, struct udp_client *c, uint64_t now)
 	return true;
 }
 
-static void refused(struct uloop *l, struct udp_client *c, int e)
+static void refused(struct udp_loop *l, struct udp_client *c, int e)
 {
 	lg_error(l->th, ERR_CLOSED, "conn %u: %s", c->id, strerror(e));
 	c->dead = true;
 }
 
-static void send_some(struct uloop *l, struct udp_client *c, uint64_t now)
+static void send_some(struct udp_loop *l, struct udp_client *c, uint64_t now)
 {
 	struct dgram_hdr h = {.conn = c->id, .size = (uint32_t)l->o->size};
 	struct iovec iov[2];
@@ -144,7 +144,8 @@ static void send_some(struct uloop *l, struct udp_client *c, uint64_t now)
 }
 
 /* Matches one echo to its datagram and checks every byte of it. */
-static void check(struct uloop *l, struct udp_client *c, size_t n, uint64_t now)
+static void check(struct udp_loop *l, struct udp_client *c, size_t n,
+		  uint64_t now)
 {
 	struct dgram_hdr h;
 	unsigned int i;
@@ -176,7 +177,7 @@ static void check(struct uloop *l, struct udp_client *c, size_t n, uint64_t now)
 	}
 }
 
-static void read_some(struct uloop *l, struct udp_client *c, uint64_t now)
+static void read_some(struct udp_loop *l, struct udp_client *c, uint64_t now)
 {
 	ssize_t n;
 
@@ -196,7 +197,7 @@ static void read_some(struct uloop *l, struct udp_client *c, uint64_t now)
 	}
 }
 
-static void setup(struct uloop *l, struct lg_thread *th)
+static void setup(struct udp_loop *l, struct lg_thread *th)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET};
 	const struct bench_opts *o = th->lg->o;
@@ -232,7 +233,7 @@ static void setup(struct uloop *l, struct lg_thread *th)
 	}
 }
 
-static void scan(struct uloop *l, uint64_t now)
+static void scan(struct udp_loop *l, uint64_t now)
 {
 	l->next_wake = UINT64_MAX;
 	for (uint32_t i = 0; i < l->th->nconns; i++) {
@@ -241,7 +242,7 @@ static void scan(struct uloop *l, uint64_t now)
 	}
 }
 
-static bool all_answered(const struct uloop *l)
+static bool all_answered(const struct udp_loop *l)
 {
 	for (uint32_t i = 0; i < l->th->nconns; i++)
 		if (l->c[i].lo != l->c[i].tx_seq && !l->c[i].dead)
@@ -249,7 +250,7 @@ static bool all_answered(const struct uloop *l)
 	return true;
 }
 
-static bool all_dead(const struct uloop *l)
+static bool all_dead(const struct udp_loop *l)
 {
 	for (uint32_t i = 0; i < l->th->nconns; i++)
 		if (!l->c[i].dead)
@@ -257,7 +258,7 @@ static bool all_dead(const struct uloop *l)
 	return true;
 }
 
-static void dispatch(struct uloop *l, uint64_t deadline)
+static void dispatch(struct udp_loop *l, uint64_t deadline)
 {
 	struct epoll_event ev[MAX_EVENTS];
 	struct udp_client *c;
@@ -279,7 +280,7 @@ static void dispatch(struct uloop *l, uint64_t deadline)
 
 static void udp_run(struct lg_thread *th)
 {
-	struct uloop l = {0};
+	struct udp_loop l = {0};
 	uint64_t now, deadline, drain_end = 0;
 
 	setup(&l, th);
@@ -313,6 +314,6 @@ static void udp_run(struct lg_thread *th)
 	free(l.rx);
 }
 
-const struct lg_ops udp_ops = {
+const struct lg_ops udp_client_ops = {
 	.run = udp_run,
 };

@@ -1,6 +1,6 @@
-/* report.h - progress lines, the summary, JSON, CSV and SVG output. */
-#ifndef ECHOBENCH_REPORT_H
-#define ECHOBENCH_REPORT_H
+/* results.h - progress lines, the summary, JSON, CSV and SVG output. */
+#ifndef ECHOBENCH_RESULTS_H
+#define ECHOBENCH_RESULTS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include "cpu.h"
 #include "hist.h"
 #include "loadgen.h"
+#include "threshold.h"
 
 struct bench_opts;
 
@@ -35,6 +36,7 @@ struct result {
 	const struct bench_opts *o;
 	struct hist *hist; /* measured latencies of all threads */
 	uint64_t requests; /* measured echoes */
+	uint64_t answered; /* echoes of the whole run, warm-up and drain too */
 	uint64_t bytes;
 	double seconds; /* measured time: the window's length */
 	double window_start; /* when the window began, seconds since the epoch
@@ -45,23 +47,25 @@ struct result {
 	struct cpu_sample server;
 	const struct interval *iv;
 	size_t niv;
+	struct verdict verdict[THRESHOLD_MAX]; /* one per o->thresholds */
+	unsigned int broken; /* thresholds the run did not keep */
 };
 
 /* Prints one progress line; on a terminal it rewrites the last one. */
-void report_progress(FILE *f, const struct bench_opts *o,
-		     const struct interval *iv, bool tty);
-void report_text(FILE *f, const struct result *r);
+void results_progress(FILE *f, const struct bench_opts *o,
+		      const struct interval *iv, bool tty);
+void results_text(FILE *f, const struct result *r);
 /* The summary's latency line, and its JSON members (for merge too). */
-void report_latency_text(FILE *f, const struct hist *h);
-void report_latency_json(FILE *f, const struct hist *h);
-void report_histogram_json(FILE *f, const struct hist *h);
-void report_json(FILE *f, const struct result *r);
+void results_latency_text(FILE *f, const struct hist *h);
+void results_latency_json(FILE *f, const struct hist *h);
+void results_histogram_json(FILE *f, const struct hist *h);
+void results_json(FILE *f, const struct result *r);
 /*
  * Write the percentile distribution and its plot to a stream main opened
  * before the run; main checks for write errors when it closes it.
  */
-void report_csv(FILE *f, const struct result *r);
-void report_svg(FILE *f, const struct result *r);
+void results_csv(FILE *f, const struct result *r);
+void results_svg(FILE *f, const struct result *r);
 
 /* One curve of a latency plot, and its name in the legend. */
 struct plot_series {
@@ -76,7 +80,13 @@ struct plot_series {
 void plot_svg(FILE *f, const char *title, const char *subtitle,
 	      const struct plot_series *s, int n);
 
+/*
+ * One line per threshold the run broke: the threshold as given, the value
+ * measured and the limit.
+ */
+void results_broken(FILE *f, const struct result *r);
+
 /* Nonzero when an error of a failing kind was counted. */
-uint64_t report_failures(const struct result *r);
+uint64_t results_failures(const struct result *r);
 
 #endif

@@ -1,10 +1,11 @@
-/* report.c - progress lines, the text summary and the JSON document. */
+/* results.c - progress lines, the text summary and the JSON document. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "hlog.h"
-#include "options.h"
-#include "report.h"
+#include "opts.h"
+#include "results.h"
+#include "threshold.h"
 
 #ifndef ECHOD_VERSION
 #define ECHOD_VERSION "0.0.0"
@@ -32,13 +33,30 @@ static const char *lat(char *buf, size_t len, uint64_t ns)
 	return buf;
 }
 
+/* A threshold's limit or measured value, in the unit its kind is shown in. */
+static const char *th_value(char *buf, size_t len, enum threshold_metric m,
+			    double v)
+{
+	switch (threshold_kind(m)) {
+	case TK_LATENCY:
+		return lat(buf, len, (uint64_t)v);
+	case TK_PERCENT:
+		snprintf(buf, len, "%.2f %%", v);
+		return buf;
+	case TK_COUNT:
+		break;
+	}
+	snprintf(buf, len, "%.0f", v);
+	return buf;
+}
+
 static const char *unit(const struct bench_opts *o)
 {
 	return o->mode == MODE_CHURN ? "conn/s" : "echo/s";
 }
 
-void report_progress(FILE *f, const struct bench_opts *o,
-		     const struct interval *iv, bool tty)
+void results_progress(FILE *f, const struct bench_opts *o,
+		      const struct interval *iv, bool tty)
 {
 	char p99[40], v[24];
 
@@ -56,7 +74,7 @@ void report_progress(FILE *f, const struct bench_opts *o,
 	fflush(f);
 }
 
-uint64_t report_failures(const struct result *r)
+uint64_t results_failures(const struct result *r)
 {
 	uint64_t n = 0;
 
@@ -118,7 +136,7 @@ static void text_errors(FILE *f, const struct result *r)
 	fprintf(f, "%s\n", *sep ? "" : "none");
 }
 
-void report_latency_text(FILE *f, const struct hist *h)
+void results_latency_text(FILE *f, const struct hist *h)
 {
 	char a[32];
 
@@ -131,7 +149,42 @@ void report_latency_text(FILE *f, const struct hist *h)
 		lat(a, sizeof(a), h->total ? h->sum / h->total : 0));
 }
 
-void report_text(FILE *f, const struct result *r)
+static void text_thresholds(FILE *f, const struct result *r)
+{
+	const struct threshold *t;
+	char v[32];
+
+	for (unsigned int i = 0; i < r->o->nthresholds; i++) {
+		t = &r->o->thresholds[i];
+		fprintf(f, "  threshold  %s: %s %s, %s\n", t->expr,
+			threshold_metric_name(t->metric),
+			th_value(v, sizeof(v), t->metric,
+				 r->verdict[i].measured),
+			r->verdict[i].ok ? "kept" : "broken");
+	}
+}
+
+void results_broken(FILE *f, const struct result *r)
+{
+	const struct threshold *t;
+	char v[32], l[32];
+
+	for (unsigned int i = 0; i < r->o->nthresholds; i++) {
+		t = &r->o->thresholds[i];
+		if (r->verdict[i].ok)
+			continue;
+		fprintf(f, "echobench: threshold %s broken: %s was %s%s%s\n",
+			t->expr, threshold_metric_name(t->metric),
+			th_value(v, sizeof(v), t->metric,
+				 r->verdict[i].measured),
+			t->metric == TH_ERRORS ? "" : ", limit ",
+			t->metric == TH_ERRORS
+				? ""
+				: th_value(l, sizeof(l), t->metric, t->limit));
+	}
+}
+
+void results_text(FILE *f, const struct result *r)
 {
 	const struct bench_opts *o = r->o;
 
@@ -146,7 +199,7 @@ void report_text(FILE *f, const struct result *r)
 			"  shortfall  offered %.0f %s, achieved %.0f (%.1f %%): fell behind; latency counts from each message's due time\n",
 			o->rate, unit(o), per_s(r, (double)r->requests),
 			100 * per_s(r, (double)r->requests) / o->rate);
-	report_latency_text(f, r->hist);
+	results_latency_text(f, r->hist);
 	fprintf(f, "  client cpu %.2f us/echo (user %.2f, sys %.2f)\n",
 		per_req(r, r->client.user_us + r->client.sys_us),
 		per_req(r, r->client.user_us), per_req(r, r->client.sys_us));
@@ -156,9 +209,10 @@ void report_text(FILE *f, const struct result *r)
 			per_req(r, r->server.user_us),
 			per_req(r, r->server.sys_us));
 	text_errors(f, r);
+	text_thresholds(f, r);
 }
 
-/* A JSON string; the target is the only text from the user. */
+/* A JSON string; the target and thresholds are the user's text. */
 static void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -201,7 +255,7 @@ static void json_config(FILE *f, const struct bench_opts *o)
 	fprintf(f, "  \"warmup_s\": %.3f,\n", o->warmup);
 }
 
-void report_latency_json(FILE *f, const struct hist *h)
+void results_latency_json(FILE *f, const struct hist *h)
 {
 	fprintf(f, "  \"latency_us\": {\"min\": %.3f, \"mean\": %.3f",
 		h->total ? (double)h->min / 1e3 : 0,
@@ -213,7 +267,7 @@ void report_latency_json(FILE *f, const struct hist *h)
 }
 
 /* The window's histogram, for echobench merge and HdrHistogram's tools. */
-void report_histogram_json(FILE *f, const struct hist *h)
+void results_histogram_json(FILE *f, const struct hist *h)
 {
 	char *s = hlog_encode(h);
 
@@ -247,7 +301,35 @@ static void json_intervals(FILE *f, const struct result *r)
 	fprintf(f, "%s]\n}\n", r->niv ? "\n  " : "");
 }
 
-void report_json(FILE *f, const struct result *r)
+/* A threshold's value in JSON: latencies in us, as latency_us. */
+static double json_value(enum threshold_metric m, double v)
+{
+	return threshold_kind(m) == TK_LATENCY ? v / 1e3 : v;
+}
+
+static void json_thresholds(FILE *f, const struct result *r)
+{
+	static const char *const kind_units[] = {
+		[TK_LATENCY] = "us", [TK_PERCENT] = "%", [TK_COUNT] = "count"};
+	const struct threshold *t;
+
+	fprintf(f, "  \"thresholds\": [");
+	for (unsigned int i = 0; i < r->o->nthresholds; i++) {
+		t = &r->o->thresholds[i];
+		fprintf(f, "%s\n    {\"expr\": ", i ? "," : "");
+		json_str(f, t->expr);
+		fprintf(f,
+			", \"metric\": \"%s\", \"unit\": \"%s\", \"limit\": %.3f, \"measured\": %.3f, \"ok\": %s}",
+			threshold_metric_name(t->metric),
+			kind_units[threshold_kind(t->metric)],
+			json_value(t->metric, t->limit),
+			json_value(t->metric, r->verdict[i].measured),
+			r->verdict[i].ok ? "true" : "false");
+	}
+	fprintf(f, "%s],\n", r->o->nthresholds ? "\n  " : "");
+}
+
+void results_json(FILE *f, const struct result *r)
 {
 	json_config(f, r->o);
 	fprintf(f, "  \"window_start_unix\": %.3f,\n", r->window_start);
@@ -263,14 +345,14 @@ void report_json(FILE *f, const struct result *r)
 	fprintf(f, "  \"achieved_per_s\": %.1f,\n  \"shortfall\": %s,\n",
 		per_s(r, (double)r->requests),
 		short_of_offer(r) ? "true" : "false");
-	report_latency_json(f, r->hist);
-	report_histogram_json(f, r->hist);
+	results_latency_json(f, r->hist);
+	results_histogram_json(f, r->hist);
 	fprintf(f, "  \"errors\": {");
 	for (int k = 0; k < ERR_MAX; k++)
 		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", err_names[k],
 			(unsigned long long)r->err[k]);
 	fprintf(f, "},\n  \"failed\": %s,\n",
-		report_failures(r) ? "true" : "false");
+		results_failures(r) ? "true" : "false");
 	fprintf(f, "  \"cpu_us_per_request\": {\n");
 	json_cpu(f, r, "client", &r->client);
 	if (r->have_server) {
@@ -278,5 +360,6 @@ void report_json(FILE *f, const struct result *r)
 		json_cpu(f, r, "server", &r->server);
 	}
 	fprintf(f, "\n  },\n");
+	json_thresholds(f, r);
 	json_intervals(f, r);
 }

@@ -1,9 +1,0 @@
-/* tcp.h - the TCP client loop, as a table for lg_start. */
-#ifndef ECHOBENCH_TCP_H
-#define ECHOBENCH_TCP_H
-
-struct lg_ops;
-
-extern const struct lg_ops tcp_ops;
-
-#endif
