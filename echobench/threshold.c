@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "opts.h"
-#include "results.h"
 #include "threshold.h"
 
 static const struct {
@@ -152,50 +150,7 @@ int threshold_parse(struct threshold *t, const char *expr, char *why,
 	return parse_limit(t, skip_space(s + 1), why, len);
 }
 
-static double per_cent(double part, double whole)
+double threshold_percentile(enum threshold_metric m)
 {
-	return whole > 0 ? 100 * part / whole : 0;
-}
-
-/* The value a threshold is held to, in the unit of its limit. */
-static double measure(const struct threshold *t, const struct result *r)
-{
-	const struct hist *h = r->hist;
-	double achieved, errors = 0;
-
-	switch (metrics[t->metric].kind) {
-	case TK_LATENCY:
-		if (t->metric == TH_MAX)
-			return h->total ? (double)h->max : 0;
-		return (double)hist_percentile(h, metrics[t->metric].pct);
-	case TK_COUNT:
-		for (int k = 0; k < ERR_MAX; k++)
-			errors += (double)r->err[k];
-		return errors;
-	case TK_PERCENT:
-		break;
-	}
-	if (t->metric == TH_LOSS)
-		return per_cent((double)r->err[ERR_LOST],
-				(double)(r->answered + r->err[ERR_LOST]));
-	achieved = r->seconds > 0 ? (double)r->requests / r->seconds : 0;
-	return achieved < r->o->rate
-		       ? per_cent(r->o->rate - achieved, r->o->rate)
-		       : 0;
-}
-
-unsigned int threshold_judge(const struct result *r, struct verdict *v)
-{
-	const struct bench_opts *o = r->o;
-	const struct threshold *t;
-	unsigned int broken = 0;
-
-	for (unsigned int i = 0; i < o->nthresholds; i++) {
-		t = &o->thresholds[i];
-		v[i].measured = measure(t, r);
-		v[i].ok = t->metric == TH_ERRORS ? v[i].measured == 0
-						 : v[i].measured < t->limit;
-		broken += !v[i].ok;
-	}
-	return broken;
+	return metrics[m].pct;
 }

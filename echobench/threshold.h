@@ -37,7 +37,7 @@ struct threshold {
 	double limit; /* the measured value must be below it (errors: = 0) */
 };
 
-/* A threshold's outcome; filled by threshold_judge. */
+/* A threshold's outcome, as echobench.c judges it at the end of a run. */
 struct verdict {
 	double measured; /* in the metric's kind, like limit */
 	bool ok;
@@ -53,10 +53,7 @@ int threshold_parse(struct threshold *t, const char *expr, char *why,
 const char *threshold_metric_name(enum threshold_metric m);
 enum threshold_kind threshold_kind(enum threshold_metric m);
 
-/*
- * Measures each of the run's thresholds into v (one per threshold of
- * r->o) and returns how many were broken.
- */
-unsigned int threshold_judge(const struct result *r, struct verdict *v);
+/* The percentile a latency metric names (50 for p50); 0 for the others. */
+double threshold_percentile(enum threshold_metric m);
 
 #endif

@@ -7,6 +7,8 @@
 - A backend sees the worker only through its core: no backend file
   includes worker.h.
 - echobench shares no file name and no exported symbol with src/.
+- No function in src/ or echobench/ is over 60 lines but a flat dispatch
+  (tests/fnlen.py).
 """
 import collections
 import glob
@@ -31,10 +33,16 @@ def module(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def call_edges(objdir):
+def objects(objdir, srcdir):
+    """The objects of the sources there are now (a build dir may keep old ones)."""
+    return [o for o in glob.glob(os.path.join(objdir, "*.o"))
+            if os.path.exists(os.path.join(ROOT, srcdir, module(o) + ".c"))]
+
+
+def call_edges(objdir, srcdir):
     """a -> {b: [symbols]} for every symbol a's object uses and b's defines."""
     defined, used = {}, collections.defaultdict(set)
-    for obj in glob.glob(os.path.join(objdir, "*.o")):
+    for obj in objects(objdir, srcdir):
         for parts in nm(obj):
             if len(parts) == 3 and parts[1] in "TDBRC":
                 defined[parts[2]] = module(obj)
@@ -97,9 +105,9 @@ def explain(edges, comp):
 
 for name, srcdir, objdir in (("src", "src", os.path.join(BUILD, "src")),
                              ("echobench", "echobench", os.path.join(BUILD, "echobench-obj"))):
-    objs = glob.glob(os.path.join(objdir, "*.o"))
+    objs = objects(objdir, srcdir)
     ok(len(objs) > 5, "%s: the objects are built (%s)" % (name, objdir))
-    calls = call_edges(objdir)
+    calls = call_edges(objdir, srcdir)
     found = circles(calls)
     ok(found == [], "%s: no circle of files calling each other" % name,
        *[line for comp in found for line in explain(calls, comp)])
@@ -115,5 +123,23 @@ eq(sorted(os.path.basename(p) for p in backend_files if '#include "worker.h"' in
    "no backend file includes worker.h: a backend reaches the worker through its core")
 eq(sorted(os.path.basename(p) for p in backend_files if re.search(r"\bstruct worker\s*\*\s*\w+\s*[;=]", open(p).read())), [],
    "no backend file keeps a struct worker pointer")
+
+
+def exported(objdir, srcdir):
+    return {parts[2] for o in objects(objdir, srcdir) for parts in nm(o, "-g", "--defined-only")
+            if len(parts) == 3} - {"main"}
+
+
+eq(sorted(exported(os.path.join(BUILD, "src"), "src") & exported(os.path.join(BUILD, "echobench-obj"), "echobench")),
+   [], "echobench exports no name src/ exports")
+eq(sorted({module(p) for p in glob.glob(os.path.join(ROOT, "src", "*.[ch]"))} &
+          {module(p) for p in glob.glob(os.path.join(ROOT, "echobench", "*.[ch]"))}),
+   [], "echobench has no file named as one in src/")
+
+# No function over 60 lines in either program but a flat dispatch switch.
+p = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fnlen.py"), "--max", "60"] +
+                   sorted(glob.glob(os.path.join(ROOT, "src", "*.c")) + glob.glob(os.path.join(ROOT, "echobench", "*.c"))),
+                   capture_output=True, text=True, timeout=60)
+ok(p.returncode == 0, "no function in src/ or echobench/ is over 60 lines", *p.stdout.splitlines())
 
 done_testing()
