@@ -169,16 +169,24 @@ unsigned int core_fd_budget(int workers)
 static void log_refusal(struct core *k, const union net_addr *peer, int lfd,
 			enum refuse_reason why)
 {
-	char text[NET_ADDR_TEXT];
+	char text[NET_ADDR_TEXT], fields[256] = "";
 
 	counter_add(&k->w->stats.refused_by[why], 1);
 	if (k->now_ms < k->log_next_ms) {
 		k->log_missed++;
 		return;
 	}
-	log_info("refused %s on fd %d: %s (%llu more refused unlogged)",
-		 net_addr_text(&peer->sa, text, sizeof(text)), lfd,
-		 refuse_reason_words(why), (unsigned long long)k->log_missed);
+	net_addr_text(&peer->sa, text, sizeof(text));
+	if (log_json_on())
+		snprintf(
+			fields, sizeof(fields),
+			"\"event\":\"refuse\",\"peer\":\"%s\",\"listen_fd\":%d,\"reason\":\"%s\",\"unlogged\":%llu",
+			text, lfd, refuse_reason_label(why),
+			(unsigned long long)k->log_missed);
+	log_write_fields(LOG_INFO, fields,
+			 "refused %s on fd %d: %s (%llu more refused unlogged)",
+			 text, lfd, refuse_reason_words(why),
+			 (unsigned long long)k->log_missed);
 	k->log_missed = 0;
 	k->log_next_ms = k->now_ms + 1000;
 }
@@ -282,10 +290,24 @@ static struct conn *take_slot(struct core *k, int fd)
 	return c;
 }
 
+/* The -v accept line, with fd and peer as typed fields in JSON. */
+static void log_accept(const struct conn *c, int lfd)
+{
+	char peer[NET_ADDR_TEXT], fields[192] = "";
+
+	net_addr_text(&c->peer.sa, peer, sizeof(peer));
+	if (log_json_on())
+		snprintf(
+			fields, sizeof(fields),
+			"\"event\":\"accept\",\"fd\":%d,\"peer\":\"%s\",\"listen_fd\":%d",
+			c->fd, peer, lfd);
+	log_write_fields(LOG_VERBOSE, fields, "accept fd %d peer %s on fd %d",
+			 c->fd, peer, lfd);
+}
+
 struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 			int lfd)
 {
-	char text[NET_ADDR_TEXT];
 	union net_addr from;
 	uint32_t flags = 0;
 	struct conn *c;
@@ -311,8 +333,8 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	c->born_ms = c->sent_ms = k->now_ms;
 	deadline_add(&k->due, c, k->now_ms);
 	counter_add(&k->w->stats.accepted, 1);
-	log_verbose("accept fd %d peer %s on fd %d", fd,
-		    net_addr_text(&c->peer.sa, text, sizeof(text)), lfd);
+	if (log_level >= LOG_VERBOSE)
+		log_accept(c, lfd);
 	return c;
 }
 
@@ -752,22 +774,40 @@ static void count_lifetime(struct core *k, const struct conn *c)
 	counter_add(&s->lifetime_ms, ms);
 }
 
+/* The -v close line, with its counts as typed fields in JSON. */
+static void log_close(const struct conn *c, enum close_reason why)
+{
+	char peer[NET_ADDR_TEXT], fields[320] = "";
+
+	net_addr_text(&c->peer.sa, peer, sizeof(peer));
+	if (log_json_on())
+		snprintf(
+			fields, sizeof(fields),
+			"\"event\":\"close\",\"fd\":%d,\"peer\":\"%s\",\"reason\":\"%s\",\"messages\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu",
+			c->fd, peer, close_reason_label(why),
+			(unsigned long long)c->messages,
+			(unsigned long long)c->bytes_in,
+			(unsigned long long)c->bytes_out);
+	log_write_fields(
+		LOG_VERBOSE, fields,
+		"close fd %d peer %s (%s): %llu messages, %llu bytes in, %llu bytes out",
+		c->fd, peer, close_reason_words(why),
+		(unsigned long long)c->messages,
+		(unsigned long long)c->bytes_in,
+		(unsigned long long)c->bytes_out);
+}
+
 void core_retire(struct core *k, struct conn *c, enum close_reason why)
 {
 	struct worker_stats *s = &k->w->stats;
-	char peer[NET_ADDR_TEXT];
 
 	counter_add(&s->closed_by[why], 1);
 	count_lifetime(k, c);
 	count_moved(k, c);
 	/* Last, so that a reader never sees more closed than reasons. */
 	counter_add(&s->closed, 1);
-	log_verbose(
-		"close fd %d peer %s (%s): %llu messages, %llu bytes in, %llu bytes out",
-		c->fd, net_addr_text(&c->peer.sa, peer, sizeof(peer)),
-		close_reason_words(why), (unsigned long long)c->messages,
-		(unsigned long long)c->bytes_in,
-		(unsigned long long)c->bytes_out);
+	if (log_level >= LOG_VERBOSE)
+		log_close(c, why);
 	/* The sweep goes on past c, whoever closed it. */
 	if (k->sweep_next == c)
 		k->sweep_next = after(k, c);

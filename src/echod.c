@@ -346,7 +346,10 @@ static void print_table(struct worker *workers, int n, bool rows)
 		return;
 	if (report_collect(&r, workers, n, rows) < 0)
 		log_warn("table: %s", strerror(ENOMEM));
-	report_table(f, &r);
+	if (log_json_on())
+		report_log_json(f, &r);
+	else
+		report_table(f, &r);
 	report_free(&r);
 	fclose(f);
 	if (write(STDERR_FILENO, text, len) < 0)

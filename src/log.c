@@ -12,7 +12,7 @@
 int log_level = LOG_INFO;
 static __thread int log_worker = -1;
 static bool log_json;
-static bool log_stamp = true;
+static bool stamped = true;
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error",	   [LOG_WARN] = "warning", [LOG_INFO] = "info",
@@ -45,11 +45,11 @@ bool log_to_journal(void)
 void log_setup(bool json)
 {
 	log_json = json;
-	log_stamp = !log_to_journal();
+	stamped = !log_to_journal();
 }
 
 /* "2026-01-31T23:59:59.123Z": UTC, so lines from hosts in any zone sort. */
-static int stamp(char *buf, size_t len)
+int log_stamp(char *buf, int len)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -57,9 +57,27 @@ static int stamp(char *buf, size_t len)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	return (int)n +
-	       snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	n = strftime(buf, (size_t)len, "%Y-%m-%dT%H:%M:%S", &tm);
+	return (int)n + snprintf(buf + n, (size_t)len - n, ".%03ldZ",
+				 ts.tv_nsec / 1000000);
+}
+
+bool log_json_on(void)
+{
+	return log_json;
+}
+
+int log_prefix(char *buf, int len)
+{
+	int n;
+
+	buf[0] = '\0';
+	if (!stamped || len < 2)
+		return 0;
+	n = log_stamp(buf, len - 1);
+	buf[n++] = ' ';
+	buf[n] = '\0';
+	return n;
 }
 
 /* Appends msg to line[n, len) as a JSON string body; returns the new n. */
@@ -80,19 +98,23 @@ static int json_escape(char *line, int n, int len, const char *msg)
 
 /*
  * One JSON object: time (always: a field costs a reader nothing, unlike
- * a doubled prefix), level, worker when on one, msg.
+ * a doubled prefix), level, worker when on one, the caller's fields,
+ * msg.
  */
-static int json_line(char *line, int len, int level, const char *msg)
+static int json_line(char *line, int len, int level, const char *fields,
+		     const char *msg)
 {
 	char ts[40];
 	int n;
 
-	stamp(ts, sizeof(ts));
+	log_stamp(ts, sizeof(ts));
 	n = snprintf(line, (size_t)len, "{\"time\":\"%s\",\"level\":\"%s\",",
 		     ts, level_names[level]);
 	if (log_worker >= 0)
 		n += snprintf(line + n, (size_t)(len - n), "\"worker\":%d,",
 			      log_worker);
+	if (fields && fields[0])
+		n += snprintf(line + n, (size_t)(len - n), "%s,", fields);
 	n += snprintf(line + n, (size_t)(len - n), "\"msg\":\"");
 	n = json_escape(line, n, len - 3, msg);
 	line[n++] = '"';
@@ -104,22 +126,17 @@ static int json_line(char *line, int len, int level, const char *msg)
  * Formats the whole line first and writes it at once, so lines from
  * several workers never interleave mid-line.
  */
-void log_write(int level, const char *fmt, ...)
+static void write_line(int level, const char *fields, const char *fmt,
+		       va_list ap)
 {
-	char msg[512], line[1024];
-	va_list ap;
+	char msg[512], line[1536];
 	int n = 0;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (log_json) {
-		n = json_line(line, (int)sizeof(line) - 1, level, msg);
+		n = json_line(line, (int)sizeof(line) - 1, level, fields, msg);
 	} else {
-		if (log_stamp) {
-			n = stamp(line, sizeof(line));
-			line[n++] = ' ';
-		}
+		n = log_prefix(line, (int)sizeof(line));
 		if (log_worker >= 0)
 			n += snprintf(line + n, sizeof(line) - (size_t)n,
 				      "echod[w%d]: %s", log_worker, msg);
@@ -133,4 +150,22 @@ void log_write(int level, const char *fmt, ...)
 	/* Nothing useful can be done if stderr is gone. */
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+}
+
+void log_write(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	write_line(level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void log_write_fields(int level, const char *fields, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	write_line(level, fields, fmt, ap);
+	va_end(ap);
 }

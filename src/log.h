@@ -38,6 +38,28 @@ bool log_to_journal(void);
 void log_write(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * log_write with typed fields for --log-format json: fields is the
+ * inside of a JSON object ("\"fd\":7,\"peer\":\"[::1]:4000\""), put
+ * beside msg; text lines leave it out. Callers build it only when
+ * log_json_on() says it will be read.
+ */
+void log_write_fields(int level, const char *fields, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* --log-format json is on. */
+bool log_json_on(void);
+
+/*
+ * What starts a log line before "echod: ": the time stamp and a space,
+ * or "" under the journal. For output written beside log lines (the
+ * text tables), so that they carry the time too. Returns its length.
+ */
+int log_prefix(char *buf, int len);
+
+/* The time stamp alone ("2026-01-31T23:59:59.123Z"), for JSON lines. */
+int log_stamp(char *buf, int len);
+
 /* The level is tested before the arguments are evaluated. */
 #define log_at(level, ...)                             \
 	do {                                           \

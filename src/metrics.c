@@ -179,12 +179,6 @@ static void lifetimes(FILE *f, const struct metrics *m)
 
 static void udp_counters(FILE *f, const struct metrics *m)
 {
-	static const char *const verdicts[UDP_NVERDICTS] = {
-		[UDP_ECHO] = "echo",	      [UDP_DROP_PORT] = "port",
-		[UDP_DROP_SOURCE] = "source", [UDP_DROP_RATE] = "rate",
-		[UDP_DROP_SIZE] = "size",     [UDP_DROP_SEND] = "send",
-		[UDP_DROP_ACCESS] = "access",
-	};
 	const struct udp_stats *u;
 
 	fputs("# HELP echod_udp_datagrams_total UDP datagrams, by verdict (echo, or why dropped)\n"
@@ -195,7 +189,7 @@ static void udp_counters(FILE *f, const struct metrics *m)
 		for (int v = 0; v < UDP_NVERDICTS; v++)
 			fprintf(f,
 				"echod_udp_datagrams_total{worker=\"%d\",verdict=\"%s\"} %llu\n",
-				i, verdicts[v],
+				i, udp_verdict_label(v),
 				(unsigned long long)counter_get(
 					v == UDP_ECHO ? &u->echoed
 						      : &u->dropped[v]));

@@ -11,6 +11,7 @@
 #include "budget.h"
 #include "close_reason.h"
 #include "counter.h"
+#include "log.h"
 #include "options.h"
 #include "report.h"
 #include "worker.h"
@@ -136,18 +137,24 @@ static void print_row(FILE *f, const struct report_row *row)
  * waiting for accept(); Send-Q its limit, the backlog (TCP_INFO's
  * unacked and sacked fields carry them for a listening socket).
  */
+static void listener_info(int fd, union net_addr *a, struct tcp_info *ti)
+{
+	socklen_t len = sizeof(*a);
+
+	memset(ti, 0, sizeof(*ti));
+	memset(a, 0, sizeof(*a));
+	getsockname(fd, &a->sa, &len);
+	len = sizeof(*ti);
+	getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len);
+}
+
 static void print_listener(FILE *f, int worker, int fd)
 {
 	char local[NET_ADDR_TEXT];
 	union net_addr a;
-	socklen_t len = sizeof(a);
 	struct tcp_info ti;
 
-	memset(&ti, 0, sizeof(ti));
-	memset(&a, 0, sizeof(a));
-	getsockname(fd, &a.sa, &len);
-	len = sizeof(ti);
-	getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+	listener_info(fd, &a, &ti);
 	fprintf(f, "%-3d %-5d %-11s %7u %7u %s\n", worker, fd,
 		report_state_name(ti.tcpi_state), ti.tcpi_unacked,
 		ti.tcpi_sacked, net_addr_text(&a.sa, local, sizeof(local)));
@@ -216,15 +223,18 @@ static void print_memory(FILE *f, const struct report *r)
 void report_table(FILE *f, const struct report *r)
 {
 	const struct worker *w;
+	char at[48];
 
+	/* Each part's head line carries the time, as log lines do. */
+	log_prefix(at, sizeof(at));
 	if (r->rows || r->missing) {
-		fprintf(f, "echod: connections: %zu open%s\n", r->nrows,
+		fprintf(f, "%sechod: connections: %zu open%s\n", at, r->nrows,
 			r->missing ? " (some workers did not answer)" : "");
 		fprintf(f,
 			"W   FD    State        Recv-Q  Send-Q Local                  Peer                       Age  Messages    Bytes-in   Bytes-out   Pending   RTT-ms Retrans  Cwnd\n");
 		for (size_t i = 0; i < r->nrows; i++)
 			print_row(f, &r->rows[i]);
-		fprintf(f, "echod: listening\n");
+		fprintf(f, "%sechod: listening\n", at);
 		fprintf(f, "W   FD    State        Recv-Q  Send-Q Local\n");
 		for (int i = 0; i < r->nworkers; i++) {
 			w = &r->workers[i];
@@ -232,7 +242,7 @@ void report_table(FILE *f, const struct report *r)
 				print_listener(f, w->id, w->listen_fds[j]);
 		}
 	}
-	fprintf(f, "echod: totals\n");
+	fprintf(f, "%sechod: totals\n", at);
 	print_memory(f, r);
 	for (int i = 0; i < r->nworkers; i++) {
 		w = &r->workers[i];
@@ -240,29 +250,151 @@ void report_table(FILE *f, const struct report *r)
 		if (w->nudp)
 			print_udp(f, w);
 	}
-	fprintf(f, "echod: end of table\n");
+	fprintf(f, "%sechod: end of table\n", at);
+}
+
+/* A row's fields: the inside of its JSON object. */
+static void row_fields(FILE *f, const struct report_row *row)
+{
+	char local[NET_ADDR_TEXT], peer[NET_ADDR_TEXT];
+
+	fprintf(f,
+		"\"worker\":%d,\"fd\":%d,\"local\":\"%s\",\"peer\":\"%s\",\"state\":\"%s\",\"age_ms\":%llu,\"messages\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"pending\":%llu,\"recv_q\":%d,\"send_q\":%d,\"rtt_us\":%u,\"retrans\":%u,\"cwnd\":%u",
+		row->worker, row->fd,
+		net_addr_text(&row->local.sa, local, sizeof(local)),
+		net_addr_text(&row->peer.sa, peer, sizeof(peer)),
+		report_state_name(row->state), (unsigned long long)row->age_ms,
+		(unsigned long long)row->messages,
+		(unsigned long long)row->bytes_in,
+		(unsigned long long)row->bytes_out,
+		(unsigned long long)row->pending, row->recv_q, row->send_q,
+		row->rtt_us, row->retrans, row->cwnd);
 }
 
 void report_json(FILE *f, const struct report *r)
 {
-	char local[NET_ADDR_TEXT], peer[NET_ADDR_TEXT];
-	const struct report_row *row;
-
 	fputs("[", f);
 	for (size_t i = 0; i < r->nrows; i++) {
-		row = &r->rows[i];
-		fprintf(f,
-			"%s\n{\"worker\":%d,\"fd\":%d,\"local\":\"%s\",\"peer\":\"%s\",\"state\":\"%s\",\"age_ms\":%llu,\"messages\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"pending\":%llu,\"recv_q\":%d,\"send_q\":%d,\"rtt_us\":%u,\"retrans\":%u,\"cwnd\":%u}",
-			i ? "," : "", row->worker, row->fd,
-			net_addr_text(&row->local.sa, local, sizeof(local)),
-			net_addr_text(&row->peer.sa, peer, sizeof(peer)),
-			report_state_name(row->state),
-			(unsigned long long)row->age_ms,
-			(unsigned long long)row->messages,
-			(unsigned long long)row->bytes_in,
-			(unsigned long long)row->bytes_out,
-			(unsigned long long)row->pending, row->recv_q,
-			row->send_q, row->rtt_us, row->retrans, row->cwnd);
+		fputs(i ? ",\n{" : "\n{", f);
+		row_fields(f, &r->rows[i]);
+		fputc('}', f);
 	}
 	fputs("\n]\n", f);
+}
+
+/* How a line of the JSON table starts: a log line's fields, and its part. */
+static void json_head(FILE *f, const char *time, const char *part)
+{
+	fprintf(f,
+		"{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"table %s\",\"table\":\"%s\"",
+		time, part, part);
+}
+
+static void json_listeners(FILE *f, const char *time, const struct worker *w)
+{
+	char local[NET_ADDR_TEXT];
+	union net_addr a;
+	struct tcp_info ti;
+
+	for (int j = 0; j < w->nlisten; j++) {
+		listener_info(w->listen_fds[j], &a, &ti);
+		json_head(f, time, "listener");
+		fprintf(f,
+			",\"worker\":%d,\"fd\":%d,\"state\":\"%s\",\"recv_q\":%u,\"send_q\":%u,\"local\":\"%s\"}\n",
+			w->id, w->listen_fds[j],
+			report_state_name(ti.tcpi_state), ti.tcpi_unacked,
+			ti.tcpi_sacked,
+			net_addr_text(&a.sa, local, sizeof(local)));
+	}
+}
+
+/* "\"name\":{\"label\":n,...}" for a list of counters and its labels. */
+static void json_counts(FILE *f, const char *name, const _Atomic uint64_t *v,
+			int n, const char *(*label)(int))
+{
+	fprintf(f, ",\"%s\":{", name);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s\"%s\":%llu", i ? "," : "", label(i),
+			(unsigned long long)counter_get(&v[i]));
+	fputc('}', f);
+}
+
+static const char *close_label(int r)
+{
+	return close_reason_label((enum close_reason)r);
+}
+
+static const char *refuse_label(int r)
+{
+	return refuse_reason_label((enum refuse_reason)r);
+}
+
+static void json_totals(FILE *f, const char *time, const struct worker *w)
+{
+	const struct worker_stats *s = &w->stats;
+	uint64_t closed = counter_get(&s->closed);
+
+	json_head(f, time, "totals");
+	fprintf(f,
+		",\"worker\":%d,\"accepted\":%llu,\"open\":%llu,\"closed\":%llu",
+		w->id, (unsigned long long)counter_get(&s->accepted),
+		(unsigned long long)(counter_get(&s->accepted) - closed),
+		(unsigned long long)closed);
+	json_counts(f, "closed_by", s->closed_by, CLOSE_NREASONS, close_label);
+	json_counts(f, "refused_by", s->refused_by, REFUSE_NREASONS,
+		    refuse_label);
+	fprintf(f,
+		",\"backpressure_pauses\":%llu,\"memory_waits\":%llu,\"messages\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu}\n",
+		(unsigned long long)counter_get(&s->pauses),
+		(unsigned long long)counter_get(&s->mem_waits),
+		(unsigned long long)counter_get(&s->messages),
+		(unsigned long long)counter_get(&s->bytes_in),
+		(unsigned long long)counter_get(&s->bytes_out));
+}
+
+static void json_udp(FILE *f, const char *time, const struct worker *w)
+{
+	const struct udp_stats *u = &w->udp_stats;
+
+	json_head(f, time, "udp");
+	fprintf(f,
+		",\"worker\":%d,\"received\":%llu,\"bytes_in\":%llu,\"echoed\":%llu,\"bytes_out\":%llu,\"dropped\":{",
+		w->id, (unsigned long long)counter_get(&u->received),
+		(unsigned long long)counter_get(&u->bytes_in),
+		(unsigned long long)counter_get(&u->echoed),
+		(unsigned long long)counter_get(&u->bytes));
+	for (int v = UDP_DROP_PORT; v < UDP_NVERDICTS; v++)
+		fprintf(f, "%s\"%s\":%llu", v == UDP_DROP_PORT ? "" : ",",
+			udp_verdict_label(v),
+			(unsigned long long)counter_get(&u->dropped[v]));
+	fputs("}}\n", f);
+}
+
+void report_log_json(FILE *f, const struct report *r)
+{
+	const struct budget *b = &r->workers[0].shared->memory;
+	char time[40];
+
+	log_stamp(time, sizeof(time));
+	for (size_t i = 0; i < r->nrows; i++) {
+		json_head(f, time, "connection");
+		fputc(',', f);
+		row_fields(f, &r->rows[i]);
+		fputs("}\n", f);
+	}
+	for (int i = 0; i < r->nworkers && (r->rows || r->missing); i++)
+		json_listeners(f, time, &r->workers[i]);
+	json_head(f, time, "memory");
+	fprintf(f, ",\"held_bytes\":%zu,\"budget_bytes\":%zu,\"waiting\":%u}\n",
+		budget_used(b), b->limit,
+		atomic_load_explicit((atomic_uint *)&b->waiting,
+				     memory_order_relaxed));
+	for (int i = 0; i < r->nworkers; i++) {
+		json_totals(f, time, &r->workers[i]);
+		if (r->workers[i].nudp)
+			json_udp(f, time, &r->workers[i]);
+	}
+	json_head(f, time, "end");
+	fprintf(f, ",\"connections\":%zu,\"workers_missing\":%d}\n", r->nrows,
+		r->missing);
 }

@@ -61,6 +61,14 @@ void report_table(FILE *f, const struct report *r);
 /* The rows as a JSON array (GET /connections). */
 void report_json(FILE *f, const struct report *r);
 
+/*
+ * The table as --log-format json writes it: one JSON object a line, each
+ * with the log's time, level and msg beside its "table" part
+ * (connection, listener, memory, totals, udp) and typed fields; "end"
+ * last, with the number of connections.
+ */
+void report_log_json(FILE *f, const struct report *r);
+
 /* ss's word for a TCP state (tcpi_state), "ESTAB", "CLOSE-WAIT"... */
 const char *report_state_name(int state);
 

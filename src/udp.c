@@ -20,9 +20,22 @@ static const char *const verdict_names[UDP_NVERDICTS] = {
 	[UDP_DROP_ACCESS] = "denied by --allow/--deny",
 };
 
+/* For /metrics and the JSON table: one word each. */
+static const char *const verdict_labels[UDP_NVERDICTS] = {
+	[UDP_ECHO] = "echo",	      [UDP_DROP_PORT] = "port",
+	[UDP_DROP_SOURCE] = "source", [UDP_DROP_RATE] = "rate",
+	[UDP_DROP_SIZE] = "size",     [UDP_DROP_SEND] = "send",
+	[UDP_DROP_ACCESS] = "access",
+};
+
 const char *udp_verdict_name(enum udp_verdict v)
 {
 	return verdict_names[v];
+}
+
+const char *udp_verdict_label(enum udp_verdict v)
+{
+	return verdict_labels[v];
 }
 
 int udp_init(struct udp_worker *u, const struct options *o,

@@ -95,6 +95,8 @@ enum udp_verdict udp_check_source(const struct options *o,
 bool udp_rate_allow(struct udp_worker *u, const union net_addr *src, size_t n,
 		    uint64_t now_ms);
 
+/* A verdict in words ("over rate"), and as a label ("rate"). */
 const char *udp_verdict_name(enum udp_verdict v);
+const char *udp_verdict_label(enum udp_verdict v);
 
 #endif

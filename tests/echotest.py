@@ -14,6 +14,7 @@ Environment (set by `make check`):
 """
 
 import atexit
+import json
 import os
 import re
 import select
@@ -208,6 +209,19 @@ def unstamp(text):
 LISTEN_RE = re.compile(r"listening on (tcp|udp) (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+) \(fd (\d+), ([^)]*)\)")
 
 
+def unjson(line):
+    """A --log-format json line as the text line it stands for, so that
+    tests wait for the same words whichever format echod writes."""
+    if not line.startswith("{"):
+        return line
+    try:
+        o = json.loads(line)
+    except ValueError:
+        return line
+    return "echod%s: %s" % ("[w%d]" % o["worker"] if isinstance(o.get("worker"), int) and "table" not in o else "",
+                            o.get("msg", ""))
+
+
 class Echod:
     """A running echod, started on --port 0 with the given arguments.
 
@@ -250,7 +264,7 @@ class Echod:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             with self._cv:
                 self.raw.append(line)
-                line = unstamp(line)
+                line = unjson(unstamp(line))
                 self.lines.append(line)
                 m = LISTEN_RE.search(line)
                 if m:
