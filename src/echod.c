@@ -109,16 +109,6 @@ static int resolve_binds(const struct options *o, union net_addr *addrs,
 	return o->nbinds;
 }
 
-/* Which peers a socket bound to a with flags can have, for the log. */
-static const char *serves(const union net_addr *a, int flags)
-{
-	if (a->sa.sa_family == AF_INET)
-		return "IPv4";
-	if (!(flags & NET_V6ONLY) && IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr))
-		return "dual-stack";
-	return "IPv6 only";
-}
-
 /*
  * Opens one socket of protocol udp (or TCP) on addrs[i] for worker t.
  * The first socket on an address claims the port (failing if it is
@@ -145,10 +135,28 @@ static int open_one(const struct options *o, union net_addr *addrs, int naddrs,
 	if (net_addr_port(&addrs[i]) == 0)
 		for (int j = 0; j < naddrs; j++)
 			net_set_port(&addrs[j], net_addr_port(&bound));
-	log_info("listening on %s %s (fd %d, %s)", udp ? "udp" : "tcp",
-		 net_addr_text(&bound.sa, text, sizeof(text)), fd,
-		 serves(&bound, flags));
 	return fd;
+}
+
+/* The listening line of a socket echod opened or was given. */
+static unsigned int announce(int fd, bool udp, const char *from)
+{
+	union net_addr a;
+	socklen_t len = sizeof(a);
+	char text[NET_ADDR_TEXT], fields[256] = "";
+
+	if (getsockname(fd, &a.sa, &len) < 0)
+		a.sa.sa_family = AF_UNSPEC;
+	net_addr_text(&a.sa, text, sizeof(text));
+	if (log_json_on())
+		snprintf(
+			fields, sizeof(fields),
+			"\"event\":\"listen\",\"proto\":\"%s\",\"address\":\"%s\",\"fd\":%d,\"serves\":\"%s\"",
+			udp ? "udp" : "tcp", text, fd, activate_family(fd));
+	log_write_fields(LOG_INFO, fields, "listening on %s %s (fd %d, %s)%s%s",
+			 udp ? "udp" : "tcp", text, fd, activate_family(fd),
+			 from ? " from " : "", from ? from : "");
+	return a.sa.sa_family == AF_UNSPEC ? 0 : net_addr_port(&a);
 }
 
 static void open_listeners(const struct options *o, struct worker *workers,
@@ -168,6 +176,13 @@ static void open_listeners(const struct options *o, struct worker *workers,
 					open_one(o, addrs, naddrs, i, f, true);
 		}
 		w->port = net_addr_port(&addrs[0]);
+	}
+	/* Announced once all are open: a failure leaves no line behind. */
+	for (int t = 0; t < o->threads; t++) {
+		for (int i = 0; i < workers[t].nlisten; i++)
+			announce(workers[t].listen_fds[i], false, NULL);
+		for (int i = 0; i < workers[t].nudp; i++)
+			announce(workers[t].udp_fds[i], true, NULL);
 	}
 }
 
@@ -388,11 +403,13 @@ static void parse_metrics(const struct options *o, union net_addr *a)
 	}
 }
 
-/* Starts the --metrics listener and thread; exits 1 if it cannot listen. */
-static struct metrics *start_metrics(const struct options *o,
-				     const union net_addr *a,
-				     struct worker *workers,
-				     const struct backend_ops *backend)
+/*
+ * Opens the --metrics listener before any echo socket, so that a port in
+ * use fails the start before anything is announced; exits 1 if it
+ * cannot listen. Its thread starts once the workers run.
+ */
+static struct metrics *open_metrics(const struct options *o,
+				    const union net_addr *a)
 {
 	char text[NET_ADDR_TEXT];
 	union net_addr bound;
@@ -401,8 +418,7 @@ static struct metrics *start_metrics(const struct options *o,
 
 	if (o->metrics == NULL)
 		return NULL;
-	m = metrics_start(a, workers, o->threads, backend->name, &bound, &fd,
-			  &err);
+	m = metrics_open(a, &bound, &fd, &err);
 	if (m == NULL) {
 		log_error("metrics %s: %s", o->metrics, strerror(-err));
 		exit(1);
@@ -410,6 +426,21 @@ static struct metrics *start_metrics(const struct options *o,
 	log_info("metrics on http %s (fd %d)",
 		 net_addr_text(&bound.sa, text, sizeof(text)), fd);
 	return m;
+}
+
+static void start_metrics(struct metrics *m, const struct options *o,
+			  struct worker *workers,
+			  const struct backend_ops *backend)
+{
+	int err;
+
+	if (m == NULL)
+		return;
+	err = metrics_start(m, workers, o->threads, backend->name);
+	if (err < 0) {
+		log_error("metrics thread: %s", strerror(-err));
+		exit(1);
+	}
 }
 
 /* How serving ended: wait_for_end's answers. */
@@ -618,21 +649,6 @@ static int wait_for_end(const struct options *o, struct worker_one *one,
 	}
 }
 
-/* Logs a socket echod was given, as open_one logs those it opens. */
-static unsigned int log_given(int fd, bool udp, const char *from)
-{
-	union net_addr a;
-	socklen_t len = sizeof(a);
-	char text[NET_ADDR_TEXT];
-
-	if (getsockname(fd, &a.sa, &len) < 0)
-		a.sa.sa_family = AF_UNSPEC;
-	log_info("listening on %s %s (fd %d, %s) from %s", udp ? "udp" : "tcp",
-		 net_addr_text(&a.sa, text, sizeof(text)), fd,
-		 activate_family(fd), from);
-	return a.sa.sa_family == AF_UNSPEC ? 0 : net_addr_port(&a);
-}
-
 /*
  * inetd gives the socket as standard error too: log lines must not go
  * to the client. They go nowhere then (inetd has no log of ours).
@@ -684,9 +700,9 @@ static bool take_given(struct options *o, struct worker *workers,
 	o->tcp = a.nstream > 0 || a.conn >= 0;
 	o->udp = a.ndgram > 0;
 	for (int i = 0; i < a.nstream; i++)
-		port = log_given(a.stream[i], false, from);
+		port = announce(a.stream[i], false, from);
 	for (int i = 0; i < a.ndgram; i++)
-		port = log_given(a.dgram[i], true, from);
+		port = announce(a.dgram[i], true, from);
 	for (int t = 0; t < o->threads; t++) {
 		memcpy(workers[t].listen_fds, a.stream, sizeof(a.stream));
 		memcpy(workers[t].udp_fds, a.dgram, sizeof(a.dgram));
@@ -700,18 +716,29 @@ static bool take_given(struct options *o, struct worker *workers,
 	return true;
 }
 
+/* --user names someone who exists, checked before any socket opens. */
+static void resolve_user(const struct options *o, struct privs_ids *ids)
+{
+	char err[256];
+
+	if (o->user && privs_resolve(o->user, ids, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		exit(1);
+	}
+}
+
 /*
  * --user: every socket is open, so root is not needed any more; a drop
  * that fails or does not hold is fatal. Without --user, root is worth a
  * warning, except under systemd (INVOCATION_ID), whose unit decides.
  */
-static void drop_root(const struct options *o)
+static void drop_root(const struct options *o, const struct privs_ids *ids)
 {
 	char err[256];
 
 	if (o->user == NULL)
 		return;
-	if (privs_drop(o->user, err, sizeof(err)) < 0) {
+	if (privs_drop(o->user, ids, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		exit(1);
 	}
@@ -739,11 +766,14 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 	union net_addr addrs[OPTIONS_MAX_BINDS], maddr;
 	int flags[OPTIONS_MAX_BINDS], naddrs;
 	const struct backend_ops *backend;
+	struct privs_ids ids;
 	struct worker *workers;
 
+	/* Everything that can fail is tried before a listening line. */
 	naddrs = resolve_binds(o, addrs, flags);
 	parse_metrics(o, &maddr);
 	backend = choose_backend(o);
+	resolve_user(o, &ids);
 	if (notify_init() < 0)
 		log_warn(
 			"NOTIFY_SOCKET: not an AF_UNIX path or @name: ignored");
@@ -753,16 +783,17 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 		log_error("start: %s", strerror(ENOMEM));
 		exit(1);
 	}
+	*metrics = open_metrics(o, &maddr);
 	*given = take_given(o, workers, &shared->one);
 	if (!*given)
 		open_listeners(o, workers, addrs, flags, naddrs);
 	shared->fd_budget = core_fd_budget(o->threads);
-	drop_root(o);
+	drop_root(o, &ids);
 	pthread_barrier_init(&shared->started, NULL,
 			     (unsigned int)o->threads + 1);
 	start_workers(o, workers, backend, shared);
 	pthread_barrier_wait(&shared->started);
-	*metrics = start_metrics(o, &maddr, workers, backend);
+	start_metrics(*metrics, o, workers, backend);
 	warn_root(o);
 	return workers;
 }

@@ -434,35 +434,50 @@ static void *metrics_main(void *arg)
 	return NULL;
 }
 
-struct metrics *metrics_start(const union net_addr *a, struct worker *workers,
-			      int n, const char *backend, union net_addr *bound,
-			      int *fd, int *err)
+static void metrics_free(struct metrics *m)
+{
+	if (m->lfd >= 0)
+		close(m->lfd);
+	if (m->stop_fd >= 0)
+		close(m->stop_fd);
+	free(m);
+}
+
+struct metrics *metrics_open(const union net_addr *a, union net_addr *bound,
+			     int *fd, int *err)
 {
 	struct metrics *m = calloc(1, sizeof(*m));
 
 	*err = -ENOMEM;
 	if (m == NULL)
 		return NULL;
-	m->workers = workers;
-	m->nworkers = n;
-	m->backend = backend;
 	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
 		m->clients[i].fd = -1;
 	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	*err = m->stop_fd < 0 ? -errno : 0;
 	m->lfd = net_listen_tcp(a, 64, 0, bound);
-	*err = m->lfd < 0 ? m->lfd : m->stop_fd < 0 ? -errno : 0;
-	if (*err == 0)
-		*err = -pthread_create(&m->thread, NULL, metrics_main, m);
+	if (m->lfd < 0)
+		*err = m->lfd;
 	if (*err == 0) {
 		*fd = m->lfd;
 		return m;
 	}
-	if (m->lfd >= 0)
-		close(m->lfd);
-	if (m->stop_fd >= 0)
-		close(m->stop_fd);
-	free(m);
+	metrics_free(m);
 	return NULL;
+}
+
+int metrics_start(struct metrics *m, struct worker *workers, int n,
+		  const char *backend)
+{
+	int err;
+
+	m->workers = workers;
+	m->nworkers = n;
+	m->backend = backend;
+	err = -pthread_create(&m->thread, NULL, metrics_main, m);
+	if (err < 0)
+		metrics_free(m);
+	return err;
 }
 
 void metrics_stop(struct metrics *m)
@@ -472,7 +487,5 @@ void metrics_stop(struct metrics *m)
 	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
 		if (m->clients[i].fd >= 0)
 			drop(&m->clients[i]);
-	close(m->lfd);
-	close(m->stop_fd);
-	free(m);
+	metrics_free(m);
 }

@@ -26,14 +26,21 @@ enum {
 int metrics_parse_addr(const char *text, union net_addr *a);
 
 /*
- * Listens on a and starts the thread serving the n workers' counters;
- * backend names the backend in echod_build_info. Stores the bound
- * address in *bound and the listener in *fd. Returns the state for
- * metrics_stop, or NULL with *err set to a -errno.
+ * Listens on a, before anything else is announced, so that a port in
+ * use fails echod's start: stores the bound address in *bound and the
+ * listener in *fd. Returns the state for metrics_start, or NULL with
+ * *err set to a -errno.
  */
-struct metrics *metrics_start(const union net_addr *a, struct worker *workers,
-			      int n, const char *backend, union net_addr *bound,
-			      int *fd, int *err);
+struct metrics *metrics_open(const union net_addr *a, union net_addr *bound,
+			     int *fd, int *err);
+
+/*
+ * Starts the thread serving the n workers' counters on m's listener;
+ * backend names the backend in echod_build_info. Returns 0, or -errno
+ * after freeing m.
+ */
+int metrics_start(struct metrics *m, struct worker *workers, int n,
+		  const char *backend);
 
 /* Stops the thread and closes its sockets; before the workers stop. */
 void metrics_stop(struct metrics *m);

@@ -65,11 +65,12 @@ static int verify(uid_t uid, gid_t gid, char *err, size_t errlen)
 	return 0;
 }
 
-int privs_drop(const char *spec, char *err, size_t errlen)
+int privs_resolve(const char *spec, struct privs_ids *ids, char *err,
+		  size_t errlen)
 {
 	char name[256];
 	const char *colon = strchr(spec, ':');
-	unsigned int uid, gid, user_gid = 0;
+	unsigned int user_gid = 0;
 	size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
 
 	if (n == 0 || n >= sizeof(name) || (colon && colon[1] == '\0')) {
@@ -78,15 +79,24 @@ int privs_drop(const char *spec, char *err, size_t errlen)
 	}
 	memcpy(name, spec, n);
 	name[n] = '\0';
-	if (lookup(name, false, &uid, &user_gid) < 0) {
+	if (lookup(name, false, &ids->uid, &user_gid) < 0) {
 		snprintf(err, errlen, "user %s: no such user", name);
 		return -ENOENT;
 	}
-	gid = user_gid;
-	if (colon && lookup(colon + 1, true, &gid, NULL) < 0) {
+	ids->gid = user_gid;
+	if (colon && lookup(colon + 1, true, &ids->gid, NULL) < 0) {
 		snprintf(err, errlen, "user %s: no such group", colon + 1);
 		return -ENOENT;
 	}
+	return 0;
+}
+
+int privs_drop(const char *spec, const struct privs_ids *ids, char *err,
+	       size_t errlen)
+{
+	uid_t uid = ids->uid;
+	gid_t gid = ids->gid;
+
 	/* Groups first: once the user is not root, none can be dropped. */
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
 	    setresuid(uid, uid, uid) < 0) {

@@ -115,6 +115,44 @@ eq((p.returncode, unstamp(p.stderr.strip()).splitlines()[-1]), (1, "echod: bind 
    "a UDP port in use: exit 1, one line")
 holder.close()
 
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_free(port):
+    """Nothing listens on 127.0.0.1:port any more: a bind takes it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+# A start that fails refuses before it announces: no listening line, one
+# line naming the operation and the cause, and no socket left behind.
+busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+busy.bind(("127.0.0.1", 0))
+busy.listen()
+for args, want in ((["--user", "nobody_such"], "echod: user nobody_such: no such user"),
+                   (["--user", "nobody:no_such_group"], "echod: user no_such_group: no such group"),
+                   (["--metrics", "127.0.0.1:%d" % busy.getsockname()[1]],
+                    "echod: metrics 127.0.0.1:%d: Address already in use" % busy.getsockname()[1]),
+                   (["-b", "127.0.0.1", "-b", "192.0.2.1"], "echod: bind 192.0.2.1:{port}: Cannot assign requested address")):
+    port = free_port()
+    p = run("-p", str(port), "-t", "2", "-b", "127.0.0.1", *args) if "-b" not in args else run("-p", str(port), "-t", "2", *args)
+    lines = [unstamp(x) for x in p.stderr.splitlines()]
+    ok(p.returncode == 1 and not [x for x in lines if "listening on" in x or x.endswith("echod: ready")],
+       "%s: exit 1 before any listening line" % " ".join(args), *lines)
+    eq([x for x in lines if not x.startswith("echod: backend ")], [want.format(port=port)],
+       "%s: one line naming the operation and the cause" % " ".join(args))
+    ok(port_free(port), "%s: no socket left on the port" % " ".join(args))
+busy.close()
+
 p = run("--list-backends")
 ok(p.returncode == 0 and re.search(r"^epoll available$", p.stdout, re.M), "--list-backends lists epoll as available")
 done_testing()
