@@ -71,6 +71,9 @@ const struct options_spec options_table[] = {
 	 "(default 1000; 0 = no limit)"},
 	{"udp-byte-rate", 0, "B", OPTIONS_SIZE, FIELD(udp_byte_rate), 0,
 	 1LL << 40, "bytes/s answered per source (default 1M; 0 = none)"},
+	{"udp-unlimited", 0, NULL, OPTIONS_OTHER, NO_FIELD, 0, 0,
+	 "no per-source UDP limit: --udp-rate 0 and\n"
+	 "--udp-byte-rate 0 (for benchmarks, never exposed)"},
 	{"udp-max-size", 0, "B", OPTIONS_NUMBER, FIELD(udp_max_size), 0,
 	 OPTIONS_UDP_MAX, "larger datagrams are dropped (default 65535)"},
 	{"udp-deny-ports", 0, "LIST|none", OPTIONS_OTHER, NO_FIELD, 0, 0,
@@ -446,13 +449,18 @@ static int set_other(struct options *o, const struct options_spec *s,
 		printf("echod %s\n", ECHOD_VERSION);
 		return 1;
 	}
-	if (strcmp(s->name, "no-tcp") == 0)
-		o->tcp = false;
-	else if (strcmp(s->name, "udp-deny-ports") == 0)
+	if (strcmp(s->name, "udp-deny-ports") == 0)
 		return set_deny_ports(o, arg, err, errlen);
-	else
+	if (strcmp(s->name, "allow") == 0 || strcmp(s->name, "deny") == 0)
 		return set_access(o, strcmp(s->name, "deny") == 0, arg, err,
 				  errlen);
+	if (strcmp(s->name, "no-tcp") == 0) {
+		o->tcp = false;
+	} else {
+		/* udp-unlimited: both per-source limits off, as a pair. */
+		o->udp_rate = 0;
+		o->udp_byte_rate = 0;
+	}
 	return 0;
 }
 

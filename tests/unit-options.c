@@ -105,6 +105,12 @@ static void test_errors(void)
 	is_int(parse(&o, err, "--max-pending", "10", NULL), -1,
 	       "--max-pending below 1K refused");
 	is_int(parse(&o, err, "-t", "0", NULL), -1, "zero threads refused");
+	is_int(parse(&o, err, "--udp-unlimited", NULL), 0, "--udp-unlimited");
+	ok(o.udp_rate == 0 && o.udp_byte_rate == 0,
+	   "--udp-unlimited lifts both per-source UDP limits");
+	is_int(parse(&o, err, "--udp-unlimited", "--udp-rate", "5", NULL), 0,
+	       "--udp-unlimited then --udp-rate");
+	ok(o.udp_rate == 5 && o.udp_byte_rate == 0, "the later option wins");
 }
 
 /* The value of spec s's field in o, whatever its width. */
