@@ -39,6 +39,12 @@ const char *refuse_reason_words(enum refuse_reason r)
 
 enum close_reason close_reason_of(int err)
 {
+	/*
+	 * ETIMEDOUT is TCP_USER_TIMEOUT (net_tune_stream): the peer took
+	 * none of what the kernel held for it for --send-timeout.
+	 */
+	if (err == -ETIMEDOUT)
+		return CLOSE_SEND_TIMEOUT;
 	return err == -ENOMEM ? CLOSE_MEMORY : CLOSE_ERROR;
 }
 

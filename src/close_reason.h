@@ -52,7 +52,10 @@ const char *refuse_reason_label(enum refuse_reason r);
 /* "over --max-per-source": the log's words. */
 const char *refuse_reason_words(enum refuse_reason r);
 
-/* A failed call's reason: CLOSE_MEMORY for -ENOMEM, else CLOSE_ERROR. */
+/*
+ * A failed call's reason: CLOSE_MEMORY for -ENOMEM, CLOSE_SEND_TIMEOUT
+ * for -ETIMEDOUT (the kernel's user timeout), else CLOSE_ERROR.
+ */
 enum close_reason close_reason_of(int err);
 
 /* "send_timeout": a Prometheus label value, one word. */

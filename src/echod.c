@@ -82,12 +82,17 @@ static void check_family(const struct options *o, const union net_addr *a,
 static int resolve_binds(const struct options *o, union net_addr *addrs,
 			 int *flags)
 {
+	int v6 = o->family == 4 ? -EAFNOSUPPORT : net_have_ipv6();
 	bool any_v4 = false;
 	char msg[128];
 
+	/* -6 where the host has no IPv6 is an error, never IPv4 instead. */
+	if (o->family == 6 && v6 < 0) {
+		log_error("-6: no IPv6 here: %s", strerror(-v6));
+		exit(1);
+	}
 	if (o->nbinds == 0) {
-		net_wildcard(&addrs[0], o->family != 4 && net_have_ipv6() == 0,
-			     o->port);
+		net_wildcard(&addrs[0], v6 == 0, o->port);
 		flags[0] = o->family == 6 ? NET_V6ONLY : 0;
 		return 1;
 	}
@@ -109,6 +114,16 @@ static int resolve_binds(const struct options *o, union net_addr *addrs,
 	return o->nbinds;
 }
 
+/* Urgent bytes in line, and --send-timeout for what the kernel holds. */
+static void tune_stream(const struct options *o, int fd)
+{
+	int err = net_tune_stream(fd, o->send_timeout * 1000u);
+
+	if (err < 0)
+		log_warn("fd %d: SO_OOBINLINE or TCP_USER_TIMEOUT: %s", fd,
+			 strerror(-err));
+}
+
 /*
  * Opens one socket of protocol udp (or TCP) on addrs[i] for worker t.
  * The first socket on an address claims the port (failing if it is
@@ -126,6 +141,8 @@ static int open_one(const struct options *o, union net_addr *addrs, int naddrs,
 		fd = net_bind_udp(&addrs[i], flags, &bound);
 	else
 		fd = net_listen_tcp(&addrs[i], o->backlog, flags, &bound);
+	if (fd >= 0 && !udp)
+		tune_stream(o, fd);
 	if (fd < 0) {
 		log_error("bind %s%s: %s", udp ? "udp " : "",
 			  net_addr_text(&addrs[i].sa, text, sizeof(text)),
@@ -650,16 +667,27 @@ static int wait_for_end(const struct options *o, struct worker_one *one,
 }
 
 /*
- * inetd gives the socket as standard error too: log lines must not go
- * to the client. They go nowhere then (inetd has no log of ours).
+ * --inetd, before the first log line: inetd gives the socket as standard
+ * output and error too (as systemd does with StandardError=socket), and
+ * log lines must not reach the client. When standard error is the
+ * socket on standard input, or any TCP or UDP socket, it becomes
+ * /dev/null: logs go nowhere then (inetd keeps no log of ours; under
+ * systemd, StandardError=journal keeps them). A journal stream (an
+ * AF_UNIX socket of its own) is left as it is.
  */
 static void spare_the_client(void)
 {
 	struct stat in, err;
-	int fd;
+	int domain = AF_UNSPEC, fd;
+	socklen_t len = sizeof(domain);
 
-	if (fstat(STDIN_FILENO, &in) < 0 || fstat(STDERR_FILENO, &err) < 0 ||
-	    in.st_dev != err.st_dev || in.st_ino != err.st_ino)
+	if (fstat(STDERR_FILENO, &err) < 0)
+		return;
+	if (S_ISSOCK(err.st_mode))
+		getsockopt(STDERR_FILENO, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+	if (domain != AF_INET && domain != AF_INET6 &&
+	    (fstat(STDIN_FILENO, &in) < 0 || in.st_dev != err.st_dev ||
+	     in.st_ino != err.st_ino))
 		return;
 	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -683,8 +711,6 @@ static bool take_given(struct options *o, struct worker *workers,
 	char err[256];
 	int r;
 
-	if (o->inetd)
-		spare_the_client();
 	r = o->inetd ? activate_inetd(&a, err, sizeof(err))
 		     : activate_systemd(&a, err, sizeof(err));
 	if (r < 0) {
@@ -701,6 +727,10 @@ static bool take_given(struct options *o, struct worker *workers,
 	o->udp = a.ndgram > 0;
 	for (int i = 0; i < a.nstream; i++)
 		port = announce(a.stream[i], false, from);
+	for (int i = 0; i < a.nstream; i++)
+		tune_stream(o, a.stream[i]);
+	if (a.conn >= 0)
+		tune_stream(o, a.conn);
 	for (int i = 0; i < a.ndgram; i++)
 		port = announce(a.dgram[i], true, from);
 	for (int t = 0; t < o->threads; t++) {
@@ -820,6 +850,8 @@ int main(int argc, char **argv)
 		usage_error(err);
 	}
 	log_level = LOG_INFO + (o.verbose > 2 ? 2 : o.verbose);
+	if (o.inetd)
+		spare_the_client();
 	log_setup(o.log_json);
 	if (o.list_backends)
 		return list_backends();

@@ -382,6 +382,16 @@ int net_tune_conn(int fd)
 	return set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 }
 
+int net_tune_stream(int fd, unsigned int send_timeout_ms)
+{
+	int err = set_int_opt(fd, SOL_SOCKET, SO_OOBINLINE, 1);
+
+	if (err == 0 && send_timeout_ms)
+		err = set_int_opt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,
+				  (int)send_timeout_ms);
+	return err;
+}
+
 int net_refuse_waiting(int lfd, int *reserve, int max,
 		       unsigned long long *refused)
 {

@@ -77,6 +77,17 @@ int net_udp_pktinfo(int fd, bool v6, bool v6only);
 int net_tune_conn(int fd);
 
 /*
+ * Sets on a TCP socket echod serves, a listener (its connections inherit
+ * them) or a given connection: SO_OOBINLINE, so that urgent bytes come
+ * in the stream and are echoed in order like any other (RFC 862), and,
+ * when send_timeout_ms is not 0, TCP_USER_TIMEOUT, so that the kernel
+ * gives up a peer that takes none of what it holds for it (its window
+ * shut, or gone) after that long: echod's own queue is not all a
+ * non-reader pins. Returns 0 or -errno.
+ */
+int net_tune_stream(int fd, unsigned int send_timeout_ms);
+
+/*
  * Out of descriptors: refuses up to max clients waiting on listener lfd
  * by giving up the spare descriptor *reserve for each accept and close,
  * then taking it back. Adds the refused to *refused. Returns 0 when the

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""hostile2.t - the second hostile round: bytes that must come back, a
+kernel queue a client cannot pin, a flag that is honoured, a client's
+stream no log line can reach.
+
+- Urgent data (MSG_OOB) is echoed in order like any other byte.
+- A client that sends less than the kernel's queues hold and never reads
+  is closed by --send-timeout, though echod itself holds nothing for it.
+- -6 on a host without IPv6 is one error and exit 1, never IPv4 instead.
+- --inetd with the socket as descriptors 0, 1 and 2: the client gets its
+  echo and nothing else, even with -v.
+Once per backend where a backend serves."""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from echotest import *  # noqa: E402,F401
+
+NOIPV6 = os.path.join(HELPERS_DIR, "helper-noipv6")
+
+
+def test_urgent(backend):
+    srv = Echod("-t", "1", backend=backend)
+    with connect(srv.addr()) as s:
+        sent = bytearray()
+        for i in range(300):
+            chunk = pattern(1000, seed=i)
+            s.sendall(chunk)
+            s.send(b"%c" % (65 + i % 26), socket.MSG_OOB)
+            sent += chunk + b"%c" % (65 + i % 26)
+        s.shutdown(socket.SHUT_WR)
+        back, eof = recv_until_eof(s, 20)
+    eq((len(back), eof), (len(sent), True), "%s: 300 KB with 300 urgent bytes among them: every byte back" % backend)
+    ok(bytes(back) == bytes(sent), "%s: ... in the order they were sent" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+def test_kernel_held(backend):
+    """The echoes fit in the kernel's queues, so echod queues nothing and
+    its own sweep never starts; the kernel's user timeout closes it."""
+    srv = Echod("-t", "1", "-v", "--send-timeout", "2", backend=backend)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(5)
+    s.connect(srv.addr())
+    s.sendall(pattern(100 * 1024))
+    start = time.monotonic()
+    closed = srv.wait_log(r"close fd \d+ peer 127\.0\.0\.1:%d \(send timeout\)" % s.getsockname()[1], 12)
+    took = time.monotonic() - start
+    ok(closed, "%s: a client that takes none of 100 KB for --send-timeout 2 is closed for it" % backend, srv.log())
+    ok(not closed or took >= 1.5, "%s: ... not before its time (%.1f s)" % (backend, took))
+    s.close()
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+def test_no_ipv6():
+    if not os.access(NOIPV6, os.X_OK):
+        ok(False, "helper-noipv6 is built (%s)" % NOIPV6)
+        return
+    p = spawn([NOIPV6, ECHOD, "-6", "-p", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate(timeout=10)
+    lines = [unstamp(x) for x in err.splitlines()]
+    eq((p.returncode, lines), (1, ["echod: -6: no IPv6 here: Address family not supported by protocol"]),
+       "-6 on a host without IPv6: exit 1 with one line, nothing served")
+    srv = Echod("-t", "1", prefix=[NOIPV6])
+    eq(srv.tcp[0][0], "0.0.0.0", "without -6 on such a host: IPv4's wildcard")
+    with connect(("127.0.0.1", srv.port)) as c:
+        c.sendall(b"v4")
+        eq(recv_exact(c, 2), b"v4", "... and it echoes")
+    eq(srv.stop(), 0, "exit 0")
+
+
+def test_inetd_streams(backend):
+    """inetd's nowait: the socket is standard input, output and error."""
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen()
+    client = socket.create_connection(lsock.getsockname(), timeout=10)
+    conn, _ = lsock.accept()
+    lsock.close()
+    p = spawn([ECHOD, "--inetd", "-v", "--backend", backend], stdin=conn, stdout=conn, stderr=conn)
+    conn.close()
+    client.sendall(b"hello\n")
+    client.shutdown(socket.SHUT_WR)
+    back, eof = recv_until_eof(client, 10)
+    client.close()
+    eq((bytes(back), eof), (b"hello\n", True), "%s: --inetd on descriptors 0, 1, 2 with -v: the echo and nothing else" % backend)
+    try:
+        status = p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        status = None
+    eq(status, 0, "%s: --inetd exits 0 once the connection is over" % backend)
+
+
+for_each_backend(test_urgent)
+for_each_backend(test_kernel_held)
+for_each_backend(test_inetd_streams)
+test_no_ipv6()
+done_testing()
