@@ -126,8 +126,8 @@ static int json_line(char *line, int len, int level, const char *fields,
  * Formats the whole line first and writes it at once, so lines from
  * several workers never interleave mid-line.
  */
-static void write_line(int level, const char *fields, const char *fmt,
-		       va_list ap)
+__attribute__((format(printf, 3, 0))) static void
+write_line(int level, const char *fields, const char *fmt, va_list ap)
 {
 	char msg[512], line[1536];
 	int n = 0;

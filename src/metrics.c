@@ -14,6 +14,7 @@
 #include "budget.h"
 #include "core.h"
 #include "counter.h"
+#include "http.h"
 #include "metrics.h"
 #include "number.h"
 #include "report.h"
@@ -27,6 +28,7 @@ struct client {
 	char in[METRICS_MAX_REQUEST];
 	char *out; /* the whole answer, once the request is complete */
 	size_t outlen, outoff;
+	bool answered; /* all sent: what more comes is read and dropped */
 };
 
 /* Owned by main (metrics_start/metrics_stop); used by its thread only. */
@@ -306,27 +308,41 @@ static char *body_for(struct metrics *m, const char *path, const char **type,
 }
 
 /* Builds c's answer to the request in c->in (complete, or too long). */
+/* The status line's words for what http_parse_request refused. */
+static const char *refusal(int code)
+{
+	switch (code) {
+	case 405:
+		return "405 Method Not Allowed";
+	case 414:
+		return "414 URI Too Long";
+	case 431:
+		return "431 Request Header Fields Too Large";
+	case 505:
+		return "505 HTTP Version Not Supported";
+	default:
+		return "400 Bad Request";
+	}
+}
+
 static void answer(struct metrics *m, struct client *c, bool complete)
 {
 	const char *status = "200 OK", *type = "text/plain", *extra = "";
-	char method[8] = "", path[64] = "", *body = NULL, *p;
+	struct http_request req;
+	char *body = NULL;
 	size_t len = 0;
-	bool head = false;
+	int code;
+	bool head;
 	FILE *f;
 
-	if (!complete)
-		status = "431 Request Header Fields Too Large";
-	else if (sscanf(c->in, "%7s %63s HTTP/1.", method, path) != 2)
-		status = "400 Bad Request";
-	else if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-		status = "405 Method Not Allowed";
-		extra = "Allow: GET, HEAD\r\n";
+	code = http_parse_request(c->in, c->inlen, complete, &req);
+	head = code == 0 && req.head;
+	if (code) {
+		status = refusal(code);
+		if (code == 405)
+			extra = "Allow: GET, HEAD\r\n";
 	} else {
-		head = strcmp(method, "HEAD") == 0;
-		p = strchr(path, '?');
-		if (p)
-			*p = '\0';
-		body = body_for(m, path, &type, &status, &len);
+		body = body_for(m, req.path, &type, &status, &len);
 		if (body == NULL)
 			status = "404 Not Found";
 	}
@@ -359,6 +375,8 @@ static void handle_read(struct metrics *m, struct client *c)
 		drop(c);
 		return;
 	}
+	if (c->answered)
+		return;
 	c->inlen += (size_t)n;
 	c->in[c->inlen] = '\0';
 	/* memmem: a NUL in the request must not hide its end. */
@@ -382,8 +400,19 @@ static void handle_write(struct client *c)
 		return;
 	}
 	c->outoff += (size_t)n;
-	if (c->outoff == c->outlen)
-		drop(c);
+	if (c->outoff < c->outlen)
+		return;
+	/*
+	 * A close with unread request bytes (an oversized header cut at
+	 * 431) would reset the connection, and the client might lose the
+	 * answer: our FIN first, then read until the client's, within the
+	 * client's time (METRICS_CLIENT_MS from its connect).
+	 */
+	shutdown(c->fd, SHUT_WR);
+	free(c->out);
+	c->out = NULL;
+	c->answered = true;
+	c->inlen = 0;
 }
 
 /* The poll set: stop_fd, the listener, then each client in place. */

@@ -99,6 +99,29 @@ def test_endpoints(backend, promtool):
     eq(http(srv.metrics, b"\x00garbage\r\n\r\n")[0], 400, "%s: garbage is 400" % backend)
     eq(http(srv.metrics, b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 8000)[0], 431,
        "%s: an endless header is cut off (431)" % backend)
+    # Far more than the 4 KiB head echod reads, still coming while echod
+    # answers: the 431 must end in echod's FIN, not a reset (a close with
+    # the rest unread), which clients report as an error of their own.
+    endings = []
+    for _ in range(5):
+        with socket.create_connection(srv.metrics, timeout=10) as s:
+            def feed():
+                try:
+                    s.sendall(b"GET /metrics HTTP/1.1\r\nX: ")
+                    for _ in range(32):
+                        s.sendall(b"a" * 65536)
+                except OSError:
+                    pass
+            t = threading.Thread(target=feed)
+            t.start()
+            data, eof = recv_until_eof(s, 10)
+            t.join(10)
+        endings.append((data[:12], eof))
+    eq(endings, [(b"HTTP/1.1 431", True)] * 5,
+       "%s: an endless header gets its 431 and a clean end, not a reset, 5 times of 5" % backend)
+    eq(http(srv.metrics, b"GET /metrics HTTP/2.0\r\n\r\n")[0], 505, "%s: HTTP/2.0 is 505" % backend)
+    eq(http(srv.metrics, b"GET /healthz HTTP/1.0\r\n\r\n"), (200, b"ok\n"), "%s: HTTP/1.0 is answered" % backend)
+    eq(http(srv.metrics, b"GET /" + b"x" * 100 + b" HTTP/1.1\r\n\r\n")[0], 414, "%s: a long target is 414" % backend)
     held.close()
     eq(srv.stop(), 0, "%s: echod exits 0" % backend)
 
