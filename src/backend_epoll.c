@@ -225,12 +225,14 @@ static int read_once(struct eloop *l, struct conn *c)
 }
 
 /*
- * Reads what an edge announced: on while reads fill their buffer, or
- * until end-of-file when the peer's FIN is in (hup), while there is
- * room. Returns an enum read_result (READ_FULL: stopped at
- * READS_PER_EVENT with more perhaps waiting) or -errno.
+ * Reads what an edge announced: on while reads fill their buffer, or,
+ * when a short read does not mean the socket is empty, until it is
+ * (to_end): the peer's FIN is in, or urgent data is (a read stops short
+ * at the urgent mark, SO_OOBINLINE, and no edge would come for the rest).
+ * Only while there is room. Returns an enum read_result (READ_FULL:
+ * stopped at READS_PER_EVENT with more perhaps waiting) or -errno.
  */
-static int read_ready(struct eloop *l, struct conn *c, bool hup)
+static int read_ready(struct eloop *l, struct conn *c, bool to_end)
 {
 	uint64_t before = c->bytes_in;
 	int r = READ_FULL;
@@ -238,7 +240,7 @@ static int read_ready(struct eloop *l, struct conn *c, bool hup)
 	/* Without room read_once reads nothing: re-armed on resume. */
 	for (int i = 0; i < READS_PER_EVENT && r == READ_FULL; i++) {
 		r = read_once(l, c);
-		if (hup && r == READ_SHORT)
+		if (to_end && r == READ_SHORT)
 			r = READ_FULL;
 	}
 	stream_edge(stream(c), c->bytes_in - before);
@@ -261,7 +263,7 @@ static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 	if (!(c->flags & CONN_PEER_EOF) &&
 	    core_read_room(&l->core, c,
 			   outq_room(&c->out, l->core.o->max_pending)) > 0)
-		want |= EPOLLIN | EPOLLRDHUP;
+		want |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
 	if (outq_bytes(&c->out) > 0)
 		want |= EPOLLOUT;
 	if (want == *registered(c) && !rearm)
@@ -282,10 +284,13 @@ static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
 
 	if ((events & EPOLLOUT) && outq_bytes(&c->out) > 0)
 		err = flush(l, c);
-	if (!err && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+	if (!err &&
+	    (events &
+	     (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) &&
 	    !(c->flags & CONN_PEER_EOF)) {
-		err = read_ready(l, c,
-				 events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+		err = read_ready(
+			l, c,
+			events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI));
 		if (err == READ_EOF)
 			c->flags |= CONN_PEER_EOF;
 		more = err == READ_FULL;
@@ -307,7 +312,8 @@ static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
 /* Watches c for input; returns 0, or -errno after retiring nothing. */
 static int add_conn(struct eloop *l, struct conn *c)
 {
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLPRI |
+					   EPOLLET};
 
 	ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)

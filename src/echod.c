@@ -746,6 +746,24 @@ static bool take_given(struct options *o, struct worker *workers,
 	return true;
 }
 
+/*
+ * A descriptor limit that leaves room for fewer connections than there
+ * are workers refuses clients as soon as one is open: said once, at
+ * start, with the way out.
+ */
+static void warn_fd_budget(const struct options *o, unsigned int budget)
+{
+	struct rlimit rl;
+
+	if (budget == 0 || budget >= (unsigned int)o->threads * 4 ||
+	    getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	log_warn(
+		"descriptor limit %llu leaves room for %u connection%s with %d workers: raise it (ulimit -n) or run fewer workers (-t)",
+		(unsigned long long)rl.rlim_cur, budget, budget == 1 ? "" : "s",
+		o->threads);
+}
+
 /* --user names someone who exists, checked before any socket opens. */
 static void resolve_user(const struct options *o, struct privs_ids *ids)
 {
@@ -818,6 +836,7 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 	if (!*given)
 		open_listeners(o, workers, addrs, flags, naddrs);
 	shared->fd_budget = core_fd_budget(o->threads);
+	warn_fd_budget(o, shared->fd_budget);
 	drop_root(o, &ids);
 	pthread_barrier_init(&shared->started, NULL,
 			     (unsigned int)o->threads + 1);

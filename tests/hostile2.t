@@ -99,7 +99,49 @@ def test_inetd_streams(backend):
     eq(status, 0, "%s: --inetd exits 0 once the connection is over" % backend)
 
 
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_tight_descriptors(backend):
+    """-t 8 under 64 descriptors leaves room for about one connection: said
+    at start. A flood of clients takes nothing for good: the descriptors
+    come back to what they were, and ten fresh clients are each served
+    (with room for one, a client that comes while the last one's close is
+    still being done is refused, so each may try three times)."""
+    srv = Echod("-t", "8", "-v", "-b", "127.0.0.1", backend=backend, prefix=["prlimit", "--nofile=64"])
+    ok(srv.wait_log(r"descriptor limit 64 leaves room for \d+ connections? with 8 workers: raise it", 5),
+       "%s: a descriptor limit too tight for the workers is said at start" % backend)
+    before = fd_count(srv.proc.pid)
+    flood = []
+    for _ in range(100):
+        try:
+            flood.append(socket.create_connection(srv.addr(), timeout=2))
+        except OSError:
+            pass
+    for c in flood:
+        c.close()
+    ok(wait_until(lambda: fd_count(srv.proc.pid) == before, 5),
+       "%s: after the flood, echod holds the %d descriptors it held before" % (backend, before))
+    served = 0
+    for i in range(10):
+        for attempt in range(3):
+            try:
+                with connect(srv.addr(), timeout=2) as c:
+                    c.sendall(b"x")
+                    if recv_exact(c, 1, 2) == b"x":
+                        served += 1
+                        break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        wait_until(lambda: srv.log().count("close fd") >= srv.log().count("accept fd"), 5)
+    eq(served, 10, "%s: after the flood, 10 fresh clients of 10 served" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
 for_each_backend(test_urgent)
+for_each_backend(test_tight_descriptors)
 for_each_backend(test_kernel_held)
 for_each_backend(test_inetd_streams)
 test_no_ipv6()
