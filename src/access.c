@@ -92,63 +92,187 @@ void access_source_key(const union net_addr *a, uint8_t key[16])
 		memset(key + 8, 0, 8);
 }
 
-static uint32_t key_hash(const uint8_t key[16])
+/* Where key's probe starts in a table of slots (a power of two). */
+static unsigned int home(const struct access_sources *t, const uint8_t key[16],
+			 unsigned int slots)
 {
-	uint32_t h = 2166136261u;
-
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	return h;
+	return (unsigned int)siphash24(&t->hkey, key, 16) & (slots - 1);
 }
 
 /*
- * The entry of key within its probe window, or else the window's first
- * free one (when want_free), or -1.
+ * The slot holding key, or else the free slot where its probe ends:
+ * linear probing over the whole table, which is never more than half
+ * full, so the walk always ends.
  */
-static int find(struct access_sources *t, const uint8_t key[16], bool want_free)
+static unsigned int probe(const struct access_entry *e, unsigned int slots,
+			  unsigned int at, const uint8_t key[16])
 {
-	uint32_t h = key_hash(key);
-	int free_at = -1, i;
+	while (e[at].count && memcmp(e[at].key, key, 16) != 0)
+		at = (at + 1) & (slots - 1);
+	return at;
+}
 
-	for (int p = 0; p < ACCESS_PROBE; p++) {
-		i = (int)((h + (uint32_t)p) % ACCESS_SOURCES);
-		if (t->entry[i].count == 0) {
-			if (free_at < 0)
-				free_at = i;
-		} else if (memcmp(t->entry[i].key, key, 16) == 0) {
-			return i;
-		}
+/* Moves every entry to a table of slots entries. Returns 0 or -ENOMEM. */
+static int resize(struct access_sources *t, unsigned int slots)
+{
+	struct access_entry *e = calloc(slots, sizeof(*e));
+	unsigned int at;
+
+	if (e == NULL)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < t->slots; i++) {
+		if (t->entry[i].count == 0)
+			continue;
+		at = probe(e, slots, home(t, t->entry[i].key, slots),
+			   t->entry[i].key);
+		e[at] = t->entry[i];
 	}
-	return want_free ? free_at : -1;
+	free(t->entry);
+	t->entry = e;
+	t->slots = slots;
+	return 0;
+}
+
+/* Room for one more entry, the table staying at most half full. */
+static int make_room(struct access_sources *t)
+{
+	if (t->entry == NULL) {
+		if (siphash_key_random(&t->hkey) < 0)
+			return -ENOSPC;
+		return resize(t, ACCESS_MIN_SLOTS) < 0 ? -ENOSPC : 0;
+	}
+	if (2 * (t->used + 1) <= t->slots)
+		return 0;
+	if (t->slots > UINT32_MAX / 4)
+		return -ENOSPC;
+	return resize(t, 2 * t->slots) < 0 ? -ENOSPC : 0;
+}
+
+/* key's slot: its entry, or a free one (after making room) for it. */
+static int slot_for(struct access_sources *t, const uint8_t key[16])
+{
+	unsigned int i;
+	int err;
+
+	if (t->entry) {
+		i = probe(t->entry, t->slots, home(t, key, t->slots), key);
+		if (t->entry[i].count)
+			return (int)i;
+	}
+	err = make_room(t);
+	if (err < 0)
+		return err;
+	return (int)probe(t->entry, t->slots, home(t, key, t->slots), key);
 }
 
 int access_source_take(struct access_sources *t, const uint8_t key[16],
 		       unsigned int max)
 {
+	struct access_entry *e;
 	int i, err = 0;
 
 	pthread_mutex_lock(&t->lock);
-	i = find(t, key, true);
+	i = slot_for(t, key);
 	if (i < 0) {
-		err = -ENOSPC;
-	} else if (t->entry[i].count >= max) {
-		err = -EUSERS;
-	} else {
-		if (t->entry[i].count == 0)
-			memcpy(t->entry[i].key, key, 16);
-		t->entry[i].count++;
+		err = i;
+		goto out;
 	}
+	e = &t->entry[i];
+	if (e->count >= max) {
+		err = -EUSERS;
+		goto out;
+	}
+	if (e->count == 0) {
+		memcpy(e->key, key, 16);
+		t->used++;
+	}
+	e->count++;
+out:
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }
 
+/*
+ * Frees slot i, then moves back each entry after it whose probe would
+ * otherwise cross the hole, up to the next free slot (Knuth's
+ * algorithm R): the table stays as if the entry had never been there.
+ */
+static void remove_at(struct access_sources *t, unsigned int i)
+{
+	unsigned int mask = t->slots - 1, j = i, h;
+
+	t->entry[i].count = 0;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (t->entry[j].count == 0)
+			break;
+		h = home(t, t->entry[j].key, t->slots);
+		/* Stays when its home lies cyclically in (i, j]. */
+		if (i <= j ? (i < h && h <= j) : (i < h || h <= j))
+			continue;
+		t->entry[i] = t->entry[j];
+		t->entry[j].count = 0;
+		i = j;
+	}
+	t->used--;
+}
+
 void access_source_give(struct access_sources *t, const uint8_t key[16])
 {
-	int i;
+	unsigned int i;
 
 	pthread_mutex_lock(&t->lock);
-	i = find(t, key, false);
-	if (i >= 0)
-		t->entry[i].count--;
+	if (t->entry == NULL)
+		goto out;
+	i = probe(t->entry, t->slots, home(t, key, t->slots), key);
+	if (t->entry[i].count == 0 || --t->entry[i].count > 0)
+		goto out;
+	remove_at(t, i);
+	/* Memory follows the open connections down too; failing is harmless. */
+	if (t->slots > ACCESS_MIN_SLOTS && 8 * t->used < t->slots)
+		resize(t, t->slots / 2);
+out:
+	pthread_mutex_unlock(&t->lock);
+}
+
+unsigned int access_source_count(struct access_sources *t,
+				 const uint8_t key[16])
+{
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->entry)
+		n = t->entry[probe(t->entry, t->slots, home(t, key, t->slots),
+				   key)]
+			    .count;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+bool access_sources_valid(struct access_sources *t)
+{
+	unsigned int n = 0;
+	bool valid = true;
+
+	pthread_mutex_lock(&t->lock);
+	for (unsigned int i = 0; i < t->slots && valid; i++) {
+		if (t->entry[i].count == 0)
+			continue;
+		n++;
+		valid = probe(t->entry, t->slots,
+			      home(t, t->entry[i].key, t->slots),
+			      t->entry[i].key) == i;
+	}
+	valid = valid && n == t->used && 2 * t->used <= t->slots;
+	pthread_mutex_unlock(&t->lock);
+	return valid;
+}
+
+void access_sources_clear(struct access_sources *t)
+{
+	pthread_mutex_lock(&t->lock);
+	free(t->entry);
+	t->entry = NULL;
+	t->slots = t->used = 0;
 	pthread_mutex_unlock(&t->lock);
 }

@@ -13,11 +13,11 @@
 #include <stdint.h>
 
 #include "net.h"
+#include "siphash.h"
 
 enum {
 	ACCESS_MAX_RULES = 64,
-	ACCESS_SOURCES = 8192, /* per-source table entries, process-wide */
-	ACCESS_PROBE = 32, /* entries looked at for one source */
+	ACCESS_MIN_SLOTS = 64, /* the per-source table's smallest size */
 };
 
 /* One --allow or --deny: a network as 16 bytes and a prefix length. */
@@ -57,17 +57,28 @@ enum access_verdict access_check(const struct access_rules *rules,
 				 const union net_addr *peer);
 
 /*
- * The --max-per-source table: a fixed number of (source, count)
- * entries under one lock, so memory is bounded whatever the number of
- * sources. A source is an IPv4 address or an IPv6 /64.
+ * The --max-per-source table: (source, count) entries under one lock,
+ * process-wide. A source is an IPv4 address or an IPv6 /64. An entry
+ * exists only while its source has an open connection, so entries are
+ * at most the open connections; the table doubles before it is half
+ * full (and halves below an eighth), so a free slot always exists and
+ * no set of sources can crowd another out. Slots come from a keyed hash
+ * (SipHash, a random key per table) with linear probing over the whole
+ * table, and removal shifts the entries after it back (no tombstones).
+ * Zeroed, with its lock initialised, it is an empty table: the slots and
+ * the key come with the first take.
  */
+struct access_entry {
+	uint8_t key[16];
+	unsigned int count; /* 0 = free slot */
+};
+
 struct access_sources {
 	pthread_mutex_t lock;
-
-	struct {
-		uint8_t key[16];
-		unsigned int count; /* 0 = free */
-	} entry[ACCESS_SOURCES];
+	struct access_entry *entry; /* slots entries, or NULL */
+	unsigned int slots; /* a power of two, or 0 */
+	unsigned int used; /* entries with a count */
+	struct siphash_key hkey;
 };
 
 /* The source key of a: IPv4 as IPv4-mapped, IPv6 cut to its /64. */
@@ -75,13 +86,27 @@ void access_source_key(const union net_addr *a, uint8_t key[16]);
 
 /*
  * Takes one place for source key when it holds fewer than max. Returns
- * 0, -EUSERS (max reached) or -ENOSPC (no free entry near its hash:
- * refused rather than let a source go uncounted).
+ * 0, -EUSERS (max reached) or -ENOSPC (no memory for a larger table, or
+ * no random key: refused rather than let a source go uncounted).
  */
 int access_source_take(struct access_sources *t, const uint8_t key[16],
 		       unsigned int max);
 
 /* Gives back a place access_source_take gave. */
 void access_source_give(struct access_sources *t, const uint8_t key[16]);
+
+/* The places source key holds now (for tests). */
+unsigned int access_source_count(struct access_sources *t,
+				 const uint8_t key[16]);
+
+/*
+ * Whether the table keeps its invariants: used counts the entries,
+ * used <= slots / 2, and every entry is reached from its hash before a
+ * free slot (for tests and fuzz/fuzz-tables.c).
+ */
+bool access_sources_valid(struct access_sources *t);
+
+/* Frees the slots; the table is empty again (its lock stays). */
+void access_sources_clear(struct access_sources *t);
 
 #endif

@@ -41,6 +41,8 @@ const char *udp_verdict_label(enum udp_verdict v)
 int udp_init(struct udp_worker *u, const struct options *o,
 	     unsigned int own_port)
 {
+	int err;
+
 	memset(u, 0, sizeof(*u));
 	u->o = o;
 	u->own_port = own_port;
@@ -48,12 +50,15 @@ int udp_init(struct udp_worker *u, const struct options *o,
 	/* One byte more than the limit, so MSG_TRUNC marks anything over it. */
 	u->buf_size = (size_t)o->udp_max_size + 1;
 	u->bufs = malloc(UDP_BATCH * u->buf_size);
-	u->sources = calloc(UDP_SOURCES, sizeof(*u->sources));
+	u->sources = calloc(UDP_SLOTS, sizeof(*u->sources));
 	if (u->bufs == NULL || u->sources == NULL) {
 		udp_destroy(u);
 		return -ENOMEM;
 	}
-	return 0;
+	err = siphash_key_random(&u->hkey);
+	if (err < 0)
+		udp_destroy(u);
+	return err;
 }
 
 void udp_destroy(struct udp_worker *u)
@@ -125,49 +130,114 @@ enum udp_verdict udp_check_source(const struct options *o,
 	return UDP_ECHO;
 }
 
-static bool same_host(const union net_addr *a, const union net_addr *b)
+static unsigned int home(const struct udp_worker *u, const uint8_t key[16])
 {
-	if (a->sa.sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa.sa_family == AF_INET)
-		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
-	return memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
+	return (unsigned int)siphash24(&u->hkey, key, 16) & (UDP_SLOTS - 1);
 }
 
-static uint32_t host_hash(const union net_addr *a)
+/* The slot holding key, or the free slot where its probe ends. */
+static unsigned int probe(const struct udp_worker *u, const uint8_t key[16])
 {
-	const uint8_t *p = a->sa.sa_family == AF_INET
-				   ? (const uint8_t *)&a->in.sin_addr
-				   : a->in6.sin6_addr.s6_addr;
-	size_t n = a->sa.sa_family == AF_INET ? 4 : 16;
-	uint32_t h = 2166136261u;
+	unsigned int at = home(u, key);
 
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
+	while (u->sources[at].last_ms &&
+	       memcmp(u->sources[at].key, key, 16) != 0)
+		at = (at + 1) & (UDP_SLOTS - 1);
+	return at;
 }
 
 /*
- * The source's entry: found within a short probe window, or else the
- * window's least recently seen entry is taken over, so the table never
- * grows however many sources (forged or not) there are.
+ * Frees slot i and moves back the entries after it that would otherwise
+ * be cut off from their hash (backward shift; no tombstones).
+ */
+static void remove_at(struct udp_worker *u, unsigned int i)
+{
+	struct udp_source *s = u->sources;
+	unsigned int j = i, h;
+
+	s[i].last_ms = 0;
+	for (;;) {
+		j = (j + 1) & (UDP_SLOTS - 1);
+		if (s[j].last_ms == 0)
+			break;
+		h = home(u, s[j].key);
+		/* Stays when its home lies cyclically in (i, j]. */
+		if (i <= j ? (i < h && h <= j) : (i < h || h <= j))
+			continue;
+		s[i] = s[j];
+		s[j].last_ms = 0;
+		i = j;
+	}
+	u->nsources--;
+}
+
+/*
+ * Drops every entry idle for a second: its buckets have refilled to the
+ * brim (refill caps them at one second's worth), which is what the
+ * source would get as a new one. An entry whose source still has less
+ * is never dropped, so no number of other sources can reset it.
+ */
+static void sweep(struct udp_worker *u, uint64_t now_ms)
+{
+	struct udp_source *s;
+
+	u->sweep_ms = now_ms;
+	for (unsigned int i = 0; i < UDP_SLOTS;) {
+		s = &u->sources[i];
+		/* Removal moves a later entry into i: look at i again. */
+		if (s->last_ms && s->last_ms + 1000 <= now_ms)
+			remove_at(u, i);
+		else
+			i++;
+	}
+}
+
+/*
+ * The source's bucket: its entry; a new entry while the table has room
+ * (after sweeping out idle ones, at most every UDP_SWEEP_MS); else the
+ * overflow bucket every source without an entry shares.
  */
 static struct udp_source *find_source(struct udp_worker *u,
-				      const union net_addr *src)
+				      const uint8_t key[16], uint64_t now_ms)
 {
-	uint32_t h = host_hash(src);
-	struct udp_source *s, *oldest = NULL;
+	unsigned int i = probe(u, key);
 
-	for (uint32_t i = 0; i < 8; i++) {
-		s = &u->sources[(h + i) % UDP_SOURCES];
-		if (s->last_ms && same_host(&s->addr, src))
-			return s;
-		if (oldest == NULL || s->last_ms < oldest->last_ms)
-			oldest = s;
+	if (u->sources[i].last_ms)
+		return &u->sources[i];
+	if (u->nsources == UDP_SOURCES &&
+	    (u->sweep_ms == 0 || now_ms >= u->sweep_ms + UDP_SWEEP_MS ||
+	     now_ms < u->sweep_ms)) {
+		sweep(u, now_ms);
+		i = probe(u, key);
 	}
-	memset(oldest, 0, sizeof(*oldest));
-	oldest->addr = *src;
-	return oldest;
+	if (u->nsources == UDP_SOURCES)
+		return &u->overflow;
+	memset(&u->sources[i], 0, sizeof(u->sources[i]));
+	memcpy(u->sources[i].key, key, 16);
+	u->nsources++;
+	return &u->sources[i];
+}
+
+bool udp_source_has(const struct udp_worker *u, const union net_addr *src)
+{
+	uint8_t key[16];
+
+	access_source_key(src, key);
+	return u->sources[probe(u, key)].last_ms != 0;
+}
+
+bool udp_sources_valid(const struct udp_worker *u)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < UDP_SLOTS; i++) {
+		if (u->sources[i].last_ms == 0)
+			continue;
+		n++;
+		if (probe(u, u->sources[i].key) != i)
+			return false;
+	}
+	return n == u->nsources && n <= UDP_SOURCES;
 }
 
 /* Adds what elapsed at rate per second, capped at one second's worth. */
@@ -185,12 +255,18 @@ bool udp_rate_allow(struct udp_worker *u, const union net_addr *src, size_t n,
 {
 	const struct options *o = u->o;
 	struct udp_source *s;
+	uint8_t key[16];
 
 	if (o->udp_rate == 0 && o->udp_byte_rate == 0)
 		return true;
-	s = find_source(u, src);
+	access_source_key(src, key);
+	s = find_source(u, key, now_ms);
 	if (s->last_ms == 0) {
-		/* A new source starts with a full second's budget. */
+		/*
+		 * A new entry starts with a full second's budget: what an
+		 * entry has when it may be dropped, so dropping and coming
+		 * back gains nothing.
+		 */
 		s->packets = (int64_t)o->udp_rate * 1000;
 		s->bytes = (int64_t)o->udp_byte_rate * 1000;
 	} else {

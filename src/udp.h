@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "net.h"
+#include "siphash.h"
 
 struct options;
 
@@ -41,14 +42,19 @@ struct udp_stats {
 enum {
 	UDP_BATCH = 32, /* datagrams per recvmmsg/sendmmsg */
 	UDP_BATCHES_PER_CALL = 4, /* so a flood cannot starve TCP */
-	UDP_SOURCES = 4096, /* rate-limit table entries per worker */
+	UDP_SOURCES = 4096, /* rate-limit table entries per worker, at most */
+	UDP_SLOTS = 2 * UDP_SOURCES, /* so the table is never over half full */
+	UDP_SWEEP_MS = 100, /* a full table drops idle entries this often */
 	UDP_CTRL = 64, /* room for one pktinfo control message */
 };
 
-/* One source's token buckets; tokens are kept in thousandths. */
+/*
+ * One source's token buckets; tokens are kept in thousandths. A source
+ * is what --max-per-source counts: an IPv4 address or an IPv6 /64.
+ */
 struct udp_source {
-	union net_addr addr; /* port ignored: the budget is per address */
-	uint64_t last_ms;
+	uint8_t key[16]; /* access_source_key's */
+	uint64_t last_ms; /* 0 = free slot */
 	int64_t packets, bytes;
 };
 
@@ -61,7 +67,19 @@ struct udp_worker {
 	unsigned int own_port;
 	char *bufs; /* UDP_BATCH buffers of buf_size bytes */
 	size_t buf_size;
+	/*
+	 * The rate table: UDP_SLOTS slots under a keyed hash (a random key
+	 * per worker), linear probing, removal by backward shift. At most
+	 * UDP_SOURCES entries; when they are all taken, sources without one
+	 * share the overflow bucket, as if they were one source, and an
+	 * entry is dropped only once its buckets are full again, so losing
+	 * it gives its source nothing it did not have.
+	 */
 	struct udp_source *sources;
+	unsigned int nsources;
+	struct udp_source overflow;
+	uint64_t sweep_ms; /* when the full table was last swept */
+	struct siphash_key hkey;
 	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	union net_addr names[UDP_BATCH];
@@ -74,7 +92,7 @@ struct udp_worker {
 	uint64_t log_missed;
 };
 
-/* Returns 0 or -ENOMEM. */
+/* Returns 0, -ENOMEM, or getrandom's -errno. */
 int udp_init(struct udp_worker *u, const struct options *o,
 	     unsigned int own_port);
 void udp_destroy(struct udp_worker *u);
@@ -94,6 +112,16 @@ enum udp_verdict udp_check_source(const struct options *o,
 /* The rate check alone: charges one datagram of n bytes to src's budget. */
 bool udp_rate_allow(struct udp_worker *u, const union net_addr *src, size_t n,
 		    uint64_t now_ms);
+
+/* Whether src has an entry of its own (for tests). */
+bool udp_source_has(const struct udp_worker *u, const union net_addr *src);
+
+/*
+ * Whether the rate table keeps its invariants: nsources counts the
+ * entries, at most UDP_SOURCES, each reached from its hash before a free
+ * slot (for tests and fuzz/fuzz-tables.c).
+ */
+bool udp_sources_valid(const struct udp_worker *u);
 
 /* A verdict in words ("over rate"), and as a label ("rate"). */
 const char *udp_verdict_name(enum udp_verdict v);

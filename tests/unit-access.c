@@ -1,5 +1,6 @@
-/* unit-access.c - CIDR rules (deny wins, allow restricts) and the bounded
- * per-source table. */
+/* unit-access.c - CIDR rules (deny wins, allow restricts) and the
+ * per-source table: never full while entries are at most what it holds,
+ * found after a take, gone after the last give. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,13 +61,97 @@ static void test_rules(void)
 	       ACCESS_MAX_RULES + 1);
 }
 
+static void key_of(int i, uint8_t k[16])
+{
+	char ip[64];
+	union net_addr a;
+
+	snprintf(ip, sizeof(ip), "2001:db8:%x:%x::1", i >> 12, i & 0xfff);
+	a = addr(ip);
+	access_source_key(&a, k);
+}
+
+/*
+ * As many sources as there could be connections: every one is taken,
+ * the table grows to stay at most half full, and shrinks back once they
+ * are given back.
+ */
+static void test_many(struct access_sources *t)
+{
+	int refused = 0, counted = 0, n = 20000;
+	uint8_t k[16];
+
+	for (int i = 0; i < n; i++) {
+		key_of(i, k);
+		refused += access_source_take(t, k, 1) != 0;
+	}
+	is_int(refused, 0, "%d sources, one place each: none refused", n);
+	ok(access_sources_valid(t), "... the table keeps its invariants");
+	ok(t->used == (unsigned int)n && 2 * t->used <= t->slots,
+	   "... %u entries in %u slots", t->used, t->slots);
+	for (int i = 0; i < n; i++) {
+		key_of(i, k);
+		counted += access_source_count(t, k) == 1;
+	}
+	is_int(counted, n, "... each found with its one place");
+	for (int i = 0; i < n; i += 2) {
+		key_of(i, k);
+		access_source_give(t, k);
+	}
+	ok(access_sources_valid(t), "half given back: invariants kept");
+	counted = 0;
+	for (int i = 0; i < n; i++) {
+		key_of(i, k);
+		counted += access_source_count(t, k) == (unsigned int)(i & 1);
+	}
+	is_int(counted, n, "... the given ones gone, the rest still there");
+	for (int i = 1; i < n; i += 2) {
+		key_of(i, k);
+		access_source_give(t, k);
+	}
+	ok(t->used == 0 && t->slots == ACCESS_MIN_SLOTS,
+	   "all given back: empty, and back to %u slots (%u)", ACCESS_MIN_SLOTS,
+	   t->slots);
+}
+
+/*
+ * Random takes and gives against a model: counts match, never refused
+ * while under the limit, and the probe invariant holds throughout.
+ */
+static void test_churn(struct access_sources *t)
+{
+	unsigned int model[512] = {0}, seed = 12345;
+	int wrong = 0, invalid = 0;
+	uint8_t k[16];
+
+	for (int step = 0; step < 200000; step++) {
+		int i;
+
+		seed = seed * 1103515245u + 12345u;
+		i = (int)(seed >> 8) % 512;
+		key_of(i * 4099, k);
+		if ((seed >> 20) & 1) {
+			int err = access_source_take(t, k, 3);
+
+			wrong += err != (model[i] < 3 ? 0 : -EUSERS);
+			model[i] += err == 0;
+		} else if (model[i]) {
+			access_source_give(t, k);
+			model[i]--;
+		}
+		wrong += access_source_count(t, k) != model[i];
+		if (step % 4096 == 0)
+			invalid += !access_sources_valid(t);
+	}
+	is_int(wrong, 0, "200000 random takes and gives: the model's counts");
+	is_int(invalid, 0, "... and the invariants at every check");
+}
+
 static void test_sources(void)
 {
 	static struct access_sources t;
 	union net_addr a = addr("2001:db8:1:2:aaaa::1"), b;
 	uint8_t k[16], k2[16];
-	char ip[64];
-	int full = 0;
 
 	pthread_mutex_init(&t.lock, NULL);
 	b = addr("2001:db8:1:2:bbbb::9");
@@ -90,17 +175,13 @@ static void test_sources(void)
 	is_int(access_source_take(&t, k2, 2), 0, "another source meanwhile");
 	access_source_give(&t, k);
 	is_int(access_source_take(&t, k, 2), 0, "a place given back is taken");
-	/* Far more sources than entries: the table never grows. */
-	for (int i = 0; i < 3 * ACCESS_SOURCES; i++) {
-		snprintf(ip, sizeof(ip), "2001:db8:%x:%x::1", i >> 12,
-			 i & 0xfff);
-		a = addr(ip);
-		access_source_key(&a, k);
-		full += access_source_take(&t, k, 1) == -ENOSPC;
-	}
-	ok(full >= 2 * ACCESS_SOURCES - 2,
-	   "3x more sources than entries: the rest refused (%d), not stored",
-	   full);
+	access_source_give(&t, k);
+	access_source_give(&t, k);
+	access_source_give(&t, k2);
+	is_int((int)t.used, 0, "every place given back: no entry left");
+	test_many(&t);
+	test_churn(&t);
+	access_sources_clear(&t);
 }
 
 int main(void)

@@ -1,4 +1,7 @@
-/* unit-udp.c - the UDP source checks and per-source token buckets. */
+/*
+ * unit-udp.c - the UDP source checks and per-source token buckets: per
+ * IPv4 address or IPv6 /64, and never reset by other sources.
+ */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
@@ -116,6 +119,100 @@ static void test_rate(struct options *o)
 	udp_destroy(&u);
 }
 
+/* Sources 10.x.y.z by number, or 2001:db8:i::1 (a /64 each) when v6. */
+static union net_addr nth(int i, bool v6)
+{
+	char ip[48];
+
+	if (v6)
+		snprintf(ip, sizeof(ip), "2001:db8:%x:%x::1", i >> 16,
+			 i & 0xffff);
+	else
+		snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255,
+			 i >> 8 & 255, i & 255);
+	return addr(ip, 4000);
+}
+
+static int passes(struct udp_worker *u, const union net_addr *a, int n,
+		  uint64_t now_ms)
+{
+	int passed = 0;
+
+	for (int i = 0; i < n; i++)
+		passed += udp_rate_allow(u, a, 100, now_ms);
+	return passed;
+}
+
+/* IPv6 sources are grouped by /64, as --max-per-source groups them. */
+static void test_group(struct options *o)
+{
+	struct udp_worker u;
+	union net_addr a = addr("2001:db8:1:2::1", 4000);
+	union net_addr b = addr("2001:db8:1:2:ffff::9", 4001);
+	union net_addr c = addr("2001:db8:1:3::1", 4000);
+
+	o->udp_rate = 10;
+	o->udp_byte_rate = 0;
+	udp_init(&u, o, 60000);
+	is_int(passes(&u, &a, 10, 1000), 10, "2001:db8:1:2::1: its budget");
+	is_int(passes(&u, &b, 10, 1000), 0,
+	       "2001:db8:1:2:ffff::9, the same /64: nothing left");
+	is_int(passes(&u, &c, 10, 1000), 10,
+	       "2001:db8:1:3::1, another /64: a budget of its own");
+	a = addr("::ffff:192.0.2.1", 4000);
+	b = addr("192.0.2.1", 4000);
+	is_int(passes(&u, &a, 10, 1000), 10, "::ffff:192.0.2.1: its budget");
+	is_int(passes(&u, &b, 10, 1000), 0, "192.0.2.1 is the same source");
+	udp_destroy(&u);
+}
+
+/*
+ * A full table: a source with an entry keeps its bucket whatever others
+ * send; a source without one shares the overflow bucket; an entry goes
+ * only once idle a second, and the invariants hold throughout.
+ */
+static void test_pressure(struct options *o, bool v6)
+{
+	union net_addr victim = nth(0x7fffff, v6), x, y;
+	struct udp_worker u;
+	int kept = 0;
+
+	o->udp_rate = 10;
+	o->udp_byte_rate = 0;
+	udp_init(&u, o, 60000);
+	is_int(passes(&u, &victim, 20, 1000), 10, "%s victim: its budget",
+	       v6 ? "IPv6 /64s:" : "IPv4:");
+	for (int i = 0; i < 3 * UDP_SOURCES; i++) {
+		x = nth(i, v6);
+		udp_rate_allow(&u, &x, 100, 1000 + (uint64_t)i / 64);
+	}
+	ok(u.nsources == UDP_SOURCES && udp_sources_valid(&u),
+	   "%d more sources: the table full (%u), invariants kept",
+	   3 * UDP_SOURCES, u.nsources);
+	ok(udp_source_has(&u, &victim), "... the victim keeps its entry");
+	is_int(passes(&u, &victim, 20, 1500), 5,
+	       "... and its bucket: half a second later, 5 (not a reset 10)");
+	for (int i = 0; i < UDP_SOURCES; i++) {
+		x = nth(i, v6);
+		kept += udp_source_has(&u, &x);
+	}
+	ok(kept >= UDP_SOURCES - 1, "the first sources keep theirs (%d)", kept);
+	x = nth(9 * UDP_SOURCES, v6);
+	y = nth(9 * UDP_SOURCES + 1, v6);
+	/* The 8192 past the table drained the overflow bucket; 3 since. */
+	is_int(passes(&u, &x, 20, 1500), 3,
+	       "a source without an entry: the shared bucket's 3");
+	is_int(passes(&u, &y, 20, 1500), 0, "... another: nothing left");
+	ok(!udp_source_has(&u, &x), "... neither gets an entry");
+	is_int(passes(&u, &victim, 20, 2000), 5, "victim, at 2 s: 5 more");
+	is_int(passes(&u, &x, 20, 2600), 10,
+	       "a second on, idle entries go: a new source gets one");
+	ok(udp_source_has(&u, &x) && udp_sources_valid(&u),
+	   "... an entry of its own; invariants kept (%u entries)", u.nsources);
+	ok(udp_source_has(&u, &victim), "the victim, active, still has its");
+	udp_destroy(&u);
+}
+
 int main(void)
 {
 	struct options o;
@@ -125,5 +222,8 @@ int main(void)
 	options_parse(&o, 1, argv, err, sizeof(err));
 	test_sources(&o);
 	test_rate(&o);
+	test_group(&o);
+	test_pressure(&o, false);
+	test_pressure(&o, true);
 	return done_testing();
 }
