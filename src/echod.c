@@ -194,13 +194,33 @@ static void open_listeners(const struct options *o, struct worker *workers,
 		}
 		w->port = net_addr_port(&addrs[0]);
 	}
-	/* Announced once all are open: a failure leaves no line behind. */
-	for (int t = 0; t < o->threads; t++) {
-		for (int i = 0; i < workers[t].nlisten; i++)
-			announce(workers[t].listen_fds[i], false, NULL);
-		for (int i = 0; i < workers[t].nudp; i++)
-			announce(workers[t].udp_fds[i], true, NULL);
+}
+
+/*
+ * The start-up lines, once every socket is open and every check passed,
+ * so that a start that fails prints its one line and nothing else: the
+ * backend, the listeners echod opened (given ones were said as taken),
+ * the metrics listener.
+ */
+static void announce_all(const struct options *o, const struct worker *w,
+			 const struct backend_ops *backend, const char *note,
+			 bool given, int metrics_fd)
+{
+	union net_addr a;
+	socklen_t len = sizeof(a);
+	char text[NET_ADDR_TEXT];
+
+	log_info("backend %s%s%s%s", backend->name, note[0] ? " (" : "", note,
+		 note[0] ? ")" : "");
+	for (int t = 0; t < o->threads && !given; t++) {
+		for (int i = 0; i < w[t].nlisten; i++)
+			announce(w[t].listen_fds[i], false, NULL);
+		for (int i = 0; i < w[t].nudp; i++)
+			announce(w[t].udp_fds[i], true, NULL);
 	}
+	if (metrics_fd >= 0 && getsockname(metrics_fd, &a.sa, &len) == 0)
+		log_info("metrics on http %s (fd %d)",
+			 net_addr_text(&a.sa, text, sizeof(text)), metrics_fd);
 }
 
 /*
@@ -321,19 +341,17 @@ static void report(const struct options *o, const struct worker *workers)
 }
 
 /* The backend --backend names, logged with why; exits 1 if none can run. */
-static const struct backend_ops *choose_backend(const struct options *o)
+static const struct backend_ops *choose_backend(const struct options *o,
+						char *note, size_t len)
 {
 	const struct backend_ops *backend;
-	char err[256], note[256];
+	char err[256];
 
-	backend = backend_select(o->backend, err, sizeof(err), note,
-				 sizeof(note));
+	backend = backend_select(o->backend, err, sizeof(err), note, len);
 	if (backend == NULL) {
 		log_error("%s", err);
 		exit(1);
 	}
-	log_info("backend %s%s%s%s", backend->name, note[0] ? " (" : "", note,
-		 note[0] ? ")" : "");
 	return backend;
 }
 
@@ -426,22 +444,20 @@ static void parse_metrics(const struct options *o, union net_addr *a)
  * cannot listen. Its thread starts once the workers run.
  */
 static struct metrics *open_metrics(const struct options *o,
-				    const union net_addr *a)
+				    const union net_addr *a, int *fd)
 {
-	char text[NET_ADDR_TEXT];
 	union net_addr bound;
 	struct metrics *m;
-	int fd, err;
+	int err;
 
+	*fd = -1;
 	if (o->metrics == NULL)
 		return NULL;
-	m = metrics_open(a, &bound, &fd, &err);
+	m = metrics_open(a, &bound, fd, &err);
 	if (m == NULL) {
 		log_error("metrics %s: %s", o->metrics, strerror(-err));
 		exit(1);
 	}
-	log_info("metrics on http %s (fd %d)",
-		 net_addr_text(&bound.sa, text, sizeof(text)), fd);
 	return m;
 }
 
@@ -816,11 +832,13 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 	const struct backend_ops *backend;
 	struct privs_ids ids;
 	struct worker *workers;
+	char note[256];
+	int mfd;
 
 	/* Everything that can fail is tried before a listening line. */
 	naddrs = resolve_binds(o, addrs, flags);
 	parse_metrics(o, &maddr);
-	backend = choose_backend(o);
+	backend = choose_backend(o, note, sizeof(note));
 	resolve_user(o, &ids);
 	if (notify_init() < 0)
 		log_warn(
@@ -831,10 +849,11 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 		log_error("start: %s", strerror(ENOMEM));
 		exit(1);
 	}
-	*metrics = open_metrics(o, &maddr);
+	*metrics = open_metrics(o, &maddr, &mfd);
 	*given = take_given(o, workers, &shared->one);
 	if (!*given)
 		open_listeners(o, workers, addrs, flags, naddrs);
+	announce_all(o, workers, backend, note, *given, mfd);
 	shared->fd_budget = core_fd_budget(o->threads);
 	warn_fd_budget(o, shared->fd_budget);
 	drop_root(o, &ids);

@@ -572,7 +572,7 @@ static bool request_ended(struct uloop *l, struct conn *c, uint8_t flag,
 	}
 	if (res < 0 && !transient(res)) {
 		log_debug("fd %d: %s", c->fd, strerror(-res));
-		uloop_close_conn(l, c, CLOSE_ERROR);
+		uloop_close_conn(l, c, close_reason_of(res));
 		return false;
 	}
 	return true;

@@ -28,6 +28,9 @@ static int run_backend(struct worker *w)
 
 	loop = calloc(1, b->loop_size);
 	err = loop ? b->init(loop, w, w->opts) : -ENOMEM;
+	/* Counted before the barrier: /readyz is 200 from "ready" on. */
+	if (err == 0)
+		atomic_fetch_add(&w->shared->serving, 1);
 	/*
 	 * No worker serves before every worker holds its own descriptors:
 	 * clients accepted by one could otherwise take the last descriptors
@@ -38,7 +41,6 @@ static int run_backend(struct worker *w)
 		snprintf(what, sizeof(what), "%s set-up", b->name);
 		worker_failed(w, loop ? what : "start", err);
 	} else {
-		atomic_fetch_add(&w->shared->serving, 1);
 		err = b->serve(loop);
 		atomic_fetch_sub(&w->shared->serving, 1);
 	}

@@ -104,17 +104,17 @@ def test_usage():
 
 
 def test_readme_udp_example():
-    # echod answers 1000 datagrams/s per source by default: the README's
-    # UDP example must say what it measures against a default echod.
+    # echod answers 1000 datagrams/s and 1 MiB/s per source by default: the
+    # README's UDP example must name the one switch that lifts both.
     with open(os.path.join(t.ROOT, "README.md")) as f:
         text = f.read()
     sect = text[text.index("## echobench"):]
     sect = sect[:sect.index("\n## ")]
     line = [x for x in sect.splitlines() if "echobench --udp" in x]
     near = "\n".join(line) + "\n" + sect
-    t.ok(line and "--udp-rate 0" in line[0] and "The UDP example needs `echod -u --udp-rate 0`"
-         in sect and "rate limit" in sect,
-         "README: the UDP example says it needs echod --udp-rate 0 (else it measures the limit)",
+    t.ok(line and "--udp-unlimited" in line[0] and "The UDP example needs `echod -u --udp-unlimited`"
+         in sect and "per-source limits" in sect,
+         "README: the UDP example says it needs echod --udp-unlimited (else it measures the limits)",
          near)
 
 
