@@ -18,7 +18,7 @@
 #                        has its SPDX line (tools/spdx-check; tools/spdx-add)
 #   make package-check   all of these as tests (tests/package/*.t)
 
-.PHONY: dist deb static image image-check manifests-check spdxcheck package-check
+.PHONY: dist deb static image image-check manifests-check npm-deps spdxcheck package-check
 
 ifeq ($(origin SOURCE_DATE_EPOCH),undefined)
 SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || stat -c %Y VERSION)
@@ -32,11 +32,11 @@ dist:
 	@mkdir -p build
 	$(call msg,DIST,$(DIST_TAR))
 	$(Q)git ls-files -z >/dev/null || { echo "dist: needs a git checkout"; exit 1; }
-	$(Q)git ls-files -z | LC_ALL=C sort -z | tar --create --null --files-from=- \
-		--no-recursion --sort=name --format=gnu --transform='s,^,$(DIST)/,' \
-		--mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
-		--mode='go-w,a+rX' | gzip -9n > $(DIST_TAR).tmp
-	$(Q)mv $(DIST_TAR).tmp $(DIST_TAR)
+	$(Q)git ls-files -z | LC_ALL=C sort -z | tar --create --no-recursion --sort=name \
+		--format=gnu --transform='s,^,$(DIST)/,' --mtime=@$(SOURCE_DATE_EPOCH) \
+		--owner=0 --group=0 --numeric-owner --mode='go-w,a+rX' \
+		--null --files-from=- --file=build/$(DIST).tar
+	$(Q)gzip -9nf build/$(DIST).tar
 
 deb:
 	$(Q)VERSION=$(VERSION) tools/mkdeb
@@ -86,9 +86,14 @@ image-check: image $(BUILD)/tests/helper-noiouring
 	$(Q)IMAGE=$(IMAGE) VERSION=$(VERSION) PODMAN=$(PODMAN) \
 		HELPER=$(abspath $(BUILD)/tests/helper-noiouring) tools/image-check
 
-# npm packages for the manifest test live outside the tree.
+# npm packages for the manifest test live outside the tree; .ci/run runs
+# make npm-deps, which installs them when missing.
 NPM_CACHE ?= $(HOME)/.cache/echod-npm
-export NPM_CACHE
+NPM_PACKAGES := kubernetes-models@4.5.1 @kubernetes-models/prometheus-operator@4.4.4 js-yaml@4.1.0
+npm-deps:
+	$(Q)cd $(NPM_CACHE) 2>/dev/null && npm ls --depth=0 $(NPM_PACKAGES) >/dev/null 2>&1 || { \
+		mkdir -p $(NPM_CACHE) && npm install --prefix $(NPM_CACHE) --no-audit --no-fund \
+		--no-save $(NPM_PACKAGES); }
 manifests-check:
 	$(Q)NODE_PATH=$(NPM_CACHE)/node_modules VERSION=$(VERSION) \
 		ECHOBENCH=$(abspath $(BUILD)/echobench) ECHOD=$(abspath $(BUILD)/echod) \
