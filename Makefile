@@ -235,7 +235,7 @@ manlint:
 
 .PHONY: all run check check-threads bench bench-conns bench-same-time ci install install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
-FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] bench/*.c examples/*.c tests/*.[ch] fuzz/*.[ch])
+FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] bench/*.c examples/*.c tests/*.[ch] fuzz/*.[ch] mk/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 

@@ -18,16 +18,21 @@
 const char *sigabbrev_np(int sig)
 {
 	static const char *const names[] = {
-		[SIGHUP] = "HUP",	[SIGINT] = "INT",     [SIGQUIT] = "QUIT",
-		[SIGILL] = "ILL",	[SIGTRAP] = "TRAP",   [SIGABRT] = "ABRT",
-		[SIGBUS] = "BUS",	[SIGFPE] = "FPE",     [SIGKILL] = "KILL",
-		[SIGUSR1] = "USR1",	[SIGSEGV] = "SEGV",   [SIGUSR2] = "USR2",
-		[SIGPIPE] = "PIPE",	[SIGALRM] = "ALRM",   [SIGTERM] = "TERM",
-		[SIGSTKFLT] = "STKFLT", [SIGCHLD] = "CHLD",   [SIGCONT] = "CONT",
-		[SIGSTOP] = "STOP",	[SIGTSTP] = "TSTP",   [SIGTTIN] = "TTIN",
-		[SIGTTOU] = "TTOU",	[SIGURG] = "URG",     [SIGXCPU] = "XCPU",
-		[SIGXFSZ] = "XFSZ",	[SIGVTALRM] = "VTALRM", [SIGPROF] = "PROF",
-		[SIGWINCH] = "WINCH",	[SIGIO] = "IO",	      [SIGPWR] = "PWR",
+		[SIGHUP] = "HUP",   [SIGINT] = "INT",
+		[SIGQUIT] = "QUIT", [SIGILL] = "ILL",
+		[SIGTRAP] = "TRAP", [SIGABRT] = "ABRT",
+		[SIGBUS] = "BUS",   [SIGFPE] = "FPE",
+		[SIGKILL] = "KILL", [SIGUSR1] = "USR1",
+		[SIGSEGV] = "SEGV", [SIGUSR2] = "USR2",
+		[SIGPIPE] = "PIPE", [SIGALRM] = "ALRM",
+		[SIGTERM] = "TERM", [SIGSTKFLT] = "STKFLT",
+		[SIGCHLD] = "CHLD", [SIGCONT] = "CONT",
+		[SIGSTOP] = "STOP", [SIGTSTP] = "TSTP",
+		[SIGTTIN] = "TTIN", [SIGTTOU] = "TTOU",
+		[SIGURG] = "URG",   [SIGXCPU] = "XCPU",
+		[SIGXFSZ] = "XFSZ", [SIGVTALRM] = "VTALRM",
+		[SIGPROF] = "PROF", [SIGWINCH] = "WINCH",
+		[SIGIO] = "IO",	    [SIGPWR] = "PWR",
 		[SIGSYS] = "SYS",
 	};
 
@@ -55,6 +60,7 @@ int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
 	if (timeout->tv_sec >= INT_MAX / 1000)
 		ms = INT_MAX;
 	else
-		ms = timeout->tv_sec * 1000 + (timeout->tv_nsec + 999999) / 1000000;
+		ms = timeout->tv_sec * 1000 +
+		     (timeout->tv_nsec + 999999) / 1000000;
 	return epoll_pwait(epfd, events, maxevents, (int)ms, sigmask);
 }
