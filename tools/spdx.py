@@ -38,7 +38,7 @@ EXEMPT_SUFFIXES = (".md", ".json")
 # Comment prefix by file name suffix; files with a shebang are "#" unless
 # listed here otherwise.
 BY_SUFFIX = {
-    ".c": "//", ".h": "//",
+    ".c": "//", ".h": "//", ".js": "//",
     ".py": "#", ".sh": "#", ".t": "#", ".pl": "#", ".mk": "#",
     ".service": "#", ".socket": "#", ".yaml": "#", ".yml": "#",
     ".1": '.\\"', ".8": '.\\"',
