@@ -15,13 +15,19 @@
 #                        configuration (default 120)
 #   make ci              everything CI runs: lint, check, sanitizer builds
 #   make install         echod, echobench, man pages and systemd units under
-#                        PREFIX (/usr/local), staged under DESTDIR
+#                        PREFIX (/usr/local), staged under DESTDIR;
+#                        INSTALL, CPPFLAGS, CFLAGS, LDFLAGS from the environment
+#   make install-strip   the same, the programs stripped
+#   make dist, deb, image, package-check ...   see mk/package.mk
 #   SANITIZE=address,undefined | thread   sanitizer build in its own directory
 #   LIBURING=0           build without io_uring even when liburing is installed
 #   WERROR=0             do not turn warnings into errors
 #   V=1                  show full compiler command lines
 
 CC ?= cc
+INSTALL ?= install
+INSTALL_PROGRAM ?= $(INSTALL) -m 755
+INSTALL_DATA ?= $(INSTALL) -m 644
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
@@ -60,7 +66,7 @@ endif
 
 CFLAGS ?= -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNINGS) \
-	-fstack-protector-strong -fPIE $(SANFLAGS) -MMD -MP $(CFLAGS)
+	-fstack-protector-strong -fPIE $(SANFLAGS) -MMD -MP $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SANFLAGS) $(LDFLAGS)
 LIBS = -pthread
 ifeq ($(LIBURING),1)
@@ -100,7 +106,7 @@ BARE_CLIENT := $(if $(wildcard bench/bare_client.c),$(BUILD)/bare-client)
 
 .SECONDARY:
 
-.PHONY: all run check check-threads bench bench-conns bench-same-time ci install install-units uninstall clean \
+.PHONY: all run check check-threads bench bench-conns bench-same-time ci install install-strip install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
 
 all: $(PROGRAMS) $(EXAMPLES) $(BARE_CLIENT)
@@ -229,7 +235,7 @@ manlint:
 
 .PHONY: all run check check-threads bench bench-conns bench-same-time ci install install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
-FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] bench/*.c examples/*.c tests/*.[ch] fuzz/*.[ch])
+FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] bench/*.c examples/*.c tests/*.[ch] fuzz/*.[ch] mk/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 
@@ -241,21 +247,25 @@ ci:
 ifeq ($(CI),true)
 	@test "$(LIBURING)" = 1 || { echo "ci: liburing missing: io_uring would be skipped"; exit 1; }
 endif
-	$(MAKE) format-check hdrcheck manlint
+	$(MAKE) format-check hdrcheck manlint spdxcheck
 	$(MAKE) check
 	$(MAKE) check SANITIZE=address,undefined
 	$(MAKE) check-threads SANITIZE=thread
 	$(MAKE) fuzz FUZZ_SECONDS=10
+	$(MAKE) package-check
 
 install: $(PROGRAMS) install-units
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
-	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL_PROGRAM) $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL_DATA) $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1/
+
+install-strip:
+	$(MAKE) install INSTALL_PROGRAM='$(INSTALL_PROGRAM) -s'
 
 # The systemd units, with ExecStart naming the installed echod.
 UNITS := $(wildcard systemd/*.socket systemd/*.service)
 install-units:
-	install -d $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -d $(DESTDIR)$(UNITDIR)
 	for u in $(UNITS); do \
 		sed 's|@BINDIR@|$(BINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u#systemd/}.tmp && \
 		chmod 644 $(DESTDIR)$(UNITDIR)/$${u#systemd/}.tmp && \
@@ -269,5 +279,8 @@ uninstall:
 
 clean:
 	rm -rf build build-*
+
+# Packaging: dist, deb, image, manifest checks, the SPDX check.
+include mk/package.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
