@@ -164,8 +164,9 @@ const pod = deploy.spec.template;
 const ctr = pod.spec.containers[0];
 const cport = (name) => ctr.ports.find((p) => p.name === name);
 ok(matches(deploy.spec.selector.matchLabels, pod.metadata.labels), 'Deployment: its selector matches its pods');
-ok(ctr.readinessProbe.tcpSocket.port === 'echo' && ctr.livenessProbe.tcpSocket.port === 'echo',
-	'Deployment: TCP probes on the echo port');
+ok(ctr.readinessProbe.httpGet.path === '/readyz' && ctr.readinessProbe.httpGet.port === 'metrics' &&
+	ctr.livenessProbe.httpGet.path === '/healthz' && ctr.livenessProbe.httpGet.port === 'metrics',
+	'Deployment: readiness on /readyz, liveness on /healthz, on the metrics port');
 ok(cport('echo').containerPort === 60000 && cport('echo-udp').protocol === 'UDP' &&
 	ctr.args.includes('--port=60000') && ctr.args.includes('--udp'),
 	'Deployment: echod serves TCP and UDP on the port the pod declares', JSON.stringify(ctr.args));
