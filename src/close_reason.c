@@ -27,14 +27,14 @@ static const char *const refuse_words[REFUSE_NREASONS] = {
 #undef REFUSE_REASON_WORDS
 };
 
-const char *refuse_reason_label(enum refuse_reason r)
+const char *refuse_reason_label(int r)
 {
-	return (unsigned int)r < REFUSE_NREASONS ? refuse_labels[r] : "unknown";
+	return r >= 0 && r < REFUSE_NREASONS ? refuse_labels[r] : "unknown";
 }
 
-const char *refuse_reason_words(enum refuse_reason r)
+const char *refuse_reason_words(int r)
 {
-	return (unsigned int)r < REFUSE_NREASONS ? refuse_words[r] : "unknown";
+	return r >= 0 && r < REFUSE_NREASONS ? refuse_words[r] : "unknown";
 }
 
 enum close_reason close_reason_of(int err)
@@ -48,12 +48,12 @@ enum close_reason close_reason_of(int err)
 	return err == -ENOMEM ? CLOSE_MEMORY : CLOSE_ERROR;
 }
 
-const char *close_reason_label(enum close_reason r)
+const char *close_reason_label(int r)
 {
-	return (unsigned int)r < CLOSE_NREASONS ? labels[r] : "unknown";
+	return r >= 0 && r < CLOSE_NREASONS ? labels[r] : "unknown";
 }
 
-const char *close_reason_words(enum close_reason r)
+const char *close_reason_words(int r)
 {
-	return (unsigned int)r < CLOSE_NREASONS ? words[r] : "unknown";
+	return r >= 0 && r < CLOSE_NREASONS ? words[r] : "unknown";
 }

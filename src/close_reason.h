@@ -30,13 +30,14 @@ enum close_reason {
  * Why a client was refused at admission, before a byte was read: the
  * same kind of list, for echod_connections_refused_total{reason}.
  */
-#define REFUSE_REASONS(X)                                               \
-	X(REFUSE_DENY, "deny", "denied by --deny")                      \
-	X(REFUSE_NOT_ALLOWED, "not_allowed", "not in any --allow")      \
-	X(REFUSE_PER_SOURCE, "per_source", "over --max-per-source")     \
-	X(REFUSE_SOURCE_TABLE, "source_table", "per-source table full") \
-	X(REFUSE_MAX_CONNS, "max_conns", "over --max-conns")            \
-	X(REFUSE_DESCRIPTORS, "descriptors", "out of descriptors")      \
+#define REFUSE_REASONS(X)                                           \
+	X(REFUSE_DENY, "deny", "denied by --deny")                  \
+	X(REFUSE_NOT_ALLOWED, "not_allowed", "not in any --allow")  \
+	X(REFUSE_PER_SOURCE, "per_source", "over --max-per-source") \
+	X(REFUSE_SOURCE_TABLE, "source_table",                      \
+	  "no memory for the per-source table")                     \
+	X(REFUSE_MAX_CONNS, "max_conns", "over --max-conns")        \
+	X(REFUSE_DESCRIPTORS, "descriptors", "out of descriptors")  \
 	X(REFUSE_MEMORY, "memory", "out of memory")
 
 enum refuse_reason {
@@ -46,11 +47,14 @@ enum refuse_reason {
 	REFUSE_NREASONS,
 };
 
-/* "per_source": a Prometheus label value. */
-const char *refuse_reason_label(enum refuse_reason r);
+/*
+ * "per_source": a Prometheus label value. The reason is an int so that
+ * a walk over all of them can take the function as its label maker.
+ */
+const char *refuse_reason_label(int r);
 
 /* "over --max-per-source": the log's words. */
-const char *refuse_reason_words(enum refuse_reason r);
+const char *refuse_reason_words(int r);
 
 /*
  * A failed call's reason: CLOSE_MEMORY for -ENOMEM, CLOSE_SEND_TIMEOUT
@@ -59,9 +63,9 @@ const char *refuse_reason_words(enum refuse_reason r);
 enum close_reason close_reason_of(int err);
 
 /* "send_timeout": a Prometheus label value, one word. */
-const char *close_reason_label(enum close_reason r);
+const char *close_reason_label(int r);
 
 /* "send timeout": the log's words. */
-const char *close_reason_words(enum close_reason r);
+const char *close_reason_words(int r);
 
 #endif

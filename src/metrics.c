@@ -106,40 +106,39 @@ static void per_worker(FILE *f, const struct metrics *m, const char *name,
 	}
 }
 
-static void refused_by(FILE *f, const struct metrics *m)
+/*
+ * A counter family with a value per worker and per reason: the n
+ * counters at offset in each worker's stats, labelled by label(r).
+ */
+static void by_reason(FILE *f, const struct metrics *m, const char *name,
+		      const char *help, size_t offset, int n,
+		      const char *(*label)(int))
 {
-	const struct worker_stats *s;
+	const _Atomic uint64_t *v;
 
-	fputs("# HELP echod_connections_refused_total TCP connections refused at once, by reason\n"
-	      "# TYPE echod_connections_refused_total counter\n",
-	      f);
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 	for (int i = 0; i < m->nworkers; i++) {
-		s = &m->workers[i].stats;
-		for (int r = 0; r < REFUSE_NREASONS; r++)
-			fprintf(f,
-				"echod_connections_refused_total{worker=\"%d\",reason=\"%s\"} %llu\n",
-				i, refuse_reason_label(r),
-				(unsigned long long)counter_get(
-					&s->refused_by[r]));
+		/* offset is offsetof() an array of counters: aligned as one. */
+		v = (const void *)((const char *)&m->workers[i].stats + offset);
+		for (int r = 0; r < n; r++)
+			fprintf(f, "%s{worker=\"%d\",reason=\"%s\"} %llu\n",
+				name, i, label(r),
+				(unsigned long long)counter_get(&v[r]));
 	}
 }
 
-static void closed_by(FILE *f, const struct metrics *m)
+static void connections(FILE *f, const struct metrics *m)
 {
 	const struct worker_stats *s;
 
-	fputs("# HELP echod_connections_closed_total TCP connections closed, by reason\n"
-	      "# TYPE echod_connections_closed_total counter\n",
-	      f);
-	for (int i = 0; i < m->nworkers; i++) {
-		s = &m->workers[i].stats;
-		for (int r = 0; r < CLOSE_NREASONS; r++)
-			fprintf(f,
-				"echod_connections_closed_total{worker=\"%d\",reason=\"%s\"} %llu\n",
-				i, close_reason_label(r),
-				(unsigned long long)counter_get(
-					&s->closed_by[r]));
-	}
+	by_reason(f, m, "echod_connections_refused_total",
+		  "TCP connections refused at once, by reason",
+		  offsetof(struct worker_stats, refused_by), REFUSE_NREASONS,
+		  refuse_reason_label);
+	by_reason(f, m, "echod_connections_closed_total",
+		  "TCP connections closed, by reason",
+		  offsetof(struct worker_stats, closed_by), CLOSE_NREASONS,
+		  close_reason_label);
 	fputs("# HELP echod_connections_open TCP connections open now\n"
 	      "# TYPE echod_connections_open gauge\n",
 	      f);
@@ -241,8 +240,7 @@ static void write_metrics(FILE *f, const struct metrics *m)
 		ECHOD_VERSION, m->backend);
 	per_worker(f, m, "echod_connections_accepted_total", "counter",
 		   "TCP connections accepted", STAT(accepted));
-	refused_by(f, m);
-	closed_by(f, m);
+	connections(f, m);
 	per_worker(f, m, "echod_messages_total", "counter",
 		   "Messages echoed over TCP, as they are echoed",
 		   STAT(messages));

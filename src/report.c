@@ -319,16 +319,6 @@ static void json_counts(FILE *f, const char *name, const _Atomic uint64_t *v,
 	fputc('}', f);
 }
 
-static const char *close_label(int r)
-{
-	return close_reason_label((enum close_reason)r);
-}
-
-static const char *refuse_label(int r)
-{
-	return refuse_reason_label((enum refuse_reason)r);
-}
-
 static void json_totals(FILE *f, const char *time, const struct worker *w)
 {
 	const struct worker_stats *s = &w->stats;
@@ -340,9 +330,10 @@ static void json_totals(FILE *f, const char *time, const struct worker *w)
 		w->id, (unsigned long long)counter_get(&s->accepted),
 		(unsigned long long)(counter_get(&s->accepted) - closed),
 		(unsigned long long)closed);
-	json_counts(f, "closed_by", s->closed_by, CLOSE_NREASONS, close_label);
+	json_counts(f, "closed_by", s->closed_by, CLOSE_NREASONS,
+		    close_reason_label);
 	json_counts(f, "refused_by", s->refused_by, REFUSE_NREASONS,
-		    refuse_label);
+		    refuse_reason_label);
 	fprintf(f,
 		",\"backpressure_pauses\":%llu,\"memory_waits\":%llu,\"messages\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu}\n",
 		(unsigned long long)counter_get(&s->pauses),
