@@ -18,6 +18,7 @@
 
 #include <liburing.h>
 
+#include "budget.h"
 #include "conn.h"
 #include "core.h"
 #include "options.h"
@@ -139,6 +140,11 @@ struct uring_bufs {
 	uint16_t *parked; /* ids out of circulation (a stack) */
 	uint16_t *pos; /* by id: the ring entry it was last given in */
 	uint32_t nparked;
+	/*
+	 * Provided buffers whose pages and charge went back at a trim (the
+	 * ring idle, all free): charged again as the kernel fills them.
+	 */
+	uint32_t uncharged;
 	unsigned int adds; /* given back since the last publish */
 	int mask;
 	bool touched; /* a buffer was used since the last trim */
@@ -170,6 +176,11 @@ static inline void uring_buf_taken(struct uring_bufs *b)
 {
 	b->nfree--;
 	b->touched = b->recent = true;
+	/* Its pages are back: the kernel has written to them. */
+	if (b->uncharged) {
+		b->uncharged--;
+		budget_force(b->budget, b->size);
+	}
 }
 
 /*

@@ -69,8 +69,9 @@ int uring_bufs_init(struct uring_bufs *b, struct io_uring *ring,
 void uring_bufs_destroy(struct uring_bufs *b)
 {
 	if (b->budget)
-		budget_give(b->budget, (size_t)b->nprovided * b->size);
-	b->nprovided = 0;
+		budget_give(b->budget,
+			    (size_t)(b->nprovided - b->uncharged) * b->size);
+	b->nprovided = b->uncharged = 0;
 	if (b->mem)
 		munmap(b->mem, b->mem_bytes);
 	if (b->br)
@@ -97,6 +98,19 @@ void uring_bufs_trim(struct uring_bufs *b, unsigned int setup_flags)
 		return; /* one is ours: at a later tick */
 	madvise(b->mem, b->mem_bytes, MADV_DONTNEED);
 	b->touched = false;
+	/*
+	 * The buffers stay in the kernel's ring (entries cannot be taken
+	 * back), but their pages are gone, and so goes their charge, all
+	 * but the reserve's: an idle worker holds no more of --memory than
+	 * that, and a small budget is not kept full by a ring nobody uses.
+	 */
+	if (b->nprovided > URING_BUFS_RESERVE + b->uncharged) {
+		budget_give(b->budget,
+			    (size_t)(b->nprovided - URING_BUFS_RESERVE -
+				     b->uncharged) *
+				    b->size);
+		b->uncharged = b->nprovided - URING_BUFS_RESERVE;
+	}
 }
 
 static void provide(struct uring_bufs *b, unsigned int bid)

@@ -11,6 +11,7 @@ stream no log line can reach.
   echo and nothing else, even with -v.
 Once per backend where a backend serves."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -140,9 +141,34 @@ def test_tight_descriptors(backend):
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
 
+def held_bytes(srv):
+    """What echod holds for connections' data, from the SIGUSR1 table."""
+    start = len(srv.lines)
+    srv.proc.send_signal(signal.SIGUSR1)
+    m = srv.wait_log(r"^memory: (\d+) bytes held", 5, start)
+    return int(m.group(1)) if m else None
+
+
+def test_small_memory_gives_back(backend):
+    """Under --memory 1M, once the load is gone, what echod holds comes
+    down: nothing on epoll; on io_uring the ring of receive buffers,
+    charged while the kernel may fill them, keeps only its reserve of 4,
+    so that an idle ring does not keep a small budget full."""
+    srv = Echod("-t", "1", "-b", "127.0.0.1", "--memory", "1M", backend=backend)
+    p = subprocess.run([ECHOBENCH, "-c", "50", "-s", "2048", "-D", "2", "--quiet", "%s:%d" % srv.addr()],
+                       capture_output=True, text=True, timeout=60)
+    ok(p.returncode == 0, "%s --memory 1M: 50 clients' 2 KiB echoes for 2 s, every byte right" % backend, p.stderr[-500:])
+    limit = 4 * 65536 if backend == "io_uring" else 0
+    held = []
+    ok(wait_until(lambda: held.append(held_bytes(srv)) or (held[-1] is not None and held[-1] <= limit), 8, 0.5),
+       "%s --memory 1M: once the load is gone, it holds at most %d bytes (%s)" % (backend, limit, held[-3:]))
+    eq(srv.stop(), 0, "%s --memory 1M: exit 0" % backend)
+
+
 for_each_backend(test_urgent)
 for_each_backend(test_tight_descriptors)
 for_each_backend(test_kernel_held)
 for_each_backend(test_inetd_streams)
+for_each_backend(test_small_memory_gives_back)
 test_no_ipv6()
 done_testing()
