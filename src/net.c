@@ -372,6 +372,111 @@ int net_bind_udp(const union net_addr *a, int flags, union net_addr *bound)
 	return fd;
 }
 
+/* The jump from instruction at to target, as a jt or jf offset. */
+static uint8_t jump_to(unsigned int at, unsigned int target)
+{
+	return (uint8_t)(target - at - 1);
+}
+
+static uint32_t key_word(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	       (uint32_t)b[2] << 8 | b[3];
+}
+
+static bool shed_v4(const struct net_shed *sh)
+{
+	return IN6_IS_ADDR_V4MAPPED(
+		(const struct in6_addr *)(const void *)sh->key);
+}
+
+#define STMT(code, k) ((struct sock_filter)BPF_STMT(code, k))
+#define JEQ(k, jt, jf) \
+	((struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, k, jt, jf))
+
+/*
+ * Writes from c[pc] the comparisons of the source address with each
+ * shed source of one IP version (IPv4 at offset 12 of the network
+ * header, an IPv6 /64 at 8), noting in match[i] the jump to patch for
+ * source i, and a "keep" for no match. Returns the next pc.
+ */
+static unsigned int shed_matches(struct sock_filter *c, unsigned int pc,
+				 const struct net_shed *shed, unsigned int n,
+				 bool v4, unsigned int *match)
+{
+	if (v4)
+		c[pc++] = STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12);
+	for (unsigned int i = 0; i < n; i++) {
+		if (shed_v4(&shed[i]) != v4)
+			continue;
+		if (!v4) {
+			c[pc++] =
+				STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 8);
+			c[pc++] = JEQ(key_word(shed[i].key), 0, 2);
+			c[pc++] = STMT(BPF_LD | BPF_W | BPF_ABS,
+				       SKF_NET_OFF + 12);
+		}
+		match[i] = pc;
+		c[pc++] = JEQ(key_word(shed[i].key + (v4 ? 12 : 4)), 0, 0);
+	}
+	c[pc++] = STMT(BPF_RET | BPF_K, 0xffffffff);
+	return pc;
+}
+
+/*
+ * The program: the IP version from the network header, the source
+ * address against each shed source of that version; a match jumps to
+ * that source's block, which passes a random 1 in 2^shift. Returning 0
+ * drops the datagram; -1 keeps it whole (a smaller number would trim
+ * it).
+ */
+int net_udp_shed(int fd, const struct net_shed *shed, unsigned int n)
+{
+	struct sock_filter c[8 + 7 * NET_SHED_MAX];
+	unsigned int match[NET_SHED_MAX], block[NET_SHED_MAX];
+	unsigned int pc = 0, v6_at, keep, drop, at;
+	struct sock_fprog prog;
+
+	if (n == 0) {
+		if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0) < 0 &&
+		    errno != ENOENT)
+			return -errno;
+		return 0;
+	}
+	if (n > NET_SHED_MAX)
+		return -EINVAL;
+	c[pc++] = STMT(BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF);
+	c[pc++] = STMT(BPF_ALU | BPF_RSH | BPF_K, 4);
+	pc++; /* the jump to IPv6, below */
+	v6_at = shed_matches(c, pc, shed, n, true, match);
+	pc = shed_matches(c, v6_at, shed, n, false, match);
+	c[2] = JEQ(6, jump_to(2, v6_at), 0);
+	for (unsigned int i = 0; i < n; i++) {
+		block[i] = pc;
+		c[pc++] = STMT(BPF_LD | BPF_W | BPF_ABS,
+			       SKF_AD_OFF + SKF_AD_RANDOM);
+		c[pc++] = STMT(BPF_ALU | BPF_AND | BPF_K,
+			       (1u << shed[i].shift) - 1);
+		pc++; /* the jump to keep or drop, below */
+	}
+	keep = pc;
+	c[pc++] = STMT(BPF_RET | BPF_K, 0xffffffff);
+	drop = pc;
+	c[pc++] = STMT(BPF_RET | BPF_K, 0);
+	for (unsigned int i = 0; i < n; i++) {
+		at = block[i] + 2;
+		c[match[i]].jt = jump_to(match[i], block[i]);
+		c[at] = JEQ(0, jump_to(at, keep), jump_to(at, drop));
+	}
+	memset(&prog, 0, sizeof(prog));
+	prog.len = (unsigned short)pc;
+	prog.filter = c;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) <
+	    0)
+		return -errno;
+	return 0;
+}
+
 int net_tune_conn(int fd)
 {
 	/*

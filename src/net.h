@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /*
@@ -72,6 +73,28 @@ int net_bind_udp(const union net_addr *a, int flags, union net_addr *bound);
  * leave from it. Returns 0 or -errno.
  */
 int net_udp_pktinfo(int fd, bool v6, bool v6only);
+
+/*
+ * A source whose datagrams a UDP socket's filter mostly drops: key is an
+ * IPv4 address as ::ffff:a.b.c.d or an IPv6 /64 with its low half zero
+ * (access_source_key's form); 1 datagram in 2^shift gets through.
+ */
+struct net_shed {
+	uint8_t key[16];
+	unsigned int shift;
+};
+
+enum {
+	NET_SHED_MAX = 8
+};
+
+/*
+ * Replaces UDP socket fd's filter with one that passes 1 in 2^shift of
+ * the datagrams of each of the n (at most NET_SHED_MAX) sources in shed,
+ * chosen at random, and all others; n = 0 removes the filter. The
+ * kernel drops the rest before they are queued. Returns 0 or -errno.
+ */
+int net_udp_shed(int fd, const struct net_shed *shed, unsigned int n);
 
 /* Sets the options every accepted connection gets (TCP_NODELAY). */
 int net_tune_conn(int fd);

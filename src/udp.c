@@ -1,6 +1,7 @@
 /* udp.c - datagram echo with recvmmsg/sendmmsg and its safety guards. */
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,9 @@
 #include "log.h"
 #include "options.h"
 #include "udp.h"
+
+_Static_assert((int)OPTIONS_MAX_BINDS <= (int)UDP_FDS,
+	       "a worker's UDP sockets");
 
 static const char *const verdict_names[UDP_NVERDICTS] = {
 	[UDP_ECHO] = "echoed",
@@ -250,16 +254,161 @@ static void refill(int64_t *tokens, uint64_t rate, uint64_t elapsed_ms)
 		*tokens = cap;
 }
 
+/*
+ * Shedding. A source flooding faster than the worker drains its socket
+ * keeps the socket's receive queue full, and the kernel then drops what
+ * every other source whose datagrams land on that socket sends (one
+ * source's datagrams all go to one worker's socket: the port's steering
+ * program hashes the source's address and port). Judging the excess
+ * here comes too late, after the queue, so the socket's filter drops
+ * most of it instead, before it is queued, without a copy or a wakeup;
+ * what still gets through keeps the source's rate budget served and
+ * measures its rate, judged again every UDP_TICK_MS.
+ */
+static struct udp_shed *shed_find(struct udp_worker *u, const uint8_t key[16])
+{
+	for (unsigned int i = 0; i < u->nshed; i++)
+		if (memcmp(u->shed[i].f.key, key, 16) == 0)
+			return &u->shed[i];
+	return NULL;
+}
+
+/*
+ * The shift that lets a source sending rate datagrams a second through
+ * at between one and two times the target; 0 when it sends less.
+ */
+static unsigned int shed_shift(const struct udp_worker *u, uint64_t rate)
+{
+	uint64_t target = 2 * (uint64_t)u->o->udp_rate;
+	unsigned int shift = 0;
+
+	if (target < UDP_SHED_PASS)
+		target = UDP_SHED_PASS;
+	while (shift < 20 && target << (shift + 1) <= rate)
+		shift++;
+	return shift;
+}
+
+static void shed_log(const uint8_t key[16], unsigned int shift, uint64_t rate)
+{
+	char text[INET6_ADDRSTRLEN + 3];
+	bool v4 = IN6_IS_ADDR_V4MAPPED(
+		(const struct in6_addr *)(const void *)key);
+
+	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? key + 12 : key, text,
+		  INET6_ADDRSTRLEN);
+	if (!v4)
+		strcat(text, "/64");
+	if (shift)
+		log_info(
+			"udp: flood from %s (%llu/s or more): 1 datagram in %u let through",
+			text, (unsigned long long)rate, 1u << shift);
+	else
+		log_info("udp: flood from %s over (%llu/s)", text,
+			 (unsigned long long)rate);
+}
+
+/* Counts a drop over rate; a source with UDP_SHED_AT in a tick is shed. */
+static void note_over(struct udp_worker *u, struct udp_source *s,
+		      const uint8_t key[16], uint64_t now_ms)
+{
+	struct udp_shed *sh;
+	uint64_t rate;
+
+	/* The overflow bucket is many sources: none to single out. */
+	if (s == &u->overflow)
+		return;
+	if (s->over_tick != u->tick) {
+		s->over_tick = u->tick;
+		s->over = 0;
+	}
+	if (++s->over != UDP_SHED_AT || u->nshed == NET_SHED_MAX ||
+	    u->tick_ms == 0 || now_ms <= u->tick_ms || shed_find(u, key))
+		return;
+	/* At least: its drops may have begun after the tick did. */
+	rate = (uint64_t)UDP_SHED_AT * 1000 / (now_ms - u->tick_ms);
+	sh = &u->shed[u->nshed];
+	sh->f.shift = shed_shift(u, rate);
+	if (sh->f.shift == 0)
+		return;
+	memcpy(sh->f.key, key, 16);
+	sh->seen = 0;
+	u->nshed++;
+	u->shed_gen++;
+	shed_log(key, sh->f.shift, rate);
+}
+
+/* Every UDP_TICK_MS: each shed source's rate judged again. */
+static void shed_tick(struct udp_worker *u, uint64_t now_ms)
+{
+	uint64_t ms, rate;
+	unsigned int shift;
+
+	if (u->tick_ms == 0 || now_ms < u->tick_ms) {
+		u->tick_ms = now_ms ? now_ms : 1;
+		return;
+	}
+	ms = now_ms - u->tick_ms;
+	if (ms < UDP_TICK_MS)
+		return;
+	for (unsigned int i = 0; i < u->nshed;) {
+		struct udp_shed *sh = &u->shed[i];
+
+		rate = (sh->seen << sh->f.shift) * 1000 / ms;
+		shift = shed_shift(u, rate);
+		sh->seen = 0;
+		if (shift != sh->f.shift)
+			u->shed_gen++;
+		if (shift == 0) {
+			shed_log(sh->f.key, 0, rate);
+			*sh = u->shed[--u->nshed];
+			continue;
+		}
+		sh->f.shift = shift;
+		i++;
+	}
+	u->tick++;
+	u->tick_ms = now_ms;
+}
+
+/* Gives fd the filter of the latest shed list, if it has an older one. */
+static void shed_apply(struct udp_worker *u, int fd)
+{
+	struct net_shed f[NET_SHED_MAX];
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < u->nfds && u->fds[i] != fd; i++)
+		;
+	if (i == u->nfds) {
+		if (i == UDP_FDS)
+			return;
+		u->fds[u->nfds++] = fd;
+		u->fd_gen[i] = 0;
+	}
+	if (u->fd_gen[i] == u->shed_gen)
+		return;
+	u->fd_gen[i] = u->shed_gen;
+	for (unsigned int j = 0; j < u->nshed; j++)
+		f[j] = u->shed[j].f;
+	err = net_udp_shed(fd, f, u->nshed);
+	if (err < 0)
+		log_warn("udp fd %d: filter: %s", fd, strerror(-err));
+}
+
 bool udp_rate_allow(struct udp_worker *u, const union net_addr *src, size_t n,
 		    uint64_t now_ms)
 {
 	const struct options *o = u->o;
 	struct udp_source *s;
+	struct udp_shed *sh;
 	uint8_t key[16];
 
 	if (o->udp_rate == 0 && o->udp_byte_rate == 0)
 		return true;
 	access_source_key(src, key);
+	if (u->nshed && (sh = shed_find(u, key)))
+		sh->seen++;
 	s = find_source(u, key, now_ms);
 	if (s->last_ms == 0) {
 		/*
@@ -275,8 +424,10 @@ bool udp_rate_allow(struct udp_worker *u, const union net_addr *src, size_t n,
 	}
 	s->last_ms = now_ms ? now_ms : 1;
 	if ((o->udp_rate && s->packets < 1000) ||
-	    (o->udp_byte_rate && s->bytes < (int64_t)n * 1000))
+	    (o->udp_byte_rate && s->bytes < (int64_t)n * 1000)) {
+		note_over(u, s, key, now_ms);
 		return false;
+	}
 	s->packets -= 1000;
 	s->bytes -= (int64_t)n * 1000;
 	return true;
@@ -401,6 +552,8 @@ int udp_serve(struct udp_worker *u, int fd, uint64_t now_ms)
 	enum udp_verdict v;
 	int n, k;
 
+	shed_tick(u, now_ms);
+	shed_apply(u, fd);
 	for (int b = 0; b < UDP_BATCHES_PER_CALL; b++) {
 		prepare_batch(u);
 		n = recvmmsg(fd, u->in, UDP_BATCH, MSG_DONTWAIT, NULL);

@@ -46,6 +46,16 @@ enum {
 	UDP_SLOTS = 2 * UDP_SOURCES, /* so the table is never over half full */
 	UDP_SWEEP_MS = 100, /* a full table drops idle entries this often */
 	UDP_CTRL = 64, /* room for one pktinfo control message */
+	UDP_FDS = 16, /* UDP sockets per worker, at most (OPTIONS_MAX_BINDS) */
+	/*
+	 * Shedding: a source with this many datagrams dropped over rate in
+	 * one UDP_TICK_MS has the kernel drop most of its datagrams before
+	 * they are queued, so that it gets through at about UDP_SHED_PASS a
+	 * second (or twice its --udp-rate, if more).
+	 */
+	UDP_SHED_AT = 16384,
+	UDP_SHED_PASS = 4096,
+	UDP_TICK_MS = 1000,
 };
 
 /*
@@ -56,6 +66,14 @@ struct udp_source {
 	uint8_t key[16]; /* access_source_key's */
 	uint64_t last_ms; /* 0 = free slot */
 	int64_t packets, bytes;
+	uint32_t over; /* datagrams dropped over rate in tick over_tick */
+	uint32_t over_tick;
+};
+
+/* A source being shed: its filter entry and what got through of it. */
+struct udp_shed {
+	struct net_shed f;
+	uint64_t seen; /* datagrams received since the last tick */
 };
 
 /*
@@ -80,6 +98,17 @@ struct udp_worker {
 	struct udp_source overflow;
 	uint64_t sweep_ms; /* when the full table was last swept */
 	struct siphash_key hkey;
+	/*
+	 * Flooding sources (at most NET_SHED_MAX) the sockets' filters shed;
+	 * shed_gen counts changes, fd_gen[i] is the change fds[i]'s filter
+	 * was last set to. Re-judged every UDP_TICK_MS, tick_ms.
+	 */
+	struct udp_shed shed[NET_SHED_MAX];
+	unsigned int nshed, shed_gen;
+	int fds[UDP_FDS];
+	unsigned int fd_gen[UDP_FDS], nfds;
+	uint64_t tick_ms;
+	uint32_t tick;
 	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	union net_addr names[UDP_BATCH];
