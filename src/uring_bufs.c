@@ -101,7 +101,7 @@ void uring_bufs_trim(struct uring_bufs *b, unsigned int setup_flags)
 	/*
 	 * The buffers stay in the kernel's ring (entries cannot be taken
 	 * back), but their pages are gone, and so goes their charge, all
-	 * but the reserve's: an idle worker holds no more of --memory than
+	 * but the reserve's: an idle worker keeps no more of --memory than
 	 * that, and a small budget is not kept full by a ring nobody uses.
 	 */
 	if (b->nprovided > URING_BUFS_RESERVE + b->uncharged) {
