@@ -216,6 +216,12 @@ $(BUILD)/fuzz/fuzz-%: $(BUILD)/fuzz/fuzz-%.o $(OBJ_LIB)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
 
+# fuzz-conn stands in for the kernel under the epoll backend: these calls,
+# from every object linked in, go to its __wrap_ functions.
+FUZZ_CONN_WRAP := accept4 close epoll_create1 epoll_ctl epoll_wait read recv \
+	send setsockopt shutdown splice
+$(BUILD)/fuzz/fuzz-conn: ALL_LDFLAGS += $(FUZZ_CONN_WRAP:%=-Wl,--wrap=%)
+
 fuzz-run-%:
 	@mkdir -p build-fuzz/corpus/$*
 	$(Q)build-fuzz/fuzz/$* -max_total_time=$(FUZZ_SECONDS) \
