@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # echod build: GNU make, no configure step.
 #
 #   make                 build echod, echobench and examples/ into build/

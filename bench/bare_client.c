@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * bare_client.c - the reference client of `make bench`: what an echo load
  * costs when a client does nothing but the system calls. One thread, one

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """conns.py - what a connection costs echod: idle memory, and CPU per echo
 as the count grows. Part of the benchmarks (BENCHMARKS.md), not a test.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """memory_mix.py - echod's resident memory before, during and after a hostile
 mix, for BENCHMARKS.md ("Memory after a hostile soak"). Not a test.
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # bench/multihost.sh - one echobench result from several load hosts.
 #
 # usage: bench/multihost.sh TARGET HOST... [-- ECHOBENCH-ARGS...]

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # bench/peers.sh - build the published C echo servers that `make bench`
 # compares echod with, outside the tree, and print the PEERS string for
 # bench/run.sh.

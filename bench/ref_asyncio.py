@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """ref_asyncio.py - reference echo server on Python asyncio, TCP and UDP.
 
 A yardstick for `make bench` (bench/run.sh) and a UDP peer for the tests

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """report.py - the tables of `make bench`, from bench/run.sh's run directory.
 
 usage: report.py OUT REPS "ROWS" "COLUMNS" "COST_COLUMNS" OPEN_RATE

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # bench/run.sh - `make bench`: a fixed matrix of echobench workloads against
 # echod and reference servers on this machine, printed as markdown tables
 # (bench/report.py): medians of absolutes, then echod / each peer as the

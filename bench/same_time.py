@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """same_time.py - `make bench-same-time`: echod's CPU per echo against a
 peer's, both serving the same open-loop load at the same time. Part of the
 benchmarks (BENCHMARKS.md), not a test.

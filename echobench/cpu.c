@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * cpu.c - CPU accounting from getrusage(2), /proc/PID/stat and the
  * processes' CPU-time clocks.

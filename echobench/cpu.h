@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* cpu.h - CPU time of echobench itself and of the server under test. */
 #ifndef ECHOBENCH_CPU_H
 #define ECHOBENCH_CPU_H

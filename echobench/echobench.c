@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * echobench.c - main(): load generator for RFC 862 echo servers. Parses the
  * options, starts one event-loop thread per --threads, keeps the timeline

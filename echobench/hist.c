@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* hist.c - log-linear latency histogram: recording, merging, percentiles. */
 #include <math.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* hist.h - log-linear latency histogram (HdrHistogram's idea, our code). */
 #ifndef ECHOBENCH_HIST_H
 #define ECHOBENCH_HIST_H

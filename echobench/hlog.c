@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * hlog.c - HdrHistogram's compressed V2 histogram encoding and interval log
  * format, so that echobench's latencies can be read by HdrHistogram's own

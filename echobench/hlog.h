@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * hlog.h - HdrHistogram interoperability: histograms in its compressed V2
  * encoding (base64), and its interval log format, written and read.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* loadgen.c - lg_: thread start-up, per-thread counters, timeline helpers. */
 #include <sys/epoll.h>
 #include <sys/socket.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* loadgen.h - lg_: event-loop threads, their counters, and the timeline. */
 #ifndef ECHOBENCH_LOADGEN_H
 #define ECHOBENCH_LOADGEN_H

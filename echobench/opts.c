@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* opts.c - echobench's getopt_long parsing, defaults and validation. */
 #include <sys/types.h>
 #include <sys/socket.h>

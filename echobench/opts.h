@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* opts.h - echobench's command line, parsed into one struct bench_opts. */
 #ifndef ECHOBENCH_OPTS_H
 #define ECHOBENCH_OPTS_H

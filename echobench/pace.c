@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * pace.c - open-loop pacing: every connection sends one message per
  * period (connections / --rate), whether or not the server keeps up.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * pace.h - open-loop pacing (--rate), shared by the TCP and UDP loops: when
  * each connection's next message is due, and the time its latency is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* pattern.c - the pseudo-random sequence messages are cut from. */
 #include <stdint.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* pattern.h - the bytes each message carries, and checking what came back. */
 #ifndef ECHOBENCH_PATTERN_H
 #define ECHOBENCH_PATTERN_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * plot.c - the latency distribution as CSV (HdrHistogram's percentile
  * table) and as an SVG plot of latency by percentile, readable in a browser.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * probe.c - start-up checks, so that an unreachable server or a missing
  * file-descriptor budget is one clear line before any load starts.

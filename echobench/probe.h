@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* probe.h - start-up checks: is the server there, are there enough fds. */
 #ifndef ECHOBENCH_PROBE_H
 #define ECHOBENCH_PROBE_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* results.c - progress lines, the text summary and the JSON document. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* results.h - progress lines, the summary, JSON, CSV and SVG output. */
 #ifndef ECHOBENCH_RESULTS_H
 #define ECHOBENCH_RESULTS_H

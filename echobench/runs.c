@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * runs.c - `echobench merge` and `echobench plot`: runs read back from
  * their --json documents or --hlog interval logs. Merge adds the runs'

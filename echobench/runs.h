@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* runs.h - `echobench merge` and `echobench plot` (runs.c). */
 #ifndef ECHOBENCH_RUNS_H
 #define ECHOBENCH_RUNS_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * selftest.c - the hidden --selftest-histogram FILE: records the numbers in
  * FILE (nanoseconds, one per line) and prints the percentiles the reports

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* selftest.h - checks echobench runs on itself (hidden options). */
 #ifndef ECHOBENCH_SELFTEST_H
 #define ECHOBENCH_SELFTEST_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * tcp_client.c - the TCP client loop of one thread: pipelined ping-pong
  * (closed or open loop), stream and churn, checking every echoed byte.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * threshold.c - --threshold: parsing "p99 < 5ms", "shortfall < 5%",
  * "loss < 1%" or "errors = 0", and measuring a finished run against them.

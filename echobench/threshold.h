@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* threshold.h - --threshold: limits a run must keep, checked at its end. */
 #ifndef ECHOBENCH_THRESHOLD_H
 #define ECHOBENCH_THRESHOLD_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * udp_client.c - the UDP client loop of one thread: closed and open loop over
  * connected datagram sockets. Losses, reorders and duplicates are what

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* accept_hold.c: the lecture's accepted connection, held open for ss(8). */
 
 /*

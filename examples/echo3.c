@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* echo3.c: the lecture's exercise: echo three messages, then close. */
 
 /*

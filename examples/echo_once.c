@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* echo_once.c: the lecture's first server: echo one message, then close. */
 
 /*

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* fds.c: the lecture's descriptor program: a socket is a file descriptor. */
 
 /*

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* listen_only.c: the lecture's listening socket, left for ss(8) to see. */
 
 /*

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * fuzz-addr.c - net_parse_addr and net_addr_text: bytes 0-1 are the
  * port, the rest the text. A literal is accepted exactly when

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * fuzz-conn.c - the epoll backend's connection state machine, run whole
  * (init, serve, destroy, with the real core, queue and framing) against

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * fuzz-framing.c - conn_consume, the framing and the -n limit, against a
  * model of what the peer's stream must give back.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * fuzz-http.c - http_parse_request, the --metrics listener's request
  * line: byte 0 says whether the head is complete, the rest is what the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * fuzz-options.c - options_parse on any command line: the input, split at
  * NUL bytes, is argv after "echod". It must return 0, 1 or -1; on -1 say

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * fuzz-tables.c - the two tables keyed by client addresses: the
  * --max-per-source table (access.c) and a worker's UDP rate table

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * fuzz-udp.c - udp_check_source, the verdict on a datagram's source.
  *

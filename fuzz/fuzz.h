@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * fuzz.h - what the libFuzzer harnesses in fuzz/ share: the entry point
  * libFuzzer calls, and a check that aborts (so libFuzzer saves the

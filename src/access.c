@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* access.c - --allow/--deny rules and the per-source connection count. */
 #include <arpa/inet.h>
 #include <errno.h>

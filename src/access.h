@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * access.h - who may connect: --allow/--deny CIDR rules, and the
  * process-wide count of open connections per source for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* activate.c - taking over sockets from systemd or inetd, checked. */
 #include <sys/socket.h>
 #include <netinet/in.h>

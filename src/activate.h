@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * activate.h - sockets echod is given instead of opening: by systemd
  * (socket activation, LISTEN_PID/LISTEN_FDS, from fd 3 on) or by inetd

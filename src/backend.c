@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* backend.c - the table of backends and the --backend choice. */
 #include <errno.h>
 #include <stdio.h>

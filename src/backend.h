@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * backend.h - the interface that makes epoll and io_uring interchangeable.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * backend_epoll.c - the readiness backend: one epoll loop per worker, turning
  * "readable" and "writable" into calls on the loop core.

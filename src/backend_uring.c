@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * backend_uring.c - the completion backend: one io_uring per worker,
  * turning completions into calls on the loop core. Needs Linux 6.0

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * budget.h - the --memory budget: one process-wide count of the bytes
  * echod holds for connections' data (pooled send buffers on both

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* close_reason.c - the words for each reason a connection closes. */
 #include <errno.h>
 

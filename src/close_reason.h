@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * close_reason.h - why a connection closed: one list. The -v log line,
  * the totals (SIGUSR1, --stats-interval, the exit line) and /metrics all

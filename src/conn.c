@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* conn.c - framing: what counts as a message, and the -n limit. */
 #include <string.h>
 

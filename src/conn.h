@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * conn.h - a connection as every backend sees it: who it is (slot,
  * generation, descriptor, peer), how far its framing has got, its queue

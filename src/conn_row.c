@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * conn_row.c - one connection as a row of the live table (report.h):
  * what echod counts of it and what the kernel holds for it.

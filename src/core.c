@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* core.c - the loop core: admission, settling, deadlines and close. */
 #include <sys/resource.h>
 #include <sys/socket.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * core.h - the loop core: everything a worker's event loop is, whichever
  * backend turns kernel events into calls on it. It owns the worker's

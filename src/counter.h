@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * counter.h - counters one thread writes and any thread may read while
  * it runs (the metrics thread, main's table): C11 atomics with relaxed

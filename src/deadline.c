@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* deadline.c - idle and linger lists, each ordered by its deadline. */
 #include "conn.h"
 #include "deadline.h"

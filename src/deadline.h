@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * deadline.h - a worker's open connections in the order their deadlines
  * come: idle ones by last activity (--idle-timeout), lingering ones

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * echod.c - main(): parse options, open the listening sockets, start the
  * workers (and the --metrics thread), wait for a signal (printing the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* http.c - the --metrics listener's request line, and nothing else of HTTP. */
 #include <string.h>
 

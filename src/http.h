@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * http.h - the request line of the --metrics listener's HTTP/1.x, parsed
  * without the socket, so that a fuzzer can drive it: what is asked, or

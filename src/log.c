@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* log.c - one-line logging; each line is written with a single write(2). */
 #include <sys/stat.h>
 #include <stdarg.h>

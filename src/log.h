@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * log.h - leveled one-line logging to stderr:
  * "2026-01-31T23:59:59.123Z echod[w2]: message", without the time stamp

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* metrics.c - the --metrics HTTP listener: GET /metrics, GET /connections. */
 #include <sys/eventfd.h>
 #include <sys/socket.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * metrics.h - the --metrics HTTP listener: a thread of its own with its
  * own small poll loop, off the workers' path, serving GET /metrics in

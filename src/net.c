@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* net.c - socket set-up and address text for echod; no logging here. */
 #include <sys/random.h>
 #include <sys/socket.h>

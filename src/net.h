@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* net.h - socket set-up and address text; every call returns >= 0 or -errno. */
 #ifndef ECHOD_NET_H
 #define ECHOD_NET_H

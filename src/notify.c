@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* notify.c - sd_notify's protocol, without libsystemd. */
 #include <sys/socket.h>
 #include <sys/un.h>

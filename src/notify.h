@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * notify.h - telling systemd how echod is (READY=1, STATUS=, STOPPING=1)
  * over NOTIFY_SOCKET, by sd_notify(3)'s documented protocol: one

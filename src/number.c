@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* number.c - numbers as users type them, parsed with their bounds. */
 #include <errno.h>
 #include <limits.h>

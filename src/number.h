@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * number.h - the one parser of numbers a user types (options, CIDR
  * prefix lengths, ports, user ids): decimal only, bounds checked, with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * options.c - echod's command line as one table: each option's name, the
  * field it sets, its bounds and its help. The parser, --help, the usage

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* options.h - echod's command line, parsed and validated into one struct. */
 #ifndef ECHOD_OPTIONS_H
 #define ECHOD_OPTIONS_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* outq.c - a connection's bytes to send back, and the pool of their buffers. */
 #include <sys/mman.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * outq.h - a connection's bytes waiting to go back to its peer, in order:
  * first up to OUTQ_LENT_MAX lent buffers (a backend's own buffers, sent

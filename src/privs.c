@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* privs.c - the privilege drop for --user, verified after the fact. */
 #include <errno.h>
 #include <grp.h>

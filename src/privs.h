@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* privs.h - --user: giving up root once every socket is open. */
 #ifndef ECHOD_PRIVS_H
 #define ECHOD_PRIVS_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* report.c - the live table of connections: rows, gathering, formats. */
 #include <sys/socket.h>
 #include <netinet/in.h>

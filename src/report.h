@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * report.h - the live table of connections (SIGUSR1, --stats-interval,
  * GET /connections): each worker describes its own open connections on

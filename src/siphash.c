@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* siphash.c - SipHash-2-4, written from the paper's description. */
 #include <sys/random.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * siphash.h - SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast
  * short-input PRF", 2012): a keyed hash for tables whose keys a client

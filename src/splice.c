@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * splice.c - a streaming peer's echo through a pipe (see splice.h).
  */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * splice.h - echoing a streaming peer without copying its bytes: splice(2)
  * moves the socket's pages into a pipe, and from there onto the same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* table.c - connection slots with generations, grown by doubling. */
 #include <errno.h>
 #include <stdlib.h>

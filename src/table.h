@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * table.h - a worker's connections by slot number. Backends name a
  * connection to the kernel by slot and generation, never by fd or

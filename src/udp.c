@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* udp.c - datagram echo with recvmmsg/sendmmsg and its safety guards. */
 #include <sys/socket.h>
 #include <netinet/in.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * udp.h - datagram echo, backend-neutral: batched receive and reply with
  * recvmmsg/sendmmsg, each reply sent from the address the datagram was

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * uring.h - private to the io_uring backend (backend_uring.c,
  * uring_conn.c, uring_accept.c, uring_probe.c, uring_bufs.c): the

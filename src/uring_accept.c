@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * uring_accept.c - the io_uring backend's listeners and UDP sockets:
  * multishot accepts, the polls that stand in for them while descriptors

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * uring_bufs.c - a worker's ring of provided buffers: registered with the
  * kernel, which picks one for each receive, refilled as we give them

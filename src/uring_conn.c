@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * uring_conn.c - a connection's requests on the io_uring backend: what
  * is armed for it, and what each of its completions does (the loop

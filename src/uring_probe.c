@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * uring_probe.c - what the kernel's io_uring offers: whether the backend
  * can run at all (and why not), the ring's set-up flags, and whether a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* worker.c - worker threads: start one running its backend, stop it. */
 #include <sys/eventfd.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * worker.h - a worker thread: its own listening sockets (one per address,
  * joined to the port's SO_REUSEPORT group), its own loop run by a backend

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """access.t - who may connect: --allow/--deny networks (TCP and UDP, IPv4
 and IPv6, deny wins), --max-per-source counted across workers and given
 back at close, and -4/-6 read back with ss; once per backend.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """activation.t - echod started as a service: by systemd socket activation
 (Debian's systemd-socket-activate: TCP with -l, UDP with --datagram, one
 connection per echod with --accept, inetd style with --accept --inetd), as

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """backpressure.t - clients that do not read, half-close, or reset: the server
 stops reading at its bound, keeps memory bounded, loses nothing, never dies;
 once per backend."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """bench.t - `make bench` (bench/run.sh and bench/report.py) on a tiny matrix.
 
 Runs bench/run.sh with the echod rows, a uvloop row that cannot run (its

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """bench_broken.py - deliberately broken echo servers for tests/echobench.t.
 
 usage: bench_broken.py MODE [--udp]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """churn.t - 100,000 connect, echo, close cycles (echobench -m churn: 16
 slots on two client threads, every echoed byte checked) against two
 workers, once per backend; afterwards echod holds no descriptor, no memory

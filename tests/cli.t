@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """cli.t - usage errors (exit 2), run-time errors (exit 1), each one clear
 line on stderr; --help and --version; SIGINT/SIGTERM stop cleanly (exit 0)."""
 import os

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """docs.t - the documents show what echod does.
 
 The transcripts and example commands of README.md, man/echod.1 and

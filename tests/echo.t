@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """echo.t - RFC 862 echo over TCP: every byte back, in order, for any payload,
 any read pace, IPv4 and IPv6; the start-up lines, `echod: ready` last, and
 the -v lines and the exit counters; once per backend."""

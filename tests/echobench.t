@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """echobench.t - echobench against echod, reference and broken servers.
 
 Proves that verification catches a server that corrupts, drops, duplicates

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """echobench_hlog.t - echobench's HdrHistogram interval log, read back by
 HdrHistogram's reference implementation (Debian's libhdrhistogram-java, its
 HistogramLogProcessor); several load hosts merged; the SVG plots.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """echobench_threshold.t - --threshold and a standard output of one document.
 
 Against tests/bench_broken.py's `delay` server, which holds each echo for

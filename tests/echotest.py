@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """echotest: the TAP harness and helpers every Python test file uses.
 
 A test file is one process (run by prove through tests/run-one, which kills it

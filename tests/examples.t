@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """examples.t: runs each lecture program of examples/ against real clients.
 
 Every program is started on port 0 and the port is read from its

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """fnlen.py - report C functions longer than a limit (60 lines by default).
 
 usage: fnlen.py [--max N] FILE...

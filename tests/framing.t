@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """framing.t - -n N with --framing line|raw: all N echoes arrive, then a clean
 end-of-file (never a reset), however the client splits or joins its writes;
 the lecture's telnet transcript; once per backend."""

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * helper-noipv6.c - runs a command as on a host booted with
  * ipv6.disable=1: a seccomp filter makes socket(AF_INET6, ...) fail with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * helper-udpflood.c - sends UDP datagrams from one source address and
  * port as fast as sendmmsg allows, for the fairness test: the most one

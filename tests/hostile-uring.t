@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """hostile-uring.t - issue 12, failure 1: clients that fill io_uring's
 provided buffers and then reset must not stop a worker for good.
 

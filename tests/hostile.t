@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """hostile.t - other processes on the same host against echod's ports: a
 second echod on a port in use fails with one line; a process of another user
 cannot bind the port; a process of the same user that joins the port's

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """hostile2.t - the second hostile round: bytes that must come back, a
 kernel queue a client cannot pin, a flag that is honoured, a client's
 stream no log line can reach.

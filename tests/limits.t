@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """limits.t - --max-conns, --idle-timeout and descriptor exhaustion: clients
 beyond a limit are refused at once, never left hanging, and service resumes;
 once per backend."""

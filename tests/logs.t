@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """logs.t - every log line carries a time stamp, except when standard error
 is the journal's stream (JOURNAL_STREAM names its device and inode), which
 stamps lines itself; --log-format json writes one JSON object a line. Once

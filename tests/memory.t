@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """memory.t - the --memory budget, once per backend, two workers sharing it:
 clients that never read push echod to its budget, and it degrades by
 backpressure, never by failing: nothing is closed or dropped, clients that

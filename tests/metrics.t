@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """metrics.t - --metrics: GET /metrics passes `promtool check metrics` and
 counts what the test did; a real Prometheus scrapes it and its API returns
 the accepted-connections counter; only GET /metrics and /connections are

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """signals.t - what echod does with the signals daemons are sent: SIGHUP
 (a log line) and SIGUSR1 (the table) never stop it; SIGTERM and SIGINT stop
 accepting, give open connections --grace seconds to be echoed and closed

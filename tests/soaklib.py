@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """soaklib: what the hostile, soak and churn tests check about a running
 echod after its clients are gone: its descriptors, the sockets it leaves in
 CLOSE-WAIT, its resident memory, and whether a fresh client is served.

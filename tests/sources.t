@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """sources.t - the tables keyed by client addresses under pressure: the
 --max-per-source table admits a new source however many sources hold a
 connection and whatever addresses they chose, and a source's UDP budget is

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """structure.t - the shape of the tree, read from the code and the objects.
 
 - No circle of files: module a (a.c and a.h) depends on b when a's object

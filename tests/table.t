@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """table.t - the SIGUSR1 table agrees with `ss -tanpi` taken at the same
 moment: descriptor, peer, state, Recv-Q and Send-Q of every connection
 (idle, a client that never reads so that echod is paused by backpressure

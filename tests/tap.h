@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* tap.h - a minimal TAP producer for echod's C unit tests (run by prove). */
 #ifndef ECHOD_TAP_H
 #define ECHOD_TAP_H

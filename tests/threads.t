@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """threads.t - 1,000 concurrent clients, each checking it gets back only its
 own bytes, against one worker and against several SO_REUSEPORT workers;
 once per backend. Also run under ThreadSanitizer (make check-threads)."""

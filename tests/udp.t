@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """udp.t - datagram echo (-u): each datagram back whole, as one datagram,
 from the address it was sent to; loop-prone and non-unicast sources refused;
 the per-source rate limit holds and recovers; floods never block TCP or grow

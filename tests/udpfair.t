@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """udpfair.t - one source flooding UDP as fast as a client here can send
 (helper-udpflood, sendmmsg from 127.0.0.2) costs other sources nothing:
 while it floods, 8 sockets from 127.0.0.3 to 127.0.0.10 sending 100

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* unit-access.c - CIDR rules (deny wins, allow restricts) and the
  * per-source table: never full while entries are at most what it holds,
  * found after a take, gone after the last give. */

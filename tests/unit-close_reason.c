@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * unit-close_reason.c - every close reason has its words and a label of
  * its own, so that the log, the totals and /metrics, which all walk the

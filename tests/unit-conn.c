@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* unit-conn.c - framing, message limits, the send queue and the slot table. */
 #include <stdio.h>
 #include <string.h>

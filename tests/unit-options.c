@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* unit-options.c - option parsing and number validation (tests/tap.h). */
 #include <limits.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * unit-siphash.c - SipHash-2-4 against the reference vectors (key
  * 00 01 .. 0f, message 00 01 .. of each length; the paper's appendix

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * unit-udp.c - the UDP source checks and per-source token buckets: per
  * IPv4 address or IPv6 /64, and never reset by other sources.

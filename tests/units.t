@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """units.t - the systemd units: `make install` puts them under PREFIX
 (staged under DESTDIR) with ExecStart naming the installed echod; each
 passes `systemd-analyze verify`; `systemd-analyze security --offline=true`

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """uring.t - what only the io_uring backend can get wrong: buffers of the
 shared ring handed to the wrong client or lost, a ring that runs dry, clients
 that never read holding every buffer, and `auto` falling back to epoll when

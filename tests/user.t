@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """user.t - --user NAME[:GROUP]: echod binds the echo port (7) as root, then
 runs as NAME with no supplementary groups, read back from /proc/PID/status;
 a drop that cannot happen is fatal; root without --user is warned about

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """valgrind.t - echod under valgrind's memcheck for a short run on
 the epoll backend: echoes, a stream, a half-close, a reset mid-message, a client
 that never reads, a refused UDP source and an echoed datagram, then SIGTERM.
