@@ -12,11 +12,13 @@ stream no log line can reach.
   echo and nothing else, even with -v.
 Once per backend where a backend serves."""
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from echotest import *  # noqa: E402,F401
@@ -111,7 +113,9 @@ def test_tight_descriptors(backend):
     come back to what they were, and ten fresh clients are each served
     (with room for one, a client that comes while the last one's close is
     still being done is refused, so each may try three times)."""
-    srv = Echod("-t", "8", "-v", "-b", "127.0.0.1", backend=backend, prefix=["prlimit", "--nofile=64"])
+    srv = Echod("-t", "8", "-v", "-b", "127.0.0.1", "--metrics", "127.0.0.1:0", backend=backend,
+                prefix=["prlimit", "--nofile=64"])
+    m = srv.wait_log(r"metrics on http (\S+):(\d+)", 5)
     ok(srv.wait_log(r"descriptor limit 64 leaves room for \d+ connections? with 8 workers: raise it", 5),
        "%s: a descriptor limit too tight for the workers is said at start" % backend)
     before = fd_count(srv.proc.pid)
@@ -123,6 +127,11 @@ def test_tight_descriptors(backend):
             pass
     for c in flood:
         c.close()
+    with urllib.request.urlopen("http://%s:%s/metrics" % (m.group(1), m.group(2)), timeout=5) as r:
+        text = r.read().decode()
+    refused = sum(float(x) for x in re.findall(r'^echod_connections_refused_total\{[^}]*reason="descriptors"\} (\S+)$',
+                                               text, re.M))
+    ok(refused > 0, "%s: /metrics counts the flood's refusals under reason=\"descriptors\" (%d)" % (backend, refused))
     ok(wait_until(lambda: fd_count(srv.proc.pid) == before, 5),
        "%s: after the flood, echod holds the %d descriptors it held before" % (backend, before))
     served = 0
