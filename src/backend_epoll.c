@@ -186,7 +186,7 @@ static bool splice_ready(const struct eloop *l, struct conn *c)
  * kept; through the pipe when c streams. Returns an enum read_result or
  * -errno.
  */
-static int read_once(struct eloop *l, struct conn *c)
+static int read_once(struct eloop *l, struct conn *c, bool urgent)
 {
 	const struct options *o = l->core.o;
 	bool queued = outq_bytes(&c->out) > 0;
@@ -201,7 +201,12 @@ static int read_once(struct eloop *l, struct conn *c)
 				      : l->read_size);
 	if (space == 0)
 		return READ_DRAINED;
-	if (!queued && space == l->read_size && splice_ready(l, c))
+	/*
+	 * splice(2) never reads past the urgent mark (tcp_read_sock stops
+	 * there: EAGAIN, or 0 after a FIN, which would read as the end):
+	 * with urgent data in, recv takes it in line.
+	 */
+	if (!urgent && !queued && space == l->read_size && splice_ready(l, c))
 		return splice_once(l, c);
 	if (queued)
 		buf = outq_tail(&l->core.pool, &c->out, o->max_pending, &space);
@@ -233,14 +238,14 @@ static int read_once(struct eloop *l, struct conn *c)
  * Only while there is room. Returns an enum read_result (READ_FULL:
  * stopped at READS_PER_EVENT with more perhaps waiting) or -errno.
  */
-static int read_ready(struct eloop *l, struct conn *c, bool to_end)
+static int read_ready(struct eloop *l, struct conn *c, bool to_end, bool urgent)
 {
 	uint64_t before = c->bytes_in;
 	int r = READ_FULL;
 
 	/* Without room read_once reads nothing: re-armed on resume. */
 	for (int i = 0; i < READS_PER_EVENT && r == READ_FULL; i++) {
-		r = read_once(l, c);
+		r = read_once(l, c, urgent);
 		if (to_end && r == READ_SHORT)
 			r = READ_FULL;
 	}
@@ -291,7 +296,8 @@ static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
 	    !(c->flags & CONN_PEER_EOF)) {
 		err = read_ready(
 			l, c,
-			events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI));
+			events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI),
+			events & EPOLLPRI);
 		if (err == READ_EOF)
 			c->flags |= CONN_PEER_EOF;
 		more = err == READ_FULL;
