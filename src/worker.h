@@ -19,6 +19,7 @@
 #include "udp.h"
 
 struct backend_ops;
+struct fault_registry;
 struct report_row;
 
 /* Connection lifetimes: bucket i counts those up to its bound. */
@@ -94,6 +95,8 @@ struct worker_shared {
 	int fail_fd; /* eventfd a failing worker writes to wake main() */
 	pthread_barrier_t started; /* every worker's set-up, and main, meet */
 	struct access_sources sources; /* for --max-per-source */
+	/* --fault, --control (fault.h); NULL when neither: no fault path. */
+	struct fault_registry *faults;
 	struct worker_one one;
 	atomic_int serving; /* workers in their backend's serve: /readyz */
 	atomic_bool draining; /* SIGTERM's grace: not ready for new clients */
