@@ -69,7 +69,7 @@ CFLAGS ?= -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNINGS) \
 	-fstack-protector-strong -fPIE $(SANFLAGS) -MMD -MP $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SANFLAGS) $(LDFLAGS)
-LIBS = -pthread
+LIBS = -pthread -lm
 ifeq ($(LIBURING),1)
 ALL_CFLAGS += -DHAVE_LIBURING=1
 LIBS += -luring

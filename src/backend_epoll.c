@@ -265,14 +265,19 @@ static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 {
 	struct epoll_event ev = {0};
 	uint32_t want = EPOLLET;
+	unsigned int fault = c->fault ? core_fault_wants(&l->core, c) : 0;
 
-	if (!(c->flags & CONN_PEER_EOF) &&
-	    core_read_room(&l->core, c,
-			   outq_room(&c->out, l->core.o->max_pending)) > 0)
+	if (c->fault ? fault & CORE_WANT_READ
+		     : !(c->flags & CONN_PEER_EOF) &&
+			       core_read_room(
+				       &l->core, c,
+				       outq_room(&c->out,
+						 l->core.o->max_pending)) > 0)
 		want |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
-	if (outq_bytes(&c->out) > 0)
+	if (c->fault ? fault & CORE_WANT_WRITE : outq_bytes(&c->out) > 0)
 		want |= EPOLLOUT;
-	if (want == *registered(c) && !rearm)
+	/* The core reads a connection with faults only so far: look again. */
+	if (want == *registered(c) && !rearm && !c->fault)
 		return 0;
 	ev.events = want;
 	ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
@@ -282,34 +287,52 @@ static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 	return 0;
 }
 
-static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
+/*
+ * What an event of c's means, read and sent as echoes: CLOSE_NONE, or
+ * why c must close. *more: reads stopped with bytes perhaps waiting.
+ */
+static enum close_reason serve_events(struct eloop *l, struct conn *c,
+				      uint32_t events, bool *more)
 {
-	bool more = false;
-	enum close_reason why;
+	const uint32_t input =
+		EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI;
 	int err = 0;
 
 	if ((events & EPOLLOUT) && outq_bytes(&c->out) > 0)
 		err = flush(l, c);
-	if (!err &&
-	    (events &
-	     (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) &&
-	    !(c->flags & CONN_PEER_EOF)) {
+	if (!err && (events & input) && !(c->flags & CONN_PEER_EOF)) {
 		err = read_ready(
 			l, c,
 			events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI),
 			events & EPOLLPRI);
 		if (err == READ_EOF)
 			c->flags |= CONN_PEER_EOF;
-		more = err == READ_FULL;
+		*more = err == READ_FULL;
 		if (err > 0)
 			err = 0;
 	}
 	if (err < 0) {
 		log_debug("fd %d: %s", c->fd, strerror(-err));
-		close_conn(l, c, close_reason_of(err));
-		return;
+		return close_reason_of(err);
 	}
-	why = core_settle(&l->core, c);
+	return CLOSE_NONE;
+}
+
+static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
+{
+	const uint32_t input =
+		EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI;
+	bool more = false;
+	enum close_reason why;
+
+	/* With faults, the core reads and sends: epoll only watches. */
+	if (c->fault)
+		why = core_fault_io(&l->core, c, events & input,
+				    events & EPOLLOUT);
+	else
+		why = serve_events(l, c, events, &more);
+	if (why == CLOSE_NONE)
+		why = core_settle(&l->core, c);
 	if (why == CLOSE_NONE && update_interest(l, c, more) < 0)
 		why = CLOSE_ERROR;
 	if (why != CLOSE_NONE)

@@ -17,7 +17,8 @@
 	X(CLOSE_MEMORY, "memory", "out of memory")            \
 	X(CLOSE_SHUTDOWN, "shutdown", "shutdown")             \
 	X(CLOSE_SEND_TIMEOUT, "send_timeout", "send timeout") \
-	X(CLOSE_LIFETIME, "lifetime", "lifetime")
+	X(CLOSE_LIFETIME, "lifetime", "lifetime")             \
+	X(CLOSE_FAULT, "fault", "fault injected")
 
 enum close_reason {
 	CLOSE_NONE = -1, /* not closing */

@@ -14,6 +14,7 @@
 #include "net.h"
 #include "outq.h"
 
+struct fault_conn;
 struct options;
 struct report_row;
 
@@ -61,6 +62,7 @@ struct conn {
 	uint32_t counted_in, counted_out, counted_messages;
 	uint64_t messages, bytes_in, bytes_out;
 	union net_addr peer;
+	struct fault_conn *fault; /* --fault, --control: the core serves it */
 };
 
 /* The backend's state for c, core_init's priv_size bytes, zeroed at admit. */

@@ -16,6 +16,9 @@
 #include "conn.h"
 #include "core.h"
 #include "counter.h"
+#include "fault.h"
+#include "fault_conn.h"
+#include "fault_udp.h"
 #include "log.h"
 #include "net.h"
 #include "options.h"
@@ -51,6 +54,12 @@ int core_init(struct core *k, struct worker *w, size_t priv_size,
 		return -ENOMEM;
 	/* Counted where the table and the metrics thread can read them. */
 	k->udp.stats = &w->udp_stats;
+	k->faults = w->shared->faults;
+	if (k->faults && w->nudp) {
+		k->udp.faults = fault_udp_new(k->faults, k->udp.stats);
+		if (k->udp.faults == NULL)
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -69,6 +78,8 @@ void core_destroy(struct core *k)
 			core_free(k, c);
 	}
 	conn_table_destroy(&k->table);
+	wakeup_destroy(&k->wakeups);
+	fault_udp_free(k->udp.faults);
 	udp_destroy(&k->udp);
 	if (k->pool.free)
 		outq_pool_destroy(&k->pool);
@@ -306,6 +317,21 @@ static void log_accept(const struct conn *c, int lfd)
 			 c->fd, peer, lfd);
 }
 
+/* Gives c the faults that apply to it; -ENOMEM when it cannot. */
+static int fault_open(struct core *k, struct conn *c)
+{
+	struct fault_set *s = fault_acquire(k->faults);
+
+	c->fault = fault_conn_new(s, fault_ordinal(k->faults), &c->peer,
+				  fault_now_ns());
+	fault_release(s);
+	if (c->fault == NULL)
+		return -ENOMEM;
+	/* reset-peer's and timeout's time: core_due's from the start. */
+	return wakeup_set(&k->wakeups, &c->fault->heap_pos, c,
+			  fault_conn_next_ns(c->fault, c));
+}
+
 struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 			int lfd)
 {
@@ -334,6 +360,11 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	c->born_ms = c->sent_ms = k->now_ms;
 	deadline_add(&k->due, c, k->now_ms);
 	counter_add(&k->w->stats.accepted, 1);
+	if (k->faults && fault_open(k, c) < 0) {
+		core_retire(k, c, CLOSE_MEMORY);
+		core_free(k, c);
+		return NULL;
+	}
 	if (log_level >= LOG_VERBOSE)
 		log_accept(c, lfd);
 	return c;
@@ -732,14 +763,67 @@ static struct conn *resumed(struct core *k)
 	return NULL;
 }
 
+static enum close_reason fault_step(struct core *k, struct conn *c,
+				    uint64_t now_ns);
+
+/* When the worker's first held datagram is due; 0: none. */
+static uint64_t fault_udp_next_of(const struct core *k)
+{
+	return k->udp.faults ? fault_udp_next(k->udp.faults) : 0;
+}
+
+/* The next connection with faults whose time came, after its step. */
+static struct conn *fault_woken(struct core *k, enum close_reason *why)
+{
+	uint64_t now_ns;
+	struct conn *c;
+
+	if (k->wakeups.n == 0 && !fault_udp_next_of(k))
+		return NULL;
+	now_ns = fault_now_ns();
+	if (k->udp.faults)
+		fault_udp_flush(k->udp.faults, now_ns);
+	c = wakeup_pop(&k->wakeups, now_ns);
+	if (c == NULL)
+		return NULL;
+	*why = fault_step(k, c, now_ns);
+	if (*why == CLOSE_NONE)
+		*why = core_settle(k, c);
+	return c;
+}
+
 struct conn *core_due(struct core *k, enum close_reason *why)
 {
 	struct conn *c = expired(k, why);
 
 	if (c)
 		return c;
+	c = fault_woken(k, why);
+	if (c)
+		return c;
 	*why = CLOSE_NONE;
 	return resumed(k);
+}
+
+/*
+ * The sooner of ms and the first fault's time, which is kept to the
+ * nanosecond (a held echo must not go early by a coarse tick): rounded
+ * up, so that the wait never ends before it.
+ */
+static int fault_timeout_ms(const struct core *k, int ms)
+{
+	uint64_t at = wakeup_next(&k->wakeups), now, wait;
+	uint64_t held = fault_udp_next_of(k);
+
+	if (at == 0 || (held && held < at))
+		at = held;
+	if (at == 0)
+		return ms;
+	now = fault_now_ns();
+	wait = at > now ? (at - now + 999999) / 1000000 : 0;
+	if (wait > INT32_MAX)
+		wait = INT32_MAX;
+	return ms < 0 || (int)wait < ms ? (int)wait : ms;
 }
 
 int core_timeout_ms(const struct core *k)
@@ -756,9 +840,10 @@ int core_timeout_ms(const struct core *k)
 	if (k->nmemwait && k->now_ms + CORE_MEM_RETRY_MS < next)
 		next = k->now_ms + CORE_MEM_RETRY_MS;
 	if (next == UINT64_MAX)
-		return -1;
+		return fault_timeout_ms(k, -1);
 	/* The coarse clock ticks every few ms: round up, never spin. */
-	return next > k->now_ms ? (int)(next - k->now_ms) + 5 : 5;
+	return fault_timeout_ms(
+		k, next > k->now_ms ? (int)(next - k->now_ms) + 5 : 5);
 }
 
 /* Counts c's lifetime in its histogram bucket. */
@@ -816,6 +901,8 @@ void core_retire(struct core *k, struct conn *c, enum close_reason why)
 	if (c->flags & CONN_QUEUED)
 		queued_unlink(k, c);
 	mem_unwait(k, c);
+	if (c->fault)
+		wakeup_set(&k->wakeups, &c->fault->heap_pos, c, 0);
 	c->flags |= CONN_CLOSING;
 	if (core_count(k) == 0)
 		k->trim_at = k->now_ms + CORE_TRIM_MS;
@@ -824,6 +911,8 @@ void core_retire(struct core *k, struct conn *c, enum close_reason why)
 void core_free(struct core *k, struct conn *c)
 {
 	outq_release(&k->pool, &c->out);
+	fault_conn_free(c->fault);
+	c->fault = NULL;
 	/* For epoll, close() also drops fd from the set: it is never dup'd. */
 	close(c->fd);
 	/*
@@ -887,4 +976,180 @@ void core_serve_udp(struct core *k, int i)
 				      memory_order_relaxed);
 	if (err < 0)
 		log_warn("udp fd %d: %s", fd, strerror(-err));
+}
+
+/* ----------------------------------------------- connections with faults */
+
+/* How many bytes c may read now, in pages charged for it; 0: none. */
+static size_t fault_room(struct core *k, struct conn *c)
+{
+	size_t room = fault_conn_read_room(
+		c->fault, outq_room(&c->out, k->o->max_pending));
+
+	if (room == 0)
+		return 0;
+	if (c->out.buf == NULL) {
+		/* Everything read is queued here: charged before it is. */
+		room = core_read_room(k, c, room);
+		return room ? outq_reserve(&k->pool, &c->out, k->o->max_pending,
+					   room)
+			    : 0;
+	}
+	return core_read_room(k, c, room);
+}
+
+/*
+ * One recv for c into its queue, or dropped (timeout's silence, input
+ * after limit-data's FIN: MSG_TRUNC discards in the kernel). Returns the
+ * bytes read, 0 at end of input, -EAGAIN when there is nothing to read
+ * or no room, or another -errno.
+ */
+static ssize_t fault_recv(struct core *k, struct conn *c, uint64_t now_ns)
+{
+	struct fault_conn *f = c->fault;
+	size_t room, echo;
+	ssize_t n;
+	char *buf;
+
+	if (fault_conn_silent(f) || (c->flags & CONN_SHUT_WR)) {
+		n = recv(c->fd, NULL, 65536, MSG_TRUNC | MSG_DONTWAIT);
+		if (n > 0)
+			c->bytes_in += (uint64_t)n;
+		return n < 0 ? -errno : n;
+	}
+	room = fault_room(k, c);
+	buf = outq_tail(&k->pool, &c->out, k->o->max_pending, &echo);
+	if (echo < room)
+		room = echo;
+	if (room == 0)
+		return -EAGAIN;
+	n = recv(c->fd, buf, room, MSG_DONTWAIT);
+	if (n <= 0)
+		return n < 0 ? -errno : 0;
+	echo = conn_consume(k->o, c, buf, (size_t)n);
+	fault_conn_took(f, buf, (size_t)n, echo, now_ns);
+	outq_tail_filled(&c->out, echo);
+	return n;
+}
+
+/* Reads while c's socket has bytes and c has room, a few times at most. */
+static int fault_read(struct core *k, struct conn *c, uint64_t now_ns)
+{
+	ssize_t n;
+
+	for (int i = 0; i < CORE_FAULT_READS; i++) {
+		if ((c->flags & CONN_PEER_EOF) || c->fault->eof_ns)
+			return 0;
+		n = fault_recv(k, c, now_ns);
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		/* slow-close holds the peer's FIN back for its delay. */
+		if (n == 0 && !fault_conn_eof(c->fault, now_ns))
+			c->flags |= CONN_PEER_EOF;
+		if (n == 0)
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * limit-data's FIN: ours now; what waits is dropped, what comes is
+ * discarded, and the peer's close is awaited on the linger list, as after
+ * the -n'th echo.
+ */
+static void fault_shut(struct core *k, struct conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->flags |= CONN_SHUT_WR;
+	outq_release(&k->pool, &c->out);
+	deadline_linger(&k->due, c, k->now_ms);
+}
+
+/*
+ * Sends what of c's queue may go at now_ns, ends c when a fault says so,
+ * and sets its next wake-up. Returns why c must close, or CLOSE_NONE.
+ */
+static enum close_reason fault_step(struct core *k, struct conn *c,
+				    uint64_t now_ns)
+{
+	struct fault_conn *f = c->fault;
+	struct linger reset = {.l_onoff = 1, .l_linger = 0};
+	uint64_t at;
+	int err;
+
+	err = fault_conn_send(f, &k->pool, c, now_ns, &f->blocked);
+	if (err < 0)
+		return close_reason_of(err);
+	switch (fault_conn_end(f, c, now_ns)) {
+	case FAULT_END_RST:
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		return CLOSE_FAULT;
+	case FAULT_END_FIN:
+		return CLOSE_FAULT;
+	case FAULT_END_SHUT:
+		fault_shut(k, c);
+		break;
+	case FAULT_GO_ON:
+		break;
+	}
+	if (f->eof_ns && now_ns >= f->eof_ns) {
+		f->eof_ns = 0;
+		c->flags |= CONN_PEER_EOF;
+	}
+	at = fault_conn_next_ns(f, c);
+	/* A time already past is a slip of ours: a millisecond, not a spin. */
+	if (at && at <= now_ns)
+		at = now_ns + 1000000;
+	if (wakeup_set(&k->wakeups, &f->heap_pos, c, at) < 0)
+		return CLOSE_MEMORY;
+	return CLOSE_NONE;
+}
+
+/* A change of the set reaches c's live faults at its next echo. */
+static void fault_refresh(struct core *k, struct conn *c)
+{
+	struct fault_set *s;
+
+	if (fault_version(k->faults) == c->fault->version)
+		return;
+	s = fault_acquire(k->faults);
+	fault_conn_refresh(c->fault, s, &c->peer);
+	fault_release(s);
+}
+
+enum close_reason core_fault_io(struct core *k, struct conn *c, bool readable,
+				bool writable)
+{
+	uint64_t now_ns = fault_now_ns();
+	int err = 0;
+
+	(void)writable; /* every call sends what may go */
+	fault_refresh(k, c);
+	if (readable)
+		err = fault_read(k, c, now_ns);
+	if (err < 0) {
+		log_debug("fd %d: %s", c->fd, strerror(-err));
+		return close_reason_of(err);
+	}
+	return fault_step(k, c, now_ns);
+}
+
+unsigned int core_fault_wants(const struct core *k, const struct conn *c)
+{
+	const struct fault_conn *f = c->fault;
+	unsigned int want = 0;
+
+	if (f->blocked && outq_bytes(&c->out))
+		want |= CORE_WANT_WRITE;
+	if (c->flags & (CONN_PEER_EOF | CONN_MEMWAIT | CONN_CLOSING) ||
+	    f->eof_ns)
+		return want;
+	if (fault_conn_silent(f) || (c->flags & CONN_SHUT_WR) ||
+	    fault_conn_read_room(f, outq_room(&c->out, k->o->max_pending)))
+		want |= CORE_WANT_READ;
+	return want;
 }

@@ -25,6 +25,7 @@
 #include "outq.h"
 #include "table.h"
 #include "udp.h"
+#include "wakeup.h"
 
 struct budget;
 struct conn;
@@ -45,6 +46,7 @@ enum {
 	CORE_SWEEP_MS = 1000, /* --send-timeout and --max-lifetime checks */
 	CORE_TRIM_MS = 1000, /* spare memory unused this long goes back */
 	CORE_MEM_RETRY_MS = 20, /* waiting for memory another worker frees */
+	CORE_FAULT_READS = 4, /* reads per event of a connection with faults */
 };
 
 /* What a backend does after an accept failed (core_accept_failed). */
@@ -92,6 +94,8 @@ struct core {
 	struct worker_one *one; /* one-connection mode, or NULL */
 	uint64_t log_next_ms; /* refusals are logged at most once a second */
 	uint64_t log_missed;
+	struct fault_registry *faults; /* NULL: no connection has faults */
+	struct wakeups wakeups; /* of connections with faults, by time */
 };
 
 /*
@@ -236,6 +240,26 @@ static inline unsigned int core_count(const struct core *k)
  * accepting is paused for good: the backend stops watching listeners.
  */
 bool core_control(struct core *k);
+
+/*
+ * A connection with faults (c->fault, --fault or --control) is served
+ * by the core, not by the backend's own reads and sends: the backend
+ * only tells it when c's socket is readable or writable, and watches for
+ * what core_fault_wants says, re-armed after every call (edge-triggered
+ * watching must see the socket again). Held echoes wake c through
+ * core_due. Returns why c must close now, or CLOSE_NONE (then the
+ * backend calls core_settle as after any event).
+ */
+enum close_reason core_fault_io(struct core *k, struct conn *c, bool readable,
+				bool writable);
+
+enum core_want {
+	CORE_WANT_READ = 1 << 0,
+	CORE_WANT_WRITE = 1 << 1,
+};
+
+/* What c's socket must be watched for: enum core_want bits. */
+unsigned int core_fault_wants(const struct core *k, const struct conn *c);
 
 /* Serves what waits on the worker's i'th UDP socket (level-triggered). */
 void core_serve_udp(struct core *k, int i);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "counter.h"
+#include "fault_udp.h"
 #include "log.h"
 #include "options.h"
 #include "udp.h"
@@ -23,6 +24,7 @@ static const char *const verdict_names[UDP_NVERDICTS] = {
 	[UDP_DROP_SIZE] = "truncated or too large",
 	[UDP_DROP_SEND] = "send failed",
 	[UDP_DROP_ACCESS] = "denied by --allow/--deny",
+	[UDP_DROP_FAULT] = "lost to a fault",
 };
 
 /* For /metrics and the JSON table: one word each. */
@@ -30,7 +32,7 @@ static const char *const verdict_labels[UDP_NVERDICTS] = {
 	[UDP_ECHO] = "echo",	      [UDP_DROP_PORT] = "port",
 	[UDP_DROP_SOURCE] = "source", [UDP_DROP_RATE] = "rate",
 	[UDP_DROP_SIZE] = "size",     [UDP_DROP_SEND] = "send",
-	[UDP_DROP_ACCESS] = "access",
+	[UDP_DROP_ACCESS] = "access", [UDP_DROP_FAULT] = "fault",
 };
 
 const char *udp_verdict_name(enum udp_verdict v)
@@ -548,6 +550,25 @@ static void send_batch(struct udp_worker *u, int fd, int n)
 	}
 }
 
+/*
+ * Whether the answer m goes out in this batch: faults may drop it
+ * (counted) or hold it for later (fault_udp_flush sends it).
+ */
+static bool fault_passes(struct udp_worker *u, int fd, struct msghdr *m)
+{
+	switch (fault_udp_judge(u->faults, fd, m)) {
+	case FAULT_UDP_SEND:
+		return true;
+	case FAULT_UDP_LOST:
+	case FAULT_UDP_FULL:
+		counter_add(&u->stats->dropped[UDP_DROP_FAULT], 1);
+		return false;
+	case FAULT_UDP_HELD:
+		return false;
+	}
+	return true;
+}
+
 int udp_serve(struct udp_worker *u, int fd, uint64_t now_ms)
 {
 	enum udp_verdict v;
@@ -591,6 +612,8 @@ int udp_serve(struct udp_worker *u, int fd, uint64_t now_ms)
 							  u->ctrl_out[k]);
 			if (m->msg_controllen == 0)
 				m->msg_control = NULL;
+			if (u->faults && !fault_passes(u, fd, m))
+				continue;
 			k++;
 		}
 		if (k)

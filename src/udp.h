@@ -15,6 +15,7 @@
 #include "net.h"
 #include "siphash.h"
 
+struct fault_udp;
 struct options;
 
 enum udp_verdict {
@@ -25,6 +26,7 @@ enum udp_verdict {
 	UDP_DROP_SIZE, /* truncated (MSG_TRUNC) or over --udp-max-size */
 	UDP_DROP_SEND, /* the reply could not be sent (buffer full...) */
 	UDP_DROP_ACCESS, /* source refused by --allow/--deny */
+	UDP_DROP_FAULT, /* a fault's loss, or no room to hold its answer */
 	UDP_NVERDICTS,
 };
 
@@ -117,6 +119,7 @@ struct udp_worker {
 	_Alignas(struct cmsghdr) char ctrl_in[UDP_BATCH][UDP_CTRL];
 	_Alignas(struct cmsghdr) char ctrl_out[UDP_BATCH][UDP_CTRL];
 	struct udp_stats *stats; /* own_stats, or the worker's (core_init) */
+	struct fault_udp *faults; /* --fault, --control; else NULL */
 	struct udp_stats own_stats;
 	uint64_t log_next_ms; /* refusals are logged at most once a second */
 	uint64_t log_missed;

@@ -72,7 +72,8 @@ enum io_state {
 	IO_RECV = 1 << 0, /* a receive is armed */
 	IO_SEND = 1 << 1, /* a send is in flight */
 	IO_WAITING = 1 << 2, /* on the wait list */
-	IO_RECV_CANCEL = 1 << 3, /* the receive's end was asked for */
+	IO_RECV_CANCEL = 1 << 3, /* the receive's end was asked for (with
+				    faults, which never receive: the poll's) */
 	IO_KICK = 1 << 4, /* on the kick list: its send starts after reap */
 	IO_POLL = 1 << 5, /* a poll is armed: it streams through the pipe */
 	IO_NONBLOCK = 1 << 6, /* its socket is O_NONBLOCK (set_nonblocking) */
@@ -85,6 +86,7 @@ struct uconn {
 	uint32_t recv_left; /* bytes the armed receive may still bring */
 	uint16_t inflight; /* requests in the kernel naming this slot */
 	uint8_t state; /* enum io_state */
+	uint8_t fault_want; /* with faults: what its poll waits for */
 	struct stream stream;
 };
 
@@ -455,6 +457,61 @@ static void update_recv(struct uloop *l, struct conn *c)
 		wait_push(l, c);
 }
 
+/* A poll for what a connection with faults waits for. */
+static int arm_fault_poll(struct uloop *l, struct conn *c, unsigned int want)
+{
+	struct io_uring_sqe *sqe;
+	unsigned int mask = 0;
+
+	if (set_nonblocking(c, true) < 0)
+		return -errno;
+	sqe = uloop_get_sqe(l);
+	if (sqe == NULL)
+		return -EBUSY;
+	if (want & CORE_WANT_READ)
+		mask |= POLLIN | POLLRDHUP;
+	if (want & CORE_WANT_WRITE)
+		mask |= POLLOUT;
+	io_uring_prep_poll_add(sqe, c->fd, mask);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_SPOLL, c->gen, c->slot));
+	uc(c)->state |= IO_POLL;
+	uc(c)->fault_want = (uint8_t)want;
+	uc(c)->inflight++;
+	return 0;
+}
+
+/*
+ * A connection with faults: the core reads and sends, the ring only
+ * polls, for what the core wants. A poll armed for something else is
+ * ended, and the next armed when its completion comes.
+ */
+static void fault_update(struct uloop *l, struct conn *c)
+{
+	enum close_reason why = core_settle(&l->core, c);
+	unsigned int want;
+	int err;
+
+	if (why != CLOSE_NONE) {
+		uloop_close_conn(l, c, why);
+		return;
+	}
+	want = core_fault_wants(&l->core, c);
+	if (uc(c)->state & IO_POLL) {
+		if (want != uc(c)->fault_want &&
+		    !(uc(c)->state & IO_RECV_CANCEL) &&
+		    uloop_cancel(l, ud_pack(OP_SPOLL, c->gen, c->slot)) == 0)
+			uc(c)->state |= IO_RECV_CANCEL;
+		return;
+	}
+	if (want == 0)
+		return; /* its time comes through core_due */
+	err = arm_fault_poll(l, c, want);
+	if (err == -EBUSY)
+		wait_push(l, c);
+	else if (err < 0)
+		uloop_close_conn(l, c, CLOSE_ERROR);
+}
+
 /*
  * Brings c's requests in line with its state, as epoll's interest
  * update does: a send while bytes wait, a receive while there is room;
@@ -464,6 +521,10 @@ void uloop_update(struct uloop *l, struct conn *c)
 {
 	enum close_reason why;
 
+	if (c->fault) {
+		fault_update(l, c);
+		return;
+	}
 	if (outq_bytes(&c->out) && !(uc(c)->state & IO_SEND) &&
 	    !kick_later(l, c) && start_send(l, c) < 0)
 		wait_push(l, c);
@@ -579,6 +640,23 @@ static bool request_ended(struct uloop *l, struct conn *c, uint8_t flag,
 	return true;
 }
 
+/* A poll of a connection with faults completed: the core does the rest. */
+static void handle_fault_poll(struct uloop *l, struct conn *c, int res)
+{
+	const int input = POLLIN | POLLRDHUP | POLLHUP | POLLERR;
+	enum close_reason why;
+
+	uc(c)->state &= (uint8_t)~IO_RECV_CANCEL;
+	if (!request_ended(l, c, IO_POLL, res))
+		return;
+	why = core_fault_io(&l->core, c, res > 0 && (res & input),
+			    res > 0 && (res & POLLOUT));
+	if (why != CLOSE_NONE)
+		uloop_close_conn(l, c, why);
+	else
+		uloop_update(l, c);
+}
+
 /*
  * A streaming c's poll completed: splices while they bring bytes, at
  * most SPLICES_PER_POLL; what the socket would not take back is queued
@@ -589,6 +667,10 @@ static void handle_poll(struct uloop *l, struct conn *c, int res)
 	uint64_t before = c->bytes_in;
 	ssize_t n = -EAGAIN;
 
+	if (c->fault) {
+		handle_fault_poll(l, c, res);
+		return;
+	}
 	if (!request_ended(l, c, IO_POLL, res))
 		return;
 	if (res > 0 && set_nonblocking(c, true) < 0)
