@@ -103,16 +103,28 @@ int fault_format(const struct fault *f, char *buf, size_t n);
 
 /*
  * An immutable set of faults and, beside it, each fault's activations:
- * connections that took it, or datagrams it acted on.
+ * connections that took it, or datagrams it acted on. A counter is its
+ * own object, referenced by every set that holds a copy of its fault
+ * (same name and type), so that a worker counting on a set already
+ * replaced still counts where the current set reads; it is freed with
+ * the last set that refers to it. Count and read with fault_activate and
+ * fault_activations.
  */
+struct fault_counter;
+
 struct fault_set {
 	_Atomic unsigned int refs;
 	uint64_t version; /* the registry's count of publishes */
 	unsigned int n;
 	struct fault f[FAULT_MAX];
-	_Atomic uint64_t *activations; /* n counters, shared by the copies of
-					  a fault that keep its name and type */
+	struct fault_counter *counter[FAULT_MAX]; /* n, one per fault */
 };
+
+/* Counts one activation of fault i of s: lock-free, from any thread. */
+void fault_activate(const struct fault_set *s, unsigned int i);
+
+/* Fault i's activations, over every set its counter has been in. */
+uint64_t fault_activations(const struct fault_set *s, unsigned int i);
 
 /*
  * The process's registry: owned by main, shared by every worker and the
