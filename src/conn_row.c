@@ -8,9 +8,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <linux/sockios.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "conn.h"
+#include "fault_conn.h"
 #include "outq.h"
 #include "report.h"
 
@@ -44,6 +46,9 @@ void conn_describe(struct conn *c, uint64_t now_ms, struct report_row *row)
 	row->bytes_in = c->bytes_in;
 	row->bytes_out = c->bytes_out;
 	row->pending = outq_bytes(&c->out);
+	if (c->fault)
+		snprintf(row->faults, sizeof(row->faults), "%s",
+			 c->fault->names);
 	if (ioctl(c->fd, SIOCINQ, &row->recv_q) < 0)
 		row->recv_q = -1;
 	if (ioctl(c->fd, SIOCOUTQ, &row->send_q) < 0)

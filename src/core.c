@@ -302,19 +302,22 @@ static struct conn *take_slot(struct core *k, int fd)
 	return c;
 }
 
-/* The -v accept line, with fd and peer as typed fields in JSON. */
+/* The -v accept line, with fd, peer and faults as typed fields in JSON. */
 static void log_accept(const struct conn *c, int lfd)
 {
-	char peer[NET_ADDR_TEXT], fields[192] = "";
+	char peer[NET_ADDR_TEXT], fields[256] = "";
+	const char *faults =
+		c->fault && c->fault->names[0] ? c->fault->names : NULL;
 
 	net_addr_text(&c->peer.sa, peer, sizeof(peer));
 	if (log_json_on())
 		snprintf(
 			fields, sizeof(fields),
-			"\"event\":\"accept\",\"fd\":%d,\"peer\":\"%s\",\"listen_fd\":%d",
-			c->fd, peer, lfd);
-	log_write_fields(LOG_VERBOSE, fields, "accept fd %d peer %s on fd %d",
-			 c->fd, peer, lfd);
+			"\"event\":\"accept\",\"fd\":%d,\"peer\":\"%s\",\"listen_fd\":%d,\"faults\":\"%s\"",
+			c->fd, peer, lfd, faults ? faults : "");
+	log_write_fields(LOG_VERBOSE, fields,
+			 "accept fd %d peer %s on fd %d%s%s", c->fd, peer, lfd,
+			 faults ? " faults " : "", faults ? faults : "");
 }
 
 /* Gives c the faults that apply to it; -ENOMEM when it cannot. */

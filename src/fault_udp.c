@@ -51,6 +51,7 @@ struct fault_udp *fault_udp_new(struct fault_registry *r,
 	u->registry = r;
 	u->stats = stats;
 	u->set = fault_acquire(r);
+	u->rng = u->set->n ? fault_mix(u->set->f[0].seed) : 0;
 	return u;
 }
 

@@ -30,6 +30,7 @@ struct report_row {
 	uint64_t pending; /* bytes queued in echod, not yet sent */
 	int recv_q, send_q; /* SIOCINQ, SIOCOUTQ; -1 if unknown */
 	uint32_t rtt_us, retrans, cwnd; /* TCP_INFO */
+	char faults[64]; /* the names of the faults it carries, by commas */
 };
 
 /* Everything a report holds; owned by whoever called report_collect. */

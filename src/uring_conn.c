@@ -205,8 +205,13 @@ void uloop_close_conn(struct uloop *l, struct conn *c, enum close_reason why)
 	core_retire(&l->core, c, why);
 	wait_remove(l, c);
 	if (uc(c)->inflight) {
-		shutdown(c->fd, SHUT_RDWR);
 		sqe = uloop_get_sqe(l);
+		/*
+		 * A fault's reset must not become a FIN: with faults only a
+		 * poll is in flight, which the cancel alone ends.
+		 */
+		if (!c->fault || sqe == NULL)
+			shutdown(c->fd, SHUT_RDWR);
 		if (sqe) {
 			io_uring_prep_cancel_fd(sqe, c->fd,
 						IORING_ASYNC_CANCEL_ALL);
