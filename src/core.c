@@ -56,7 +56,7 @@ int core_init(struct core *k, struct worker *w, size_t priv_size,
 	k->udp.stats = &w->udp_stats;
 	k->faults = w->shared->faults;
 	if (k->faults && w->nudp) {
-		k->udp.faults = fault_udp_new(k->faults, k->udp.stats);
+		k->udp.faults = fault_udp_new(k->faults);
 		if (k->udp.faults == NULL)
 			return -ENOMEM;
 	}
@@ -769,6 +769,17 @@ static struct conn *resumed(struct core *k)
 static enum close_reason fault_step(struct core *k, struct conn *c,
 				    uint64_t now_ns);
 
+/* Sends the held datagrams whose time came, and counts them. */
+static void fault_udp_send(struct core *k, uint64_t now_ns)
+{
+	struct fault_udp_sent sent;
+
+	fault_udp_flush(k->udp.faults, now_ns, &sent);
+	counter_add(&k->udp.stats->echoed, sent.echoed);
+	counter_add(&k->udp.stats->bytes, sent.bytes);
+	counter_add(&k->udp.stats->dropped[UDP_DROP_SEND], sent.dropped);
+}
+
 /* When the worker's first held datagram is due; 0: none. */
 static uint64_t fault_udp_next_of(const struct core *k)
 {
@@ -785,7 +796,7 @@ static struct conn *fault_woken(struct core *k, enum close_reason *why)
 		return NULL;
 	now_ns = fault_now_ns();
 	if (k->udp.faults)
-		fault_udp_flush(k->udp.faults, now_ns);
+		fault_udp_send(k, now_ns);
 	c = wakeup_pop(&k->wakeups, now_ns);
 	if (c == NULL)
 		return NULL;

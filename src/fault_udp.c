@@ -11,12 +11,10 @@
 #include <string.h>
 
 #include "access.h"
-#include "counter.h"
 #include "fault.h"
 #include "fault_draw.h"
 #include "fault_udp.h"
 #include "net.h"
-#include "udp.h"
 #include "wakeup.h"
 
 /* An answer held for later, with all a sendmsg of it needs. */
@@ -26,7 +24,7 @@ struct held {
 	union net_addr to;
 	socklen_t tolen;
 	size_t ctrllen;
-	_Alignas(struct cmsghdr) char ctrl[UDP_CTRL];
+	_Alignas(struct cmsghdr) char ctrl[FAULT_UDP_CTRL];
 	size_t len;
 	char data[];
 };
@@ -38,18 +36,16 @@ struct fault_udp {
 	uint64_t seq; /* held answers so far: equal times keep their order */
 	struct wakeups held;
 	size_t held_bytes;
-	struct udp_stats *stats;
+	uint64_t unheld; /* copies with no room, since the last flush */
 };
 
-struct fault_udp *fault_udp_new(struct fault_registry *r,
-				struct udp_stats *stats)
+struct fault_udp *fault_udp_new(struct fault_registry *r)
 {
 	struct fault_udp *u = calloc(1, sizeof(*u));
 
 	if (u == NULL)
 		return NULL;
 	u->registry = r;
-	u->stats = stats;
 	u->set = fault_acquire(r);
 	u->rng = u->set->n ? fault_mix(u->set->f[0].seed) : 0;
 	return u;
@@ -108,6 +104,8 @@ static int hold(struct fault_udp *u, int fd, const struct msghdr *m,
 	memcpy(&h->to, m->msg_name, m->msg_namelen);
 	h->tolen = m->msg_namelen;
 	h->ctrllen = m->msg_controllen;
+	if (h->ctrllen > sizeof(h->ctrl))
+		h->ctrllen = 0; /* never: udp.c's are smaller */
 	if (h->ctrllen)
 		memcpy(h->ctrl, m->msg_control, h->ctrllen);
 	h->len = len;
@@ -187,13 +185,13 @@ enum fault_udp_verdict fault_udp_judge(struct fault_udp *u, int fd,
 	}
 	/* The copy goes at the same time as the answer, just behind it. */
 	if (copy && hold(u, fd, reply, at) < 0)
-		counter_add(&u->stats->dropped[UDP_DROP_SEND], 1);
+		u->unheld++;
 	if (verdict == FAULT_UDP_HELD && hold(u, fd, reply, at) < 0)
 		return FAULT_UDP_FULL;
 	return verdict;
 }
 
-static void send_held(struct fault_udp *u, struct held *h)
+static void send_held(struct held *h, struct fault_udp_sent *sent)
 {
 	struct iovec iov = {.iov_base = h->data, .iov_len = h->len};
 	struct msghdr m = {.msg_name = &h->to,
@@ -208,19 +206,22 @@ static void send_held(struct fault_udp *u, struct held *h)
 		n = sendmsg(h->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		counter_add(&u->stats->dropped[UDP_DROP_SEND], 1);
+		sent->dropped++;
 		return;
 	}
-	counter_add(&u->stats->echoed, 1);
-	counter_add(&u->stats->bytes, h->len);
+	sent->echoed++;
+	sent->bytes += h->len;
 }
 
-void fault_udp_flush(struct fault_udp *u, uint64_t now_ns)
+void fault_udp_flush(struct fault_udp *u, uint64_t now_ns,
+		     struct fault_udp_sent *sent)
 {
 	struct held *h;
 
+	*sent = (struct fault_udp_sent){.dropped = u->unheld};
+	u->unheld = 0;
 	while ((h = wakeup_pop(&u->held, now_ns))) {
-		send_held(u, h);
+		send_held(h, sent);
 		u->held_bytes -= h->len;
 		free(h);
 	}

@@ -13,12 +13,18 @@
 #include <stdint.h>
 
 struct fault_registry;
-struct udp_stats;
 
 enum {
 	/* Held answers per worker, at most; more are dropped, as sends. */
 	FAULT_UDP_HELD_MAX = 4096,
 	FAULT_UDP_HELD_BYTES = 4 << 20,
+	FAULT_UDP_CTRL = 64, /* a held answer's control message, at most */
+};
+
+/* What the held answers came to since the last flush, for the counters. */
+struct fault_udp_sent {
+	uint64_t echoed, bytes;
+	uint64_t dropped; /* sends that failed, copies with no room */
 };
 
 enum fault_udp_verdict {
@@ -31,8 +37,7 @@ enum fault_udp_verdict {
 struct fault_udp;
 
 /* One worker's; NULL when out of memory. */
-struct fault_udp *fault_udp_new(struct fault_registry *r,
-				struct udp_stats *stats);
+struct fault_udp *fault_udp_new(struct fault_registry *r);
 void fault_udp_free(struct fault_udp *u);
 
 /*
@@ -43,8 +48,9 @@ void fault_udp_free(struct fault_udp *u);
 enum fault_udp_verdict fault_udp_judge(struct fault_udp *u, int fd,
 				       struct msghdr *reply);
 
-/* Sends the held answers whose time came. */
-void fault_udp_flush(struct fault_udp *u, uint64_t now_ns);
+/* Sends the held answers whose time came; says what that came to. */
+void fault_udp_flush(struct fault_udp *u, uint64_t now_ns,
+		     struct fault_udp_sent *sent);
 
 /* When the first held answer is due, in ns; 0 when none is held. */
 uint64_t fault_udp_next(const struct fault_udp *u);

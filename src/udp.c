@@ -15,6 +15,8 @@
 
 _Static_assert((int)OPTIONS_MAX_BINDS <= (int)UDP_FDS,
 	       "a worker's UDP sockets");
+_Static_assert((int)UDP_CTRL <= (int)FAULT_UDP_CTRL,
+	       "a held answer keeps its control message");
 
 static const char *const verdict_names[UDP_NVERDICTS] = {
 	[UDP_ECHO] = "echoed",
