@@ -552,7 +552,8 @@ static enum close_reason overdue(const struct core *k, struct conn *c)
 	if (k->o->max_lifetime &&
 	    now - c->born_ms >= k->o->max_lifetime * 1000ULL)
 		return CLOSE_LIFETIME;
-	if (outq_bytes(&c->out) == 0 ||
+	/* Echoes a fault holds back are not the peer's to take yet. */
+	if (outq_bytes(&c->out) == 0 || (c->fault && !c->fault->blocked) ||
 	    (uint32_t)c->bytes_out != c->sent_seen) {
 		c->sent_seen = (uint32_t)c->bytes_out;
 		c->sent_ms = now;

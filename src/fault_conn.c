@@ -24,6 +24,10 @@ enum {
 
 #define NS_PER_S 1000000000ULL
 
+/* The types of a TCP connection that a change of the set reaches. */
+#define LIVE_TYPES \
+	(1u << FAULT_LATENCY | 1u << FAULT_BANDWIDTH | 1u << FAULT_CORRUPT)
+
 static uint64_t next_rand(struct fault_conn *f)
 {
 	return fault_next(&f->rng);
@@ -119,7 +123,8 @@ static void add_name(struct fault_conn *f, const char *name)
  * the first of each type. Returns the bits of the types taken.
  */
 static uint32_t choose(struct fault_conn *f, const struct fault_set *s,
-		       const union net_addr *peer, uint32_t mask, bool live)
+		       const union net_addr *peer, uint32_t mask,
+		       uint32_t counted)
 {
 	uint32_t taken = 0;
 
@@ -132,11 +137,10 @@ static uint32_t choose(struct fault_conn *f, const struct fault_set *s,
 		    !fault_applies(s, i, f->ordinal, peer))
 			continue;
 		taken |= bit;
-		if (live)
-			take_live(&f->p, x, i);
-		else
-			take(&f->p, x, i);
-		fault_activate(s, i);
+		take(&f->p, x, i);
+		/* A connection is counted once for a type it carries on. */
+		if (!(counted & bit))
+			fault_activate(s, i);
 		add_name(f, x->name);
 		if (f->rng == 0)
 			f->rng = fault_mix(x->seed ^ fault_mix(f->ordinal));
@@ -156,7 +160,10 @@ struct fault_conn *fault_conn_new(const struct fault_set *s, uint64_t ordinal,
 	f->born_ns = now_ns;
 	f->heap_pos = WAKEUP_NONE;
 	memset(f->p.index, -1, sizeof(f->p.index));
-	choose(f, s, peer, UINT32_MAX, false);
+	/* The names of those decided for good first: refresh keeps them. */
+	choose(f, s, peer, ~LIVE_TYPES, 0);
+	f->fixed_names = (uint8_t)strlen(f->names);
+	choose(f, s, peer, LIVE_TYPES, 0);
 	if (f->rng == 0)
 		f->rng = fault_mix(ordinal);
 	f->corrupt_at = next_corrupt(f, 0);
@@ -171,19 +178,14 @@ void fault_conn_free(struct fault_conn *f)
 void fault_conn_refresh(struct fault_conn *f, const struct fault_set *s,
 			const union net_addr *peer)
 {
-	const uint32_t live = 1u << FAULT_LATENCY | 1u << FAULT_BANDWIDTH |
-			      1u << FAULT_CORRUPT;
+	uint32_t before = f->p.on & LIVE_TYPES;
 
 	f->version = s->version;
-	f->p.on &= ~live;
+	f->p.on &= ~LIVE_TYPES;
 	f->p.delay_ns = f->p.jitter_ns = 0;
 	f->p.corrupt_p = 0;
-	f->names[0] = '\0';
-	choose(f, s, peer, live, true);
-	/* The others' names stay: they were decided at open. */
-	for (int t = 0; t < FAULT_NTYPES; t++)
-		if ((f->p.on & (1u << t)) && !(live & (1u << t)))
-			add_name(f, fault_type_name((enum fault_type)t));
+	f->names[f->fixed_names] = '\0';
+	choose(f, s, peer, LIVE_TYPES, before);
 	f->corrupt_at = next_corrupt(f, f->queued);
 }
 

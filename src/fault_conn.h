@@ -82,6 +82,7 @@ struct fault_conn {
 	uint32_t heap_pos; /* in the core's wakeups, or WAKEUP_NONE */
 	bool blocked; /* the socket took less than offered: wait for it */
 	char names[FAULT_NAMES]; /* "latency,corrupt" */
+	uint8_t fixed_names; /* names' length before the live types' */
 };
 
 /*
