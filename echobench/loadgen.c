@@ -64,6 +64,12 @@ bool lg_take(struct lg_thread *th, uint64_t t0)
 	return true;
 }
 
+void lg_untake(struct lg_thread *th, uint64_t t0)
+{
+	if (th->limited && t0 >= th->lg->measure)
+		th->quota++;
+}
+
 int lg_wait(int epfd, struct epoll_event *ev, int n, uint64_t deadline)
 {
 	uint64_t now = now_ns(), left;

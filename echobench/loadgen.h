@@ -17,10 +17,11 @@ struct bench_opts;
  * status 1); the second is how UDP behaves and is only counted.
  */
 enum err_kind {
-	ERR_MISMATCH, /* a byte differs from what was sent there */
+	ERR_MISMATCH, /* an echo has bytes that differ from those sent */
 	ERR_SHORT, /* fewer bytes came back than were sent */
 	ERR_EXCESS, /* more bytes came back than were sent (duplicates) */
-	ERR_CLOSED, /* the server closed or reset a connection early */
+	ERR_CLOSED, /* the server closed or reset a connection early, or
+		     * not where --expect-close said */
 	ERR_CONNECT, /* a connection could not be set up */
 	ERR_FATAL_MAX, /* kinds below fail the run */
 	ERR_LOST = ERR_FATAL_MAX, /* UDP: no echo within --timeout */
@@ -58,6 +59,9 @@ struct lg_stats {
 	uint64_t measured_bytes;
 	uint64_t last_done; /* ns of the last measured completion */
 	uint64_t err[ERR_MAX];
+	uint64_t corrupt_bytes; /* bytes of the ERR_MISMATCH echoes that differ
+				 */
+	uint64_t expected_closes; /* --expect-close: closes where expected */
 };
 
 struct lg_thread;
@@ -141,6 +145,13 @@ int lg_bind_source(int fd, const struct bench_opts *o, uint32_t id);
 
 /* Takes one message from the -n quota if it would be measured. */
 bool lg_take(struct lg_thread *th, uint64_t t0);
+
+/*
+ * Gives back what lg_take took for a message sent at t0 that will never
+ * complete, as one cut short by an expected close, so that -n still
+ * measures N echoes.
+ */
+void lg_untake(struct lg_thread *th, uint64_t t0);
 
 /*
  * lg_start runs ops->run(th) on a new thread (ops must outlive it) and

@@ -31,6 +31,8 @@ enum {
 	OPT_CONNECT_RATE,
 	OPT_SELFTEST_HIST,
 	OPT_THRESHOLD,
+	OPT_EXPECT_CLOSE,
+	OPT_KEEP_GOING,
 	MAX_UDP_SIZE = 65507,
 	MIN_UDP_SIZE =
 		16, /* sequence number and connection id, see udp_client.c */
@@ -42,7 +44,8 @@ static const char usage[] =
 	"                 [-m pingpong|stream|churn] [-t seconds] [--csv file]\n"
 	"                 [--svg file] [--hlog file] [--server-pid pid]\n"
 	"                 [--start-at unix_time] [--source addr]... [--connect-rate n]\n"
-	"                 [--threshold expr]... host:port\n"
+	"                 [--threshold expr]... [--expect-close bytes] [--keep-going]\n"
+	"                 host:port\n"
 	"       echobench merge [--json] [--svg file] RUN...\n"
 	"       echobench plot --svg file [--title text] RUN...\n";
 
@@ -72,6 +75,11 @@ static const char help[] =
 	"                        p50|p90|p99|p99.9|p99.99|max < DURATION (ns, us, ms, s),\n"
 	"                        shortfall < PERCENT (with -r), loss < PERCENT (with -u),\n"
 	"                        errors = 0; repeat for several\n"
+	"      --expect-close N  the server closes each connection after echoing N\n"
+	"                        bytes (K/M/G): counted, not an error; a new\n"
+	"                        connection takes its place (churn: the slot goes on)\n"
+	"      --keep-going      count each corrupted echo and its bytes, and go on\n"
+	"                        with its connection instead of ending it\n"
 	"  -q, --quiet           no progress lines\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         version\n";
@@ -98,6 +106,8 @@ static const struct option longopts[] = {
 	{"source", required_argument, NULL, OPT_SOURCE},
 	{"connect-rate", required_argument, NULL, OPT_CONNECT_RATE},
 	{"threshold", required_argument, NULL, OPT_THRESHOLD},
+	{"expect-close", required_argument, NULL, OPT_EXPECT_CLOSE},
+	{"keep-going", no_argument, NULL, OPT_KEEP_GOING},
 	{"selftest-histogram", required_argument, NULL, OPT_SELFTEST_HIST},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -311,6 +321,9 @@ static void validate(const struct bench_opts *o)
 	if (o->udp && (o->size < MIN_UDP_SIZE || o->size > MAX_UDP_SIZE))
 		errx(2, "size %zu: UDP needs %d to %d bytes", o->size,
 		     MIN_UDP_SIZE, MAX_UDP_SIZE);
+	if (o->udp && o->expect_close)
+		errx(2,
+		     "--expect-close is for TCP: UDP has no connection to close");
 	if (o->udp && o->depth > 512)
 		errx(2, "depth %u: UDP allows at most 512", o->depth);
 	if (o->mode == MODE_CHURN && o->depth != 1)
@@ -371,6 +384,13 @@ static bool set_load_option(struct bench_opts *o, int ch)
 		break;
 	case OPT_CONNECT_RATE:
 		o->connect_rate = real("connect-rate", optarg, 0.001, 1e9);
+		break;
+	case OPT_EXPECT_CLOSE:
+		o->expect_close =
+			number("expect-close", optarg, 1, UINT64_MAX, 1);
+		break;
+	case OPT_KEEP_GOING:
+		o->keep_going = true;
 		break;
 	default:
 		return false;

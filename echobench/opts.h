@@ -40,6 +40,10 @@ struct bench_opts {
 	bool udp;
 	bool json;
 	bool quiet;
+	bool keep_going; /* a corrupted echo is counted, its connection goes on
+			  */
+	uint64_t expect_close; /* bytes echoed before the server closes; 0 =
+				  never */
 	const char *csv; /* percentile distribution file, or NULL */
 	const char *svg; /* latency plot file, or NULL */
 	const char *hlog; /* HdrHistogram interval log file, or NULL */

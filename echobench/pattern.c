@@ -70,3 +70,18 @@ long pat_compare(uint64_t pos, const unsigned char *buf, size_t len)
 	}
 	return -1;
 }
+
+size_t pat_count_diff(uint64_t pos, const unsigned char *buf, size_t len)
+{
+	size_t done = 0, n, bad = 0;
+	const unsigned char *want;
+
+	while (done < len) {
+		n = len - done;
+		want = pat_bytes(pos + done, &n);
+		for (size_t i = 0; i < n; i++)
+			bad += want[i] != buf[done + i];
+		done += n;
+	}
+	return bad;
+}

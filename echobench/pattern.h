@@ -37,4 +37,7 @@ const unsigned char *pat_bytes(uint64_t pos, size_t *len);
  */
 long pat_compare(uint64_t pos, const unsigned char *buf, size_t len);
 
+/* How many bytes of buf[0..len) differ from the sequence from pos. */
+size_t pat_count_diff(uint64_t pos, const unsigned char *buf, size_t len);
+
 #endif

@@ -132,6 +132,9 @@ static void text_errors(FILE *f, const struct result *r)
 			continue;
 		fprintf(f, "%s%s %llu", sep, err_names[k],
 			(unsigned long long)r->err[k]);
+		if (k == ERR_MISMATCH)
+			fprintf(f, " (%llu bytes corrupted)",
+				(unsigned long long)r->corrupt_bytes);
 		sep = ", ";
 	}
 	fprintf(f, "%s\n", *sep ? "" : "none");
@@ -209,6 +212,11 @@ void results_text(FILE *f, const struct result *r)
 			per_req(r, r->server.user_us + r->server.sys_us),
 			per_req(r, r->server.user_us),
 			per_req(r, r->server.sys_us));
+	if (o->expect_close)
+		fprintf(f,
+			"  closes     %llu expected closes, after %llu bytes each\n",
+			(unsigned long long)r->expected_closes,
+			(unsigned long long)o->expect_close);
 	text_errors(f, r);
 	text_thresholds(f, r);
 }
@@ -330,6 +338,18 @@ static void json_thresholds(FILE *f, const struct result *r)
 	fprintf(f, "%s],\n", r->o->nthresholds ? "\n  " : "");
 }
 
+/* --expect-close: where the server was to close, and how often it did. */
+static void json_closes(FILE *f, const struct result *r)
+{
+	fprintf(f, "  \"expect_close_bytes\": ");
+	if (r->o->expect_close)
+		fprintf(f, "%llu,\n", (unsigned long long)r->o->expect_close);
+	else
+		fprintf(f, "null,\n");
+	fprintf(f, "  \"expected_closes\": %llu,\n",
+		(unsigned long long)r->expected_closes);
+}
+
 void results_json(FILE *f, const struct result *r)
 {
 	json_config(f, r->o);
@@ -352,7 +372,10 @@ void results_json(FILE *f, const struct result *r)
 	for (int k = 0; k < ERR_MAX; k++)
 		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", err_names[k],
 			(unsigned long long)r->err[k]);
-	fprintf(f, "},\n  \"failed\": %s,\n",
+	fprintf(f, "},\n  \"corrupted_bytes\": %llu,\n",
+		(unsigned long long)r->corrupt_bytes);
+	json_closes(f, r);
+	fprintf(f, "  \"failed\": %s,\n",
 		results_failures(r) ? "true" : "false");
 	fprintf(f, "  \"cpu_us_per_request\": {\n");
 	json_cpu(f, r, "client", &r->client);

@@ -43,6 +43,9 @@ struct result {
 	double window_start; /* when the window began, seconds since the epoch
 			      */
 	uint64_t err[ERR_MAX];
+	uint64_t corrupt_bytes; /* bytes that differ in the ERR_MISMATCH echoes
+				 */
+	uint64_t expected_closes; /* --expect-close: closes where expected */
 	bool have_server;
 	struct cpu_sample client; /* over the measured time */
 	struct cpu_sample server;

@@ -48,10 +48,13 @@ struct tconn {
 	bool tx_busy; /* message tx_seq is started (time taken) */
 	bool blocked; /* send hit EAGAIN: wait for EPOLLOUT */
 	bool want_out; /* EPOLLOUT is in its epoll events */
+	bool rx_bad; /* --keep-going: message rx_seq was counted corrupted */
 	uint64_t tx_seq; /* message being sent */
 	uint64_t rx_seq; /* message being received */
 	size_t tx_off; /* bytes of tx_seq sent */
 	size_t rx_off; /* bytes of rx_seq received */
+	uint64_t
+		rx_total; /* bytes echoed on this connection (--expect-close) */
 	struct pace pace; /* open loop: when the next message is due */
 	uint64_t *t0; /* [depth]: send (or due) time per message in flight */
 };
@@ -114,6 +117,7 @@ static bool tconn_open(struct tloop *l, struct tconn *c)
 		err(1, "epoll_ctl");
 	c->fd = fd;
 	c->want_out = true;
+	c->rx_total = 0;
 	c->state = C_CONNECTING;
 	l->open++;
 	errno = -lg_bind_source(fd, l->o, c->id);
@@ -193,6 +197,24 @@ static bool may_start(struct tloop *l, struct tconn *c, uint64_t now)
 	return true;
 }
 
+static bool read_some(struct tloop *l, struct tconn *c, uint64_t now, bool hup);
+static void peer_closed(struct tloop *l, struct tconn *c, int e, uint64_t now);
+
+/*
+ * A send failed with e. When a close is expected, a reset can fail a send
+ * before the echoes that came ahead of it are read: read them first, so
+ * that the close is judged at the byte count where it came.
+ */
+static void send_failed(struct tloop *l, struct tconn *c, uint64_t now, int e)
+{
+	if (l->o->expect_close && (e == EPIPE || e == ECONNRESET)) {
+		if (read_some(l, c, now, true))
+			peer_closed(l, c, e, now);
+		return;
+	}
+	tconn_fail(l, c, ERR_CLOSED, "conn %u: send: %s", c->id, strerror(e));
+}
+
 static void send_some(struct tloop *l, struct tconn *c, uint64_t now)
 {
 	size_t len;
@@ -215,8 +237,7 @@ static void send_some(struct tloop *l, struct tconn *c, uint64_t now)
 			return;
 		}
 		if (n < 0) {
-			tconn_fail(l, c, ERR_CLOSED, "conn %u: send: %s", c->id,
-				   strerror(errno));
+			send_failed(l, c, now, errno);
 			return;
 		}
 		c->tx_off += (size_t)n;
@@ -246,12 +267,40 @@ static void complete(struct tloop *l, struct tconn *c, uint64_t now)
 	lg_done(l->th, c->t0[c->rx_seq % l->o->depth], now, l->o->size);
 	c->rx_seq++;
 	c->rx_off = 0;
+	c->rx_bad = false;
 	if (l->o->mode == MODE_CHURN) {
 		tconn_close(l, c, C_IDLE);
 		churn_next(l, c, now);
 	} else if (l->stopping && !outstanding(c)) {
 		tconn_close(l, c, C_IDLE);
 	}
+}
+
+/*
+ * Counts the differing bytes of k received bytes of message rx_seq, of which
+ * byte bad is the first, and the message once as corrupted. Without
+ * --keep-going the connection ends there (false): after a byte lost or
+ * added every later byte would differ. With it the connection goes on.
+ */
+static bool corrupted(struct tloop *l, struct tconn *c,
+		      const unsigned char *buf, size_t k, size_t bad)
+{
+	uint64_t pos = pat_start(c->id, c->rx_seq) + c->rx_off + bad;
+	size_t one = 1;
+
+	inc(&l->th->st.corrupt_bytes, pat_count_diff(pos, buf + bad, k - bad));
+	if (!c->rx_bad)
+		lg_error(
+			l->th, ERR_MISMATCH,
+			"conn %u message %llu byte %zu: sent 0x%02x, got 0x%02x",
+			c->id, (unsigned long long)c->rx_seq, c->rx_off + bad,
+			*pat_bytes(pos, &one), buf[bad]);
+	if (!l->o->keep_going) {
+		tconn_close(l, c, C_DEAD);
+		return false;
+	}
+	c->rx_bad = true;
+	return true;
 }
 
 /*
@@ -276,18 +325,8 @@ static bool check(struct tloop *l, struct tconn *c, size_t n, uint64_t now)
 		k = k < n ? k : n;
 		bad = pat_compare(pat_start(c->id, c->rx_seq) + c->rx_off, buf,
 				  k);
-		if (bad >= 0) {
-			tconn_fail(
-				l, c, ERR_MISMATCH,
-				"conn %u message %llu byte %zu: sent 0x%02x, got 0x%02x",
-				c->id, (unsigned long long)c->rx_seq,
-				c->rx_off + (size_t)bad,
-				*pat_bytes(pat_start(c->id, c->rx_seq) +
-						   c->rx_off + (size_t)bad,
-					   &k),
-				buf[bad]);
+		if (bad >= 0 && !corrupted(l, c, buf, k, (size_t)bad))
 			return false;
-		}
 		c->rx_off += k;
 		buf += k;
 		n -= k;
@@ -306,11 +345,56 @@ static bool check(struct tloop *l, struct tconn *c, size_t n, uint64_t now)
 	return true;
 }
 
-/* The server closed: an error unless we were done with the connection. */
-static void peer_closed(struct tloop *l, struct tconn *c, int e)
+/*
+ * --expect-close: the close came where expected. What was in flight will
+ * never come back and is dropped, not counted short (its echoed part was
+ * checked as it came); its -n quota is given back. A new connection takes
+ * the place of this one, unless the load is over; in churn the slot goes
+ * on to its next connection.
+ */
+static void expected_close(struct tloop *l, struct tconn *c, uint64_t now)
 {
+	uint64_t next = c->tx_seq + c->tx_busy;
+
+	inc(&l->th->st.expected_closes, 1);
+	for (uint64_t seq = c->rx_seq; seq < next; seq++)
+		lg_untake(l->th, c->t0[seq % l->o->depth]);
+	c->tx_seq = c->rx_seq = next;
+	c->tx_off = c->rx_off = 0;
+	c->tx_busy = c->rx_bad = false;
+	tconn_close(l, c, C_IDLE);
+	if (l->o->mode == MODE_CHURN)
+		churn_next(l, c, now);
+	else if (!l->stopping)
+		tconn_open(l, c);
+}
+
+/* With --expect-close, why a close (e: 0 or an errno) was not expected. */
+static void unexpected_close(struct tloop *l, struct tconn *c, int e)
+{
+	const char *how = !e		    ? "closed"
+			  : e == ECONNRESET ? "reset"
+					    : strerror(e);
+
+	tconn_fail(l, c, ERR_CLOSED,
+		   "conn %u: %s after %llu bytes, expected %llu", c->id, how,
+		   (unsigned long long)c->rx_total,
+		   (unsigned long long)l->o->expect_close);
+}
+
+/* The server closed: an error unless we were done with the connection. */
+static void peer_closed(struct tloop *l, struct tconn *c, int e, uint64_t now)
+{
+	if (l->o->expect_close && c->rx_total == l->o->expect_close) {
+		expected_close(l, c, now);
+		return;
+	}
 	if (!outstanding(c) && l->stopping) {
 		tconn_close(l, c, C_IDLE);
+		return;
+	}
+	if (l->o->expect_close) {
+		unexpected_close(l, c, e);
 		return;
 	}
 	tconn_fail(
@@ -321,6 +405,24 @@ static void peer_closed(struct tloop *l, struct tconn *c, int e)
 		(unsigned long long)c->rx_seq);
 }
 
+/*
+ * --expect-close: echoes past the bytes after which the server should
+ * have closed are an error; the close it should have made was missed.
+ */
+static bool past_close(struct tloop *l, struct tconn *c, size_t n)
+{
+	uint64_t after = l->o->expect_close;
+
+	c->rx_total += n;
+	if (!after || c->rx_total <= after)
+		return false;
+	tconn_fail(l, c, ERR_CLOSED,
+		   "conn %u: %llu bytes echoed, expected a close after %llu",
+		   c->id, (unsigned long long)c->rx_total,
+		   (unsigned long long)after);
+	return true;
+}
+
 static bool read_some(struct tloop *l, struct tconn *c, uint64_t now, bool hup)
 {
 	ssize_t n;
@@ -328,7 +430,8 @@ static bool read_some(struct tloop *l, struct tconn *c, uint64_t now, bool hup)
 	for (;;) {
 		n = recv(c->fd, l->rx, l->rxcap, MSG_DONTWAIT);
 		if (n > 0) {
-			if (!check(l, c, (size_t)n, now))
+			if (past_close(l, c, (size_t)n) ||
+			    !check(l, c, (size_t)n, now))
 				return false;
 			/*
 			 * A short read emptied the socket; with EPOLLET the
@@ -338,12 +441,12 @@ static bool read_some(struct tloop *l, struct tconn *c, uint64_t now, bool hup)
 			if ((size_t)n < l->rxcap && !hup)
 				return true;
 		} else if (n == 0) {
-			peer_closed(l, c, 0);
+			peer_closed(l, c, 0, now);
 			return false;
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			return true;
 		} else if (errno != EINTR) {
-			peer_closed(l, c, errno);
+			peer_closed(l, c, errno, now);
 			return false;
 		}
 	}
@@ -506,6 +609,27 @@ static void connect_all(struct tloop *l)
 				   o->target);
 }
 
+/*
+ * Whether the load ends now. With -n and --expect-close a spent quota ends
+ * it only once nothing is in flight: a message an expected close cuts short
+ * gives its quota back (expected_close), and another must take its place
+ * for the run to measure its N echoes.
+ */
+static bool load_over(struct tloop *l, uint64_t now)
+{
+	const struct lg_thread *th = l->th;
+
+	if (!lg_stopping(th, now))
+		return false;
+	if (!l->o->expect_close || now >= th->lg->end ||
+	    __atomic_load_n(&th->lg->stop, __ATOMIC_RELAXED))
+		return true;
+	for (uint32_t i = 0; i < th->nconns; i++)
+		if (l->c[i].state == C_OPEN && outstanding(&l->c[i]))
+			return false;
+	return true;
+}
+
 static void tcp_run(struct lg_thread *th)
 {
 	struct tloop l = {0};
@@ -521,7 +645,7 @@ static void tcp_run(struct lg_thread *th)
 	scan_due(&l, now_ns());
 	for (;;) {
 		now = now_ns();
-		if (!l.stopping && lg_stopping(th, now))
+		if (!l.stopping && load_over(&l, now))
 			begin_stop(&l, now);
 		if (l.dead == th->nconns ||
 		    (!l.open && (l.stopping || l.o->mode != MODE_CHURN)))

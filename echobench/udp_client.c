@@ -160,6 +160,9 @@ static void check(struct udp_loop *l, struct udp_client *c, size_t n,
 		return;
 	}
 	if (pat_compare(pat_start(c->id, h.seq), l->rx + HDR, n - HDR) >= 0) {
+		inc(&l->th->st.corrupt_bytes,
+		    pat_count_diff(pat_start(c->id, h.seq), l->rx + HDR,
+				   n - HDR));
 		lg_error(l->th, ERR_MISMATCH,
 			 "conn %u datagram %llu: bytes differ from those sent",
 			 c->id, (unsigned long long)h.seq);
