@@ -90,8 +90,8 @@ struct type_info {
 
 static const struct type_info types[FAULT_NTYPES] = {
 	[FAULT_LATENCY] = {"latency",
-			   BIT(P_DELAY) | BIT(P_JITTER) | BIT(P_DIST), 0, true,
-			   true, true},
+			   BIT(P_DELAY) | BIT(P_JITTER) | BIT(P_DIST),
+			   BIT(P_DELAY), true, true, true},
 	[FAULT_BANDWIDTH] = {"bandwidth", BIT(P_RATE), BIT(P_RATE), true, false,
 			     true},
 	[FAULT_SLICER] = {"slicer", BIT(P_SIZE) | BIT(P_DELAY), BIT(P_SIZE),
@@ -101,14 +101,16 @@ static const struct type_info types[FAULT_NTYPES] = {
 	[FAULT_TIMEOUT] = {"timeout", BIT(P_AFTER), 0, true, false, false},
 	[FAULT_RESET_PEER] = {"reset-peer", BIT(P_AFTER), 0, true, false,
 			      false},
-	[FAULT_SLOW_CLOSE] = {"slow-close", BIT(P_DELAY), 0, true, false,
-			      false},
+	[FAULT_SLOW_CLOSE] = {"slow-close", BIT(P_DELAY), BIT(P_DELAY), true,
+			      false, false},
 	[FAULT_STALL] = {"stall", BIT(P_AFTER_BYTES), 0, true, false, false},
-	[FAULT_CORRUPT] = {"corrupt", BIT(P_P), 0, true, true, true},
-	[FAULT_LOSS] = {"loss", BIT(P_P), 0, false, true, true},
-	[FAULT_DUPLICATE] = {"duplicate", BIT(P_P), 0, false, true, true},
-	[FAULT_REORDER] = {"reorder", BIT(P_P) | BIT(P_DELAY), 0, false, true,
-			   true},
+	/* A probability has no default that means anything: say it. */
+	[FAULT_CORRUPT] = {"corrupt", BIT(P_P), BIT(P_P), true, true, true},
+	[FAULT_LOSS] = {"loss", BIT(P_P), BIT(P_P), false, true, true},
+	[FAULT_DUPLICATE] = {"duplicate", BIT(P_P), BIT(P_P), false, true,
+			     true},
+	[FAULT_REORDER] = {"reorder", BIT(P_P) | BIT(P_DELAY),
+			   BIT(P_P) | BIT(P_DELAY), false, true, true},
 };
 
 static const char *const dists[] = {

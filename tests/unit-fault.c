@@ -53,9 +53,10 @@ static void test_types(void)
 	ok(f.seed == 7 && f.seeded && f.toxicity == 1 && f.from.n == 0 &&
 		   strcmp(f.name, "latency") == 0,
 	   "... seed given, toxicity 1, no from=, named after its type");
-	f = parse("latency");
+	f = parse("latency:delay=0");
 	ok(f.delay_us == 0 && f.dist == FAULT_DIST_UNIFORM && !f.seeded,
-	   "latency alone: no delay, uniform, a random seed");
+	   "latency:delay=0: uniform, a random seed");
+
 	f = parse("bandwidth:rate=64K");
 	is_int(f.rate, 65536, "bandwidth: rate=64K is 65536 bytes/s");
 	f = parse("slicer:size=1,delay=1us");
@@ -113,6 +114,10 @@ static void test_errors(void)
 	char err[256], spec[FAULT_SPEC_MAX + 8];
 	struct fault f;
 
+	fails("latency", "delay: required");
+	fails("loss", "p: required");
+	fails("corrupt:toxicity=1", "p: required");
+	fails("reorder:p=1", "delay: required");
 	fails("latency:delay=x",
 	      "fault 'latency:delay=x': delay: not a duration (us, ms or s)");
 	fails("", "no type (latency, bandwidth, slicer, limit-data, timeout, "
@@ -143,7 +148,7 @@ static void test_errors(void)
 	fails("loss:p= 0.5", "p: not a number");
 	fails("loss:p=0.5x", "p: not a number");
 	fails("loss:p=", "p: not a number");
-	fails("loss:toxicity=2", "toxicity: not a number in [0, 1]");
+	fails("loss:p=1,toxicity=2", "toxicity: not a number in [0, 1]");
 	fails("loss:from=192.0.2.0/33", "from: not an address or CIDR");
 	fails("loss:from=example.org", "from: not an address or CIDR");
 	fails("loss:name=", "name: not 1 to 31");
@@ -256,7 +261,7 @@ static void test_sizes(void)
 	}
 	ok(value("bandwidth", "rate", "1M", &f) == 0 && f.rate == 1 << 20,
 	   "rate=1M: 1048576 bytes/s");
-	ok(value("loss", "seed", "18446744073709551615", &f) == 0 &&
+	ok(value("stall", "seed", "18446744073709551615", &f) == 0 &&
 		   f.seed == UINT64_MAX && f.seeded,
 	   "seed=2^64-1");
 	ok(value("loss", "p", "0", &f) == 0 && f.p == 0, "p=0");
@@ -285,8 +290,8 @@ static void test_round_trip(void)
 	struct fault f;
 
 	round_trip("latency:delay=50ms,jitter=3us,dist=pareto,seed=1");
-	round_trip("latency:toxicity=0.1,from=2001:db8::/33,name=a.b-c_d");
-	round_trip("latency");
+	round_trip("latency:delay=1,toxicity=0.1,from=2001:db8::/33,name=a.b-c_d");
+	round_trip("latency:delay=0");
 	round_trip("bandwidth:rate=1,from=10.1.0.0/15");
 	round_trip("slicer:size=1M,delay=3600s,toxicity=1e-300");
 	round_trip("limit-data:bytes=7,close=rst,from=::ffff:1.2.3.4/80");
@@ -387,7 +392,7 @@ static void test_counters(struct fault_registry *r)
 {
 	struct fault set[3] = {parse("loss:p=1,name=x"),
 			       parse("corrupt:p=1,name=y"),
-			       parse("latency:name=z")};
+			       parse("latency:delay=1,name=z")};
 	struct fault_set *old;
 	char err[256];
 
@@ -407,7 +412,7 @@ static void test_counters(struct fault_registry *r)
 	is_int(activations(r, "x"), 2,
 	       "a count made on the replaced set shows in the current one");
 	fault_release(old);
-	set[1] = parse("latency:name=y");
+	set[1] = parse("latency:delay=1,name=y");
 	fault_replace(r, set, 3, err, sizeof(err));
 	is_int(activations(r, "y"), 0, "y with another type: a new counter");
 	fault_remove(r, "x");
@@ -480,9 +485,9 @@ static void test_applies(void)
 		       mapped = addr("::ffff:192.0.2.200");
 	int took = 0, same = 0, other = 0;
 
-	s.f[0] = parse("loss:toxicity=0.5,seed=42");
-	s.f[1] = parse("loss:toxicity=0.5,seed=43");
-	s.f[2] = parse("loss:from=192.0.2.0/24,toxicity=1");
+	s.f[0] = parse("loss:p=1,toxicity=0.5,seed=42");
+	s.f[1] = parse("loss:p=1,toxicity=0.5,seed=43");
+	s.f[2] = parse("loss:p=1,from=192.0.2.0/24,toxicity=1");
 	for (uint64_t o = 0; o < 10000; o++) {
 		bool a = fault_applies(&s, 0, o, &in);
 
