@@ -470,7 +470,7 @@ static void start_metrics(struct metrics *m, const struct options *o,
 
 	if (m == NULL)
 		return;
-	err = metrics_start(m, workers, o->threads, backend->name);
+	err = metrics_start(m, workers, o->threads, backend->name, NULL);
 	if (err < 0) {
 		log_error("metrics thread: %s", strerror(-err));
 		exit(1);
