@@ -1002,6 +1002,25 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 	return workers;
 }
 
+/*
+ * The end: the threads beside the workers first (the metrics thread
+ * reads the workers' counters), then the workers, their summary, and
+ * the fault registry no one reads any more.
+ */
+static void stop_all(const struct options *o, struct worker *workers,
+		     struct side *side, bool given)
+{
+	if (side->metrics)
+		metrics_stop(side->metrics);
+	if (side->control)
+		control_stop(side->control);
+	stop_workers(o, workers, given);
+	report(o, workers);
+	if (side->faults)
+		fault_registry_free(side->faults);
+	free(workers);
+}
+
 int main(int argc, char **argv)
 {
 	static struct worker_shared shared = {
@@ -1052,15 +1071,6 @@ int main(int argc, char **argv)
 		status = status == END_FAILED ? 1 : 0;
 	}
 	waiter_close(&wt);
-	/* The metrics thread reads the workers: it stops first. */
-	if (side.metrics)
-		metrics_stop(side.metrics);
-	if (side.control)
-		control_stop(side.control);
-	stop_workers(&o, workers, given);
-	report(&o, workers);
-	if (side.faults)
-		fault_registry_free(side.faults);
-	free(workers);
+	stop_all(&o, workers, &side, given);
 	return status;
 }
