@@ -568,7 +568,7 @@ static struct control *open_control(const struct options *o, int *fd)
 static void announce_control(int fd)
 {
 	union net_addr a;
-	struct sockaddr_un sun;
+	struct sockaddr_un sun = {0};
 	socklen_t len = sizeof(a), ulen = sizeof(sun);
 	char text[NET_ADDR_TEXT];
 

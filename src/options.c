@@ -97,7 +97,7 @@ const struct options_spec options_table[] = {
 	 "GET /connections (JSON) over HTTP there"},
 	{"fault", 0, "SPEC", OPTIONS_OTHER, NO_FIELD, 0, 0,
 	 "inject a fault, TYPE[:PARAM=VALUE,...]\n"
-	 "(repeatable; man echod: FAULTS)"},
+	 "(repeatable, up to 32; echod(1) lists the types)"},
 	{"control", 0, "ADDR:PORT|unix:PATH", OPTIONS_TEXT, FIELD(control), 0,
 	 0,
 	 "HTTP listener that reads and changes the faults\n"
