@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * echod.c - main(): parse options, open the listening sockets, start the
- * workers (and the --metrics thread), wait for a signal (printing the
- * table on SIGUSR1, a log line on SIGHUP), let open connections finish
+ * workers (and the --metrics and --control threads), wait for a signal
+ * (printing the table on SIGUSR1, a log line on SIGHUP), let open connections
+ * finish
  * (--grace), stop them, and choose the exit status: 0 after
  * SIGINT/SIGTERM, 1 on a run-time error, 2 on a usage error.
  */
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
@@ -29,7 +31,9 @@
 #include "activate.h"
 #include "backend.h"
 #include "budget.h"
+#include "control.h"
 #include "core.h"
+#include "fault.h"
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
@@ -464,15 +468,129 @@ static struct metrics *open_metrics(const struct options *o,
 
 static void start_metrics(struct metrics *m, const struct options *o,
 			  struct worker *workers,
-			  const struct backend_ops *backend)
+			  const struct backend_ops *backend,
+			  struct fault_registry *faults)
 {
 	int err;
 
 	if (m == NULL)
 		return;
-	err = metrics_start(m, workers, o->threads, backend->name);
+	err = metrics_start(m, workers, o->threads, backend->name, faults);
 	if (err < 0) {
 		log_error("metrics thread: %s", strerror(-err));
+		exit(1);
+	}
+}
+
+/* The --control address, checked before anything starts; exits 2 if bad. */
+static void parse_control(const struct options *o)
+{
+	char msg[160];
+
+	if (o->control && control_check_addr(o->control) < 0) {
+		snprintf(
+			msg, sizeof(msg),
+			"control %s: expected ADDRESS:PORT or unix:PATH, as 127.0.0.1:9101",
+			o->control);
+		usage_error(msg);
+	}
+}
+
+/*
+ * The fault registry, when --fault or --control asks for one (NULL
+ * otherwise: connections then skip the fault path at no cost), holding
+ * the --fault set. Exits 1 if it cannot be made.
+ */
+static struct fault_registry *setup_faults(const struct options *o)
+{
+	struct fault f[OPTIONS_MAX_FAULTS];
+	struct fault_registry *r;
+	char err[FAULT_SPEC_MAX + 128];
+	int e = -ENOMEM;
+
+	if (o->nfaults == 0 && o->control == NULL)
+		return NULL;
+	/* Parsed again (options_parse only checked): seeds drawn here. */
+	for (int i = 0; i < o->nfaults; i++)
+		if (fault_parse(o->faults[i], &f[i], err, sizeof(err)) < 0)
+			usage_error(err);
+	r = fault_registry_new();
+	if (r)
+		e = fault_replace(r, f, (unsigned int)o->nfaults, err,
+				  sizeof(err));
+	if (e == -EEXIST)
+		usage_error(err);
+	if (e < 0) {
+		log_error("fault registry: %s", strerror(-e));
+		exit(1);
+	}
+	fault_registry_enable(r);
+	return r;
+}
+
+/* A start-up line per fault whose seed was drawn, to repeat the run. */
+static void announce_seeds(struct fault_registry *r)
+{
+	struct fault_set *s;
+
+	if (r == NULL)
+		return;
+	s = fault_acquire(r);
+	for (unsigned int i = 0; i < s->n; i++)
+		if (!s->f[i].seeded)
+			log_info("fault %s: seed %llu (use seed= to repeat)",
+				 s->f[i].name,
+				 (unsigned long long)s->f[i].seed);
+	fault_release(s);
+}
+
+/*
+ * Opens the --control listener before any echo socket, as --metrics's;
+ * exits 1 if it cannot listen. Its thread starts once the workers run.
+ */
+static struct control *open_control(const struct options *o, int *fd)
+{
+	struct control *c;
+	int err;
+
+	*fd = -1;
+	if (o->control == NULL)
+		return NULL;
+	c = control_open(o->control, fd, &err);
+	if (c == NULL) {
+		log_error("bind control %s: %s", o->control, strerror(-err));
+		exit(1);
+	}
+	return c;
+}
+
+/* The control listener's start-up line, in the metrics line's words. */
+static void announce_control(int fd)
+{
+	union net_addr a;
+	struct sockaddr_un sun = {0};
+	socklen_t len = sizeof(a), ulen = sizeof(sun);
+	char text[NET_ADDR_TEXT];
+
+	if (fd < 0)
+		return;
+	if (getsockname(fd, (struct sockaddr *)&sun, &ulen) == 0 &&
+	    sun.sun_family == AF_UNIX)
+		log_info("control on unix %s (fd %d)", sun.sun_path, fd);
+	else if (getsockname(fd, &a.sa, &len) == 0)
+		log_info("control on tcp %s (fd %d)",
+			 net_addr_text(&a.sa, text, sizeof(text)), fd);
+}
+
+static void start_control(struct control *c, struct fault_registry *r)
+{
+	int err;
+
+	if (c == NULL)
+		return;
+	err = control_start(c, r);
+	if (err < 0) {
+		log_error("control thread: %s", strerror(-err));
 		exit(1);
 	}
 }
@@ -819,14 +937,25 @@ static void warn_root(const struct options *o)
 }
 
 /*
+ * The threads beside the workers, and the registry they share: owned by
+ * main, stopped before the workers (they read the workers' counters),
+ * the registry freed after them.
+ */
+struct side {
+	struct metrics *metrics;
+	struct control *control;
+	struct fault_registry *faults;
+};
+
+/*
  * Everything before serving: the sockets (given, or opened on the
  * addresses resolved from -b, -4, -6, -p), root dropped, the workers
- * and the --metrics thread started. Returns the workers; *given says
- * whether the listeners were given (systemd), shared->one whether echod
- * serves one connection.
+ * and the --metrics and --control threads started. Returns the workers;
+ * *given says whether the listeners were given (systemd), shared->one
+ * whether echod serves one connection.
  */
 static struct worker *start(struct options *o, struct worker_shared *shared,
-			    struct metrics **metrics, bool *given)
+			    struct side *side, bool *given)
 {
 	union net_addr addrs[OPTIONS_MAX_BINDS], maddr;
 	int flags[OPTIONS_MAX_BINDS], naddrs;
@@ -834,11 +963,12 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 	struct privs_ids ids;
 	struct worker *workers;
 	char note[256];
-	int mfd;
+	int mfd, cfd;
 
 	/* Everything that can fail is tried before a listening line. */
 	naddrs = resolve_binds(o, addrs, flags);
 	parse_metrics(o, &maddr);
+	parse_control(o);
 	backend = choose_backend(o, note, sizeof(note));
 	resolve_user(o, &ids);
 	if (notify_init() < 0)
@@ -850,11 +980,15 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 		log_error("start: %s", strerror(ENOMEM));
 		exit(1);
 	}
-	*metrics = open_metrics(o, &maddr, &mfd);
+	shared->faults = side->faults = setup_faults(o);
+	side->metrics = open_metrics(o, &maddr, &mfd);
+	side->control = open_control(o, &cfd);
 	*given = take_given(o, workers, &shared->one);
 	if (!*given)
 		open_listeners(o, workers, addrs, flags, naddrs);
 	announce_all(o, workers, backend, note, *given, mfd);
+	announce_control(cfd);
+	announce_seeds(side->faults);
 	shared->fd_budget = core_fd_budget(o->threads);
 	warn_fd_budget(o, shared->fd_budget);
 	drop_root(o, &ids);
@@ -862,9 +996,29 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 			     (unsigned int)o->threads + 1);
 	start_workers(o, workers, backend, shared);
 	pthread_barrier_wait(&shared->started);
-	start_metrics(*metrics, o, workers, backend);
+	start_metrics(side->metrics, o, workers, backend, side->faults);
+	start_control(side->control, side->faults);
 	warn_root(o);
 	return workers;
+}
+
+/*
+ * The end: the threads beside the workers first (the metrics thread
+ * reads the workers' counters), then the workers, their summary, and
+ * the fault registry no one reads any more.
+ */
+static void stop_all(const struct options *o, struct worker *workers,
+		     struct side *side, bool given)
+{
+	if (side->metrics)
+		metrics_stop(side->metrics);
+	if (side->control)
+		control_stop(side->control);
+	stop_workers(o, workers, given);
+	report(o, workers);
+	if (side->faults)
+		fault_registry_free(side->faults);
+	free(workers);
 }
 
 int main(int argc, char **argv)
@@ -873,7 +1027,7 @@ int main(int argc, char **argv)
 		.sources.lock = PTHREAD_MUTEX_INITIALIZER,
 		.one.fd = -1,
 	};
-	struct metrics *metrics;
+	struct side side = {0};
 	struct worker *workers;
 	struct waiter wt;
 	struct options o;
@@ -899,7 +1053,7 @@ int main(int argc, char **argv)
 	shared.fail_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (waiter_open(&wt, &o, &set, shared.fail_fd) < 0)
 		return 1;
-	workers = start(&o, &shared, &metrics, &given);
+	workers = start(&o, &shared, &side, &given);
 	wt.workers = workers;
 	/*
 	 * The last start-up line: every socket is open and every worker has
@@ -917,11 +1071,6 @@ int main(int argc, char **argv)
 		status = status == END_FAILED ? 1 : 0;
 	}
 	waiter_close(&wt);
-	/* The metrics thread reads the workers: it stops first. */
-	if (metrics)
-		metrics_stop(metrics);
-	stop_workers(&o, workers, given);
-	report(&o, workers);
-	free(workers);
+	stop_all(&o, workers, &side, given);
 	return status;
 }

@@ -1,95 +1,36 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* metrics.c - the --metrics HTTP listener: GET /metrics, GET /connections. */
-#include <sys/eventfd.h>
-#include <sys/socket.h>
+/*
+ * metrics.c - the --metrics HTTP listener's answers: GET /metrics,
+ * /connections, /healthz, /readyz (httpd.c serves them).
+ */
 #include <errno.h>
-#include <poll.h>
 #include <stddef.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "budget.h"
 #include "core.h"
 #include "counter.h"
+#include "fault.h"
 #include "http.h"
+#include "httpd.h"
 #include "metrics.h"
-#include "number.h"
 #include "report.h"
 #include "worker.h"
 
-/* One HTTP client: its request so far, then its answer being sent. */
-struct client {
-	int fd; /* -1: a free place */
-	uint64_t until_ms; /* dropped then, done or not */
-	size_t inlen;
-	char in[METRICS_MAX_REQUEST];
-	char *out; /* the whole answer, once the request is complete */
-	size_t outlen, outoff;
-	bool answered; /* all sent: what more comes is read and dropped */
-};
-
-/* Owned by main (metrics_start/metrics_stop); used by its thread only. */
+/* Owned by main (metrics_open, metrics_stop); read by its thread. */
 struct metrics {
-	int lfd, stop_fd;
+	struct httpd *httpd;
 	struct worker *workers;
 	int nworkers;
 	const char *backend;
-	pthread_t thread;
-	struct client clients[METRICS_MAX_CLIENTS];
+	struct fault_registry *faults; /* NULL: no fault series */
 };
 
 int metrics_parse_addr(const char *text, union net_addr *a)
 {
-	const char *colon = strrchr(text, ':'), *errstr;
-	char host[NET_ADDR_TEXT];
-	size_t n;
-	long long port;
-
-	if (colon == NULL || colon == text)
-		return -EINVAL;
-	n = (size_t)(colon - text);
-	if (n >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, text, n);
-	host[n] = '\0';
-	port = number_parse(colon + 1, 0, 65535, &errstr);
-	if (errstr)
-		return -EINVAL;
-	return net_parse_addr(host, (unsigned int)port, a);
-}
-
-static void drop(struct client *c)
-{
-	close(c->fd);
-	free(c->out);
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-}
-
-/* Takes a new client; with every place taken the oldest makes room. */
-static void take_client(struct metrics *m)
-{
-	struct client *c = NULL, *oldest = &m->clients[0];
-	int fd = accept4(m->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	for (int i = 0; i < METRICS_MAX_CLIENTS && c == NULL; i++) {
-		if (m->clients[i].fd < 0)
-			c = &m->clients[i];
-		else if (m->clients[i].until_ms < oldest->until_ms)
-			oldest = &m->clients[i];
-	}
-	if (c == NULL) {
-		drop(oldest);
-		c = oldest;
-	}
-	c->fd = fd;
-	c->until_ms = core_now_ms() + METRICS_CLIENT_MS;
+	return httpd_parse_addr(text, a);
 }
 
 /* One counter or gauge family with a value per worker. */
@@ -230,6 +171,38 @@ static void memory(FILE *f, const struct metrics *m)
 		budget_used(b), b->limit);
 }
 
+/* A label's value: a backslash and a quote escaped (the text format). */
+static void label_value(FILE *f, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fputc('\\', f);
+		fputc(*v, f);
+	}
+}
+
+/*
+ * Each fault of the current set (--fault, --control) and its
+ * activations. The set is held while it is read, so a change on the
+ * control listener cannot free it under us.
+ */
+static void faults(FILE *f, struct fault_registry *r)
+{
+	struct fault_set *s = fault_acquire(r);
+
+	fputs("# HELP echod_faults_total Activations of each fault of the current set (connections or datagrams it acted on)\n"
+	      "# TYPE echod_faults_total counter\n",
+	      f);
+	for (unsigned int i = 0; i < s->n; i++) {
+		fprintf(f, "echod_faults_total{type=\"%s\",name=\"",
+			fault_type_name(s->f[i].type));
+		label_value(f, s->f[i].name);
+		fprintf(f, "\"} %llu\n",
+			(unsigned long long)counter_get(&s->activations[i]));
+	}
+	fault_release(s);
+}
+
 #define STAT(field) offsetof(struct worker_stats, field)
 
 static void write_metrics(FILE *f, const struct metrics *m)
@@ -258,6 +231,8 @@ static void write_metrics(FILE *f, const struct metrics *m)
 	memory(f, m);
 	lifetimes(f, m);
 	udp_counters(f, m);
+	if (m->faults)
+		faults(f, m->faults);
 }
 
 /* Every worker is in its loop, and echod is not draining. */
@@ -270,205 +245,44 @@ static bool ready(const struct metrics *m)
 }
 
 /*
- * The answer to a GET of path: its body (malloc'd; NULL for 404), with
- * its content type and status. /healthz: the process answers at all;
- * /readyz: 503 while a worker is not serving or echod drains.
+ * The answer to a GET or HEAD of r's path: its body, content type and
+ * status (404 for a path not ours). /healthz: the process answers at
+ * all; /readyz: 503 while a worker is not serving or echod drains.
  */
-static char *body_for(struct metrics *m, const char *path, const char **type,
-		      const char **status, size_t *len)
+static void handle(void *arg, const struct http_request *r, const char *in,
+		   size_t inlen, struct httpd_reply *out)
 {
-	struct report r;
-	char *body = NULL;
+	const char *path = r->path;
+	struct metrics *m = arg;
+	struct report rep;
 	FILE *f;
 
+	(void)in, (void)inlen; /* GET and HEAD only: no body */
 	if (strcmp(path, "/metrics") && strcmp(path, "/connections") &&
 	    strcmp(path, "/healthz") && strcmp(path, "/readyz"))
-		return NULL;
-	f = open_memstream(&body, len);
-	if (f == NULL)
-		return NULL;
+		f = NULL;
+	else
+		f = open_memstream(&out->body, &out->len);
+	if (f == NULL) {
+		out->status = 404;
+		return;
+	}
 	if (strcmp(path, "/metrics") == 0) {
-		*type = "text/plain; version=0.0.4; charset=utf-8";
+		out->type = "text/plain; version=0.0.4; charset=utf-8";
 		write_metrics(f, m);
 	} else if (strcmp(path, "/connections") == 0) {
-		*type = "application/json";
+		out->type = "application/json";
 		/* Blocks this thread only, at most REPORT_DEADLINE_MS. */
-		report_collect(&r, m->workers, m->nworkers, true);
-		report_json(f, &r);
-		report_free(&r);
+		report_collect(&rep, m->workers, m->nworkers, true);
+		report_json(f, &rep);
+		report_free(&rep);
 	} else if (strcmp(path, "/readyz") == 0 && !ready(m)) {
-		*status = "503 Service Unavailable";
+		out->status = 503;
 		fputs("not ready\n", f);
 	} else {
 		fputs("ok\n", f);
 	}
 	fclose(f);
-	return body;
-}
-
-/* Builds c's answer to the request in c->in (complete, or too long). */
-/* The status line's words for what http_parse_request refused. */
-static const char *refusal(int code)
-{
-	switch (code) {
-	case 405:
-		return "405 Method Not Allowed";
-	case 414:
-		return "414 URI Too Long";
-	case 431:
-		return "431 Request Header Fields Too Large";
-	case 505:
-		return "505 HTTP Version Not Supported";
-	default:
-		return "400 Bad Request";
-	}
-}
-
-static void answer(struct metrics *m, struct client *c, bool complete)
-{
-	const char *status = "200 OK", *type = "text/plain", *extra = "";
-	struct http_request req;
-	char *body = NULL;
-	size_t len = 0;
-	int code;
-	bool head;
-	FILE *f;
-
-	code = http_parse_request(c->in, c->inlen, complete, &req);
-	head = code == 0 && req.head;
-	if (code) {
-		status = refusal(code);
-		if (code == 405)
-			extra = "Allow: GET, HEAD\r\n";
-	} else {
-		body = body_for(m, req.path, &type, &status, &len);
-		if (body == NULL)
-			status = "404 Not Found";
-	}
-	f = open_memstream(&c->out, &c->outlen);
-	if (f == NULL) {
-		free(body);
-		return;
-	}
-	fprintf(f,
-		"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-		status, type, body ? len : strlen(status) + 1, extra);
-	/* HEAD: the headers GET would have, Content-Length included. */
-	if (body && !head)
-		fwrite(body, 1, len, f);
-	else if (!head)
-		fprintf(f, "%s\n", status);
-	fclose(f);
-	free(body);
-}
-
-/* c is readable: reads what came; answers once the headers are in. */
-static void handle_read(struct metrics *m, struct client *c)
-{
-	size_t room = sizeof(c->in) - 1 - c->inlen;
-	ssize_t n = recv(c->fd, c->in + c->inlen, room, 0);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		drop(c);
-		return;
-	}
-	if (c->answered)
-		return;
-	c->inlen += (size_t)n;
-	c->in[c->inlen] = '\0';
-	/* memmem: a NUL in the request must not hide its end. */
-	if (memmem(c->in, c->inlen, "\r\n\r\n", 4) ||
-	    memmem(c->in, c->inlen, "\n\n", 2))
-		answer(m, c, true);
-	else if (c->inlen == sizeof(c->in) - 1)
-		answer(m, c, false);
-}
-
-/* c's answer is being sent: sends what the socket takes. */
-static void handle_write(struct client *c)
-{
-	ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n < 0) {
-		drop(c);
-		return;
-	}
-	c->outoff += (size_t)n;
-	if (c->outoff < c->outlen)
-		return;
-	/*
-	 * A close with unread request bytes (an oversized header cut at
-	 * 431) would reset the connection, and the client might lose the
-	 * answer: our FIN first, then read until the client's, within the
-	 * client's time (METRICS_CLIENT_MS from its connect).
-	 */
-	shutdown(c->fd, SHUT_WR);
-	free(c->out);
-	c->out = NULL;
-	c->answered = true;
-	c->inlen = 0;
-}
-
-/* The poll set: stop_fd, the listener, then each client in place. */
-static int poll_set(struct metrics *m, struct pollfd *p, uint64_t now)
-{
-	uint64_t next = UINT64_MAX;
-	struct client *c;
-
-	p[0] = (struct pollfd){.fd = m->stop_fd, .events = POLLIN};
-	p[1] = (struct pollfd){.fd = m->lfd, .events = POLLIN};
-	for (int i = 0; i < METRICS_MAX_CLIENTS; i++) {
-		c = &m->clients[i];
-		p[i + 2] = (struct pollfd){.fd = c->fd,
-					   .events = c->out ? POLLOUT : POLLIN};
-		if (c->fd >= 0 && c->until_ms < next)
-			next = c->until_ms;
-	}
-	if (next == UINT64_MAX)
-		return -1;
-	return next > now ? (int)(next - now) : 0;
-}
-
-static void *metrics_main(void *arg)
-{
-	struct pollfd p[METRICS_MAX_CLIENTS + 2];
-	struct metrics *m = arg;
-	struct client *c;
-	uint64_t now;
-
-	for (;;) {
-		if (poll(p, 2 + METRICS_MAX_CLIENTS,
-			 poll_set(m, p, core_now_ms())) < 0 &&
-		    errno != EINTR)
-			break;
-		if (p[0].revents)
-			break;
-		now = core_now_ms();
-		for (int i = 0; i < METRICS_MAX_CLIENTS; i++) {
-			c = &m->clients[i];
-			if (c->fd >= 0 && p[i + 2].revents)
-				c->out ? handle_write(c) : handle_read(m, c);
-			if (c->fd >= 0 && c->until_ms <= now)
-				drop(c);
-		}
-		if (p[1].revents & POLLIN)
-			take_client(m);
-	}
-	return NULL;
-}
-
-static void metrics_free(struct metrics *m)
-{
-	if (m->lfd >= 0)
-		close(m->lfd);
-	if (m->stop_fd >= 0)
-		close(m->stop_fd);
-	free(m);
 }
 
 struct metrics *metrics_open(const union net_addr *a, union net_addr *bound,
@@ -479,41 +293,39 @@ struct metrics *metrics_open(const union net_addr *a, union net_addr *bound,
 	*err = -ENOMEM;
 	if (m == NULL)
 		return NULL;
-	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
-		m->clients[i].fd = -1;
-	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	*err = m->stop_fd < 0 ? -errno : 0;
-	m->lfd = net_listen_tcp(a, 64, 0, bound);
-	if (m->lfd < 0)
-		*err = m->lfd;
-	if (*err == 0) {
-		*fd = m->lfd;
-		return m;
+	m->httpd = httpd_open(a, bound, fd, err);
+	if (m->httpd == NULL) {
+		free(m);
+		return NULL;
 	}
-	metrics_free(m);
-	return NULL;
+	return m;
 }
 
 int metrics_start(struct metrics *m, struct worker *workers, int n,
-		  const char *backend)
+		  const char *backend, struct fault_registry *faults)
 {
+	const struct httpd_config c = {
+		.methods = HTTP_GET | HTTP_HEAD,
+		.allow = "GET, HEAD",
+		.max_head = METRICS_MAX_REQUEST,
+		.max_body = 0,
+		.handle_cb = handle,
+		.arg = m,
+	};
 	int err;
 
 	m->workers = workers;
 	m->nworkers = n;
 	m->backend = backend;
-	err = -pthread_create(&m->thread, NULL, metrics_main, m);
+	m->faults = faults;
+	err = httpd_start(m->httpd, &c);
 	if (err < 0)
-		metrics_free(m);
+		free(m);
 	return err;
 }
 
 void metrics_stop(struct metrics *m)
 {
-	if (eventfd_write(m->stop_fd, 1) == 0)
-		pthread_join(m->thread, NULL);
-	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
-		if (m->clients[i].fd >= 0)
-			drop(&m->clients[i]);
-	metrics_free(m);
+	httpd_stop(m->httpd);
+	free(m);
 }

@@ -1,23 +1,21 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * metrics.h - the --metrics HTTP listener: a thread of its own with its
- * own small poll loop, off the workers' path, serving GET /metrics in
- * the Prometheus text exposition format and GET /connections as JSON.
- * Requests are bounded in size and time, and clients in number, so a
- * slow or hostile client costs this thread only.
+ * metrics.h - the --metrics HTTP listener: a thread of its own (httpd.h),
+ * off the workers' path, serving GET /metrics in the Prometheus text
+ * exposition format and GET /connections as JSON. It only reads: a
+ * scraper can never change the service (that is --control's listener).
  */
 #ifndef ECHOD_METRICS_H
 #define ECHOD_METRICS_H
 
 #include "net.h"
 
+struct fault_registry;
 struct metrics;
 struct worker;
 
 enum {
-	METRICS_MAX_CLIENTS = 16, /* more: the oldest is dropped */
 	METRICS_MAX_REQUEST = 4096, /* bytes of request line and headers */
-	METRICS_CLIENT_MS = 5000, /* to send a request and take the answer */
 };
 
 /*
@@ -37,11 +35,11 @@ struct metrics *metrics_open(const union net_addr *a, union net_addr *bound,
 
 /*
  * Starts the thread serving the n workers' counters on m's listener;
- * backend names the backend in echod_build_info. Returns 0, or -errno
- * after freeing m.
+ * backend names the backend in echod_build_info; faults (or NULL) gives
+ * echod_faults_total. Returns 0, or -errno after freeing m.
  */
 int metrics_start(struct metrics *m, struct worker *workers, int n,
-		  const char *backend);
+		  const char *backend, struct fault_registry *faults);
 
 /* Stops the thread and closes its sockets; before the workers stop. */
 void metrics_stop(struct metrics *m);

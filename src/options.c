@@ -13,8 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "number.h"
 #include "options.h"
+
+_Static_assert((int)OPTIONS_MAX_FAULTS == (int)FAULT_MAX,
+	       "--fault: one per fault");
 
 #define FIELD(f) offsetof(struct options, f), sizeof(((struct options *)0)->f)
 #define NO_FIELD 0, 0
@@ -91,6 +95,13 @@ const struct options_spec options_table[] = {
 	{"metrics", 0, "ADDR:PORT", OPTIONS_TEXT, FIELD(metrics), 0, 0,
 	 "serve GET /metrics (Prometheus) and\n"
 	 "GET /connections (JSON) over HTTP there"},
+	{"fault", 0, "SPEC", OPTIONS_OTHER, NO_FIELD, 0, 0,
+	 "inject a fault, TYPE[:PARAM=VALUE,...]\n"
+	 "(repeatable, up to 32; echod(1) lists the types)"},
+	{"control", 0, "ADDR:PORT|unix:PATH", OPTIONS_TEXT, FIELD(control), 0,
+	 0,
+	 "HTTP listener that reads and changes the faults\n"
+	 "while echod serves (GET, PUT, POST /faults)"},
 	{"ipv4", '4', NULL, OPTIONS_OTHER, NO_FIELD, 0, 0,
 	 "IPv4 only (the wildcard is 0.0.0.0)"},
 	{"ipv6", '6', NULL, OPTIONS_OTHER, NO_FIELD, 0, 0,
@@ -420,6 +431,26 @@ static int add_bind(struct options *o, const char *arg, char *err,
 	return 0;
 }
 
+/*
+ * --fault: the spec is parsed here, so that a bad one is a usage error;
+ * main parses it again into the registry.
+ */
+static int add_fault(struct options *o, const char *arg, char *err,
+		     size_t errlen)
+{
+	struct fault f;
+
+	if (o->nfaults == OPTIONS_MAX_FAULTS) {
+		snprintf(err, errlen, "fault %s: more than %d faults", arg,
+			 OPTIONS_MAX_FAULTS);
+		return -1;
+	}
+	if (fault_parse(arg, &f, err, errlen) < 0)
+		return -1;
+	o->faults[o->nfaults++] = arg;
+	return 0;
+}
+
 static int set_family(struct options *o, int family, char *err, size_t errlen)
 {
 	if (o->family && o->family != family) {
@@ -450,6 +481,8 @@ static int set_other(struct options *o, const struct options_spec *s,
 		printf("echod %s\n", ECHOD_VERSION);
 		return 1;
 	}
+	if (strcmp(s->name, "fault") == 0)
+		return add_fault(o, arg, err, errlen);
 	if (strcmp(s->name, "udp-deny-ports") == 0)
 		return set_deny_ports(o, arg, err, errlen);
 	if (strcmp(s->name, "allow") == 0 || strcmp(s->name, "deny") == 0)

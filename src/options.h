@@ -37,6 +37,7 @@ enum {
 	OPTIONS_DEFAULT_GRACE = 5,
 	OPTIONS_MIN_MEMORY = 256 * 1024,
 	OPTIONS_INETD_IDLE_TIMEOUT = 60, /* --inetd's default */
+	OPTIONS_MAX_FAULTS = 32, /* --fault: fault.h's FAULT_MAX */
 };
 
 /* Owned by main(); workers get a const pointer and never change it. */
@@ -71,6 +72,9 @@ struct options {
 	unsigned int stats_interval; /* seconds between tables; 0 = none */
 	bool stats_totals_only; /* tables without the connection rows */
 	const char *metrics; /* ADDR:PORT of the HTTP metrics listener */
+	const char *faults[OPTIONS_MAX_FAULTS]; /* --fault specs, checked */
+	int nfaults;
+	const char *control; /* --control ADDR:PORT or unix:PATH, or NULL */
 	struct access_rules access; /* --allow, --deny */
 	unsigned int max_per_source; /* open TCP per source; 0 = no limit */
 	int family; /* -4 or -6: 4 or 6; 0 = both */

@@ -186,6 +186,40 @@ static void test_table_bounds(void)
 	}
 }
 
+/*
+ * --fault: each spec is parsed at option time (a bad one is a usage
+ * error naming it), kept as given, up to a set's worth; --control is
+ * kept as given (main checks its form).
+ */
+static void test_faults(void)
+{
+	char *argv[OPTIONS_MAX_FAULTS * 2 + 3] = {(char *)"echod"};
+	struct options o;
+	char err[256];
+	int argc = 1;
+
+	is_int(parse(&o, err, NULL), 0, "no --fault: run");
+	ok(o.nfaults == 0 && o.control == NULL, "no fault, no control");
+	is_int(parse(&o, err, "--fault", "latency:delay=5ms", "--fault",
+		     "latency:name=b,seed=7", "--control", "unix:/run/x", NULL),
+	       0, "two --fault and --control: run");
+	ok(o.nfaults == 2 && strcmp(o.faults[1], "latency:name=b,seed=7") == 0,
+	   "both specs kept as given");
+	is_str(o.control, "unix:/run/x", "--control kept as given");
+	is_int(parse(&o, err, "--fault", "latency:delay=x", NULL), -1,
+	       "a bad spec: usage error");
+	ok(strncmp(err, "fault 'latency:delay=x': ", 25) == 0,
+	   "which names the spec: %s", err);
+	for (int i = 0; i <= OPTIONS_MAX_FAULTS; i++) {
+		argv[argc++] = (char *)"--fault";
+		argv[argc++] = (char *)"latency";
+	}
+	argv[argc] = NULL;
+	is_int(options_parse(&o, argc, argv, err, sizeof(err)), -1,
+	       "one --fault more than a set holds: usage error");
+	is_str(err, "fault latency: more than 32 faults", "saying so");
+}
+
 int main(void)
 {
 	test_numbers();
@@ -193,5 +227,6 @@ int main(void)
 	test_values();
 	test_errors();
 	test_table_bounds();
+	test_faults();
 	return done_testing();
 }
