@@ -198,7 +198,7 @@ static void faults(FILE *f, struct fault_registry *r)
 			fault_type_name(s->f[i].type));
 		label_value(f, s->f[i].name);
 		fprintf(f, "\"} %llu\n",
-			(unsigned long long)counter_get(&s->activations[i]));
+			(unsigned long long)fault_activations(s, i));
 	}
 	fault_release(s);
 }
