@@ -82,7 +82,7 @@ def test_usage():
 
 
 def test_round_trips():
-    srv = start("--fault", "latency:delay=1ms", "--fault", "latency:name=b,seed=7",
+    srv = start("--fault", "latency:delay=1ms", "--fault", "latency:name=b,seed=7,delay=1ms",
                 "--control", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
     ok(srv.control and srv.metrics, "the control and metrics lines name their ports", srv.log())
     seeds = re.findall(r"^echod: fault (\S+): seed (\d+) \(use seed= to repeat\)$", srv.log(), re.M)
@@ -98,7 +98,7 @@ def test_round_trips():
        and b"# TYPE echod_faults_total counter" in text, "/metrics: echod_faults_total for each fault",
        [l for l in text.decode().splitlines() if "fault" in l])
 
-    put = b"# the new set\nlatency:name=x,delay=2ms\n\n  latency:name=y,seed=1  \r\n"
+    put = b"# the new set\nlatency:name=x,delay=2ms\n\n  latency:name=y,seed=1,delay=1ms  \r\n"
     status, _, body = request(srv.control, "PUT", "/faults", put)
     eq((status, names(body)), (200, [("x", 0), ("y", 0)]), "PUT /faults: replaced ('#' and blank lines skipped)")
     eq(names(request(srv.control, "GET", "/faults")[2]), [("x", 0), ("y", 0)], "GET after PUT shows x and y")
@@ -107,21 +107,21 @@ def test_round_trips():
        "/metrics follows the new set")
     status, _, body = request(srv.control, "POST", "/faults", b"latency:name=z,delay=1ms\n")
     eq((status, names(body)), (201, [("x", 0), ("y", 0), ("z", 0)]), "POST /faults: added, 201")
-    status, _, body = request(srv.control, "POST", "/faults", b"latency:name=z")
+    status, _, body = request(srv.control, "POST", "/faults", b"latency:name=z,delay=1ms")
     ok(status == 409 and body.count(b"\n") == 1, "POST of a name taken: 409, one line", status, body)
     status, headers, body = request(srv.control, "POST", "/faults", b"latency:delay=x")
     ok(status == 400 and headers.get("content-type") == "text/plain" and body.count(b"\n") == 1
        and body.startswith(b"fault 'latency:delay=x': "), "POST of a bad spec: 400 and its one line", status, body)
-    status, _, body = request(srv.control, "PUT", "/faults", b"latency:name=ok\nbogus\n")
+    status, _, body = request(srv.control, "PUT", "/faults", b"latency:name=ok,delay=1\nbogus\n")
     ok(status == 400 and body.startswith(b"fault 'bogus'"), "PUT with a bad line: 400 naming it", status, body)
     eq(names(request(srv.control, "GET", "/faults")[2]), [("x", 0), ("y", 0), ("z", 0)],
        "a refused PUT leaves the set as it was")
-    status, _, body = request(srv.control, "PUT", "/faults", b"latency:name=d\nlatency:name=d\n")
+    status, _, body = request(srv.control, "PUT", "/faults", b"latency:name=d,delay=1\nlatency:name=d,delay=1\n")
     eq(status, 409, "PUT with a name twice: 409")
     eq(request(srv.control, "DELETE", "/faults/z")[0], 204, "DELETE /faults/z: 204")
     eq(request(srv.control, "DELETE", "/faults/z")[0], 404, "DELETE of it again: 404")
     eq(request(srv.control, "DELETE", "/faults/nosuch")[0], 404, "DELETE of an unknown fault: 404")
-    many = b"".join(b"latency:name=f%d\n" % i for i in range(33))
+    many = b"".join(b"latency:name=f%d,delay=1\n" % i for i in range(33))
     eq(request(srv.control, "PUT", "/faults", many)[0], 507, "PUT of 33 faults: 507 (a set holds 32)")
     eq(names(request(srv.control, "GET", "/faults")[2]), [("x", 0), ("y", 0)], "GET: x and y left")
     test_refusals(srv)
@@ -239,7 +239,7 @@ def test_unix(tmp):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)
         s.connect(path)
-        status, _, body = exchange(s, b"POST /faults HTTP/1.1\r\nContent-Length: 14\r\n\r\nlatency:name=u")
+        status, _, body = exchange(s, b"POST /faults HTTP/1.1\r\nContent-Length: 22\r\n\r\nlatency:name=u,delay=1")
     eq((status, names(body)), (201, [("u", 0)]), "unix:PATH: POST /faults works over it")
     eq(srv.stop(), 0, "echod exits 0")
     ok(not os.path.exists(path), "the socket file is removed at exit")
