@@ -265,7 +265,7 @@ static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 {
 	struct epoll_event ev = {0};
 	uint32_t want = EPOLLET;
-	unsigned int fault = c->fault ? core_fault_wants(&l->core, c) : 0;
+	unsigned int fault = c->fault ? core_serve_wants(&l->core, c) : 0;
 
 	if (c->fault ? fault & CORE_WANT_READ
 		     : !(c->flags & CONN_PEER_EOF) &&
@@ -327,7 +327,7 @@ static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
 
 	/* With faults, the core reads and sends: epoll only watches. */
 	if (c->fault)
-		why = core_fault_io(&l->core, c, events & input,
+		why = core_serve_io(&l->core, c, events & input,
 				    events & EPOLLOUT);
 	else
 		why = serve_events(l, c, events, &more);

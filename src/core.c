@@ -15,6 +15,7 @@
 #include "budget.h"
 #include "conn.h"
 #include "core.h"
+#include "core_internal.h"
 #include "counter.h"
 #include "fault.h"
 #include "fault_conn.h"
@@ -174,79 +175,6 @@ unsigned int core_fd_budget(int workers)
 }
 
 /*
- * One line for a refused peer, at most once a second per worker, so a
- * flood of refused clients cannot flood the log; the next line says how
- * many went unlogged.
- */
-static void log_refusal(struct core *k, const union net_addr *peer, int lfd,
-			enum refuse_reason why)
-{
-	char text[NET_ADDR_TEXT], fields[256] = "";
-
-	counter_add(&k->w->stats.refused_by[why], 1);
-	if (k->now_ms < k->log_next_ms) {
-		k->log_missed++;
-		return;
-	}
-	net_addr_text(&peer->sa, text, sizeof(text));
-	if (log_json_on())
-		snprintf(
-			fields, sizeof(fields),
-			"\"event\":\"refuse\",\"peer\":\"%s\",\"listen_fd\":%d,\"reason\":\"%s\",\"unlogged\":%llu",
-			text, lfd, refuse_reason_label(why),
-			(unsigned long long)k->log_missed);
-	log_write_fields(LOG_INFO, fields,
-			 "refused %s on fd %d: %s (%llu more refused unlogged)",
-			 text, lfd, refuse_reason_words(why),
-			 (unsigned long long)k->log_missed);
-	k->log_missed = 0;
-	k->log_next_ms = k->now_ms + 1000;
-}
-
-/*
- * The access policies, before the connection takes anything: --allow,
- * --deny, then a --max-per-source place (CONN_SOURCE in *flags). Returns
- * false when peer is refused, counted by reason and logged (log_refusal).
- */
-static bool admissible(struct core *k, const union net_addr *peer, int lfd,
-		       uint32_t *flags)
-{
-	const struct options *o = k->o;
-	enum access_verdict v;
-	uint8_t key[16];
-	int err;
-
-	v = o->access.n ? access_check(&o->access, peer) : ACCESS_OK;
-	if (v != ACCESS_OK) {
-		log_refusal(k, peer, lfd,
-			    v == ACCESS_DENIED ? REFUSE_DENY
-					       : REFUSE_NOT_ALLOWED);
-		return false;
-	}
-	if (o->max_per_source == 0)
-		return true;
-	access_source_key(peer, key);
-	err = access_source_take(&k->w->shared->sources, key,
-				 o->max_per_source);
-	if (err < 0) {
-		log_refusal(k, peer, lfd,
-			    err == -EUSERS ? REFUSE_PER_SOURCE
-					   : REFUSE_SOURCE_TABLE);
-		return false;
-	}
-	*flags |= CONN_SOURCE;
-	return true;
-}
-
-static void give_source(struct core *k, const union net_addr *peer)
-{
-	uint8_t key[16];
-
-	access_source_key(peer, key);
-	access_source_give(&k->w->shared->sources, key);
-}
-
-/*
  * The peer's address: the backend's, or asked of the kernel when a rule
  * or the -v lines need it.
  */
@@ -320,21 +248,6 @@ static void log_accept(const struct conn *c, int lfd)
 			 faults ? " faults " : "", faults ? faults : "");
 }
 
-/* Gives c the faults that apply to it; -ENOMEM when it cannot. */
-static int fault_open(struct core *k, struct conn *c)
-{
-	struct fault_set *s = fault_acquire(k->faults);
-
-	c->fault = fault_conn_new(s, fault_ordinal(k->faults), &c->peer,
-				  fault_now_ns());
-	fault_release(s);
-	if (c->fault == NULL)
-		return -ENOMEM;
-	/* reset-peer's and timeout's time: core_due's from the start. */
-	return wakeup_set(&k->wakeups, &c->fault->heap_pos, c,
-			  fault_conn_next_ns(c->fault, c));
-}
-
 struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 			int lfd)
 {
@@ -344,12 +257,12 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 
 	find_peer(k, fd, peer, &from);
 	/* No byte is read from a refused peer: it is closed right here. */
-	if (!admissible(k, &from, lfd, &flags))
+	if (!admission_check(k, &from, lfd, &flags))
 		return drop(k, fd);
 	c = take_slot(k, fd);
 	if (c == NULL) {
 		if (flags & CONN_SOURCE)
-			give_source(k, &from);
+			admission_give_source(k, &from);
 		return drop(k, fd);
 	}
 	if (k->exhausted) {
@@ -363,7 +276,7 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	c->born_ms = c->sent_ms = k->now_ms;
 	deadline_add(&k->due, c, k->now_ms);
 	counter_add(&k->w->stats.accepted, 1);
-	if (k->faults && fault_open(k, c) < 0) {
+	if (k->faults && core_serve_open(k, c) < 0) {
 		core_retire(k, c, CLOSE_MEMORY);
 		core_free(k, c);
 		return NULL;
@@ -639,137 +552,6 @@ bool core_trim_due(struct core *k)
 	return true;
 }
 
-/* Appends c's entry to the memory queue; false if there is no room. */
-static bool memq_push(struct core *k, struct conn *c)
-{
-	uint32_t cap = k->memq_cap ? k->memq_cap * 2 : 64, at;
-	uint64_t *q;
-
-	if (k->memq_n == k->memq_cap) {
-		q = malloc(cap * sizeof(*q));
-		if (q == NULL)
-			return false;
-		for (uint32_t i = 0; i < k->memq_n; i++)
-			q[i] = k->memq[(k->memq_head + i) % k->memq_cap];
-		free(k->memq);
-		k->memq = q;
-		k->memq_cap = cap;
-		k->memq_head = 0;
-	}
-	at = (k->memq_head + k->memq_n++) % k->memq_cap;
-	k->memq[at] = (uint64_t)c->gen << 32 | c->slot;
-	c->flags |= CONN_MEMQ;
-	return true;
-}
-
-/*
- * Queues c to wait for memory, behind those already waiting. One entry
- * per connection: one that waits again before its entry came up keeps
- * that place, so a slow reader that waits, reads a little and waits
- * again cannot grow the queue without bound.
- */
-static void mem_wait(struct core *k, struct conn *c)
-{
-	/* No room to queue: c tries again when its echoes go out. */
-	if (!(c->flags & CONN_MEMQ) && !memq_push(k, c))
-		return;
-	c->flags |= CONN_MEMWAIT;
-	k->nmemwait++;
-	atomic_fetch_add_explicit(&k->budget->waiting, 1, memory_order_relaxed);
-	counter_add(&k->w->stats.mem_waits, 1);
-}
-
-/* c waits no more; its place in the queue, if any, is skipped. */
-static void mem_unwait(struct core *k, struct conn *c)
-{
-	if (!(c->flags & CONN_MEMWAIT))
-		return;
-	c->flags &= ~CONN_MEMWAIT;
-	k->nmemwait--;
-	atomic_fetch_sub_explicit(&k->budget->waiting, 1, memory_order_relaxed);
-}
-
-/*
- * What one read of a connection with nothing queued may bring: what is
- * left of the budget shared by every open connection, and only a small
- * read's worth while memory is tight. A backend that arms receives in
- * advance (io_uring) may see each of them filled before it knows whose
- * peer does not read, so the sum of what they can bring past the budget
- * stays within what was left of it.
- */
-static size_t fair_share(const struct core *k)
-{
-	const struct budget *b = k->budget;
-	unsigned int conns = atomic_load_explicit(&k->w->shared->conns,
-						  memory_order_relaxed);
-	size_t used = budget_used(b), left;
-
-	if (b->limit == 0)
-		return SIZE_MAX;
-	if (budget_tight(b))
-		return BUDGET_SMALL_READ;
-	left = (b->limit - used) / (conns ? conns : 1);
-	return left > BUDGET_SMALL_READ ? left : BUDGET_SMALL_READ;
-}
-
-size_t core_read_room(struct core *k, struct conn *c, size_t room)
-{
-	size_t n;
-
-	if (room == 0)
-		return 0;
-	if (c->out.buf == NULL) {
-		mem_unwait(k, c);
-		n = fair_share(k);
-		return room < n ? room : n;
-	}
-	/*
-	 * Waiting, it reads again into the pages it holds as its peer takes
-	 * echoes (a slow reader), since that costs the budget nothing; new
-	 * pages are for core_due to give, to those before it first.
-	 */
-	if (c->flags & CONN_MEMWAIT) {
-		n = outq_charged_room(&k->pool, &c->out, k->pool.size);
-		if (n)
-			mem_unwait(k, c);
-		return n < room ? n : room;
-	}
-	n = outq_reserve(&k->pool, &c->out, k->pool.size, room);
-	if (n == 0)
-		mem_wait(k, c);
-	return n;
-}
-
-/* The next connection that waited for memory and now has some. */
-static struct conn *resumed(struct core *k)
-{
-	uint64_t e;
-	struct conn *c;
-
-	while (k->memq_n) {
-		e = k->memq[k->memq_head];
-		c = conn_table_find(&k->table, (uint32_t)e,
-				    (uint32_t)(e >> 32));
-		/* One whose queue emptied meanwhile reads freely: no charge. */
-		if (c && (c->flags & CONN_MEMWAIT) && c->out.buf &&
-		    outq_reserve(&k->pool, &c->out, k->pool.size,
-				 outq_room(&c->out, k->o->max_pending)) == 0)
-			return NULL; /* the first in line keeps its place */
-		k->memq_head = (k->memq_head + 1) % k->memq_cap;
-		k->memq_n--;
-		if (c)
-			c->flags &= ~CONN_MEMQ;
-		if (c && (c->flags & CONN_MEMWAIT)) {
-			mem_unwait(k, c);
-			return c;
-		}
-	}
-	return NULL;
-}
-
-static enum close_reason fault_step(struct core *k, struct conn *c,
-				    uint64_t now_ns);
-
 /* Sends the held datagrams whose time came, and counts them. */
 static void fault_udp_send(struct core *k, uint64_t now_ns)
 {
@@ -801,7 +583,7 @@ static struct conn *fault_woken(struct core *k, enum close_reason *why)
 	c = wakeup_pop(&k->wakeups, now_ns);
 	if (c == NULL)
 		return NULL;
-	*why = fault_step(k, c, now_ns);
+	*why = core_serve_step(k, c, now_ns);
 	if (*why == CLOSE_NONE)
 		*why = core_settle(k, c);
 	return c;
@@ -817,7 +599,7 @@ struct conn *core_due(struct core *k, enum close_reason *why)
 	if (c)
 		return c;
 	*why = CLOSE_NONE;
-	return resumed(k);
+	return core_mem_resumed(k);
 }
 
 /*
@@ -915,7 +697,7 @@ void core_retire(struct core *k, struct conn *c, enum close_reason why)
 	deadline_remove(&k->due, c);
 	if (c->flags & CONN_QUEUED)
 		queued_unlink(k, c);
-	mem_unwait(k, c);
+	core_mem_unwait(k, c);
 	if (c->fault)
 		wakeup_set(&k->wakeups, &c->fault->heap_pos, c, 0);
 	c->flags |= CONN_CLOSING;
@@ -939,7 +721,7 @@ void core_free(struct core *k, struct conn *c)
 		k->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	give_place(k);
 	if (c->flags & CONN_SOURCE)
-		give_source(k, &c->peer);
+		admission_give_source(k, &c->peer);
 	conn_table_put(&k->table, c);
 	check_served(k);
 }
@@ -991,180 +773,4 @@ void core_serve_udp(struct core *k, int i)
 				      memory_order_relaxed);
 	if (err < 0)
 		log_warn("udp fd %d: %s", fd, strerror(-err));
-}
-
-/* ----------------------------------------------- connections with faults */
-
-/* How many bytes c may read now, in pages charged for it; 0: none. */
-static size_t fault_room(struct core *k, struct conn *c)
-{
-	size_t room = fault_conn_read_room(
-		c->fault, outq_room(&c->out, k->o->max_pending));
-
-	if (room == 0)
-		return 0;
-	if (c->out.buf == NULL) {
-		/* Everything read is queued here: charged before it is. */
-		room = core_read_room(k, c, room);
-		return room ? outq_reserve(&k->pool, &c->out, k->o->max_pending,
-					   room)
-			    : 0;
-	}
-	return core_read_room(k, c, room);
-}
-
-/*
- * One recv for c into its queue, or dropped (timeout's silence, input
- * after limit-data's FIN: MSG_TRUNC discards in the kernel). Returns the
- * bytes read, 0 at end of input, -EAGAIN when there is nothing to read
- * or no room, or another -errno.
- */
-static ssize_t fault_recv(struct core *k, struct conn *c, uint64_t now_ns)
-{
-	struct fault_conn *f = c->fault;
-	size_t room, echo;
-	ssize_t n;
-	char *buf;
-
-	if (fault_conn_silent(f) || (c->flags & CONN_SHUT_WR)) {
-		n = recv(c->fd, NULL, 65536, MSG_TRUNC | MSG_DONTWAIT);
-		if (n > 0)
-			c->bytes_in += (uint64_t)n;
-		return n < 0 ? -errno : n;
-	}
-	room = fault_room(k, c);
-	buf = outq_tail(&k->pool, &c->out, k->o->max_pending, &echo);
-	if (echo < room)
-		room = echo;
-	if (room == 0)
-		return -EAGAIN;
-	n = recv(c->fd, buf, room, MSG_DONTWAIT);
-	if (n <= 0)
-		return n < 0 ? -errno : 0;
-	echo = conn_consume(k->o, c, buf, (size_t)n);
-	fault_conn_took(f, buf, (size_t)n, echo, now_ns);
-	outq_tail_filled(&c->out, echo);
-	return n;
-}
-
-/* Reads while c's socket has bytes and c has room, a few times at most. */
-static int fault_read(struct core *k, struct conn *c, uint64_t now_ns)
-{
-	ssize_t n;
-
-	for (int i = 0; i < CORE_FAULT_READS; i++) {
-		if ((c->flags & CONN_PEER_EOF) || c->fault->eof_ns)
-			return 0;
-		n = fault_recv(k, c, now_ns);
-		if (n == -EINTR)
-			continue;
-		if (n == -EAGAIN || n == -EWOULDBLOCK)
-			return 0;
-		if (n < 0)
-			return (int)n;
-		/* slow-close holds the peer's FIN back for its delay. */
-		if (n == 0 && !fault_conn_eof(c->fault, now_ns))
-			c->flags |= CONN_PEER_EOF;
-		if (n == 0)
-			return 0;
-	}
-	return 0;
-}
-
-/*
- * limit-data's FIN: ours now; what waits is dropped, what comes is
- * discarded, and the peer's close is awaited on the linger list, as after
- * the -n'th echo.
- */
-static void fault_shut(struct core *k, struct conn *c)
-{
-	shutdown(c->fd, SHUT_WR);
-	c->flags |= CONN_SHUT_WR;
-	outq_release(&k->pool, &c->out);
-	deadline_linger(&k->due, c, k->now_ms);
-}
-
-/*
- * Sends what of c's queue may go at now_ns, ends c when a fault says so,
- * and sets its next wake-up. Returns why c must close, or CLOSE_NONE.
- */
-static enum close_reason fault_step(struct core *k, struct conn *c,
-				    uint64_t now_ns)
-{
-	struct fault_conn *f = c->fault;
-	struct linger reset = {.l_onoff = 1, .l_linger = 0};
-	uint64_t at;
-	int err;
-
-	err = fault_conn_send(f, &k->pool, c, now_ns, &f->blocked);
-	if (err < 0)
-		return close_reason_of(err);
-	switch (fault_conn_end(f, c, now_ns)) {
-	case FAULT_END_RST:
-		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-		return CLOSE_FAULT;
-	case FAULT_END_FIN:
-		return CLOSE_FAULT;
-	case FAULT_END_SHUT:
-		fault_shut(k, c);
-		break;
-	case FAULT_GO_ON:
-		break;
-	}
-	if (f->eof_ns && now_ns >= f->eof_ns) {
-		f->eof_ns = 0;
-		c->flags |= CONN_PEER_EOF;
-	}
-	at = fault_conn_next_ns(f, c);
-	/* A time already past is a slip of ours: a millisecond, not a spin. */
-	if (at && at <= now_ns)
-		at = now_ns + 1000000;
-	if (wakeup_set(&k->wakeups, &f->heap_pos, c, at) < 0)
-		return CLOSE_MEMORY;
-	return CLOSE_NONE;
-}
-
-/* A change of the set reaches c's live faults at its next echo. */
-static void fault_refresh(struct core *k, struct conn *c)
-{
-	struct fault_set *s;
-
-	if (fault_version(k->faults) == c->fault->version)
-		return;
-	s = fault_acquire(k->faults);
-	fault_conn_refresh(c->fault, s, &c->peer);
-	fault_release(s);
-}
-
-enum close_reason core_fault_io(struct core *k, struct conn *c, bool readable,
-				bool writable)
-{
-	uint64_t now_ns = fault_now_ns();
-	int err = 0;
-
-	(void)writable; /* every call sends what may go */
-	fault_refresh(k, c);
-	if (readable)
-		err = fault_read(k, c, now_ns);
-	if (err < 0) {
-		log_debug("fd %d: %s", c->fd, strerror(-err));
-		return close_reason_of(err);
-	}
-	return fault_step(k, c, now_ns);
-}
-
-unsigned int core_fault_wants(const struct core *k, const struct conn *c)
-{
-	const struct fault_conn *f = c->fault;
-	unsigned int want = 0;
-
-	if (f->blocked && outq_bytes(&c->out))
-		want |= CORE_WANT_WRITE;
-	if (c->flags & (CONN_PEER_EOF | CONN_MEMWAIT | CONN_CLOSING) ||
-	    f->eof_ns)
-		return want;
-	if (fault_conn_silent(f) || (c->flags & CONN_SHUT_WR) ||
-	    fault_conn_read_room(f, outq_room(&c->out, k->o->max_pending)))
-		want |= CORE_WANT_READ;
-	return want;
 }

@@ -245,12 +245,12 @@ bool core_control(struct core *k);
  * A connection with faults (c->fault, --fault or --control) is served
  * by the core, not by the backend's own reads and sends: the backend
  * only tells it when c's socket is readable or writable, and watches for
- * what core_fault_wants says, re-armed after every call (edge-triggered
+ * what core_serve_wants says, re-armed after every call (edge-triggered
  * watching must see the socket again). Held echoes wake c through
  * core_due. Returns why c must close now, or CLOSE_NONE (then the
  * backend calls core_settle as after any event).
  */
-enum close_reason core_fault_io(struct core *k, struct conn *c, bool readable,
+enum close_reason core_serve_io(struct core *k, struct conn *c, bool readable,
 				bool writable);
 
 enum core_want {
@@ -259,7 +259,7 @@ enum core_want {
 };
 
 /* What c's socket must be watched for: enum core_want bits. */
-unsigned int core_fault_wants(const struct core *k, const struct conn *c);
+unsigned int core_serve_wants(const struct core *k, const struct conn *c);
 
 /* Serves what waits on the worker's i'th UDP socket (level-triggered). */
 void core_serve_udp(struct core *k, int i);

@@ -500,7 +500,7 @@ static void fault_update(struct uloop *l, struct conn *c)
 		uloop_close_conn(l, c, why);
 		return;
 	}
-	want = core_fault_wants(&l->core, c);
+	want = core_serve_wants(&l->core, c);
 	if (uc(c)->state & IO_POLL) {
 		if (want != uc(c)->fault_want &&
 		    !(uc(c)->state & IO_RECV_CANCEL) &&
@@ -654,7 +654,7 @@ static void handle_fault_poll(struct uloop *l, struct conn *c, int res)
 	uc(c)->state &= (uint8_t)~IO_RECV_CANCEL;
 	if (!request_ended(l, c, IO_POLL, res))
 		return;
-	why = core_fault_io(&l->core, c, res > 0 && (res & input),
+	why = core_serve_io(&l->core, c, res > 0 && (res & input),
 			    res > 0 && (res & POLLOUT));
 	if (why != CLOSE_NONE)
 		uloop_close_conn(l, c, why);

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * core_internal.h - what the loop core's files (core.c, core_mem.c,
+ * core_serve.c, admission.c) call of one another; no backend includes it.
+ * The calls go one way: core.c calls the others, core_serve.c calls
+ * core_mem.c and admission.c, which call none of them.
+ */
+#ifndef ECHOD_CORE_INTERNAL_H
+#define ECHOD_CORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "close_reason.h"
+
+struct conn;
+struct core;
+union net_addr;
+
+/*
+ * The access policies, before the connection takes anything: --allow,
+ * --deny, then a --max-per-source place (CONN_SOURCE in *flags). Returns
+ * false when peer is refused, counted by reason and logged.
+ */
+bool admission_check(struct core *k, const union net_addr *peer, int lfd,
+		     uint32_t *flags);
+
+/* Gives back peer's --max-per-source place. */
+void admission_give_source(struct core *k, const union net_addr *peer);
+
+/*
+ * Counts a refusal of peer by reason, and logs it at most once a second
+ * per worker, so a flood of refused clients cannot flood the log; the
+ * next line says how many went unlogged.
+ */
+void admission_refused(struct core *k, const union net_addr *peer, int lfd,
+		       enum refuse_reason why);
+
+/* c waits for memory no more; its place in the queue, if any, is skipped. */
+void core_mem_unwait(struct core *k, struct conn *c);
+
+/* The next connection that waited for memory and now has some. */
+struct conn *core_mem_resumed(struct core *k);
+
+/*
+ * At admit, with a fault registry: gives c the faults that apply to it
+ * and its first wake-up. Returns 0 or -ENOMEM.
+ */
+int core_serve_open(struct core *k, struct conn *c);
+
+/*
+ * Sends what of c's queue may go at now_ns, ends c when a fault says so,
+ * and sets its next wake-up. Returns why c must close, or CLOSE_NONE.
+ */
+enum close_reason core_serve_step(struct core *k, struct conn *c,
+				  uint64_t now_ns);
+
+#endif
