@@ -265,19 +265,20 @@ static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 {
 	struct epoll_event ev = {0};
 	uint32_t want = EPOLLET;
-	unsigned int fault = c->fault ? core_serve_wants(&l->core, c) : 0;
+	bool served = conn_core_served(c);
+	unsigned int fault = served ? core_serve_wants(&l->core, c) : 0;
 
-	if (c->fault ? fault & CORE_WANT_READ
-		     : !(c->flags & CONN_PEER_EOF) &&
-			       core_read_room(
-				       &l->core, c,
-				       outq_room(&c->out,
-						 l->core.o->max_pending)) > 0)
+	if (served ? fault & CORE_WANT_READ
+		   : !(c->flags & CONN_PEER_EOF) &&
+			     core_read_room(&l->core, c,
+					    outq_room(&c->out,
+						      l->core.o->max_pending)) >
+				     0)
 		want |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
-	if (c->fault ? fault & CORE_WANT_WRITE : outq_bytes(&c->out) > 0)
+	if (served ? fault & CORE_WANT_WRITE : outq_bytes(&c->out) > 0)
 		want |= EPOLLOUT;
-	/* The core reads a connection with faults only so far: look again. */
-	if (want == *registered(c) && !rearm && !c->fault)
+	/* The core reads a connection it serves only so far: look again. */
+	if (want == *registered(c) && !rearm && !served)
 		return 0;
 	ev.events = want;
 	ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
@@ -322,18 +323,22 @@ static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
 {
 	const uint32_t input =
 		EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI;
-	bool more = false;
+	bool more = false, served = conn_core_served(c);
 	enum close_reason why;
 
-	/* With faults, the core reads and sends: epoll only watches. */
-	if (c->fault)
+	/*
+	 * One the core serves (faults, a PROXY header due), it reads and
+	 * sends: epoll only watches. Back from it, c is re-armed: bytes may
+	 * wait that no edge will announce.
+	 */
+	if (served)
 		why = core_serve_io(&l->core, c, events & input,
 				    events & EPOLLOUT);
 	else
 		why = serve_events(l, c, events, &more);
 	if (why == CLOSE_NONE)
 		why = core_settle(&l->core, c);
-	if (why == CLOSE_NONE && update_interest(l, c, more) < 0)
+	if (why == CLOSE_NONE && update_interest(l, c, more || served) < 0)
 		why = CLOSE_ERROR;
 	if (why != CLOSE_NONE)
 		close_conn(l, c, why);

@@ -28,6 +28,28 @@ static const char *const refuse_words[REFUSE_NREASONS] = {
 #undef REFUSE_REASON_WORDS
 };
 
+static const char *const proxy_labels[PROXY_NOUTCOMES] = {
+#define PROXY_OUTCOME_LABEL(name, label, words) [name] = label,
+	PROXY_OUTCOMES(PROXY_OUTCOME_LABEL)
+#undef PROXY_OUTCOME_LABEL
+};
+
+static const char *const proxy_words[PROXY_NOUTCOMES] = {
+#define PROXY_OUTCOME_WORDS(name, label, text) [name] = text,
+	PROXY_OUTCOMES(PROXY_OUTCOME_WORDS)
+#undef PROXY_OUTCOME_WORDS
+};
+
+const char *proxy_outcome_label(int r)
+{
+	return r >= 0 && r < PROXY_NOUTCOMES ? proxy_labels[r] : "unknown";
+}
+
+const char *proxy_outcome_words(int r)
+{
+	return r >= 0 && r < PROXY_NOUTCOMES ? proxy_words[r] : "unknown";
+}
+
 const char *refuse_reason_label(int r)
 {
 	return r >= 0 && r < REFUSE_NREASONS ? refuse_labels[r] : "unknown";

@@ -18,7 +18,8 @@
 	X(CLOSE_SHUTDOWN, "shutdown", "shutdown")             \
 	X(CLOSE_SEND_TIMEOUT, "send_timeout", "send timeout") \
 	X(CLOSE_LIFETIME, "lifetime", "lifetime")             \
-	X(CLOSE_FAULT, "fault", "fault injected")
+	X(CLOSE_FAULT, "fault", "fault injected")             \
+	X(CLOSE_PROXY, "proxy", "PROXY header refused")
 
 enum close_reason {
 	CLOSE_NONE = -1, /* not closing */
@@ -57,6 +58,33 @@ const char *refuse_reason_label(int r);
 
 /* "over --max-per-source": the log's words. */
 const char *refuse_reason_words(int r);
+
+/*
+ * What came of a connection's PROXY header (--proxy-protocol), for
+ * echod_proxy_headers_total{reason}: the same kind of list.
+ */
+#define PROXY_OUTCOMES(X)                                                  \
+	X(PROXY_OUT_OK, "ok", "a client's address")                        \
+	X(PROXY_OUT_LOCAL, "local", "the balancer's own (LOCAL, UNKNOWN)") \
+	X(PROXY_OUT_PLAIN, "plain", "no header, from a client itself")     \
+	X(PROXY_OUT_MISSING, "missing", "no header from a balancer")       \
+	X(PROXY_OUT_NOT_ALLOWED, "not_allowed",                            \
+	  "a header from no --proxy-from")                                 \
+	X(PROXY_OUT_MALFORMED, "malformed", "malformed header")            \
+	X(PROXY_OUT_OVERSIZED, "oversized", "oversized header")            \
+	X(PROXY_OUT_TRUNCATED, "truncated", "header cut short")            \
+	X(PROXY_OUT_TIMEOUT, "timeout", "no whole header in time")
+
+enum proxy_outcome {
+#define PROXY_OUTCOME_ENUM(name, label, words) name,
+	PROXY_OUTCOMES(PROXY_OUTCOME_ENUM)
+#undef PROXY_OUTCOME_ENUM
+	PROXY_NOUTCOMES,
+};
+
+/* "not_allowed": a label value; and the log's words. */
+const char *proxy_outcome_label(int r);
+const char *proxy_outcome_words(int r);
 
 /*
  * A failed call's reason: CLOSE_MEMORY for -ENOMEM, CLOSE_SEND_TIMEOUT

@@ -8,6 +8,7 @@
 #ifndef ECHOD_CONN_H
 #define ECHOD_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,9 @@ enum conn_flags {
 		1 << 7, /* echoes wait in its queue (counted by the core) */
 	CONN_MEMWAIT = 1 << 8, /* not reading until --memory has room for it */
 	CONN_MEMQ = 1 << 9, /* has an entry in the core's memory queue */
+	CONN_PROXY_WAIT = 1 << 10, /* its PROXY header, or none, is awaited */
+	CONN_BALANCER = 1 << 11, /* from a --proxy-from balancer */
+	CONN_VIA = 1 << 12, /* peer is the client a PROXY header named */
 };
 
 /*
@@ -62,8 +66,20 @@ struct conn {
 	uint32_t counted_in, counted_out, counted_messages;
 	uint64_t messages, bytes_in, bytes_out;
 	union net_addr peer;
+	union net_addr via; /* the balancer, with CONN_VIA */
 	struct fault_conn *fault; /* --fault, --control: the core serves it */
+	uint32_t wake_pos; /* in the core's wakeups, or WAKEUP_NONE */
+	uint32_t proxy_poll_ms; /* a header's start came: look again then */
 };
+
+/*
+ * Whether the core reads and sends for c (core_serve_io), the backend
+ * only watching its socket: it has faults, or its PROXY header is due.
+ */
+static inline bool conn_core_served(const struct conn *c)
+{
+	return c->fault != NULL || (c->flags & CONN_PROXY_WAIT);
+}
 
 /* The backend's state for c, core_init's priv_size bytes, zeroed at admit. */
 static inline void *conn_priv(struct conn *c)

@@ -46,6 +46,8 @@ void conn_describe(struct conn *c, uint64_t now_ms, struct report_row *row)
 	row->bytes_in = c->bytes_in;
 	row->bytes_out = c->bytes_out;
 	row->pending = outq_bytes(&c->out);
+	if (c->flags & CONN_VIA)
+		row->via = c->via;
 	if (c->fault)
 		snprintf(row->faults, sizeof(row->faults), "%s",
 			 c->fault->names);

@@ -188,7 +188,8 @@ static void find_peer(struct core *k, int fd, const union net_addr *peer,
 		return;
 	}
 	memset(out, 0, sizeof(*out));
-	if (k->o->access.n || k->o->max_per_source || log_level >= LOG_VERBOSE)
+	if (k->o->access.n || k->o->max_per_source || k->o->proxy_protocol ||
+	    log_level >= LOG_VERBOSE)
 		getpeername(fd, &out->sa, &len);
 }
 
@@ -254,10 +255,14 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	union net_addr from;
 	uint32_t flags = 0;
 	struct conn *c;
+	bool balancer;
 
 	find_peer(k, fd, peer, &from);
 	/* No byte is read from a refused peer: it is closed right here. */
-	if (!admission_check(k, &from, lfd, &flags))
+	/* A balancer's client is judged once its header names it. */
+	balancer = k->o->proxy_protocol &&
+		   access_check(&k->o->proxy_from, &from) == ACCESS_OK;
+	if (!balancer && !admission_check(k, &from, lfd, &flags))
 		return drop(k, fd);
 	c = take_slot(k, fd);
 	if (c == NULL) {
@@ -276,7 +281,9 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	c->born_ms = c->sent_ms = k->now_ms;
 	deadline_add(&k->due, c, k->now_ms);
 	counter_add(&k->w->stats.accepted, 1);
-	if (k->faults && core_serve_open(k, c) < 0) {
+	c->wake_pos = WAKEUP_NONE;
+	if ((k->faults || k->o->proxy_protocol) &&
+	    core_serve_open(k, c, balancer) < 0) {
 		core_retire(k, c, CLOSE_MEMORY);
 		core_free(k, c);
 		return NULL;
@@ -698,8 +705,7 @@ void core_retire(struct core *k, struct conn *c, enum close_reason why)
 	if (c->flags & CONN_QUEUED)
 		queued_unlink(k, c);
 	core_mem_unwait(k, c);
-	if (c->fault)
-		wakeup_set(&k->wakeups, &c->fault->heap_pos, c, 0);
+	wakeup_set(&k->wakeups, &c->wake_pos, c, 0);
 	c->flags |= CONN_CLOSING;
 	if (core_count(k) == 0)
 		k->trim_at = k->now_ms + CORE_TRIM_MS;

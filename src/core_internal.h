@@ -43,14 +43,17 @@ void core_mem_unwait(struct core *k, struct conn *c);
 struct conn *core_mem_resumed(struct core *k);
 
 /*
- * At admit, with a fault registry: gives c the faults that apply to it
- * and its first wake-up. Returns 0 or -ENOMEM.
+ * At admit, with --proxy-protocol (balancer: c comes from a --proxy-from
+ * one, and the access rules wait for its header) or a fault registry:
+ * c is served by the core from now on, its first wake-up set. Returns 0
+ * or -ENOMEM.
  */
-int core_serve_open(struct core *k, struct conn *c);
+int core_serve_open(struct core *k, struct conn *c, bool balancer);
 
 /*
- * Sends what of c's queue may go at now_ns, ends c when a fault says so,
- * and sets its next wake-up. Returns why c must close, or CLOSE_NONE.
+ * At c's wake-up (and after its events): its header looked at again, or
+ * what of its queue may go sent, ended when a fault says so; its next
+ * wake-up set. Returns why c must close, or CLOSE_NONE.
  */
 enum close_reason core_serve_step(struct core *k, struct conn *c,
 				  uint64_t now_ns);

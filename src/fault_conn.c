@@ -16,7 +16,6 @@
 #include "fault_conn.h"
 #include "fault_draw.h"
 #include "outq.h"
-#include "wakeup.h"
 
 enum {
 	BANDWIDTH_QUANTA = 100, /* a paced send carries 10 ms of the rate */
@@ -158,7 +157,6 @@ struct fault_conn *fault_conn_new(const struct fault_set *s, uint64_t ordinal,
 	f->ordinal = ordinal;
 	f->version = s->version;
 	f->born_ns = now_ns;
-	f->heap_pos = WAKEUP_NONE;
 	memset(f->p.index, -1, sizeof(f->p.index));
 	/* The names of those decided for good first: refresh keeps them. */
 	choose(f, s, peer, ~LIVE_TYPES, 0);

@@ -79,7 +79,6 @@ struct fault_conn {
 	uint64_t slice_at_ns; /* slicer: the next piece not before */
 	uint64_t eof_ns; /* slow-close: the peer's FIN came then; 0: not */
 	uint64_t wake_ns; /* when it asked to be woken; 0: never */
-	uint32_t heap_pos; /* in the core's wakeups, or WAKEUP_NONE */
 	bool blocked; /* the socket took less than offered: wait for it */
 	char names[FAULT_NAMES]; /* "latency,corrupt" */
 	uint8_t fixed_names; /* names' length before the live types' */

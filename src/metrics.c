@@ -81,6 +81,11 @@ static void connections(FILE *f, const struct metrics *m)
 		  "TCP connections closed, by reason",
 		  offsetof(struct worker_stats, closed_by), CLOSE_NREASONS,
 		  close_reason_label);
+	by_reason(
+		f, m, "echod_proxy_headers_total",
+		"TCP connections by what came of their PROXY header (--proxy-protocol)",
+		offsetof(struct worker_stats, proxy), PROXY_NOUTCOMES,
+		proxy_outcome_label);
 	fputs("# HELP echod_connections_open TCP connections open now\n"
 	      "# TYPE echod_connections_open gauge\n",
 	      f);

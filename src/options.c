@@ -112,6 +112,14 @@ const struct options_spec options_table[] = {
 	{"deny", 0, "CIDR", OPTIONS_OTHER, NO_FIELD, 0, 0,
 	 "never serve these networks (repeatable; deny\n"
 	 "wins over allow)"},
+	{"proxy-protocol", 0, NULL, OPTIONS_FLAG, FIELD(proxy_protocol), 0, 0,
+	 "take the client's address from a PROXY v1/v2\n"
+	 "header sent by a --proxy-from load balancer"},
+	{"proxy-from", 0, "CIDR", OPTIONS_OTHER, NO_FIELD, 0, 0,
+	 "a load balancer that sends PROXY headers\n"
+	 "(repeatable); a header from elsewhere is refused"},
+	{"proxy-timeout", 0, "S", OPTIONS_NUMBER, FIELD(proxy_timeout), 1, 3600,
+	 "seconds a balancer has to send its header (3)"},
 	{"max-per-source", 0, "N", OPTIONS_NUMBER, FIELD(max_per_source), 1,
 	 OPTIONS_MAX_CONNS,
 	 "open TCP connections per source address (IPv6:\n"
@@ -261,6 +269,7 @@ static void set_defaults(struct options *o)
 	o->udp_max_size = OPTIONS_UDP_MAX;
 	o->uring_buffers = OPTIONS_DEFAULT_URING_BUFFERS;
 	o->grace = OPTIONS_DEFAULT_GRACE;
+	o->proxy_timeout = OPTIONS_DEFAULT_PROXY_TIMEOUT;
 	o->memory = default_memory();
 }
 
@@ -406,6 +415,19 @@ static int set_deny_ports(struct options *o, const char *list, char *err,
 	return 0;
 }
 
+static int set_proxy_from(struct options *o, const char *arg, char *err,
+			  size_t errlen)
+{
+	int e = access_add(&o->proxy_from, arg, false);
+
+	if (e == 0)
+		return 0;
+	snprintf(err, errlen, "proxy-from %s: %s", arg,
+		 e == -ENOSPC ? "too many networks"
+			      : "not an IPv4 or IPv6 address or network");
+	return -1;
+}
+
 static int set_access(struct options *o, bool deny, const char *arg, char *err,
 		      size_t errlen)
 {
@@ -485,6 +507,8 @@ static int set_other(struct options *o, const struct options_spec *s,
 		return add_fault(o, arg, err, errlen);
 	if (strcmp(s->name, "udp-deny-ports") == 0)
 		return set_deny_ports(o, arg, err, errlen);
+	if (strcmp(s->name, "proxy-from") == 0)
+		return set_proxy_from(o, arg, err, errlen);
 	if (strcmp(s->name, "allow") == 0 || strcmp(s->name, "deny") == 0)
 		return set_access(o, strcmp(s->name, "deny") == 0, arg, err,
 				  errlen);
@@ -537,6 +561,15 @@ static int finish(struct options *o, int argc, char **argv, bool idle_set,
 		o->idle_timeout = OPTIONS_INETD_IDLE_TIMEOUT;
 	if (!o->tcp && !o->udp) {
 		snprintf(err, errlen, "option --no-tcp: needs --udp");
+		return -1;
+	}
+	/* Either alone is a mistake: every header refused, or none asked. */
+	if (o->proxy_protocol != (o->proxy_from.n > 0)) {
+		snprintf(err, errlen, "option %s: needs %s",
+			 o->proxy_protocol ? "--proxy-protocol"
+					   : "--proxy-from",
+			 o->proxy_protocol ? "--proxy-from CIDR"
+					   : "--proxy-protocol");
 		return -1;
 	}
 	return 0;

@@ -35,6 +35,7 @@ enum {
 	/* The ring has twice as many entries, and the kernel allows 32768. */
 	OPTIONS_MAX_URING_BUFFERS = 16384,
 	OPTIONS_DEFAULT_GRACE = 5,
+	OPTIONS_DEFAULT_PROXY_TIMEOUT = 3,
 	OPTIONS_MIN_MEMORY = 256 * 1024,
 	OPTIONS_INETD_IDLE_TIMEOUT = 60, /* --inetd's default */
 	OPTIONS_MAX_FAULTS = 32, /* --fault: fault.h's FAULT_MAX */
@@ -77,6 +78,9 @@ struct options {
 	const char *control; /* --control ADDR:PORT or unix:PATH, or NULL */
 	struct access_rules access; /* --allow, --deny */
 	unsigned int max_per_source; /* open TCP per source; 0 = no limit */
+	bool proxy_protocol; /* --proxy-protocol */
+	struct access_rules proxy_from; /* the balancers that send headers */
+	unsigned int proxy_timeout; /* seconds a balancer has for its header */
 	int family; /* -4 or -6: 4 or 6; 0 = both */
 	unsigned int grace; /* seconds open connections get at SIGTERM */
 	bool log_json; /* --log-format json */

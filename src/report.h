@@ -31,6 +31,7 @@ struct report_row {
 	int recv_q, send_q; /* SIOCINQ, SIOCOUTQ; -1 if unknown */
 	uint32_t rtt_us, retrans, cwnd; /* TCP_INFO */
 	char faults[64]; /* the names of the faults it carries, by commas */
+	union net_addr via; /* the balancer a PROXY header came from; or 0 */
 };
 
 /* Everything a report holds; owned by whoever called report_collect. */

@@ -526,7 +526,7 @@ void uloop_update(struct uloop *l, struct conn *c)
 {
 	enum close_reason why;
 
-	if (c->fault) {
+	if (conn_core_served(c)) {
 		fault_update(l, c);
 		return;
 	}
@@ -672,10 +672,12 @@ static void handle_poll(struct uloop *l, struct conn *c, int res)
 	uint64_t before = c->bytes_in;
 	ssize_t n = -EAGAIN;
 
-	if (c->fault) {
+	if (conn_core_served(c)) {
 		handle_fault_poll(l, c, res);
 		return;
 	}
+	/* A poll armed while the core served c, which it no longer does. */
+	uc(c)->state &= (uint8_t)~IO_RECV_CANCEL;
 	if (!request_ended(l, c, IO_POLL, res))
 		return;
 	if (res > 0 && set_nonblocking(c, true) < 0)
