@@ -188,8 +188,9 @@ static void find_peer(struct core *k, int fd, const union net_addr *peer,
 		return;
 	}
 	memset(out, 0, sizeof(*out));
+	/* from= of a fault needs it too: any --fault or --control. */
 	if (k->o->access.n || k->o->max_per_source || k->o->proxy_protocol ||
-	    log_level >= LOG_VERBOSE)
+	    k->faults || log_level >= LOG_VERBOSE)
 		getpeername(fd, &out->sa, &len);
 }
 
