@@ -25,7 +25,10 @@ that need root, and commands that show no output to compare.
 
 Also: every `# TYPE` of a live /metrics scrape is listed in the man page's
 Metrics section with that type and those labels, and the man page lists no
-series the scrape lacks; /healthz and /readyz answer as documented.
+series the scrape lacks; /healthz and /readyz answer as documented. Every
+fault type echod knows (the list its error for an unknown type gives) has
+an entry in the man page's FAULTS section, which lists no other, and a
+`--fault TYPE` example in README's "Testing your client".
 """
 import json
 import os
@@ -519,6 +522,34 @@ def walkthrough():
     srv.stop()
 
 
+def fault_types():
+    """man: FAULTS has an entry for each type echod knows, and none it does
+    not; README: "Testing your client" runs each type with --fault."""
+    p = subprocess.run([ECHOD, "--fault", "nosuchtype"], capture_output=True, text=True, timeout=10)
+    m = re.search(r"nosuchtype: not a type \(([^)]*)\)", p.stderr)
+    if not ok(p.returncode == 2 and m, "echod --fault nosuchtype: exit 2, the types listed", p.stderr):
+        return
+    known = m.group(1).split(", ")
+    ok(len(known) >= 12, "echod knows the issue's 12 fault types or more", known)
+    start = MAN.find("\n.Sh FAULTS\n")
+    if not ok(start >= 0, "man: a FAULTS section"):
+        return
+    sect = MAN[start + 1:]
+    sect = sect[:sect.find("\n.Sh ", 1) + 1 or len(sect)]
+    types = sect[sect.find(".Ss Types\n"):]
+    types = types[:types.find("\n.El\n")]
+    listed = re.findall(r"^\.It Cm ([a-z-]+)$", types, re.M)
+    eq([t for t in known if t not in listed], [], "man: FAULTS describes every fault type echod knows")
+    eq([t for t in listed if t not in known], [], "man: FAULTS describes no fault type echod does not know")
+    start = README.find("\n## Testing your client\n")
+    if not ok(start >= 0, "README: a Testing your client section"):
+        return
+    text = README[start + 1:]
+    text = text[:text.find("\n## ", 1) + 1 or len(text)]
+    shown = set(re.findall(r"--fault ([a-z-]+)(?![a-z-])", text))
+    eq([t for t in known if t not in shown], [], "README: Testing your client has a --fault example of every type")
+
+
 def skips():
     skip("man: inetd.conf line", "no inetd on this machine; socat's recipe stands in for it")
     skip("README: inetd line", "no inetd on this machine; socat's recipe stands in for it")
@@ -548,5 +579,6 @@ units()
 man_startup()
 metrics()
 walkthrough()
+fault_types()
 skips()
 done_testing()
