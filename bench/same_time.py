@@ -89,18 +89,24 @@ def peers():
 
 
 def start(cmd):
-    """cmd on SERVER_CPU, its own process group; (process, port) once it echoes."""
-    port = free_port()
-    argv = ["taskset", "-c", SERVER_CPU] + shlex.split(cmd.replace("{PORT}", str(port)))
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        probe = subprocess.run([ECHOBENCH, "-c", "1", "-n", "1", "-w", "0", "-q", "-t", "1",
-                                "127.0.0.1:%d" % port], capture_output=True)
-        if probe.returncode == 0:
-            return proc, port
-        time.sleep(0.05)
+    """cmd on SERVER_CPU, its own process group; (process, port) once it echoes.
+    The port is found free and then given to the server, so another process
+    (a client's ephemeral port) may take it first: a server that exits at
+    once is started again on another port, up to three times."""
+    for _ in range(3):
+        port = free_port()
+        argv = ["taskset", "-c", SERVER_CPU] + shlex.split(cmd.replace("{PORT}", str(port)))
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and proc.poll() is None:
+            probe = subprocess.run([ECHOBENCH, "-c", "1", "-n", "1", "-w", "0", "-q", "-t", "1",
+                                    "127.0.0.1:%d" % port], capture_output=True)
+            if probe.returncode == 0:
+                return proc, port
+            time.sleep(0.05)
+        if proc.poll() is None:
+            break
     stop(proc)
     raise RuntimeError("did not echo within 5 s: " + cmd)
 
