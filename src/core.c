@@ -36,6 +36,7 @@ int core_init(struct core *k, struct worker *w, size_t priv_size,
 	k->w = w;
 	k->o = w->opts;
 	k->listen_fds = w->listen_fds;
+	k->listen_tls = w->listen_tls;
 	k->nlisten = w->nlisten;
 	k->udp_fds = w->udp_fds;
 	k->nudp = w->nudp;
@@ -56,6 +57,7 @@ int core_init(struct core *k, struct worker *w, size_t priv_size,
 	/* Counted where the table and the metrics thread can read them. */
 	k->udp.stats = &w->udp_stats;
 	k->faults = w->shared->faults;
+	k->tls = w->shared->tls;
 	if (k->faults && w->nudp) {
 		k->udp.faults = fault_udp_new(k->faults);
 		if (k->udp.faults == NULL)

@@ -66,6 +66,7 @@ struct core {
 	struct worker *w; /* for the core's own calls; never a backend's */
 	const struct options *o;
 	const int *listen_fds; /* TCP listeners, one per address */
+	const bool *listen_tls; /* listen_fds[i] serves TLS (--tls-port) */
 	int nlisten;
 	const int *udp_fds; /* UDP sockets (-u), one per address */
 	int nudp;
@@ -95,6 +96,7 @@ struct core {
 	uint64_t log_next_ms; /* refusals are logged at most once a second */
 	uint64_t log_missed;
 	struct fault_registry *faults; /* NULL: no connection has faults */
+	struct tls_server *tls; /* --tls-port, or NULL */
 	struct wakeups wakeups; /* of connections with faults, by time */
 };
 

@@ -20,6 +20,8 @@ enum framing {
 
 enum {
 	OPTIONS_MAX_BINDS = 16,
+	/* TCP listeners a worker has: plain ones and --tls-port ones. */
+	OPTIONS_MAX_LISTEN = 2 * OPTIONS_MAX_BINDS,
 	OPTIONS_MAX_THREADS = 256,
 	OPTIONS_DEFAULT_MAX_THREADS = 64, /* one per CPU, up to this */
 	OPTIONS_DEFAULT_BACKLOG = 4096,

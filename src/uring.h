@@ -276,7 +276,7 @@ struct uloop {
 	uint32_t nkick, kick_cap;
 	unsigned int ops; /* requests whose last CQE is still due */
 	unsigned int reaped; /* completions handled by the last wakeup */
-	uint8_t accept_state[OPTIONS_MAX_BINDS];
+	uint8_t accept_state[OPTIONS_MAX_LISTEN];
 	bool udp_armed[OPTIONS_MAX_BINDS];
 	bool ring_ok, stopping, ctl_armed;
 	bool timer_moves; /* the kernel can move a timeout (Linux 5.11) */

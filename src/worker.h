@@ -20,6 +20,7 @@
 
 struct backend_ops;
 struct fault_registry;
+struct tls_server;
 struct report_row;
 
 /* Connection lifetimes: bucket i counts those up to its bound. */
@@ -96,6 +97,7 @@ struct worker_shared {
 	int fail_fd; /* eventfd a failing worker writes to wake main() */
 	pthread_barrier_t started; /* every worker's set-up, and main, meet */
 	struct access_sources sources; /* for --max-per-source */
+	struct tls_server *tls; /* --tls-port (tls.h), or NULL */
 	/* --fault, --control (fault.h); NULL when neither: no fault path. */
 	struct fault_registry *faults;
 	struct worker_one one;
@@ -116,7 +118,9 @@ struct worker {
 	const struct options *opts;
 	const struct backend_ops *backend;
 	struct worker_shared *shared;
-	int listen_fds[OPTIONS_MAX_BINDS]; /* TCP, one per address */
+	int listen_fds[OPTIONS_MAX_LISTEN]; /* TCP, one per address, then
+					       --tls-port's */
+	bool listen_tls[OPTIONS_MAX_LISTEN]; /* listen_fds[i] is TLS */
 	int nlisten;
 	int udp_fds[OPTIONS_MAX_BINDS]; /* UDP, one per address (-u) */
 	int nudp;
