@@ -40,6 +40,17 @@ static const char *const proxy_words[PROXY_NOUTCOMES] = {
 #undef PROXY_OUTCOME_WORDS
 };
 
+static const char *const tls_labels[TLS_NOUTCOMES] = {
+#define TLS_OUTCOME_LABEL(name, label, words) [name] = label,
+	TLS_OUTCOMES(TLS_OUTCOME_LABEL)
+#undef TLS_OUTCOME_LABEL
+};
+
+const char *tls_outcome_label(int r)
+{
+	return r >= 0 && r < TLS_NOUTCOMES ? tls_labels[r] : "unknown";
+}
+
 const char *proxy_outcome_label(int r)
 {
 	return r >= 0 && r < PROXY_NOUTCOMES ? proxy_labels[r] : "unknown";

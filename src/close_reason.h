@@ -19,7 +19,8 @@
 	X(CLOSE_SEND_TIMEOUT, "send_timeout", "send timeout") \
 	X(CLOSE_LIFETIME, "lifetime", "lifetime")             \
 	X(CLOSE_FAULT, "fault", "fault injected")             \
-	X(CLOSE_PROXY, "proxy", "PROXY header refused")
+	X(CLOSE_PROXY, "proxy", "PROXY header refused")       \
+	X(CLOSE_TLS, "tls", "TLS handshake failed")
 
 enum close_reason {
 	CLOSE_NONE = -1, /* not closing */
@@ -81,6 +82,22 @@ enum proxy_outcome {
 #undef PROXY_OUTCOME_ENUM
 	PROXY_NOUTCOMES,
 };
+
+/* What came of a TLS handshake, for echod_tls_handshakes_total{reason}. */
+#define TLS_OUTCOMES(X)                                    \
+	X(TLS_OUT_FULL, "full", "a full handshake")        \
+	X(TLS_OUT_RESUMED, "resumed", "a resumed session") \
+	X(TLS_OUT_FAILED, "failed", "failed")              \
+	X(TLS_OUT_TIMEOUT, "timeout", "not done in time")
+
+enum tls_outcome {
+#define TLS_OUTCOME_ENUM(name, label, words) name,
+	TLS_OUTCOMES(TLS_OUTCOME_ENUM)
+#undef TLS_OUTCOME_ENUM
+	TLS_NOUTCOMES,
+};
+
+const char *tls_outcome_label(int r);
 
 /* "not_allowed": a label value; and the log's words. */
 const char *proxy_outcome_label(int r);

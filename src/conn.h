@@ -16,6 +16,7 @@
 #include "outq.h"
 
 struct fault_conn;
+struct tls_conn;
 struct options;
 struct report_row;
 
@@ -35,6 +36,7 @@ enum conn_flags {
 	CONN_PROXY_WAIT = 1 << 10, /* its PROXY header, or none, is awaited */
 	CONN_BALANCER = 1 << 11, /* from a --proxy-from balancer */
 	CONN_VIA = 1 << 12, /* peer is the client a PROXY header named */
+	CONN_TLS_UP = 1 << 13, /* its TLS handshake is done */
 };
 
 /*
@@ -67,18 +69,22 @@ struct conn {
 	uint64_t messages, bytes_in, bytes_out;
 	union net_addr peer;
 	union net_addr via; /* the balancer, with CONN_VIA */
-	struct fault_conn *fault; /* --fault, --control: the core serves it */
+	struct fault_conn
+		*fault; /* --fault, --control, TLS: the core's state */
+	struct tls_conn *tls; /* on a --tls-port listener: its session */
 	uint32_t wake_pos; /* in the core's wakeups, or WAKEUP_NONE */
 	uint32_t proxy_poll_ms; /* a header's start came: look again then */
 };
 
 /*
  * Whether the core reads and sends for c (core_serve_io), the backend
- * only watching its socket: it has faults, or its PROXY header is due.
+ * only watching its socket: it has faults, is TLS, or its PROXY header
+ * is due.
  */
 static inline bool conn_core_served(const struct conn *c)
 {
-	return c->fault != NULL || (c->flags & CONN_PROXY_WAIT);
+	return c->fault != NULL || c->tls != NULL ||
+	       (c->flags & CONN_PROXY_WAIT);
 }
 
 /* The backend's state for c, core_init's priv_size bytes, zeroed at admit. */

@@ -15,6 +15,7 @@
 #include "fault_conn.h"
 #include "outq.h"
 #include "report.h"
+#include "tls.h"
 
 static bool fin_unread(int state)
 {
@@ -48,6 +49,9 @@ void conn_describe(struct conn *c, uint64_t now_ms, struct report_row *row)
 	row->pending = outq_bytes(&c->out);
 	if (c->flags & CONN_VIA)
 		row->via = c->via;
+	if (c->flags & CONN_TLS_UP)
+		snprintf(row->tls, sizeof(row->tls), "%s/%s",
+			 tls_conn_version(c->tls), tls_conn_cipher(c->tls));
 	if (c->fault)
 		snprintf(row->faults, sizeof(row->faults), "%s",
 			 c->fault->names);

@@ -24,6 +24,7 @@
 #include "net.h"
 #include "options.h"
 #include "report.h"
+#include "tls.h"
 #include "worker.h"
 
 /* No connection: the end of the queued list. */
@@ -252,13 +253,22 @@ static void log_accept(const struct conn *c, int lfd)
 			 faults ? " faults " : "", faults ? faults : "");
 }
 
+/* Whether lfd is one of the --tls-port listeners. */
+static bool on_tls_listener(const struct core *k, int lfd)
+{
+	for (int i = 0; i < k->nlisten; i++)
+		if (k->listen_fds[i] == lfd)
+			return k->listen_tls[i];
+	return false;
+}
+
 struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 			int lfd)
 {
 	union net_addr from;
 	uint32_t flags = 0;
 	struct conn *c;
-	bool balancer;
+	bool balancer, tls;
 
 	find_peer(k, fd, peer, &from);
 	/* No byte is read from a refused peer: it is closed right here. */
@@ -285,8 +295,9 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	deadline_add(&k->due, c, k->now_ms);
 	counter_add(&k->w->stats.accepted, 1);
 	c->wake_pos = WAKEUP_NONE;
-	if ((k->faults || k->o->proxy_protocol) &&
-	    core_serve_open(k, c, balancer) < 0) {
+	tls = k->tls && on_tls_listener(k, lfd);
+	if ((k->faults || k->o->proxy_protocol || tls) &&
+	    core_serve_open(k, c, balancer, tls) < 0) {
 		core_retire(k, c, CLOSE_MEMORY);
 		core_free(k, c);
 		return NULL;
@@ -593,7 +604,9 @@ static struct conn *fault_woken(struct core *k, enum close_reason *why)
 	c = wakeup_pop(&k->wakeups, now_ns);
 	if (c == NULL)
 		return NULL;
-	*why = core_serve_step(k, c, now_ns);
+	/* TLS reads too: records its library holds raise no readiness. */
+	*why = c->tls ? core_serve_io(k, c, false, false)
+		      : core_serve_step(k, c, now_ns);
 	if (*why == CLOSE_NONE)
 		*why = core_settle(k, c);
 	return c;
@@ -719,6 +732,13 @@ void core_free(struct core *k, struct conn *c)
 	outq_release(&k->pool, &c->out);
 	fault_conn_free(c->fault);
 	c->fault = NULL;
+	if (c->tls) {
+		/* Best effort, never waited for: the peer may be gone. */
+		if (c->flags & CONN_TLS_UP)
+			tls_conn_close_notify(c->tls);
+		tls_conn_free(c->tls);
+		c->tls = NULL;
+	}
 	/* For epoll, close() also drops fd from the set: it is never dup'd. */
 	close(c->fd);
 	/*

@@ -47,6 +47,7 @@ enum {
 	CORE_TRIM_MS = 1000, /* spare memory unused this long goes back */
 	CORE_MEM_RETRY_MS = 20, /* waiting for memory another worker frees */
 	CORE_FAULT_READS = 4, /* reads per event of a connection with faults */
+	CORE_TLS_HANDSHAKE_MS = 10000, /* a TLS client's time to say hello */
 };
 
 /* What a backend does after an accept failed (core_accept_failed). */

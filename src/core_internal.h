@@ -44,11 +44,12 @@ struct conn *core_mem_resumed(struct core *k);
 
 /*
  * At admit, with --proxy-protocol (balancer: c comes from a --proxy-from
- * one, and the access rules wait for its header) or a fault registry:
+ * one, and the access rules wait for its header), a fault registry, or
+ * on a --tls-port listener (tls):
  * c is served by the core from now on, its first wake-up set. Returns 0
  * or -ENOMEM.
  */
-int core_serve_open(struct core *k, struct conn *c, bool balancer);
+int core_serve_open(struct core *k, struct conn *c, bool balancer, bool tls);
 
 /*
  * At c's wake-up (and after its events): its header looked at again, or

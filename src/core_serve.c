@@ -24,6 +24,7 @@
 #include "options.h"
 #include "outq.h"
 #include "proxy.h"
+#include "tls.h"
 #include "wakeup.h"
 #include "worker.h"
 
@@ -35,6 +36,18 @@ enum {
 static uint64_t proxy_deadline_ns(const struct core *k, const struct conn *c)
 {
 	return c->born_ms * 1000000ULL + k->o->proxy_timeout * 1000000000ULL;
+}
+
+/* When a TLS handshake is due: CORE_TLS_HANDSHAKE_MS after the accept. */
+static uint64_t tls_deadline_ns(const struct conn *c)
+{
+	return (c->born_ms + CORE_TLS_HANDSHAKE_MS) * 1000000ULL;
+}
+
+/* Whether c's TLS handshake is still to be done. */
+static bool tls_pending(const struct conn *c)
+{
+	return c->tls && !(c->flags & CONN_TLS_UP);
 }
 
 /* proxy_step's refusal: counted by outcome, logged with -v. */
@@ -51,13 +64,19 @@ static enum close_reason proxy_refuse(struct core *k, struct conn *c,
 	return CLOSE_PROXY;
 }
 
-/* Gives c the faults that apply to its peer. Returns 0 or -ENOMEM. */
+/*
+ * Gives c the faults that apply to its peer, or, over TLS, the core's
+ * queue state without any. Returns 0 or -ENOMEM.
+ */
 static int fault_take(struct core *k, struct conn *c, uint64_t now_ns)
 {
 	struct fault_set *s;
 
-	if (k->faults == NULL)
-		return 0;
+	if (k->faults == NULL) {
+		if (c->tls)
+			c->fault = fault_conn_new(NULL, 0, &c->peer, now_ns);
+		return c->tls && c->fault == NULL ? -ENOMEM : 0;
+	}
 	s = fault_acquire(k->faults);
 	c->fault =
 		fault_conn_new(s, fault_ordinal(k->faults), &c->peer, now_ns);
@@ -199,6 +218,8 @@ static int set_wake(struct core *k, struct conn *c, uint64_t now_ns)
 		if (c->proxy_poll_ms &&
 		    now_ns + c->proxy_poll_ms * 1000000ULL < at)
 			at = now_ns + c->proxy_poll_ms * 1000000ULL;
+	} else if (tls_pending(c)) {
+		at = tls_deadline_ns(c);
 	} else if (c->fault) {
 		at = fault_conn_next_ns(c->fault, c);
 	}
@@ -207,10 +228,15 @@ static int set_wake(struct core *k, struct conn *c, uint64_t now_ns)
 	return wakeup_set(&k->wakeups, &c->wake_pos, c, at);
 }
 
-int core_serve_open(struct core *k, struct conn *c, bool balancer)
+int core_serve_open(struct core *k, struct conn *c, bool balancer, bool tls)
 {
 	uint64_t now_ns = fault_now_ns();
 
+	if (tls) {
+		c->tls = tls_conn_new(k->tls, c->fd);
+		if (c->tls == NULL)
+			return -ENOMEM;
+	}
 	/* Faults are chosen for the client, so after its header. */
 	if (k->o->proxy_protocol)
 		c->flags |= CONN_PROXY_WAIT | (balancer ? CONN_BALANCER : 0);
@@ -243,6 +269,25 @@ static size_t fault_room(struct core *k, struct conn *c)
  * bytes read, 0 at end of input, -EAGAIN when there is nothing to read
  * or no room, or another -errno.
  */
+/* Reads and drops what a TLS peer sent: the bytes, 0, or -errno. */
+static ssize_t tls_drop(struct conn *c)
+{
+	char buf[4096];
+
+	return tls_conn_read(c->tls, buf, sizeof(buf), &c->fault->tls_want);
+}
+
+/* How the core's queue goes out: fault_conn_send's writer. */
+static ssize_t write_out(struct conn *c, const void *buf, size_t n)
+{
+	ssize_t sent;
+
+	if (c->tls)
+		return tls_conn_write(c->tls, buf, n, &c->fault->tls_want);
+	sent = send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return sent < 0 ? -errno : sent;
+}
+
 static ssize_t fault_recv(struct core *k, struct conn *c, uint64_t now_ns)
 {
 	struct fault_conn *f = c->fault;
@@ -251,6 +296,8 @@ static ssize_t fault_recv(struct core *k, struct conn *c, uint64_t now_ns)
 	char *buf;
 
 	if (fault_conn_silent(f) || (c->flags & CONN_SHUT_WR)) {
+		if (c->tls) /* records must be read to be dropped */
+			return tls_drop(c);
 		n = recv(c->fd, NULL, 65536, MSG_TRUNC | MSG_DONTWAIT);
 		if (n > 0)
 			c->bytes_in += (uint64_t)n;
@@ -262,9 +309,10 @@ static ssize_t fault_recv(struct core *k, struct conn *c, uint64_t now_ns)
 		room = echo;
 	if (room == 0)
 		return -EAGAIN;
-	n = recv(c->fd, buf, room, MSG_DONTWAIT);
+	n = c->tls ? tls_conn_read(c->tls, buf, room, &f->tls_want)
+		   : recv(c->fd, buf, room, MSG_DONTWAIT);
 	if (n <= 0)
-		return n < 0 ? -errno : 0;
+		return n < 0 && !c->tls ? -errno : n;
 	echo = conn_consume(k->o, c, buf, (size_t)n);
 	fault_conn_took(f, buf, (size_t)n, echo, now_ns);
 	outq_tail_filled(&c->out, echo);
@@ -316,7 +364,7 @@ static enum close_reason fault_step(struct core *k, struct conn *c,
 	struct linger reset = {.l_onoff = 1, .l_linger = 0};
 	int err;
 
-	err = fault_conn_send(f, &k->pool, c, now_ns, &f->blocked);
+	err = fault_conn_send(f, &k->pool, c, now_ns, &f->blocked, write_out);
 	if (err < 0)
 		return close_reason_of(err);
 	switch (fault_conn_end(f, c, now_ns)) {
@@ -338,6 +386,49 @@ static enum close_reason fault_step(struct core *k, struct conn *c,
 	return CLOSE_NONE;
 }
 
+/* A handshake that failed or ran out of time, counted and logged (-v). */
+static enum close_reason tls_failed(struct core *k, struct conn *c,
+				    enum tls_outcome why)
+{
+	char peer[NET_ADDR_TEXT];
+
+	counter_add(&k->w->stats.tls[why], 1);
+	if (log_level >= LOG_VERBOSE)
+		log_verbose(
+			"tls fd %d peer %s: handshake %s%s%s", c->fd,
+			net_addr_text(&c->peer.sa, peer, sizeof(peer)),
+			why == TLS_OUT_TIMEOUT ? "not done in time" : "failed",
+			why == TLS_OUT_TIMEOUT ? "" : ": ",
+			why == TLS_OUT_TIMEOUT ? "" : tls_conn_error(c->tls));
+	return CLOSE_TLS;
+}
+
+/* One step of c's TLS handshake; its end counted, and logged with -v. */
+static enum close_reason tls_step(struct core *k, struct conn *c,
+				  uint64_t now_ns)
+{
+	int r = tls_conn_handshake(c->tls, &c->fault->tls_want);
+	bool resumed;
+
+	if (r == -EAGAIN)
+		return now_ns >= tls_deadline_ns(c)
+			       ? tls_failed(k, c, TLS_OUT_TIMEOUT)
+			       : CLOSE_NONE;
+	if (r < 0)
+		return tls_failed(k, c, TLS_OUT_FAILED);
+	c->flags |= CONN_TLS_UP;
+	c->fault->tls_want = 0;
+	resumed = tls_conn_resumed(c->tls);
+	counter_add(&k->w->stats.tls[resumed ? TLS_OUT_RESUMED : TLS_OUT_FULL],
+		    1);
+	if (log_level >= LOG_VERBOSE)
+		log_verbose("tls fd %d %s %s%s%s", c->fd,
+			    tls_conn_version(c->tls), tls_conn_cipher(c->tls),
+			    resumed ? " resumed" : "",
+			    tls_conn_ktls(c->tls) ? " ktls" : "");
+	return CLOSE_NONE;
+}
+
 enum close_reason core_serve_step(struct core *k, struct conn *c,
 				  uint64_t now_ns)
 {
@@ -345,6 +436,8 @@ enum close_reason core_serve_step(struct core *k, struct conn *c,
 
 	if (c->flags & CONN_PROXY_WAIT)
 		why = proxy_step(k, c, now_ns);
+	else if (tls_pending(c))
+		why = tls_step(k, c, now_ns);
 	else if (c->fault)
 		why = fault_step(k, c, now_ns);
 	if (why == CLOSE_NONE && set_wake(k, c, now_ns) < 0)
@@ -357,7 +450,7 @@ static void fault_refresh(struct core *k, struct conn *c)
 {
 	struct fault_set *s;
 
-	if (fault_version(k->faults) == c->fault->version)
+	if (k->faults == NULL || fault_version(k->faults) == c->fault->version)
 		return;
 	s = fault_acquire(k->faults);
 	fault_conn_refresh(c->fault, s, &c->peer);
@@ -368,13 +461,24 @@ enum close_reason core_serve_io(struct core *k, struct conn *c, bool readable,
 				bool writable)
 {
 	uint64_t now_ns = fault_now_ns();
+	enum close_reason why;
 	int err = 0;
 
 	(void)writable; /* every call sends what may go */
 	if (c->flags & CONN_PROXY_WAIT)
 		return core_serve_step(k, c, now_ns);
+	if (tls_pending(c)) {
+		why = core_serve_step(k, c, now_ns);
+		if (why != CLOSE_NONE || tls_pending(c))
+			return why;
+	}
 	fault_refresh(k, c);
-	if (readable)
+	/*
+	 * TLS reads whatever the socket says: records its library read
+	 * already (with the handshake's end, or past the room there was)
+	 * raise no readiness of their own.
+	 */
+	if (readable || c->tls)
 		err = fault_read(k, c, now_ns);
 	if (err < 0) {
 		log_debug("fd %d: %s", c->fd, strerror(-err));
@@ -390,9 +494,14 @@ unsigned int core_serve_wants(const struct core *k, const struct conn *c)
 
 	if (c->flags & CONN_PROXY_WAIT)
 		return c->proxy_poll_ms ? 0 : CORE_WANT_READ;
-
+	if (tls_pending(c))
+		return f->tls_want & TLS_WANT_WRITE ? CORE_WANT_WRITE
+						    : CORE_WANT_READ;
+	/* A TLS write may wait for the socket to be readable (a key update). */
 	if (f->blocked && outq_bytes(&c->out))
-		want |= CORE_WANT_WRITE;
+		want |= c->tls && f->tls_want == TLS_WANT_READ
+				? CORE_WANT_READ
+				: CORE_WANT_WRITE;
 	if (c->flags & (CONN_PEER_EOF | CONN_MEMWAIT | CONN_CLOSING) ||
 	    f->eof_ns)
 		return want;

@@ -155,9 +155,12 @@ struct fault_conn *fault_conn_new(const struct fault_set *s, uint64_t ordinal,
 	if (f == NULL)
 		return NULL;
 	f->ordinal = ordinal;
-	f->version = s->version;
+	f->version = s ? s->version : 0;
 	f->born_ns = now_ns;
 	memset(f->p.index, -1, sizeof(f->p.index));
+	f->corrupt_at = UINT64_MAX;
+	if (s == NULL)
+		return f;
 	/* The names of those decided for good first: refresh keeps them. */
 	choose(f, s, peer, ~LIVE_TYPES, 0);
 	f->fixed_names = (uint8_t)strlen(f->names);
@@ -290,7 +293,8 @@ static void paid(struct fault_conn *f, size_t n, uint64_t now_ns)
 }
 
 int fault_conn_send(struct fault_conn *f, struct outq_pool *pool,
-		    struct conn *c, uint64_t now_ns, bool *blocked)
+		    struct conn *c, uint64_t now_ns, bool *blocked,
+		    fault_writer write)
 {
 	uint16_t unused[OUTQ_LENT_MAX];
 	const char *data;
@@ -302,15 +306,15 @@ int fault_conn_send(struct fault_conn *f, struct outq_pool *pool,
 		len = send_cap(f, c, len, now_ns);
 		if (len == 0)
 			return 0;
-		n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
+		n = write(c, data, len);
+		if (n == -EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (n == -EAGAIN || n == -EWOULDBLOCK) {
 			*blocked = true;
 			return 0;
 		}
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		c->bytes_out += (uint64_t)n;
 		if (outq_sent(pool, &c->out, (size_t)n, unused) < 0)
 			return -ENOMEM;

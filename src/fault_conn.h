@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "fault.h"
 #include "fault_draw.h"
@@ -80,13 +81,15 @@ struct fault_conn {
 	uint64_t eof_ns; /* slow-close: the peer's FIN came then; 0: not */
 	uint64_t wake_ns; /* when it asked to be woken; 0: never */
 	bool blocked; /* the socket took less than offered: wait for it */
+	unsigned int tls_want; /* over TLS: what the last step waits for */
 	char names[FAULT_NAMES]; /* "latency,corrupt" */
 	uint8_t fixed_names; /* names' length before the live types' */
 };
 
 /*
  * The faults of s that apply to the ordinal'th connection, from peer,
- * into a new state, their activations counted. Returns NULL when out of
+ * into a new state, their activations counted; with s NULL, none (a TLS
+ * connection the core serves without faults). Returns NULL when out of
  * memory.
  */
 struct fault_conn *fault_conn_new(const struct fault_set *s, uint64_t ordinal,
@@ -117,12 +120,19 @@ void fault_conn_took(struct fault_conn *f, char *buf, size_t n, size_t echo,
 		     uint64_t now_ns);
 
 /*
- * Sends what of c's queue may go now, with MSG_DONTWAIT. Returns 0, or
+ * How bytes go to c's peer: send(2), or TLS. Returns the bytes taken,
+ * -EAGAIN when the socket must be ready first, or another -errno.
+ */
+typedef ssize_t (*fault_writer)(struct conn *c, const void *buf, size_t n);
+
+/*
+ * Sends what of c's queue may go now, through write. Returns 0, or
  * -errno when the connection must close; *blocked tells that the socket
  * took less than offered (wait for it to be writable).
  */
 int fault_conn_send(struct fault_conn *f, struct outq_pool *pool,
-		    struct conn *c, uint64_t now_ns, bool *blocked);
+		    struct conn *c, uint64_t now_ns, bool *blocked,
+		    fault_writer write);
 
 /*
  * Whether a fault ends c now (reset-peer's or timeout's time, the

@@ -121,7 +121,7 @@ static void print_row(FILE *f, const struct report_row *row)
 	char local[NET_ADDR_TEXT], peer[NET_ADDR_TEXT], via[NET_ADDR_TEXT];
 
 	fprintf(f,
-		"%-3d %-5d %-11s %7d %7d %-22s %-22s %7.1f %9llu %11llu %11llu %9llu %8.3f %7u %5u %-6s %s\n",
+		"%-3d %-5d %-11s %7d %7d %-22s %-22s %7.1f %9llu %11llu %11llu %9llu %8.3f %7u %5u %-6s %-21s %s\n",
 		row->worker, row->fd, report_state_name(row->state),
 		row->recv_q, row->send_q,
 		net_addr_text(&row->local.sa, local, sizeof(local)),
@@ -133,7 +133,8 @@ static void print_row(FILE *f, const struct report_row *row)
 		row->retrans, row->cwnd, row->faults[0] ? row->faults : "-",
 		row->via.sa.sa_family
 			? net_addr_text(&row->via.sa, via, sizeof(via))
-			: "-");
+			: "-",
+		row->tls[0] ? row->tls : "-");
 }
 
 /*
@@ -235,7 +236,7 @@ void report_table(FILE *f, const struct report *r)
 		fprintf(f, "%sechod: connections: %zu open%s\n", at, r->nrows,
 			r->missing ? " (some workers did not answer)" : "");
 		fprintf(f,
-			"W   FD    State        Recv-Q  Send-Q Local                  Peer                       Age  Messages    Bytes-in   Bytes-out   Pending   RTT-ms Retrans  Cwnd Faults Via\n");
+			"W   FD    State        Recv-Q  Send-Q Local                  Peer                       Age  Messages    Bytes-in   Bytes-out   Pending   RTT-ms Retrans  Cwnd Faults Via                   TLS\n");
 		for (size_t i = 0; i < r->nrows; i++)
 			print_row(f, &r->rows[i]);
 		fprintf(f, "%sechod: listening\n", at);
@@ -263,7 +264,7 @@ static void row_fields(FILE *f, const struct report_row *row)
 	char local[NET_ADDR_TEXT], peer[NET_ADDR_TEXT], via[NET_ADDR_TEXT];
 
 	fprintf(f,
-		"\"worker\":%d,\"fd\":%d,\"local\":\"%s\",\"peer\":\"%s\",\"state\":\"%s\",\"age_ms\":%llu,\"messages\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"pending\":%llu,\"recv_q\":%d,\"send_q\":%d,\"rtt_us\":%u,\"retrans\":%u,\"cwnd\":%u,\"faults\":\"%s\",\"via\":\"%s\"",
+		"\"worker\":%d,\"fd\":%d,\"local\":\"%s\",\"peer\":\"%s\",\"state\":\"%s\",\"age_ms\":%llu,\"messages\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"pending\":%llu,\"recv_q\":%d,\"send_q\":%d,\"rtt_us\":%u,\"retrans\":%u,\"cwnd\":%u,\"faults\":\"%s\",\"via\":\"%s\",\"tls\":\"%s\"",
 		row->worker, row->fd,
 		net_addr_text(&row->local.sa, local, sizeof(local)),
 		net_addr_text(&row->peer.sa, peer, sizeof(peer)),
@@ -275,7 +276,8 @@ static void row_fields(FILE *f, const struct report_row *row)
 		row->rtt_us, row->retrans, row->cwnd, row->faults,
 		row->via.sa.sa_family
 			? net_addr_text(&row->via.sa, via, sizeof(via))
-			: "");
+			: "",
+		row->tls);
 }
 
 void report_json(FILE *f, const struct report *r)

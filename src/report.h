@@ -32,6 +32,7 @@ struct report_row {
 	uint32_t rtt_us, retrans, cwnd; /* TCP_INFO */
 	char faults[64]; /* the names of the faults it carries, by commas */
 	union net_addr via; /* the balancer a PROXY header came from; or 0 */
+	char tls[64]; /* "TLSv1.3/TLS_AES_256_GCM_SHA384", or "" */
 };
 
 /* Everything a report holds; owned by whoever called report_collect. */

@@ -50,6 +50,7 @@ struct worker_stats {
 	_Atomic uint64_t mem_waits; /* reading stopped at --memory */
 	_Atomic uint64_t closed_by[CLOSE_NREASONS]; /* close_reason.h */
 	_Atomic uint64_t proxy[PROXY_NOUTCOMES]; /* close_reason.h */
+	_Atomic uint64_t tls[TLS_NOUTCOMES]; /* close_reason.h */
 	_Atomic uint64_t lifetimes[WORKER_NLIFETIMES];
 	_Atomic uint64_t lifetime_ms; /* the sum over closed connections */
 };
