@@ -3,10 +3,11 @@
 """udpfair.t - one source flooding UDP as fast as a client here can send
 (helper-udpflood, sendmmsg from 127.0.0.2) costs other sources nothing:
 while it floods, 8 sockets from 127.0.0.3 to 127.0.0.10 sending 100
-datagrams a second each get >= 99 % answered in every round, with p99
-round trip <= 20 ms (in one of up to three rounds: see test_fair); the
+datagrams a second each get >= 99 % answered, with p99 round trip
+<= 20 ms (each in one of up to three rounds: see test_fair); the
 flooder is shed (logged) and still answered at its --udp-rate. Default options (-u, --udp-rate 1000), once per backend."""
 import os
+import re
 import select
 import socket
 import struct
@@ -24,6 +25,7 @@ MEASURE = 2.5  # seconds the sources send, inside the flood
 FLOOD_SECS = MEASURE + 1.5
 WANT_ANSWERED = 99.0  # percent
 WANT_P99_MS = 20.0
+SHED_MOST = 10  # percent of the flood echod may receive itself
 
 
 def measure(port, seconds):
@@ -76,19 +78,23 @@ def flood_round(srv):
 
 
 def test_fair(backend):
-    """Two floods at least, a third when neither met the latency bound:
-    every one must leave >= 99 % answered (a starved queue loses datagrams
-    whatever else runs), and one must show p99 <= 20 ms, since a test run
-    beside others (prove -j2, the soak) can delay any one round's replies
-    by the machine's own scheduling, flood or not."""
+    """Up to three floods, until one has left >= 99 % answered and one has
+    shown p99 <= 20 ms. The machine's own scheduling (prove -j2 beside the
+    soak, other suites at once) delays any one round's replies and, on a
+    loaded machine, lets a round lose 1-3 %: with the filter, rounds read
+    99.2, 99.5 and 97.3 % then. Without the kernel filter (net_udp_shed
+    doing nothing) rounds read 88-97 %, and once 99.85 %: what proves the
+    filter is the share of the flood echod receives itself, checked after
+    (2-3 % with it, 46-59 % without)."""
     srv = Echod("-u", "--no-tcp", backend=backend)
     rounds = []
-    while len(rounds) < 2 or (len(rounds) < 3 and min(r[1] for r in rounds) > WANT_P99_MS):
+    while len(rounds) < 3 and (not rounds or max(r[0] for r in rounds) < WANT_ANSWERED
+                               or min(r[1] for r in rounds) > WANT_P99_MS):
         rounds.append(flood_round(srv))
         diag("%s: round %d: %s" % (backend, len(rounds), rounds[-1][2]))
     eq([r[3] for r in rounds], [0] * len(rounds), "%s: the flooder ran" % backend)
-    ok(all(r[0] >= WANT_ANSWERED for r in rounds),
-       "%s: under a one-source flood, >= %.0f %% of other sources' datagrams answered, in each of %d rounds"
+    ok(max(r[0] for r in rounds) >= WANT_ANSWERED,
+       "%s: under a one-source flood, >= %.0f %% of other sources' datagrams answered, in one of %d rounds"
        % (backend, WANT_ANSWERED, len(rounds)), *[r[2] for r in rounds])
     ok(min(r[1] for r in rounds) <= WANT_P99_MS, "%s: ... with p99 round trip <= %.0f ms (%s ms)"
        % (backend, WANT_P99_MS, ", ".join("%.2f" % r[1] for r in rounds)))
@@ -110,6 +116,14 @@ def test_fair(backend):
     eq(reply, b"still here", "%s: the flood's source is answered again" % backend)
     ok(srv.alive(), "%s: alive after the flood" % backend)
     srv.stop()
+    # The shedding is the kernel's (a socket filter): echod itself receives
+    # a small part of the flood. Without the filter it receives most of
+    # what the socket buffer holds, whatever the machine's load.
+    got = re.search(r"udp: (\d+) datagrams received", srv.log())
+    flooded = sum(int(re.search(r"sent (\d+) datagrams", r[2]).group(1)) for r in rounds)
+    share = 100.0 * int(got.group(1)) / flooded if got and flooded else 100.0
+    ok(share < SHED_MOST, "%s: echod received %.1f %% of the flood's datagrams (< %d %%)"
+       % (backend, share, SHED_MOST), srv.log())
 
 
 if not os.access(FLOOD, os.X_OK):
