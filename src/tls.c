@@ -22,13 +22,14 @@
 /*
  * Owned by main(). ctx is the one new connections take; the mutex guards
  * the pointer only (OpenSSL counts the references), so that reload can
- * swap it while workers accept. The settings' strings are borrowed: they
- * live in argv.
+ * swap it while workers accept. The settings' strings are copies, read
+ * again at each reload.
  */
 struct tls_server {
 	pthread_mutex_t lock;
 	SSL_CTX *ctx;
 	struct tls_settings set;
+	char *cert, *key, *ciphers; /* set's strings, owned */
 };
 
 /* Owned by the core's connection; freed with it. */
@@ -202,21 +203,47 @@ out_free:
 	return NULL;
 }
 
+static void free_settings(struct tls_server *srv)
+{
+	free(srv->cert);
+	free(srv->key);
+	free(srv->ciphers);
+	free(srv);
+}
+
+/* srv's own copy of s, so that the caller's strings may go. */
+static int copy_settings(struct tls_server *srv, const struct tls_settings *s)
+{
+	srv->cert = strdup(s->cert);
+	srv->key = strdup(s->key);
+	srv->ciphers = s->ciphers ? strdup(s->ciphers) : NULL;
+	srv->set = (struct tls_settings){
+		.cert = srv->cert,
+		.key = srv->key,
+		.ciphers = srv->ciphers,
+		.min_version = s->min_version,
+	};
+	if (!srv->cert || !srv->key || (s->ciphers && !srv->ciphers))
+		return -ENOMEM;
+	return 0;
+}
+
 struct tls_server *tls_server_new(const struct tls_settings *s, char *err,
 				  size_t errlen)
 {
 	struct tls_server *srv = calloc(1, sizeof(*srv));
 	char why[256];
 
-	if (srv == NULL) {
+	if (srv == NULL || copy_settings(srv, s) < 0) {
 		snprintf(err, errlen, "tls: %s", strerror(ENOMEM));
+		if (srv)
+			free_settings(srv);
 		return NULL;
 	}
-	srv->set = *s;
-	srv->ctx = build_ctx(s, why, sizeof(why));
+	srv->ctx = build_ctx(&srv->set, why, sizeof(why));
 	if (srv->ctx == NULL) {
 		snprintf(err, errlen, "tls: %s", why);
-		free(srv);
+		free_settings(srv);
 		return NULL;
 	}
 	pthread_mutex_init(&srv->lock, NULL);
@@ -249,7 +276,7 @@ void tls_server_free(struct tls_server *s)
 		return;
 	SSL_CTX_free(s->ctx);
 	pthread_mutex_destroy(&s->lock);
-	free(s);
+	free_settings(s);
 }
 
 struct tls_conn *tls_conn_new(struct tls_server *s, int fd)
