@@ -22,6 +22,7 @@
 #   make dist, deb, image, package-check ...   see mk/package.mk
 #   SANITIZE=address,undefined | thread   sanitizer build in its own directory
 #   LIBURING=0           build without io_uring even when liburing is installed
+#   OPENSSL=0            build without TLS (--tls-port) even when libssl is installed
 #   WERROR=0             do not turn warnings into errors
 #   V=1                  show full compiler command lines
 
@@ -58,6 +59,10 @@ ifeq ($(wildcard src/backend_uring.c),)
 LIBURING := 0
 endif
 
+# TLS (--tls-port) is compiled in when OpenSSL's header and libraries are.
+OPENSSL ?= $(shell printf '\043include <openssl/ssl.h>\nint main(void){return SSL_CTX_new(TLS_server_method()) == 0;}\n' | \
+	$(CC) -x c - -o /dev/null -lssl -lcrypto >/dev/null 2>&1 && echo 1 || echo 0)
+
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wpointer-arith -Wcast-align -Wwrite-strings -Wundef -Wvla \
 	-Wnull-dereference
@@ -73,6 +78,10 @@ LIBS = -pthread -lm
 ifeq ($(LIBURING),1)
 ALL_CFLAGS += -DHAVE_LIBURING=1
 LIBS += -luring
+endif
+ifeq ($(OPENSSL),1)
+ALL_CFLAGS += -DHAVE_OPENSSL=1
+LIBS += -lssl -lcrypto
 endif
 
 ifeq ($(V),1)
@@ -112,7 +121,7 @@ BARE_CLIENT := $(if $(wildcard bench/bare_client.c),$(BUILD)/bare-client)
 
 all: $(PROGRAMS) $(EXAMPLES) $(BARE_CLIENT)
 
-# Objects are rebuilt when the flags change (LIBURING=0, SANITIZE...).
+# Objects are rebuilt when the flags change (LIBURING=0, OPENSSL=0, SANITIZE...).
 FLAGS_FILE := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(LIBS)
 ifneq ($(FLAGS_NOW),$(file <$(FLAGS_FILE)))
@@ -253,6 +262,7 @@ format-check:
 ci:
 ifeq ($(CI),true)
 	@test "$(LIBURING)" = 1 || { echo "ci: liburing missing: io_uring would be skipped"; exit 1; }
+	@test "$(OPENSSL)" = 1 || { echo "ci: libssl missing: TLS would be skipped"; exit 1; }
 endif
 	$(MAKE) format-check hdrcheck manlint spdxcheck
 	$(MAKE) check

@@ -41,6 +41,7 @@
 #include "options.h"
 #include "privs.h"
 #include "report.h"
+#include "tls.h"
 #include "worker.h"
 
 /* A usage error: one line naming it, where to look, and exit 2 (GNU). */
@@ -129,15 +130,25 @@ static void tune_stream(const struct options *o, int fd)
 			 strerror(-err));
 }
 
+/* What a socket echod listens on serves: its word in the log lines. */
+enum listen_kind {
+	LISTEN_TCP,
+	LISTEN_UDP,
+	LISTEN_TLS, /* TCP, for --tls-port */
+};
+
+static const char *const listen_words[] = {"tcp", "udp", "tls"};
+
 /*
- * Opens one socket of protocol udp (or TCP) on addrs[i] for worker t.
+ * Opens one socket of the given kind on addrs[i] for worker t.
  * The first socket on an address claims the port (failing if it is
  * taken); with --port 0 every later socket uses the port the kernel
  * chose for the first. Exits with one line on failure.
  */
 static int open_one(const struct options *o, union net_addr *addrs, int naddrs,
-		    int i, int flags, bool udp)
+		    int i, int flags, enum listen_kind kind)
 {
+	bool udp = kind == LISTEN_UDP;
 	union net_addr bound;
 	char text[NET_ADDR_TEXT];
 	int fd;
@@ -149,7 +160,10 @@ static int open_one(const struct options *o, union net_addr *addrs, int naddrs,
 	if (fd >= 0 && !udp)
 		tune_stream(o, fd);
 	if (fd < 0) {
-		log_error("bind %s%s: %s", udp ? "udp " : "",
+		log_error("bind %s%s: %s",
+			  kind == LISTEN_TCP   ? ""
+			  : kind == LISTEN_UDP ? "udp "
+					       : "tls ",
 			  net_addr_text(&addrs[i].sa, text, sizeof(text)),
 			  strerror(-fd));
 		exit(1);
@@ -161,7 +175,7 @@ static int open_one(const struct options *o, union net_addr *addrs, int naddrs,
 }
 
 /* The listening line of a socket echod opened or was given. */
-static unsigned int announce(int fd, bool udp, const char *from)
+static unsigned int announce(int fd, enum listen_kind kind, const char *from)
 {
 	union net_addr a;
 	socklen_t len = sizeof(a);
@@ -174,15 +188,21 @@ static unsigned int announce(int fd, bool udp, const char *from)
 		snprintf(
 			fields, sizeof(fields),
 			"\"event\":\"listen\",\"proto\":\"%s\",\"address\":\"%s\",\"fd\":%d,\"serves\":\"%s\"",
-			udp ? "udp" : "tcp", text, fd, activate_family(fd));
+			listen_words[kind], text, fd, activate_family(fd));
 	log_write_fields(LOG_INFO, fields, "listening on %s %s (fd %d, %s)%s%s",
-			 udp ? "udp" : "tcp", text, fd, activate_family(fd),
+			 listen_words[kind], text, fd, activate_family(fd),
 			 from ? " from " : "", from ? from : "");
 	return a.sa.sa_family == AF_UNSPEC ? 0 : net_addr_port(&a);
 }
 
+/*
+ * Each worker's sockets: per address the plain TCP and UDP ones, then,
+ * with --tls-port, a TLS listener per address (tls_addrs: the same
+ * addresses on the TLS port; NULL without TLS), marked in listen_tls.
+ */
 static void open_listeners(const struct options *o, struct worker *workers,
-			   union net_addr *addrs, const int *flags, int naddrs)
+			   union net_addr *addrs, union net_addr *tls_addrs,
+			   const int *flags, int naddrs)
 {
 	for (int t = 0; t < o->threads; t++) {
 		struct worker *w = &workers[t];
@@ -191,11 +211,17 @@ static void open_listeners(const struct options *o, struct worker *workers,
 		for (int i = 0; i < naddrs; i++) {
 			f = flags[i] | (t ? NET_REUSEPORT : 0);
 			if (o->tcp)
-				w->listen_fds[w->nlisten++] =
-					open_one(o, addrs, naddrs, i, f, false);
+				w->listen_fds[w->nlisten++] = open_one(
+					o, addrs, naddrs, i, f, LISTEN_TCP);
 			if (o->udp)
-				w->udp_fds[w->nudp++] =
-					open_one(o, addrs, naddrs, i, f, true);
+				w->udp_fds[w->nudp++] = open_one(
+					o, addrs, naddrs, i, f, LISTEN_UDP);
+		}
+		for (int i = 0; tls_addrs && i < naddrs; i++) {
+			f = flags[i] | (t ? NET_REUSEPORT : 0);
+			w->listen_tls[w->nlisten] = true;
+			w->listen_fds[w->nlisten++] = open_one(
+				o, tls_addrs, naddrs, i, f, LISTEN_TLS);
 		}
 		w->port = net_addr_port(&addrs[0]);
 	}
@@ -219,9 +245,11 @@ static void announce_all(const struct options *o, const struct worker *w,
 		 note[0] ? ")" : "");
 	for (int t = 0; t < o->threads && !given; t++) {
 		for (int i = 0; i < w[t].nlisten; i++)
-			announce(w[t].listen_fds[i], false, NULL);
+			announce(w[t].listen_fds[i],
+				 w[t].listen_tls[i] ? LISTEN_TLS : LISTEN_TCP,
+				 NULL);
 		for (int i = 0; i < w[t].nudp; i++)
-			announce(w[t].udp_fds[i], true, NULL);
+			announce(w[t].udp_fds[i], LISTEN_UDP, NULL);
 	}
 	if (metrics_fd >= 0 && getsockname(metrics_fd, &a.sa, &len) == 0)
 		log_info("metrics on http %s (fd %d)",
@@ -635,6 +663,7 @@ struct waiter {
 	struct pollfd p[3];
 	const struct options *o;
 	struct worker *workers;
+	struct tls_server *tls; /* reloaded at SIGHUP; NULL without TLS */
 };
 
 /*
@@ -646,6 +675,7 @@ static int waiter_open(struct waiter *wt, const struct options *o,
 {
 	wt->o = o;
 	wt->workers = NULL;
+	wt->tls = NULL;
 	wt->p[0].fd = signalfd(-1, set, SFD_CLOEXEC);
 	wt->p[1].fd = fail_fd;
 	wt->p[2].fd = interval_timer(o->stats_interval);
@@ -667,9 +697,25 @@ static void waiter_close(struct waiter *wt)
 }
 
 /*
+ * SIGHUP with --tls-port: the certificate and key are read again for
+ * the connections to come; a pair that does not load leaves the one in
+ * use serving, so that a botched renewal does not take TLS down.
+ */
+static void reload_tls(struct tls_server *tls)
+{
+	char err[512];
+
+	if (tls_server_reload(tls, err, sizeof(err)) < 0)
+		log_error("%s; keeping the certificate in use", err);
+	else
+		log_info("tls: certificate reloaded");
+}
+
+/*
  * A signal main() took: SIGINT or SIGTERM end serving (END_SIGNAL, with
- * the signal in *sig); SIGUSR1 prints the table and SIGHUP (nothing to
- * reload) gets a log line, and serving goes on (END_NONE).
+ * the signal in *sig); SIGUSR1 prints the table and SIGHUP reloads the
+ * TLS certificate (or, without TLS, gets a log line), and serving goes
+ * on (END_NONE).
  */
 static int take_signal(struct waiter *wt, int *sig)
 {
@@ -682,6 +728,8 @@ static int take_signal(struct waiter *wt, int *sig)
 		return END_SIGNAL;
 	if (*sig == SIGUSR1)
 		print_table(wt->workers, wt->o->threads, true);
+	else if (wt->tls)
+		reload_tls(wt->tls);
 	else
 		log_info("SIG%s: nothing to reload, still serving",
 			 sigabbrev_np(*sig));
@@ -854,6 +902,12 @@ static bool take_given(struct options *o, struct worker *workers,
 	}
 	if (r == 0 && !o->inetd)
 		return false;
+	/* Which given socket would be TLS cannot be told: refused. */
+	if (o->tls_port >= 0) {
+		log_error("tls-port: not supported with sockets given by %s",
+			  from);
+		exit(1);
+	}
 	one->on = a.conn >= 0 || o->inetd;
 	one->fd = a.conn;
 	if (one->on)
@@ -861,13 +915,13 @@ static bool take_given(struct options *o, struct worker *workers,
 	o->tcp = a.nstream > 0 || a.conn >= 0;
 	o->udp = a.ndgram > 0;
 	for (int i = 0; i < a.nstream; i++)
-		port = announce(a.stream[i], false, from);
+		port = announce(a.stream[i], LISTEN_TCP, from);
 	for (int i = 0; i < a.nstream; i++)
 		tune_stream(o, a.stream[i]);
 	if (a.conn >= 0)
 		tune_stream(o, a.conn);
 	for (int i = 0; i < a.ndgram; i++)
-		port = announce(a.dgram[i], true, from);
+		port = announce(a.dgram[i], LISTEN_UDP, from);
 	for (int t = 0; t < o->threads; t++) {
 		memcpy(workers[t].listen_fds, a.stream, sizeof(a.stream));
 		memcpy(workers[t].udp_fds, a.dgram, sizeof(a.dgram));
@@ -937,6 +991,38 @@ static void warn_root(const struct options *o)
 }
 
 /*
+ * --tls-port: the certificate and key loaded before any socket is
+ * announced (a bad pair is one line and exit 1), and the addresses the
+ * TLS listeners take: addrs on the TLS port. NULL without --tls-port.
+ */
+static struct tls_server *setup_tls(const struct options *o,
+				    const union net_addr *addrs,
+				    union net_addr *tls_addrs, int naddrs)
+{
+	struct tls_settings set = {
+		.cert = o->tls_cert,
+		.key = o->tls_key,
+		.ciphers = o->tls_ciphers,
+		.min_version = o->tls_min ? 13 : 12,
+	};
+	struct tls_server *tls;
+	char err[512];
+
+	if (o->tls_port < 0)
+		return NULL;
+	tls = tls_server_new(&set, err, sizeof(err));
+	if (tls == NULL) {
+		log_error("%s", err);
+		exit(1);
+	}
+	for (int i = 0; i < naddrs; i++) {
+		tls_addrs[i] = addrs[i];
+		net_set_port(&tls_addrs[i], (unsigned int)o->tls_port);
+	}
+	return tls;
+}
+
+/*
  * The threads beside the workers, and the registry they share: owned by
  * main, stopped before the workers (they read the workers' counters),
  * the registry freed after them.
@@ -945,6 +1031,7 @@ struct side {
 	struct metrics *metrics;
 	struct control *control;
 	struct fault_registry *faults;
+	struct tls_server *tls; /* --tls-port's, freed after the workers */
 };
 
 /*
@@ -957,7 +1044,8 @@ struct side {
 static struct worker *start(struct options *o, struct worker_shared *shared,
 			    struct side *side, bool *given)
 {
-	union net_addr addrs[OPTIONS_MAX_BINDS], maddr;
+	union net_addr addrs[OPTIONS_MAX_BINDS], tls_addrs[OPTIONS_MAX_BINDS];
+	union net_addr maddr;
 	int flags[OPTIONS_MAX_BINDS], naddrs;
 	const struct backend_ops *backend;
 	struct privs_ids ids;
@@ -971,6 +1059,7 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 	parse_control(o);
 	backend = choose_backend(o, note, sizeof(note));
 	resolve_user(o, &ids);
+	shared->tls = side->tls = setup_tls(o, addrs, tls_addrs, naddrs);
 	if (notify_init() < 0)
 		log_warn(
 			"NOTIFY_SOCKET: not an AF_UNIX path or @name: ignored");
@@ -985,7 +1074,8 @@ static struct worker *start(struct options *o, struct worker_shared *shared,
 	side->control = open_control(o, &cfd);
 	*given = take_given(o, workers, &shared->one);
 	if (!*given)
-		open_listeners(o, workers, addrs, flags, naddrs);
+		open_listeners(o, workers, addrs, side->tls ? tls_addrs : NULL,
+			       flags, naddrs);
 	announce_all(o, workers, backend, note, *given, mfd);
 	announce_control(cfd);
 	announce_seeds(side->faults);
@@ -1018,6 +1108,7 @@ static void stop_all(const struct options *o, struct worker *workers,
 	report(o, workers);
 	if (side->faults)
 		fault_registry_free(side->faults);
+	tls_server_free(side->tls);
 	free(workers);
 }
 
@@ -1055,6 +1146,7 @@ int main(int argc, char **argv)
 		return 1;
 	workers = start(&o, &shared, &side, &given);
 	wt.workers = workers;
+	wt.tls = side.tls;
 	/*
 	 * The last start-up line: every socket is open and every worker has
 	 * set up its loop, so clients may come. Scripts and tests wait for it

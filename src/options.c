@@ -16,6 +16,7 @@
 #include "fault.h"
 #include "number.h"
 #include "options.h"
+#include "tls.h"
 
 _Static_assert((int)OPTIONS_MAX_FAULTS == (int)FAULT_MAX,
 	       "--fault: one per fault");
@@ -102,6 +103,19 @@ const struct options_spec options_table[] = {
 	 0,
 	 "HTTP listener that reads and changes the faults\n"
 	 "while echod serves (GET, PUT, POST /faults)"},
+	{"tls-port", 0, "N", OPTIONS_NUMBER, FIELD(tls_port), 0, 65535,
+	 "also serve TLS on port N of each address\n"
+	 "(0 = any); needs --tls-cert and --tls-key"},
+	{"tls-cert", 0, "FILE", OPTIONS_TEXT, FIELD(tls_cert), 0, 0,
+	 "PEM certificate, then its chain (read again at\n"
+	 "SIGHUP)"},
+	{"tls-key", 0, "FILE", OPTIONS_TEXT, FIELD(tls_key), 0, 0,
+	 "PEM private key of --tls-cert"},
+	{"tls-ciphers", 0, "LIST", OPTIONS_TEXT, FIELD(tls_ciphers), 0, 0,
+	 "OpenSSL cipher names, colon-separated: TLS_*\n"
+	 "are TLS 1.3 suites, the rest TLS 1.2 ciphers"},
+	{"tls-min-version", 0, "1.2|1.3", OPTIONS_CHOICE, FIELD(tls_min), 0, 0,
+	 "oldest TLS version accepted (default 1.2)"},
 	{"ipv4", '4', NULL, OPTIONS_OTHER, NO_FIELD, 0, 0,
 	 "IPv4 only (the wildcard is 0.0.0.0)"},
 	{"ipv6", '6', NULL, OPTIONS_OTHER, NO_FIELD, 0, 0,
@@ -271,6 +285,7 @@ static void set_defaults(struct options *o)
 	o->grace = OPTIONS_DEFAULT_GRACE;
 	o->proxy_timeout = OPTIONS_DEFAULT_PROXY_TIMEOUT;
 	o->memory = default_memory();
+	o->tls_port = -1;
 }
 
 /*
@@ -549,6 +564,42 @@ static int apply(struct options *o, const struct options_spec *s,
 	return set_other(o, s, arg, err, errlen);
 }
 
+/*
+ * --tls-port and what goes with it: each without the other is a mistake
+ * (no certificate to serve, or one never served).
+ */
+static int check_tls(const struct options *o, char *err, size_t errlen)
+{
+	const char *why, *lone = o->tls_cert	  ? "--tls-cert"
+				 : o->tls_key	  ? "--tls-key"
+				 : o->tls_ciphers ? "--tls-ciphers"
+						  : NULL;
+
+	if (o->tls_port < 0) {
+		if (lone)
+			snprintf(err, errlen, "option %s: needs --tls-port",
+				 lone);
+		return lone ? -1 : 0;
+	}
+	if (!tls_available(&why))
+		snprintf(
+			err, errlen,
+			"option --tls-port: TLS is not available (built without libssl)");
+	else if (!o->tls_cert || !o->tls_key)
+		snprintf(err, errlen,
+			 "option --tls-port: needs --tls-cert and --tls-key");
+	else if (o->inetd)
+		snprintf(
+			err, errlen,
+			"option --tls-port: not supported with --inetd (its socket is served plain)");
+	else if (!o->tcp)
+		snprintf(err, errlen,
+			 "option --tls-port: not with --no-tcp (TLS is TCP)");
+	else
+		return 0;
+	return -1;
+}
+
 /* After the options: what is left over, and what depends on others. */
 static int finish(struct options *o, int argc, char **argv, bool idle_set,
 		  char *err, size_t errlen)
@@ -563,6 +614,8 @@ static int finish(struct options *o, int argc, char **argv, bool idle_set,
 		snprintf(err, errlen, "option --no-tcp: needs --udp");
 		return -1;
 	}
+	if (check_tls(o, err, errlen) < 0)
+		return -1;
 	/* Either alone is a mistake: every header refused, or none asked. */
 	if (o->proxy_protocol != (o->proxy_from.n > 0)) {
 		snprintf(err, errlen, "option %s: needs %s",

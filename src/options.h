@@ -88,6 +88,11 @@ struct options {
 	bool log_json; /* --log-format json */
 	const char *user; /* --user NAME[:GROUP], or NULL */
 	bool inetd; /* --inetd: the socket is standard input */
+	int tls_port; /* --tls-port: 0 = any; -1 = no TLS listeners */
+	const char *tls_cert; /* PEM: certificate and chain, or NULL */
+	const char *tls_key; /* PEM: its private key, or NULL */
+	const char *tls_ciphers; /* or NULL: OpenSSL's defaults */
+	unsigned int tls_min; /* --tls-min-version: 0 = 1.2, 1 = 1.3 */
 };
 
 /* The source ports refused by default: UDP services that answer anything. */
