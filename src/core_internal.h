@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * core_internal.h - what the loop core's files (core.c, core_mem.c,
- * core_serve.c, admission.c) call of one another; no backend includes it.
+ * core_serve.c, core_proxy.c, admission.c) call of one another; no
+ * backend includes it.
  * The calls go one way: core.c calls the others, core_serve.c calls
- * core_mem.c and admission.c, which call none of them.
+ * core_proxy.c and core_mem.c, core_proxy.c calls admission.c, which
+ * calls none of them.
  */
 #ifndef ECHOD_CORE_INTERNAL_H
 #define ECHOD_CORE_INTERNAL_H
@@ -58,5 +60,16 @@ int core_serve_open(struct core *k, struct conn *c, bool balancer, bool tls);
  */
 enum close_reason core_serve_step(struct core *k, struct conn *c,
 				  uint64_t now_ns);
+
+/*
+ * c's PROXY header (CONN_PROXY_WAIT), looked at again: once it is in and
+ * applied (or none is due), CONN_PROXY_WAIT goes. Returns why c must
+ * close, or CLOSE_NONE.
+ */
+enum close_reason core_proxy_step(struct core *k, struct conn *c,
+				  uint64_t now_ns);
+
+/* When c's header must be in: --proxy-timeout after its accept. */
+uint64_t core_proxy_deadline_ns(const struct core *k, const struct conn *c);
 
 #endif
