@@ -10,6 +10,8 @@
 #   make bench-conns     idle memory per connection, 50 vs 10,000 connections
 #   make bench-same-time echod / each peer under the same open-loop load, both
 #                        served at the same time (PEERS=... as for make bench)
+#   make bench-proxy     echod behind HAProxy with send-proxy-v2 against
+#                        echod behind HAProxy without it, served at once
 #   make fuzz            build the libFuzzer harnesses (clang) and run each
 #                        for FUZZ_SECONDS (default 10) from fuzz/corpus/
 #   make soak            the fault soak and the churn for SOAK_SECONDS per
@@ -116,7 +118,7 @@ BARE_CLIENT := $(if $(wildcard bench/bare_client.c),$(BUILD)/bare-client)
 
 .SECONDARY:
 
-.PHONY: all run check check-threads bench bench-conns bench-same-time ci install install-strip install-units uninstall clean \
+.PHONY: all run check check-threads bench bench-conns bench-same-time bench-proxy ci install install-strip install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
 
 all: $(PROGRAMS) $(EXAMPLES) $(BARE_CLIENT)
@@ -200,6 +202,12 @@ bench-conns: all
 bench-same-time: all
 	$(Q)$(TEST_ENV) bench/same_time.py
 
+# The PROXY header's cost: a target of its own, not in `make bench`, whose
+# matrix already takes its time budget; it needs haproxy, which the matrix
+# does not.
+bench-proxy: all
+	$(Q)$(TEST_ENV) bench/proxy.py
+
 # The long soak: tests/soak.t and tests/churn.t read these from the environment.
 SOAK_SECONDS ?= 120
 soak: all
@@ -249,7 +257,7 @@ manlint:
 	$(Q)for m in man/*.1; do out=$$(groff -mdoc -Tutf8 -ww -z $$m 2>&1); \
 		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; done; echo "  MANLINT ok"
 
-.PHONY: all run check check-threads bench bench-conns bench-same-time ci install install-units uninstall clean \
+.PHONY: all run check check-threads bench bench-conns bench-same-time bench-proxy ci install install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
 FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] bench/*.c examples/*.c tests/*.[ch] fuzz/*.[ch] mk/*.[ch])
 format:
