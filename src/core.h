@@ -48,6 +48,8 @@ enum {
 	CORE_MEM_RETRY_MS = 20, /* waiting for memory another worker frees */
 	CORE_FAULT_READS = 4, /* reads per event of a connection with faults */
 	CORE_TLS_HANDSHAKE_MS = 10000, /* a TLS client's time to say hello */
+	CORE_TLS_READS = 64, /* TLS reads per event: until nothing is held */
+	CORE_TLS_ROUNDS = 4, /* reads after the sends made room, per event */
 };
 
 /* What a backend does after an accept failed (core_accept_failed). */

@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "close_reason.h"
 #include "conn.h"
@@ -88,6 +90,15 @@ static enum close_reason proxy_client(struct core *k, struct conn *c,
 	return CLOSE_NONE;
 }
 
+/* Whether data[0, n) holds a whole v1 or v2 signature. */
+static bool signed_header(const char *data, size_t n)
+{
+	static const char v2[12] = "\r\n\r\n\0\r\nQUIT\n";
+
+	return (n >= 6 && memcmp(data, "PROXY ", 6) == 0) ||
+	       (n >= sizeof(v2) && memcmp(data, v2, sizeof(v2)) == 0);
+}
+
 /* Whether c's peer has shut its side (a FIN behind the bytes waiting). */
 static bool peer_shut(int fd)
 {
@@ -140,6 +151,15 @@ enum close_reason core_proxy_step(struct core *k, struct conn *c,
 		return proxy_plain(k, c);
 	}
 	r = n < 0 ? PROXY_MORE : proxy_parse(buf, (size_t)n, &h);
+	/*
+	 * A client of its own is not kept waiting on what merely could
+	 * start a header (a blank line starts v2's signature): only a whole
+	 * signature is refused.
+	 */
+	if (r == PROXY_MORE && n > 0 && !(c->flags & CONN_BALANCER))
+		return signed_header(buf, (size_t)n)
+			       ? proxy_refuse(k, c, PROXY_OUT_NOT_ALLOWED)
+			       : proxy_plain(k, c);
 	if (r == PROXY_MORE)
 		return proxy_more(k, c, now_ns, n > 0);
 	if (!(c->flags & CONN_BALANCER))

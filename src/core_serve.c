@@ -120,8 +120,8 @@ static size_t fault_room(struct core *k, struct conn *c)
 /*
  * One recv for c into its queue, or dropped (timeout's silence, input
  * after limit-data's FIN: MSG_TRUNC discards in the kernel). Returns the
- * bytes read, 0 at end of input, -EAGAIN when there is nothing to read
- * or no room, or another -errno.
+ * bytes read, 0 at end of input, -EAGAIN when there is nothing to read,
+ * -ENOSPC when there is no room, or another -errno.
  */
 /* Reads and drops what a TLS peer sent: the bytes, 0, or -errno. */
 static ssize_t tls_drop(struct conn *c)
@@ -162,7 +162,7 @@ static ssize_t fault_recv(struct core *k, struct conn *c, uint64_t now_ns)
 	if (echo < room)
 		room = echo;
 	if (room == 0)
-		return -EAGAIN;
+		return -ENOSPC;
 	n = c->tls ? tls_conn_read(c->tls, buf, room, &f->tls_want)
 		   : recv(c->fd, buf, room, MSG_DONTWAIT);
 	if (n <= 0)
@@ -173,12 +173,18 @@ static ssize_t fault_recv(struct core *k, struct conn *c, uint64_t now_ns)
 	return n;
 }
 
-/* Reads while c's socket has bytes and c has room, a few times at most. */
+/*
+ * Reads while c's socket has bytes and c has room, a few times at most
+ * (over TLS, until its library holds nothing more: what it decrypted
+ * ahead raises no readiness). Returns 0 when the socket is empty, 1 when
+ * bytes may be left (no room, or the reads' bound), or -errno.
+ */
 static int fault_read(struct core *k, struct conn *c, uint64_t now_ns)
 {
+	int reads = c->tls ? CORE_TLS_READS : CORE_FAULT_READS;
 	ssize_t n;
 
-	for (int i = 0; i < CORE_FAULT_READS; i++) {
+	for (int i = 0; i < reads; i++) {
 		if ((c->flags & CONN_PEER_EOF) || c->fault->eof_ns)
 			return 0;
 		n = fault_recv(k, c, now_ns);
@@ -186,6 +192,8 @@ static int fault_read(struct core *k, struct conn *c, uint64_t now_ns)
 			continue;
 		if (n == -EAGAIN || n == -EWOULDBLOCK)
 			return 0;
+		if (n == -ENOSPC)
+			return 1;
 		if (n < 0)
 			return (int)n;
 		/* slow-close holds the peer's FIN back for its delay. */
@@ -194,7 +202,7 @@ static int fault_read(struct core *k, struct conn *c, uint64_t now_ns)
 		if (n == 0)
 			return 0;
 	}
-	return 0;
+	return 1;
 }
 
 /*
@@ -332,17 +340,27 @@ enum close_reason core_serve_io(struct core *k, struct conn *c, bool readable,
 	}
 	fault_refresh(k, c);
 	/*
-	 * TLS reads whatever the socket says: records its library read
-	 * already (with the handshake's end, or past the room there was)
-	 * raise no readiness of their own.
+	 * TLS reads whatever the socket says, and again once the sends made
+	 * room: records its library read already (with the handshake's end,
+	 * or past the room there was) raise no readiness of their own.
 	 */
-	if (readable || c->tls)
-		err = fault_read(k, c, now_ns);
-	if (err < 0) {
-		log_debug("fd %d: %s", c->fd, strerror(-err));
-		return close_reason_of(err);
+	for (int round = 0; round < CORE_TLS_ROUNDS; round++) {
+		if (readable || c->tls)
+			err = fault_read(k, c, now_ns);
+		if (err < 0) {
+			log_debug("fd %d: %s", c->fd, strerror(-err));
+			return close_reason_of(err);
+		}
+		why = core_serve_step(k, c, now_ns);
+		if (why != CLOSE_NONE || !c->tls || err == 0 ||
+		    !fault_conn_read_room(
+			    c->fault, outq_room(&c->out, k->o->max_pending)))
+			return why;
 	}
-	return core_serve_step(k, c, now_ns);
+	/* Still more: the next look comes by time, not by the socket. */
+	return wakeup_set(&k->wakeups, &c->wake_pos, c, now_ns + 1000000) < 0
+		       ? CLOSE_MEMORY
+		       : CLOSE_NONE;
 }
 
 unsigned int core_serve_wants(const struct core *k, const struct conn *c)

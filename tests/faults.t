@@ -175,7 +175,7 @@ def table_rows(srv, timeout=5.0):
             inside = False
         elif inside and line[:1].isdigit():
             f = line.split()
-            rows[int(f[6].rpartition(":")[2])] = (int(f[3]), f[-1])
+            rows[int(f[6].rpartition(":")[2])] = (int(f[3]), f[15])
     return rows
 
 
@@ -552,7 +552,7 @@ def delayed(srv, n, threshold=0.050, threads=1):
     in_threads([(run, ()) for _ in range(threads)], 60)
     by_log = set()
     for port, i in ports.items():
-        m = srv.wait_log(r"accept fd \d+ peer 127\.0\.0\.1:%d on fd \d+( faults \S+)?$" % port, 0.5)
+        m = srv.wait_log(r"accept fd \d+ peer 127\.0\.0\.1:%d on fd \d+( faults \S+)?$" % port, 5)
         if m and m.group(1):
             by_log.add(i)
     return {i for i, t in rtts.items() if t is None or t >= threshold}, by_log, rtts
