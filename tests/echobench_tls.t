@@ -16,6 +16,7 @@ and notes the server name each ClientHello sent (sni_callback).
     certificate lacks fails with one clear line, counted, exit 1;
   - --sni sends its name; an address as target sends none;
   - a plain echo server (it sends the ClientHello back) fails clearly;
+  - a TLS server that flips a bit is caught, byte and message named;
   - the TLS options are usage errors without --tls, or with --udp.
 
 Ports are chosen by the kernel (port 0) on loopback; every echobench run
@@ -50,8 +51,9 @@ def make_cert(name, san):
 class EchoServer:
     """An echo server on 127.0.0.1, in TLS when given a context."""
 
-    def __init__(self, ctx=None):
+    def __init__(self, ctx=None, flip_at=None):
         self.ctx = ctx
+        self.flip_at = flip_at  # flip a bit of the byte at this offset
         self.names = []  # server names of the ClientHellos (None: none sent)
         if ctx:
             ctx.sni_callback = lambda s, name, c: self.names.append(name)
@@ -76,10 +78,15 @@ class EchoServer:
         try:
             if self.ctx:
                 s = self.ctx.wrap_socket(s, server_side=True)
+            done = 0
             while True:
                 data = s.recv(65536)
                 if not data:
                     break
+                if self.flip_at is not None and done <= self.flip_at < done + len(data):
+                    i = self.flip_at - done
+                    data = data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:]
+                done += len(data)
                 s.sendall(data)
         except (OSError, ssl.SSLError):
             pass
@@ -220,6 +227,15 @@ def test_plain_server():
          "status %d, errors %s" % (st, errors(doc)), err)
 
 
+def test_corrupt():
+    bad = EchoServer(tls_context(), flip_at=1000)
+    st, doc, err = bench_json("--tls", "-c", 2, "-s", 100, *RUN, "127.0.0.1:%d" % bad.port)
+    t.ok(st == 1 and doc and errors(doc) == {"mismatch": 2}
+         and "echobench: conn 0 message 10 byte 0: sent " in err,
+         "a TLS server that flips one bit of byte 1000: caught in the plaintext, exit 1",
+         "status %d, errors %s" % (st, errors(doc)), err)
+
+
 def test_usage():
     for args, line in ((["--sni", "x"], "echobench: --tls-verify, --sni, --tls-version, --tls-no-resume: need --tls"),
                        (["--tls-no-resume"], "echobench: --tls-verify, --sni, --tls-version, --tls-no-resume: need --tls"),
@@ -236,6 +252,7 @@ try:
     test_verify()
     test_sni()
     test_plain_server()
+    test_corrupt()
     test_usage()
 finally:
     shutil.rmtree(TMP, ignore_errors=True)
