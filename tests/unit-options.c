@@ -210,9 +210,11 @@ static void test_faults(void)
 	is_int(parse(&o, err, NULL), 0, "no --fault: run");
 	ok(o.nfaults == 0 && o.control == NULL, "no fault, no control");
 	is_int(parse(&o, err, "--fault", "latency:delay=5ms", "--fault",
-		     "latency:name=b,seed=7", "--control", "unix:/run/x", NULL),
+		     "latency:name=b,seed=7,delay=1", "--control",
+		     "unix:/run/x", NULL),
 	       0, "two --fault and --control: run");
-	ok(o.nfaults == 2 && strcmp(o.faults[1], "latency:name=b,seed=7") == 0,
+	ok(o.nfaults == 2 &&
+		   strcmp(o.faults[1], "latency:name=b,seed=7,delay=1") == 0,
 	   "both specs kept as given");
 	is_str(o.control, "unix:/run/x", "--control kept as given");
 	is_int(parse(&o, err, "--fault", "latency:delay=x", NULL), -1,
@@ -221,12 +223,12 @@ static void test_faults(void)
 	   "which names the spec: %s", err);
 	for (int i = 0; i <= OPTIONS_MAX_FAULTS; i++) {
 		argv[argc++] = (char *)"--fault";
-		argv[argc++] = (char *)"latency";
+		argv[argc++] = (char *)"latency:delay=1";
 	}
 	argv[argc] = NULL;
 	is_int(options_parse(&o, argc, argv, err, sizeof(err)), -1,
 	       "one --fault more than a set holds: usage error");
-	is_str(err, "fault latency: more than 32 faults", "saying so");
+	is_str(err, "fault latency:delay=1: more than 32 faults", "saying so");
 }
 
 /* The TLS options: defaults, values, and what each needs. */
