@@ -147,7 +147,7 @@ $(BUILD)/echobench-obj/%.o: echobench/%.c $(FLAGS_FILE)
 
 $(BUILD)/echobench: $(BENCH_OBJ)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ -pthread -lm -lz
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ -pthread -lm -lz $(BENCH_TLS_LIBS)
 
 $(BUILD)/bare-client: $(BUILD)/bench/bare_client.o
 	$(call msg,LD,$@)
@@ -307,5 +307,7 @@ clean:
 
 # Packaging: dist, deb, image, manifest checks, the SPDX check.
 include mk/package.mk
+# OpenSSL for echobench --tls: OPENSSL, BENCH_TLS_LIBS.
+include mk/echobench-tls.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

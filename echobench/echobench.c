@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "btls.h"
 #include "cpu.h"
 #include "hlog.h"
 #include "loadgen.h"
@@ -94,6 +95,7 @@ static void start_threads(struct monitor *m)
 		th->limited = o->requests > 0;
 		th->quota = o->requests / t + (i < o->requests % t);
 		hist_init(&th->hist);
+		hist_init(&th->hs_hist);
 		errno = -lg_start(th, ops);
 		if (errno)
 			err(1, "pthread_create");
@@ -374,6 +376,18 @@ static void settle_intervals(struct monitor *m, const struct result *r)
 	iv->mbps = secs > 0 ? (double)iv->bytes / secs / 1e6 : 0;
 }
 
+/* --tls: the threads' handshake counts and latencies. */
+static void gather_tls(const struct lg_thread *th, struct result *r)
+{
+	r->handshakes += th->st.handshakes;
+	r->resumed += th->st.resumed;
+	r->handshakes_all += th->st.handshakes_all;
+	r->resumed_all += th->st.resumed_all;
+	hist_add(r->hs_hist, &th->hs_hist);
+	if (!r->tls_version)
+		r->tls_version = th->tls_version;
+}
+
 /* Sums the threads into r and prints each thread's first error. */
 static void gather(struct monitor *m, struct result *r, struct hist *h)
 {
@@ -384,7 +398,9 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 	memset(r, 0, sizeof(*r));
 	r->o = o;
 	r->hist = h;
+	r->hs_hist = h + 1;
 	hist_init(h);
+	hist_init(r->hs_hist);
 	for (unsigned int i = 0; i < o->threads; i++) {
 		th = &m->th[i];
 		lg_join(th);
@@ -396,6 +412,7 @@ static void gather(struct monitor *m, struct result *r, struct hist *h)
 			r->err[k] += th->st.err[k];
 		r->corrupt_bytes += th->st.corrupt_bytes;
 		r->expected_closes += th->st.expected_closes;
+		gather_tls(th, r);
 		if (th->st.last_done > last)
 			last = th->st.last_done;
 		if (th->first_err[0])
@@ -580,6 +597,7 @@ int main(int argc, char **argv)
 	opts_parse(&o, argc, argv);
 	if (o.selftest_hist)
 		return selftest_histogram(o.selftest_hist);
+	m.lg.tls = btls_ctx_new(&o);
 	out.csv = open_output(o.csv);
 	out.svg = open_output(o.svg);
 	out.hlog = open_output(o.hlog);
@@ -597,7 +615,7 @@ int main(int argc, char **argv)
 	m.snap[1] = malloc(sizeof(struct hist));
 	m.hlog_prev = malloc(sizeof(struct hist));
 	m.hlog = out.hlog;
-	h = malloc(sizeof(*h));
+	h = malloc(2 * sizeof(*h)); /* the echoes', the handshakes' */
 	if (!m.snap[0] || !m.snap[1] || !m.hlog_prev || !h)
 		err(1, "malloc");
 	hist_init(m.snap[0]);
@@ -612,5 +630,6 @@ int main(int argc, char **argv)
 	free(m.iv);
 	free(m.th);
 	free(h);
+	btls_ctx_free(m.lg.tls);
 	return status;
 }

@@ -17,9 +17,9 @@
 const char *const err_names[ERR_MAX] = {
 	[ERR_MISMATCH] = "mismatch", [ERR_SHORT] = "short",
 	[ERR_EXCESS] = "excess",     [ERR_CLOSED] = "closed",
-	[ERR_CONNECT] = "connect",   [ERR_LOST] = "lost",
-	[ERR_REORDER] = "reordered", [ERR_DUP] = "duplicate",
-	[ERR_LATE] = "late",
+	[ERR_CONNECT] = "connect",   [ERR_TLS] = "tls",
+	[ERR_LOST] = "lost",	     [ERR_REORDER] = "reordered",
+	[ERR_DUP] = "duplicate",     [ERR_LATE] = "late",
 };
 
 void lg_error(struct lg_thread *th, enum err_kind k, const char *fmt, ...)
@@ -45,6 +45,17 @@ void lg_done(struct lg_thread *th, uint64_t t0, uint64_t now, size_t bytes)
 	inc(&th->st.measured, 1);
 	inc(&th->st.measured_bytes, bytes);
 	__atomic_store_n(&th->st.last_done, now, __ATOMIC_RELAXED);
+}
+
+void lg_handshake(struct lg_thread *th, uint64_t t0, uint64_t now, bool resumed)
+{
+	inc(&th->st.handshakes_all, 1);
+	inc(&th->st.resumed_all, resumed);
+	if (now < th->lg->measure || now >= th->lg->end)
+		return;
+	hist_record(&th->hs_hist, now > t0 ? now - t0 : 0);
+	inc(&th->st.handshakes, 1);
+	inc(&th->st.resumed, resumed);
 }
 
 bool lg_stopping(const struct lg_thread *th, uint64_t now)

@@ -11,6 +11,7 @@
 #include "hist.h"
 
 struct bench_opts;
+struct ssl_ctx_st;
 
 /*
  * What can go wrong with an echo. The first group fails the run (exit
@@ -23,6 +24,7 @@ enum err_kind {
 	ERR_CLOSED, /* the server closed or reset a connection early, or
 		     * not where --expect-close said */
 	ERR_CONNECT, /* a connection could not be set up */
+	ERR_TLS, /* --tls: a handshake or a session failed (certificate...) */
 	ERR_FATAL_MAX, /* kinds below fail the run */
 	ERR_LOST = ERR_FATAL_MAX, /* UDP: no echo within --timeout */
 	ERR_REORDER, /* UDP: echo overtook an earlier one */
@@ -46,6 +48,8 @@ struct loadgen {
 	int stop; /* set (atomically) by main on SIGINT */
 	pthread_barrier_t ready; /* threads have connected */
 	pthread_barrier_t go; /* main has set the timeline */
+	struct ssl_ctx_st
+		*tls; /* --tls: the client context (btls.h), or NULL */
 };
 
 /*
@@ -62,6 +66,10 @@ struct lg_stats {
 	uint64_t corrupt_bytes; /* bytes of the ERR_MISMATCH echoes that differ
 				 */
 	uint64_t expected_closes; /* --expect-close: closes where expected */
+	uint64_t handshakes; /* --tls: completed in the window */
+	uint64_t resumed; /* of those, resumed sessions */
+	uint64_t handshakes_all; /* completed in the whole run */
+	uint64_t resumed_all;
 };
 
 struct lg_thread;
@@ -87,6 +95,8 @@ struct lg_thread {
 	bool limited; /* -n: at most quota measured messages */
 	uint64_t quota;
 	struct hist hist; /* latency of measured echoes */
+	struct hist hs_hist; /* --tls: latency of the window's handshakes */
+	const char *tls_version; /* --tls: of the first handshake, or NULL */
 	struct lg_stats st;
 	bool finished; /* set (atomically) when the thread is done */
 	char first_err[160]; /* description of its first error */
@@ -124,6 +134,13 @@ void lg_error(struct lg_thread *th, enum err_kind k, const char *fmt, ...)
  * the warm-up instead, so that exactly N are measured.
  */
 void lg_done(struct lg_thread *th, uint64_t t0, uint64_t now, size_t bytes);
+
+/*
+ * Records a TLS handshake begun at t0 (its ClientHello) and done at now,
+ * resumed or full; in the window's count and histogram if done inside it.
+ */
+void lg_handshake(struct lg_thread *th, uint64_t t0, uint64_t now,
+		  bool resumed);
 
 /* True once the load should stop: end time passed or main said stop. */
 bool lg_stopping(const struct lg_thread *th, uint64_t now);

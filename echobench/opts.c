@@ -33,6 +33,11 @@ enum {
 	OPT_THRESHOLD,
 	OPT_EXPECT_CLOSE,
 	OPT_KEEP_GOING,
+	OPT_TLS,
+	OPT_TLS_VERIFY,
+	OPT_SNI,
+	OPT_TLS_VERSION,
+	OPT_TLS_NO_RESUME,
 	MAX_UDP_SIZE = 65507,
 	MIN_UDP_SIZE =
 		16, /* sequence number and connection id, see udp_client.c */
@@ -45,7 +50,8 @@ static const char usage[] =
 	"                 [--svg file] [--hlog file] [--server-pid pid]\n"
 	"                 [--start-at unix_time] [--source addr]... [--connect-rate n]\n"
 	"                 [--threshold expr]... [--expect-close bytes] [--keep-going]\n"
-	"                 host:port\n"
+	"                 [--tls] [--tls-verify cafile] [--sni name]\n"
+	"                 [--tls-version 1.2|1.3] [--tls-no-resume] host:port\n"
 	"       echobench merge [--json] [--svg file] RUN...\n"
 	"       echobench plot --svg file [--title text] RUN...\n";
 
@@ -80,6 +86,16 @@ static const char help[] =
 	"                        connection takes its place (churn: the slot goes on)\n"
 	"      --keep-going      count each corrupted echo and its bytes, and go on\n"
 	"                        with its connection instead of ending it\n"
+	"      --tls             TLS over every TCP connection (1.3, 1.2 allowed; ALPN\n"
+	"                        echo); churn reports handshakes/s, their latency and\n"
+	"                        how many resumed. The server's certificate is NOT\n"
+	"                        verified unless --tls-verify: a test tool for\n"
+	"                        servers with self-signed certificates\n"
+	"      --tls-verify CA   verify the server's certificate against the CA file\n"
+	"                        and the --sni name; a failure is a counted error\n"
+	"      --sni NAME        server name to send and verify [the target's host]\n"
+	"      --tls-version V   only TLS 1.2 or only 1.3\n"
+	"      --tls-no-resume   offer no earlier session: full handshakes only\n"
 	"  -q, --quiet           no progress lines\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         version\n";
@@ -108,6 +124,11 @@ static const struct option longopts[] = {
 	{"threshold", required_argument, NULL, OPT_THRESHOLD},
 	{"expect-close", required_argument, NULL, OPT_EXPECT_CLOSE},
 	{"keep-going", no_argument, NULL, OPT_KEEP_GOING},
+	{"tls", no_argument, NULL, OPT_TLS},
+	{"tls-verify", required_argument, NULL, OPT_TLS_VERIFY},
+	{"sni", required_argument, NULL, OPT_SNI},
+	{"tls-version", required_argument, NULL, OPT_TLS_VERSION},
+	{"tls-no-resume", no_argument, NULL, OPT_TLS_NO_RESUME},
 	{"selftest-histogram", required_argument, NULL, OPT_SELFTEST_HIST},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -221,6 +242,7 @@ static void resolve(struct bench_opts *o, const char *target)
 		usage_error("target must be HOST:PORT, [IPV6]:PORT");
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
+	memcpy(o->host, host, hlen + 1);
 	number("port", colon + 1, 1, 65535, 0);
 
 	hints.ai_family = AF_UNSPEC;
@@ -398,6 +420,55 @@ static bool set_load_option(struct bench_opts *o, int ch)
 	return true;
 }
 
+/* --tls and the options that go with it; false if unknown. */
+static bool set_tls_option(struct bench_opts *o, int ch)
+{
+	switch (ch) {
+	case OPT_TLS:
+		o->tls = true;
+		break;
+	case OPT_TLS_VERIFY:
+		o->tls_ca = optarg;
+		break;
+	case OPT_SNI:
+		if (!*optarg || strlen(optarg) > 255)
+			errx(2, "sni %s: not a server name", optarg);
+		o->sni = optarg;
+		break;
+	case OPT_TLS_VERSION:
+		if (strcmp(optarg, "1.2") && strcmp(optarg, "1.3"))
+			errx(2, "tls-version %s: not 1.2 or 1.3", optarg);
+		o->tls_version = optarg[2] == '2' ? 12 : 13;
+		break;
+	case OPT_TLS_NO_RESUME:
+		o->tls_no_resume = true;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The TLS options need --tls, and TLS needs TCP. The server name sent is
+ * --sni's, else the target's host unless it is an address (RFC 6066).
+ */
+static void validate_tls(struct bench_opts *o)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	if (!o->tls &&
+	    (o->tls_ca || o->sni || o->tls_version || o->tls_no_resume))
+		errx(2,
+		     "--tls-verify, --sni, --tls-version, --tls-no-resume: need --tls");
+	if (o->tls && o->udp)
+		errx(2, "--tls is for TCP: there is no DTLS");
+	o->sni_send = o->sni;
+	if (!o->sni && inet_pton(AF_INET, o->host, a) != 1 &&
+	    inet_pton(AF_INET6, o->host, a) != 1)
+		o->sni_send = o->host;
+}
+
 /* Options that shape what is reported; false if unknown. */
 static bool set_report_option(struct bench_opts *o, int ch)
 {
@@ -469,7 +540,7 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 			errx(2, "option %s: needs a value", argv[optind - 1]);
 		default:
 			if (!set_load_option(o, ch) &&
-			    !set_report_option(o, ch))
+			    !set_report_option(o, ch) && !set_tls_option(o, ch))
 				errx(2, "option %s: unknown", argv[optind - 1]);
 		}
 	}
@@ -479,6 +550,7 @@ void opts_parse(struct bench_opts *o, int argc, char **argv)
 	defaults(o, have_size, have_depth);
 	validate(o);
 	resolve(o, argv[optind]);
+	validate_tls(o);
 	for (unsigned int i = 0; i < o->nsrc; i++)
 		if (o->src[i].ss_family != o->addr.ss_family)
 			errx(2, "source %s: not the address family of %s",

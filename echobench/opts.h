@@ -59,6 +59,14 @@ struct bench_opts {
 	struct threshold thresholds[THRESHOLD_MAX]; /* checked at the end */
 	unsigned int nthresholds;
 	const char *selftest_hist; /* hidden: check the histogram, see main */
+	/* --tls: TCP connections in TLS (btls.c) */
+	bool tls;
+	bool tls_no_resume; /* churn: every handshake a full one */
+	unsigned int tls_version; /* 12 or 13 pins it; 0 = 1.3, 1.2 allowed */
+	const char *tls_ca; /* --tls-verify CA file, or NULL: no check */
+	const char *sni; /* --sni NAME, or NULL */
+	const char *sni_send; /* the name sent: --sni, else a host name */
+	char host[256]; /* the target's host, as given */
 };
 
 /*

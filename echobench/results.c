@@ -112,9 +112,11 @@ static void text_config(FILE *f, const struct bench_opts *o)
 						   : "connection";
 
 	fprintf(f, "echobench: %s %s to %s: %u %s%s, %zu B, depth %u, ",
-		o->udp ? "udp" : "tcp", opts_mode_name(o->mode), o->target,
-		o->connections, what, o->connections == 1 ? "" : "s", o->size,
-		o->depth);
+		o->udp	 ? "udp"
+		: o->tls ? "tls"
+			 : "tcp",
+		opts_mode_name(o->mode), o->target, o->connections, what,
+		o->connections == 1 ? "" : "s", o->size, o->depth);
 	if (o->rate > 0)
 		fprintf(f, "open loop at %.0f msg/s, ", o->rate);
 	else
@@ -140,17 +142,49 @@ static void text_errors(FILE *f, const struct result *r)
 	fprintf(f, "%s\n", *sep ? "" : "none");
 }
 
-void results_latency_text(FILE *f, const struct hist *h)
+/* One line of percentiles, after its label (10 columns). */
+static void latency_line(FILE *f, const char *label, const struct hist *h)
 {
 	char a[32];
 
-	fprintf(f, "  latency   ");
+	fprintf(f, "  %-10s", label);
 	for (int i = 0; i < NPCT; i++)
 		fprintf(f, " %s %s,", pct_names[i],
 			lat(a, sizeof(a), hist_percentile(h, pcts[i])));
 	fprintf(f, " max %s", lat(a, sizeof(a), h->total ? h->max : 0));
 	fprintf(f, " (mean %s)\n",
 		lat(a, sizeof(a), h->total ? h->sum / h->total : 0));
+}
+
+void results_latency_text(FILE *f, const struct hist *h)
+{
+	latency_line(f, "latency", h);
+}
+
+static double share(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+/*
+ * --tls: the window's handshakes, their rate, how many resumed and their
+ * latency (churn makes them; the other modes' come before the window).
+ */
+static void text_tls(FILE *f, const struct result *r)
+{
+	fprintf(f,
+		"  tls        %s, %llu handshakes, %.1f/s, %llu resumed (%.1f %%)",
+		r->tls_version ? r->tls_version : "no handshake",
+		(unsigned long long)r->handshakes,
+		per_s(r, (double)r->handshakes), (unsigned long long)r->resumed,
+		share(r->resumed, r->handshakes));
+	if (r->handshakes_all > r->handshakes)
+		fprintf(f, "; %llu more outside the window",
+			(unsigned long long)(r->handshakes_all -
+					     r->handshakes));
+	fprintf(f, "\n");
+	if (r->handshakes)
+		latency_line(f, "handshake", r->hs_hist);
 }
 
 static void text_thresholds(FILE *f, const struct result *r)
@@ -204,6 +238,8 @@ void results_text(FILE *f, const struct result *r)
 			o->rate, unit(o), per_s(r, (double)r->requests),
 			100 * per_s(r, (double)r->requests) / o->rate);
 	results_latency_text(f, r->hist);
+	if (o->tls)
+		text_tls(f, r);
 	fprintf(f, "  client cpu %.2f us/echo (user %.2f, sys %.2f)\n",
 		per_req(r, r->client.user_us + r->client.sys_us),
 		per_req(r, r->client.user_us), per_req(r, r->client.sys_us));
@@ -264,15 +300,47 @@ static void json_config(FILE *f, const struct bench_opts *o)
 	fprintf(f, "  \"warmup_s\": %.3f,\n", o->warmup);
 }
 
-void results_latency_json(FILE *f, const struct hist *h)
+/* A histogram's percentiles in microseconds, as the member key. */
+static void latency_json(FILE *f, const char *key, const struct hist *h)
 {
-	fprintf(f, "  \"latency_us\": {\"min\": %.3f, \"mean\": %.3f",
+	fprintf(f, "\"%s\": {\"min\": %.3f, \"mean\": %.3f", key,
 		h->total ? (double)h->min / 1e3 : 0,
 		h->total ? (double)h->sum / (double)h->total / 1e3 : 0);
 	for (int i = 0; i < NPCT; i++)
 		fprintf(f, ", \"%s\": %.3f", pct_keys[i],
 			(double)hist_percentile(h, pcts[i]) / 1e3);
-	fprintf(f, ", \"max\": %.3f},\n", h->total ? (double)h->max / 1e3 : 0);
+	fprintf(f, ", \"max\": %.3f}", h->total ? (double)h->max / 1e3 : 0);
+}
+
+void results_latency_json(FILE *f, const struct hist *h)
+{
+	fprintf(f, "  ");
+	latency_json(f, "latency_us", h);
+	fprintf(f, ",\n");
+}
+
+/* --tls: as text_tls, or null without it. */
+static void json_tls(FILE *f, const struct result *r)
+{
+	fprintf(f, "  \"tls\": ");
+	if (!r->o->tls) {
+		fprintf(f, "null,\n");
+		return;
+	}
+	fprintf(f, "{\"version\": ");
+	if (r->tls_version)
+		json_str(f, r->tls_version);
+	else
+		fprintf(f, "null");
+	fprintf(f,
+		", \"verified\": %s, \"handshakes\": %llu, \"handshakes_per_s\": %.1f, \"resumed\": %llu, \"handshakes_all\": %llu, \"resumed_all\": %llu,\n    ",
+		r->o->tls_ca ? "true" : "false",
+		(unsigned long long)r->handshakes,
+		per_s(r, (double)r->handshakes), (unsigned long long)r->resumed,
+		(unsigned long long)r->handshakes_all,
+		(unsigned long long)r->resumed_all);
+	latency_json(f, "handshake_latency_us", r->hs_hist);
+	fprintf(f, "},\n");
 }
 
 /* The window's histogram, for echobench merge and HdrHistogram's tools. */
@@ -368,6 +436,7 @@ void results_json(FILE *f, const struct result *r)
 		short_of_offer(r) ? "true" : "false");
 	results_latency_json(f, r->hist);
 	results_histogram_json(f, r->hist);
+	json_tls(f, r);
 	fprintf(f, "  \"errors\": {");
 	for (int k = 0; k < ERR_MAX; k++)
 		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", err_names[k],

@@ -46,6 +46,10 @@ struct result {
 	uint64_t corrupt_bytes; /* bytes that differ in the ERR_MISMATCH echoes
 				 */
 	uint64_t expected_closes; /* --expect-close: closes where expected */
+	/* --tls: handshakes done in the window, and over the whole run */
+	uint64_t handshakes, resumed, handshakes_all, resumed_all;
+	struct hist *hs_hist; /* latency of the window's handshakes */
+	const char *tls_version; /* of the first handshake, or NULL */
 	bool have_server;
 	struct cpu_sample client; /* over the measured time */
 	struct cpu_sample server;

@@ -11,6 +11,12 @@
  * cost the kernel time the server under test should get. Messages are sent
  * straight from the shared pattern table and checked against it as they arrive,
  * so nothing is allocated or copied per message, whatever the size.
+ *
+ * With --tls a connection has an SSL (btls.c) between it and the socket:
+ * after connect(2) a handshake state, then the same loop through
+ * btls_read/btls_write. A read may want the socket writable, and a write
+ * readable; each waits for that edge and is retried on it. A churn slot
+ * keeps its last session and offers it to its next connection.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -19,10 +25,12 @@
 
 #include <err.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "btls.h"
 #include "loadgen.h"
 #include "opts.h"
 #include "pace.h"
@@ -32,6 +40,7 @@
 enum cstate {
 	C_IDLE, /* no socket: churn between connections, or done */
 	C_CONNECTING, /* connect(2) in progress */
+	C_HANDSHAKE, /* --tls: TLS handshake in progress */
 	C_OPEN,
 	C_DEAD, /* failed; not reopened (churn slots included) */
 };
@@ -49,6 +58,8 @@ struct tconn {
 	bool blocked; /* send hit EAGAIN: wait for EPOLLOUT */
 	bool want_out; /* EPOLLOUT is in its epoll events */
 	bool rx_bad; /* --keep-going: message rx_seq was counted corrupted */
+	bool rd_wants_wr; /* TLS: a read waits for EPOLLOUT */
+	bool wr_wants_rd; /* TLS: a write waits for EPOLLIN */
 	uint64_t tx_seq; /* message being sent */
 	uint64_t rx_seq; /* message being received */
 	size_t tx_off; /* bytes of tx_seq sent */
@@ -57,6 +68,9 @@ struct tconn {
 		rx_total; /* bytes echoed on this connection (--expect-close) */
 	struct pace pace; /* open loop: when the next message is due */
 	uint64_t *t0; /* [depth]: send (or due) time per message in flight */
+	struct ssl_st *ssl; /* --tls: the session on fd, or NULL */
+	struct ssl_session_st *sess; /* --tls: the last one, offered next */
+	uint64_t hs_t0; /* --tls: when the handshake began */
 };
 
 /* A thread's TCP state; lives on its stack while it runs. */
@@ -83,6 +97,15 @@ enum {
 
 static void tconn_close(struct tloop *l, struct tconn *c, enum cstate to)
 {
+	bool resume = !l->o->tls_no_resume;
+
+	if (c->ssl) {
+		/* A failed session is neither ended politely nor kept. */
+		btls_close(c->ssl, to != C_DEAD && c->state == C_OPEN,
+			   resume ? &c->sess : NULL);
+		c->ssl = NULL;
+	}
+	c->rd_wants_wr = c->wr_wants_rd = false;
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -151,7 +174,67 @@ static void set_out(struct tloop *l, struct tconn *c, bool on)
 	c->want_out = on;
 }
 
-static bool tconn_connected(struct tloop *l, struct tconn *c)
+/* Counts an error that ends this connection. */
+#define tconn_fail(l, c, kind, ...)                     \
+	do {                                            \
+		lg_error((l)->th, (kind), __VA_ARGS__); \
+		tconn_close((l), (c), C_DEAD);          \
+	} while (0)
+
+/* A TLS call failed with st (enum btls_status) and errno: say why, end. */
+static void tls_failed(struct tloop *l, struct tconn *c, const char *during,
+		       int st)
+{
+	char why[160];
+
+	if (st == BTLS_EOF)
+		snprintf(why, sizeof(why), "closed by the server");
+	else
+		btls_why(c->ssl, errno, why, sizeof(why));
+	tconn_fail(l, c, ERR_TLS, "conn %u: TLS %s with %s: %s", c->id, during,
+		   l->o->target, why);
+}
+
+/*
+ * Steps the TLS handshake; true once it is done and the connection open.
+ * Its latency runs from the ClientHello to the end of the handshake.
+ */
+static bool handshake(struct tloop *l, struct tconn *c, uint64_t now)
+{
+	int r = btls_handshake(c->ssl);
+
+	if (r == BTLS_WANT_READ || r == BTLS_WANT_WRITE) {
+		set_out(l, c, r == BTLS_WANT_WRITE);
+		return false;
+	}
+	if (r != 1) {
+		tls_failed(l, c, "handshake", r);
+		return false;
+	}
+	if (!l->th->tls_version)
+		l->th->tls_version = btls_version(c->ssl);
+	lg_handshake(l->th, c->hs_t0, now, btls_resumed(c->ssl));
+	c->state = C_OPEN;
+	set_out(l, c, false);
+	return true;
+}
+
+/* --tls: the socket is connected; the handshake begins. */
+static bool tls_start(struct tloop *l, struct tconn *c, uint64_t now)
+{
+	c->ssl = btls_new(l->th->lg->tls, l->o, c->fd,
+			  l->o->tls_no_resume ? NULL : c->sess);
+	if (!c->ssl) {
+		tconn_fail(l, c, ERR_TLS, "conn %u: SSL_new: out of memory",
+			   c->id);
+		return false;
+	}
+	c->state = C_HANDSHAKE;
+	c->hs_t0 = now;
+	return handshake(l, c, now);
+}
+
+static bool tconn_connected(struct tloop *l, struct tconn *c, uint64_t now)
 {
 	socklen_t len = sizeof(int);
 	int e = 0;
@@ -166,17 +249,12 @@ static bool tconn_connected(struct tloop *l, struct tconn *c)
 		tconn_close(l, c, C_DEAD);
 		return false;
 	}
+	if (l->th->lg->tls)
+		return tls_start(l, c, now);
 	c->state = C_OPEN;
 	set_out(l, c, false);
 	return true;
 }
-
-/* Counts an error that ends this connection. */
-#define tconn_fail(l, c, kind, ...)                     \
-	do {                                            \
-		lg_error((l)->th, (kind), __VA_ARGS__); \
-		tconn_close((l), (c), C_DEAD);          \
-	} while (0)
 
 /*
  * Decides whether message tx_seq may start now: depth not full, then due
@@ -215,6 +293,33 @@ static void send_failed(struct tloop *l, struct tconn *c, uint64_t now, int e)
 	tconn_fail(l, c, ERR_CLOSED, "conn %u: send: %s", c->id, strerror(e));
 }
 
+/*
+ * --tls: writes len bytes from p; returns how many went, or 0 when the
+ * write must wait for an edge (blocked, retried then with the same bytes)
+ * or the connection ended.
+ */
+static ssize_t tls_send(struct tloop *l, struct tconn *c, const void *p,
+			size_t len, uint64_t now)
+{
+	ssize_t n = btls_write(c->ssl, p, len);
+
+	if (n > 0)
+		return n;
+	if (n == BTLS_WANT_WRITE || n == BTLS_WANT_READ) {
+		c->blocked = true;
+		c->wr_wants_rd = n == BTLS_WANT_READ;
+		if (n == BTLS_WANT_WRITE)
+			set_out(l, c, true);
+	} else if (n == BTLS_EOF) {
+		peer_closed(l, c, 0, now);
+	} else if (errno) {
+		send_failed(l, c, now, errno);
+	} else {
+		tls_failed(l, c, "write", (int)n);
+	}
+	return 0;
+}
+
 static void send_some(struct tloop *l, struct tconn *c, uint64_t now)
 {
 	size_t len;
@@ -226,7 +331,10 @@ static void send_some(struct tloop *l, struct tconn *c, uint64_t now)
 			return;
 		len = l->o->size - c->tx_off;
 		p = pat_bytes(pat_start(c->id, c->tx_seq) + c->tx_off, &len);
-		n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (c->ssl && !(n = tls_send(l, c, p, len, now)))
+			return;
+		if (!c->ssl)
+			n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -423,10 +531,44 @@ static bool past_close(struct tloop *l, struct tconn *c, size_t n)
 	return true;
 }
 
+/*
+ * --tls: reads until OpenSSL wants the socket again, since a short read
+ * ends a record, not what the socket holds, and records read ahead wait
+ * inside the SSL, where no edge announces them.
+ */
+static bool tls_read_some(struct tloop *l, struct tconn *c, uint64_t now)
+{
+	ssize_t n;
+
+	for (;;) {
+		n = btls_read(c->ssl, l->rx, l->rxcap);
+		if (n > 0) {
+			if (past_close(l, c, (size_t)n) ||
+			    !check(l, c, (size_t)n, now))
+				return false;
+			continue;
+		}
+		if (n == BTLS_WANT_READ)
+			return true;
+		if (n == BTLS_WANT_WRITE) {
+			c->rd_wants_wr = true;
+			set_out(l, c, true);
+			return true;
+		}
+		if (n == BTLS_EOF || errno)
+			peer_closed(l, c, n == BTLS_EOF ? 0 : errno, now);
+		else
+			tls_failed(l, c, "read", (int)n);
+		return false;
+	}
+}
+
 static bool read_some(struct tloop *l, struct tconn *c, uint64_t now, bool hup)
 {
 	ssize_t n;
 
+	if (c->ssl)
+		return tls_read_some(l, c, now);
 	for (;;) {
 		n = recv(c->fd, l->rx, l->rxcap, MSG_DONTWAIT);
 		if (n > 0) {
@@ -467,21 +609,47 @@ static void churn_next(struct tloop *l, struct tconn *c, uint64_t now)
 	tconn_open(l, c);
 }
 
+/*
+ * --tls: the handshake is done. What it read ahead is read now, as no
+ * edge will announce it; then the load begins.
+ */
+static void tls_opened(struct tloop *l, struct tconn *c, uint64_t now)
+{
+	if (btls_pending(c->ssl) && !read_some(l, c, now, false))
+		return;
+	if (l->running)
+		send_some(l, c, now);
+}
+
 static void handle(struct tloop *l, struct tconn *c, uint32_t ev, uint64_t now)
 {
+	bool out = ev & (EPOLLOUT | EPOLLERR | EPOLLHUP);
+	bool in = ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP);
+
 	if (c->state == C_CONNECTING) {
-		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) ||
-		    !tconn_connected(l, c))
+		if (!out || !tconn_connected(l, c, now))
 			return;
 		if (l->running)
 			send_some(l, c, now);
 		return;
 	}
+	if (c->state == C_HANDSHAKE) {
+		if (handshake(l, c, now))
+			tls_opened(l, c, now);
+		return;
+	}
 	if (c->state != C_OPEN)
 		return;
-	if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+	if (out)
 		c->blocked = false;
-	if ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) &&
+	/* TLS: a write that wanted to read, or a read that wanted to write. */
+	if ((ev & EPOLLIN) && c->wr_wants_rd)
+		c->blocked = c->wr_wants_rd = false;
+	if (out && c->rd_wants_wr) {
+		c->rd_wants_wr = false;
+		in = true;
+	}
+	if (in &&
 	    !read_some(l, c, now, ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
 		return;
 	send_some(l, c, now);
@@ -520,7 +688,8 @@ static void begin_stop(struct tloop *l, uint64_t now)
 	l->drain_end = now + (uint64_t)(l->o->timeout * 1e9);
 	for (uint32_t i = 0; i < l->th->nconns; i++) {
 		c = &l->c[i];
-		if (c->state == C_CONNECTING && !outstanding(c))
+		if ((c->state == C_CONNECTING || c->state == C_HANDSHAKE) &&
+		    !outstanding(c))
 			tconn_close(l, c, C_IDLE);
 		if (c->state == C_OPEN && !outstanding(c))
 			tconn_close(l, c, C_IDLE);
@@ -534,7 +703,7 @@ static void finish(struct tloop *l)
 
 	for (uint32_t i = 0; i < l->th->nconns; i++) {
 		c = &l->c[i];
-		if (c->state == C_OPEN || c->state == C_CONNECTING)
+		if (c->state != C_IDLE && c->state != C_DEAD)
 			lg_error(
 				l->th, ERR_SHORT,
 				"conn %u: %zu bytes of message %llu not echoed within %g s",
@@ -600,13 +769,18 @@ static void connect_all(struct tloop *l)
 		dispatch(l, deadline);
 		pending = false;
 		for (uint32_t i = 0; i < l->th->nconns; i++)
-			pending |= l->c[i].state == C_CONNECTING;
+			pending |= l->c[i].state == C_CONNECTING ||
+				   l->c[i].state == C_HANDSHAKE;
 	}
 	for (uint32_t i = 0; i < l->th->nconns; i++)
 		if (l->c[i].state == C_CONNECTING)
 			tconn_fail(l, &l->c[i], ERR_CONNECT,
 				   "connect %s: no answer within 5 s",
 				   o->target);
+		else if (l->c[i].state == C_HANDSHAKE)
+			tconn_fail(l, &l->c[i], ERR_TLS,
+				   "conn %u: TLS handshake with %s: no answer",
+				   l->c[i].id, o->target);
 }
 
 /*
@@ -660,6 +834,8 @@ static void tcp_run(struct lg_thread *th)
 		dispatch(&l, deadline);
 	}
 	finish(&l);
+	for (uint32_t i = 0; i < th->nconns; i++)
+		btls_session_free(l.c[i].sess);
 	close(l.epfd);
 	free(l.t0s);
 	free(l.c);

@@ -47,6 +47,8 @@ deb:
 # (Debian's) needs only calloc, free and __stack_chk_fail, which musl has,
 # so the image keeps io_uring; zlib.a's deflate and inflate likewise.
 # mk/musl-compat.c supplies the two glibc extensions the sources call.
+# OPENSSL=0: Debian has no libssl built for musl, so the image serves no
+# TLS (--tls-port says so) rather than depend on a library it cannot hold.
 MUSL_CC ?= musl-gcc
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null)
 STATIC := build-static
@@ -62,7 +64,7 @@ static:
 	cp /usr/lib/$(MULTIARCH)/liburing.a /usr/lib/$(MULTIARCH)/libz.a $(STATIC_SYS)/lib/
 	$(Q)$(MUSL_CC) -std=gnu11 -D_GNU_SOURCE -O2 $(WARNINGS) -c mk/musl-compat.c \
 		-o $(STATIC_SYS)/lib/musl-compat.o
-	$(Q)$(MAKE) --no-print-directory BUILD=$(STATIC) CC=$(MUSL_CC) LIBURING=1 \
+	$(Q)$(MAKE) --no-print-directory BUILD=$(STATIC) CC=$(MUSL_CC) LIBURING=1 OPENSSL=0 \
 		CPPFLAGS= CFLAGS='-g -isystem $(STATIC_SYS)/include -include $(abspath mk/musl-compat.h)' \
 		LDFLAGS= ALL_LDFLAGS='-static -Wl,-z,relro,-z,now -L$(STATIC_SYS)/lib $(STATIC_SYS)/lib/musl-compat.o' \
 		$(STATIC)/echod $(STATIC)/echobench

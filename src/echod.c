@@ -323,7 +323,7 @@ static void report_udp(const struct worker *workers, int n)
 			sum.dropped[v] += u->dropped[v];
 	}
 	log_info(
-		"udp: %llu datagrams received, %llu echoed, %llu bytes out; dropped: %llu loop-prone port, %llu non-unicast source, %llu over rate, %llu truncated or too large, %llu send failed, %llu denied",
+		"udp: %llu datagrams received, %llu echoed, %llu bytes out; dropped: %llu loop-prone port, %llu non-unicast source, %llu over rate, %llu truncated or too large, %llu send failed, %llu denied, %llu lost to faults",
 		(unsigned long long)sum.received,
 		(unsigned long long)sum.echoed, (unsigned long long)sum.bytes,
 		(unsigned long long)sum.dropped[UDP_DROP_PORT],
@@ -331,7 +331,8 @@ static void report_udp(const struct worker *workers, int n)
 		(unsigned long long)sum.dropped[UDP_DROP_RATE],
 		(unsigned long long)sum.dropped[UDP_DROP_SIZE],
 		(unsigned long long)sum.dropped[UDP_DROP_SEND],
-		(unsigned long long)sum.dropped[UDP_DROP_ACCESS]);
+		(unsigned long long)sum.dropped[UDP_DROP_ACCESS],
+		(unsigned long long)sum.dropped[UDP_DROP_FAULT]);
 }
 
 /*

@@ -75,7 +75,7 @@ def test_allow_deny(backend):
     eq(srv.stop(), 0, "%s: exit 0" % backend)
     ok(re.search(r"stopped: 1 connections, 0 refused, 2 denied, ", srv.log()),
        "%s: the exit line counts refusals by reason" % backend, srv.log())
-    ok(re.search(r"udp: .* 1 denied$", srv.log(), re.M), "%s: ... and denied datagrams" % backend, srv.log())
+    ok(re.search(r"udp: .* 1 denied, ", srv.log()), "%s: ... and denied datagrams" % backend, srv.log())
 
     # An IPv4 peer on the dual-stack socket matches IPv4 rules; IPv6 rules work too.
     srv = Echod("-t", "1", "--deny", "::1", "--deny", "127.0.0.2", backend=backend)

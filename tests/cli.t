@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from echotest import *  # noqa: E402,F401
@@ -34,6 +35,27 @@ for args, want in [
     p = run(*args)
     eq((p.returncode, first_line(p)), (2, want), "usage error %s: exit 2 and one line" % " ".join(args))
     eq(p.stderr.splitlines()[1:], ["Try 'echod --help'."], "usage error %s: then where to look, nothing more" % " ".join(args))
+
+# TLS's options: each of --tls-port and the pair without the other, or
+# --tls-port where it cannot be served. A build without libssl refuses
+# --tls-port itself, whatever comes with it.
+TLS_BUILT = "TLS is not available" not in run("--tls-port", "0").stderr
+PAIR = ["--tls-cert", "c.pem", "--tls-key", "k.pem"]
+for args, want in [
+        (["--tls-port", "0"], "echod: option --tls-port: needs --tls-cert and --tls-key"),
+        (["--tls-port", "0", "--tls-cert", "c.pem"], "echod: option --tls-port: needs --tls-cert and --tls-key"),
+        (["--tls-port", "0", "--inetd"] + PAIR,
+         "echod: option --tls-port: not supported with --inetd (its socket is served plain)"),
+        (["--tls-port", "0", "--no-tcp", "-u"] + PAIR, "echod: option --tls-port: not with --no-tcp (TLS is TCP)"),
+        (PAIR, "echod: option --tls-cert: needs --tls-port"),
+        (["--tls-key", "k.pem"], "echod: option --tls-key: needs --tls-port"),
+        (["--tls-ciphers", "TLS_AES_128_GCM_SHA256"], "echod: option --tls-ciphers: needs --tls-port"),
+        (["--tls-port", "70000"] + PAIR, "echod: tls-port 70000: too large"),
+        (["--tls-min-version", "1.1"], "echod: tls-min-version 1.1: unknown (expected 1.2 or 1.3)")]:
+    if not TLS_BUILT and "--tls-port" in args and "70000" not in args:
+        want = "echod: option --tls-port: TLS is not available (built without libssl)"
+    p = run(*args)
+    eq((p.returncode, first_line(p)), (2, want), "usage error %s: exit 2 and one line" % " ".join(args))
 
 p = run("--help")
 ok(p.returncode == 0 and "--port" in p.stdout and "--framing" in p.stdout, "--help: exit 0, options listed")
@@ -139,7 +161,18 @@ def port_free(port):
 busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 busy.bind(("127.0.0.1", 0))
 busy.listen()
-for args, want in ((["--user", "nobody_such"], "echod: user nobody_such: no such user"),
+late = []
+# A certificate with another's key: one line naming the key file.
+certs = tempfile.TemporaryDirectory()
+if TLS_BUILT and need_program("openssl"):
+    for name in ("a", "b"):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-days", "2", "-subj", "/CN=" + name, "-keyout", os.path.join(certs.name, name + ".key"),
+                        "-out", os.path.join(certs.name, name + ".crt")], capture_output=True, timeout=30, check=True)
+    late.append((["--tls-port", "0", "--tls-cert", os.path.join(certs.name, "a.crt"),
+                  "--tls-key", os.path.join(certs.name, "b.key")],
+                 "echod: tls: %s: key values mismatch" % os.path.join(certs.name, "b.key")))
+for args, want in tuple(late) + ((["--user", "nobody_such"], "echod: user nobody_such: no such user"),
                    (["--user", "nobody:no_such_group"], "echod: user no_such_group: no such group"),
                    (["--metrics", "127.0.0.1:%d" % busy.getsockname()[1]],
                     "echod: metrics 127.0.0.1:%d: Address already in use" % busy.getsockname()[1]),
@@ -153,6 +186,7 @@ for args, want in ((["--user", "nobody_such"], "echod: user nobody_such: no such
        "%s: one line naming the operation and the cause" % " ".join(args))
     ok(port_free(port), "%s: no socket left on the port" % " ".join(args))
 busy.close()
+certs.cleanup()
 
 p = run("--list-backends")
 ok(p.returncode == 0 and re.search(r"^epoll available$", p.stdout, re.M), "--list-backends lists epoll as available")

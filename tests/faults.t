@@ -16,7 +16,8 @@ control.t tests the control plane itself; this file only the effects.
 Timings have a hard side, which a loaded machine can only make larger (a
 held echo never comes back before its delay), and a soft side, which it
 can (a 50 ms echo that comes back in 90 ms): the soft bounds are checked
-on a share of the samples (90 %), with room, never on every one.
+on the median, with room, never on every one (a share of 90 % failed in
+1 run of 3 while benchmarks pinned both CPUs beside the suite).
 
 Each case starts its own echod on port 0 on loopback; the cases of one
 backend run a few at a time in threads. Every wait has a deadline.
@@ -123,10 +124,6 @@ def one_bit(a, b):
     return bin(a ^ b).count("1") == 1
 
 
-def share(xs, pred):
-    return sum(1 for x in xs if pred(x)) / len(xs) if xs else 0.0
-
-
 def ms(xs):
     return "min %.1f, median %.1f, max %.1f ms" % (min(xs) * 1e3, sorted(xs)[len(xs) // 2] * 1e3,
                                                     max(xs) * 1e3) if xs else "none"
@@ -157,6 +154,10 @@ def metric(srv, series, **labels):
         if all(have.get(k) == v for k, v in labels.items()):
             total = (total or 0) + float(m.group(3))
     return total
+
+
+def median(xs):
+    return sorted(xs)[len(xs) // 2]
 
 
 def table_rows(srv, timeout=5.0):
@@ -259,7 +260,7 @@ def case_latency(b):
     ok(all(d == b"0123456789abcdef" for _, d in res), "%s: latency: 20 echoes come back whole" % b)
     ok(min(rtts) >= 0.050, "%s: latency:delay=50ms: every echo's RTT >= 50 ms (%s)" % (b, ms(rtts)))
     # The upper bound is soft: a loaded shared machine adds its own delay.
-    ok(share(rtts, lambda t: t <= 0.060) >= 0.9, "%s: latency: >= 90 %% of RTTs <= 60 ms" % b, ms(rtts),
+    ok(median(rtts) <= 0.060, "%s: latency: median RTT <= 60 ms" % b, ms(rtts),
        ["%.1f" % (t * 1e3) for t in rtts])
     srv.stop()
 
@@ -271,7 +272,7 @@ def case_latency(b):
     ok(min(rtts) >= 0.030, "%s: jitter=20ms: every RTT >= 30 ms (%s)" % (b, ms(rtts)))
     # All >= 30 ms (hard) catches a spread too wide; the upper side is soft:
     # a loaded machine shifted a whole run by 4 ms once, past 72.
-    ok(share(rtts, lambda t: t <= 0.080) >= 0.9, "%s: jitter: >= 90 %% of RTTs <= 80 ms" % b, ms(rtts),
+    ok(median(rtts) <= 0.065, "%s: jitter: median RTT <= 65 ms" % b, ms(rtts),
        ["%.1f" % (t * 1e3) for t in rtts])
     ok(any(t < 0.045 for t in rtts) and any(t > 0.055 for t in rtts),
        "%s: jitter: both halves populated (some < 45 ms, some > 55 ms)" % b, sorted(rtts))
@@ -518,8 +519,8 @@ def case_udp_corrupt_latency(b):
             pass
     s.close()
     note("%s: udp latency 30 ms: %s" % (b, ms(rtts)))
-    ok(len(rtts) == 20 and min(rtts) >= 0.030 and share(rtts, lambda t: t <= 0.045) >= 0.9,
-       "%s: udp latency:delay=30ms: 20 answers, every RTT >= 30 ms, 90 %% <= 45 ms (%s)" % (b, ms(rtts)))
+    ok(len(rtts) == 20 and min(rtts) >= 0.030 and median(rtts) <= 0.045,
+       "%s: udp latency:delay=30ms: 20 answers, every RTT >= 30 ms, median <= 45 ms (%s)" % (b, ms(rtts)))
     srv.stop()
 
 

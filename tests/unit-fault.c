@@ -290,7 +290,8 @@ static void test_round_trip(void)
 	struct fault f;
 
 	round_trip("latency:delay=50ms,jitter=3us,dist=pareto,seed=1");
-	round_trip("latency:delay=1,toxicity=0.1,from=2001:db8::/33,name=a.b-c_d");
+	round_trip(
+		"latency:delay=1,toxicity=0.1,from=2001:db8::/33,name=a.b-c_d");
 	round_trip("latency:delay=0");
 	round_trip("bandwidth:rate=1,from=10.1.0.0/15");
 	round_trip("slicer:size=1M,delay=3600s,toxicity=1e-300");

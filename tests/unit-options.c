@@ -9,6 +9,7 @@
 
 #include "../src/number.h"
 #include "../src/options.h"
+#include "../src/tls.h"
 #include "tap.h"
 
 /* Parses a NULL-terminated argument list; returns options_parse()'s value. */
@@ -137,6 +138,10 @@ static int parse_value(struct options *o, char *err,
 
 	snprintf(opt, sizeof(opt), "--%s", s->name);
 	snprintf(val, sizeof(val), "%lld", v);
+	/* --tls-port alone is a usage error: it needs its pair. */
+	if (strcmp(s->name, "tls-port") == 0)
+		return parse(o, err, opt, val, "--tls-cert", "c.pem",
+			     "--tls-key", "k.pem", NULL);
 	return parse(o, err, opt, val, NULL);
 }
 
@@ -148,6 +153,7 @@ static void test_table_bounds(void)
 {
 	struct options o;
 	char err[256], want[128];
+	const char *why;
 
 	for (size_t i = 0; i < options_count; i++) {
 		const struct options_spec *s = &options_table[i];
@@ -155,6 +161,9 @@ static void test_table_bounds(void)
 		ok(s->help && s->help[0], "--%s has help", s->name);
 		if (s->kind != OPTIONS_NUMBER && s->kind != OPTIONS_SIZE &&
 		    s->kind != OPTIONS_SIZE_OR_0)
+			continue;
+		/* Without libssl any --tls-port is refused (test_tls). */
+		if (strcmp(s->name, "tls-port") == 0 && !tls_available(&why))
 			continue;
 		is_int(parse_value(&o, err, s, s->min), 0, "--%s %lld taken",
 		       s->name, s->min);
@@ -201,9 +210,11 @@ static void test_faults(void)
 	is_int(parse(&o, err, NULL), 0, "no --fault: run");
 	ok(o.nfaults == 0 && o.control == NULL, "no fault, no control");
 	is_int(parse(&o, err, "--fault", "latency:delay=5ms", "--fault",
-		     "latency:name=b,seed=7", "--control", "unix:/run/x", NULL),
+		     "latency:name=b,seed=7,delay=1", "--control",
+		     "unix:/run/x", NULL),
 	       0, "two --fault and --control: run");
-	ok(o.nfaults == 2 && strcmp(o.faults[1], "latency:name=b,seed=7") == 0,
+	ok(o.nfaults == 2 &&
+		   strcmp(o.faults[1], "latency:name=b,seed=7,delay=1") == 0,
 	   "both specs kept as given");
 	is_str(o.control, "unix:/run/x", "--control kept as given");
 	is_int(parse(&o, err, "--fault", "latency:delay=x", NULL), -1,
@@ -212,12 +223,46 @@ static void test_faults(void)
 	   "which names the spec: %s", err);
 	for (int i = 0; i <= OPTIONS_MAX_FAULTS; i++) {
 		argv[argc++] = (char *)"--fault";
-		argv[argc++] = (char *)"latency";
+		argv[argc++] = (char *)"latency:delay=1";
 	}
 	argv[argc] = NULL;
 	is_int(options_parse(&o, argc, argv, err, sizeof(err)), -1,
 	       "one --fault more than a set holds: usage error");
-	is_str(err, "fault latency: more than 32 faults", "saying so");
+	is_str(err, "fault latency:delay=1: more than 32 faults", "saying so");
+}
+
+/* The TLS options: defaults, values, and what each needs. */
+static void test_tls(void)
+{
+	struct options o;
+	const char *why;
+	char err[256];
+
+	is_int(parse(&o, err, NULL), 0, "no TLS option: run");
+	ok(o.tls_port == -1 && o.tls_min == 0 && o.tls_cert == NULL,
+	   "default: no TLS listener, minimum 1.2");
+	if (!tls_available(&why)) {
+		is_int(parse(&o, err, "--tls-port", "0", "--tls-cert", "c",
+			     "--tls-key", "k", NULL),
+		       -1, "no libssl: --tls-port is a usage error");
+		is_str(err,
+		       "option --tls-port: TLS is not available (built without libssl)",
+		       "... saying so");
+		return;
+	}
+	is_int(parse(&o, err, "--tls-port", "8443", "--tls-cert", "c.pem",
+		     "--tls-key", "k.pem", "--tls-ciphers",
+		     "TLS_AES_128_GCM_SHA256", "--tls-min-version", "1.3",
+		     NULL),
+	       0, "a full TLS command line: run");
+	ok(o.tls_port == 8443 && strcmp(o.tls_cert, "c.pem") == 0 &&
+		   strcmp(o.tls_key, "k.pem") == 0 && o.tls_min == 1 &&
+		   strcmp(o.tls_ciphers, "TLS_AES_128_GCM_SHA256") == 0,
+	   "... each value kept");
+	is_int(parse(&o, err, "--tls-port", "0", "--tls-key", "k", NULL), -1,
+	       "--tls-port without --tls-cert: usage error");
+	is_str(err, "option --tls-port: needs --tls-cert and --tls-key",
+	       "... saying so");
 }
 
 int main(void)
@@ -228,5 +273,6 @@ int main(void)
 	test_errors();
 	test_table_bounds();
 	test_faults();
+	test_tls();
 	return done_testing();
 }
