@@ -12,6 +12,8 @@
 #                        served at the same time (PEERS=... as for make bench)
 #   make bench-proxy     echod behind HAProxy with send-proxy-v2 against
 #                        echod behind HAProxy without it, served at once
+#   make bench-tls       echod's own TLS against socat, stunnel4 and HAProxy
+#                        terminating TLS, served at once
 #   make fuzz            build the libFuzzer harnesses (clang) and run each
 #                        for FUZZ_SECONDS (default 10) from fuzz/corpus/
 #   make soak            the fault soak and the churn for SOAK_SECONDS per
@@ -118,7 +120,7 @@ BARE_CLIENT := $(if $(wildcard bench/bare_client.c),$(BUILD)/bare-client)
 
 .SECONDARY:
 
-.PHONY: all run check check-threads bench bench-conns bench-same-time bench-proxy ci install install-strip install-units uninstall clean \
+.PHONY: all run check check-threads bench bench-conns bench-same-time bench-proxy bench-tls ci install install-strip install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
 
 all: $(PROGRAMS) $(EXAMPLES) $(BARE_CLIENT)
@@ -207,6 +209,9 @@ bench-same-time: all
 # does not.
 bench-proxy: all
 	$(Q)$(TEST_ENV) bench/proxy.py
+
+bench-tls: all
+	$(Q)$(TEST_ENV) bench/tls.py
 
 # The long soak: tests/soak.t and tests/churn.t read these from the environment.
 SOAK_SECONDS ?= 120
