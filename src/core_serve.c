@@ -345,6 +345,9 @@ enum close_reason core_serve_io(struct core *k, struct conn *c, bool readable,
 	 * or past the room there was) raise no readiness of their own.
 	 */
 	for (int round = 0; round < CORE_TLS_ROUNDS; round++) {
+		/* Held echoes are timed from their read, not the call's start:
+		 * a TLS handshake or the sends before may have taken ms. */
+		now_ns = fault_now_ns();
 		if (readable || c->tls)
 			err = fault_read(k, c, now_ns);
 		if (err < 0) {

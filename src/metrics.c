@@ -86,6 +86,10 @@ static void connections(FILE *f, const struct metrics *m)
 		"TCP connections by what came of their PROXY header (--proxy-protocol)",
 		offsetof(struct worker_stats, proxy), PROXY_NOUTCOMES,
 		proxy_outcome_label);
+	by_reason(f, m, "echod_tls_handshakes_total",
+		  "TLS handshakes (--tls-port), by what came of them",
+		  offsetof(struct worker_stats, tls), TLS_NOUTCOMES,
+		  tls_outcome_label);
 	fputs("# HELP echod_connections_open TCP connections open now\n"
 	      "# TYPE echod_connections_open gauge\n",
 	      f);
