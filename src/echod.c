@@ -137,16 +137,21 @@ enum listen_kind {
 	LISTEN_TLS, /* TCP, for --tls-port */
 };
 
+enum {
+	OPEN_TRIES = 8, /* --port 0 on several addresses: see open_listeners */
+};
+
 static const char *const listen_words[] = {"tcp", "udp", "tls"};
 
 /*
- * Opens one socket of the given kind on addrs[i] for worker t.
- * The first socket on an address claims the port (failing if it is
- * taken); with --port 0 every later socket uses the port the kernel
- * chose for the first. Exits with one line on failure.
+ * Opens one socket of the given kind on addrs[i]. The first socket on an
+ * address claims the port; with --port 0 every later socket uses the
+ * port the kernel chose for the first. Returns the socket, or -errno
+ * with the failed address's words in what.
  */
 static int open_one(const struct options *o, union net_addr *addrs, int naddrs,
-		    int i, int flags, enum listen_kind kind)
+		    int i, int flags, enum listen_kind kind, char *what,
+		    size_t len)
 {
 	bool udp = kind == LISTEN_UDP;
 	union net_addr bound;
@@ -157,17 +162,16 @@ static int open_one(const struct options *o, union net_addr *addrs, int naddrs,
 		fd = net_bind_udp(&addrs[i], flags, &bound);
 	else
 		fd = net_listen_tcp(&addrs[i], o->backlog, flags, &bound);
-	if (fd >= 0 && !udp)
-		tune_stream(o, fd);
 	if (fd < 0) {
-		log_error("bind %s%s: %s",
-			  kind == LISTEN_TCP   ? ""
-			  : kind == LISTEN_UDP ? "udp "
-					       : "tls ",
-			  net_addr_text(&addrs[i].sa, text, sizeof(text)),
-			  strerror(-fd));
-		exit(1);
+		snprintf(what, len, "%s%s",
+			 kind == LISTEN_TCP   ? ""
+			 : kind == LISTEN_UDP ? "udp "
+					      : "tls ",
+			 net_addr_text(&addrs[i].sa, text, sizeof(text)));
+		return fd;
 	}
+	if (!udp)
+		tune_stream(o, fd);
 	if (net_addr_port(&addrs[i]) == 0)
 		for (int j = 0; j < naddrs; j++)
 			net_set_port(&addrs[j], net_addr_port(&bound));
@@ -200,31 +204,96 @@ static unsigned int announce(int fd, enum listen_kind kind, const char *from)
  * with --tls-port, a TLS listener per address (tls_addrs: the same
  * addresses on the TLS port; NULL without TLS), marked in listen_tls.
  */
+/* Closes what open_all opened, for another try. */
+static void close_all(const struct options *o, struct worker *workers)
+{
+	for (int t = 0; t < o->threads; t++) {
+		struct worker *w = &workers[t];
+
+		while (w->nlisten > 0) {
+			close(w->listen_fds[--w->nlisten]);
+			w->listen_tls[w->nlisten] = false;
+		}
+		while (w->nudp > 0)
+			close(w->udp_fds[--w->nudp]);
+	}
+}
+
+/* One socket into *fd; false, with *err and what set, when it failed. */
+static bool open_into(const struct options *o, union net_addr *addrs,
+		      int naddrs, int i, int flags, enum listen_kind kind,
+		      int *fd, int *err, char *what)
+{
+	*fd = open_one(o, addrs, naddrs, i, flags, kind, what,
+		       NET_ADDR_TEXT + 8);
+	*err = *fd < 0 ? *fd : 0;
+	return *fd >= 0;
+}
+
+/* Every worker's sockets, once. Returns 0 or the first -errno. */
+static int open_all(const struct options *o, struct worker *workers,
+		    union net_addr *addrs, union net_addr *tls_addrs,
+		    const int *flags, int naddrs, char *what)
+{
+	int err = 0, f;
+
+	for (int t = 0; t < o->threads && err == 0; t++) {
+		struct worker *w = &workers[t];
+
+		for (int i = 0; i < naddrs && err == 0; i++) {
+			f = flags[i] | (t ? NET_REUSEPORT : 0);
+			if (o->tcp &&
+			    open_into(o, addrs, naddrs, i, f, LISTEN_TCP,
+				      &w->listen_fds[w->nlisten], &err, what))
+				w->nlisten++;
+			if (o->udp && err == 0 &&
+			    open_into(o, addrs, naddrs, i, f, LISTEN_UDP,
+				      &w->udp_fds[w->nudp], &err, what))
+				w->nudp++;
+		}
+		for (int i = 0; tls_addrs && i < naddrs && err == 0; i++) {
+			f = flags[i] | (t ? NET_REUSEPORT : 0);
+			if (open_into(o, tls_addrs, naddrs, i, f, LISTEN_TLS,
+				      &w->listen_fds[w->nlisten], &err, what))
+				w->listen_tls[w->nlisten++] = true;
+		}
+		w->port = net_addr_port(&addrs[0]);
+	}
+	return err;
+}
+
+/*
+ * Opens every worker's sockets, or exits with one line. With --port 0
+ * (or --tls-port 0) and several addresses, the port the kernel chose on
+ * the first may be taken on another (a client's ephemeral port there):
+ * then everything is closed and tried again on a new port, a few times.
+ */
 static void open_listeners(const struct options *o, struct worker *workers,
 			   union net_addr *addrs, union net_addr *tls_addrs,
 			   const int *flags, int naddrs)
 {
-	for (int t = 0; t < o->threads; t++) {
-		struct worker *w = &workers[t];
-		int f;
+	bool chosen = net_addr_port(&addrs[0]) == 0 ||
+		      (tls_addrs && net_addr_port(&tls_addrs[0]) == 0);
+	char what[NET_ADDR_TEXT + 8];
+	int err;
 
+	for (int tries = 1;; tries++) {
+		err = open_all(o, workers, addrs, tls_addrs, flags, naddrs,
+			       what);
+		if (err == 0)
+			return;
+		if (err != -EADDRINUSE || !chosen || tries == OPEN_TRIES)
+			break;
+		close_all(o, workers);
 		for (int i = 0; i < naddrs; i++) {
-			f = flags[i] | (t ? NET_REUSEPORT : 0);
-			if (o->tcp)
-				w->listen_fds[w->nlisten++] = open_one(
-					o, addrs, naddrs, i, f, LISTEN_TCP);
-			if (o->udp)
-				w->udp_fds[w->nudp++] = open_one(
-					o, addrs, naddrs, i, f, LISTEN_UDP);
+			if (o->port == 0)
+				net_set_port(&addrs[i], 0);
+			if (tls_addrs && o->tls_port == 0)
+				net_set_port(&tls_addrs[i], 0);
 		}
-		for (int i = 0; tls_addrs && i < naddrs; i++) {
-			f = flags[i] | (t ? NET_REUSEPORT : 0);
-			w->listen_tls[w->nlisten] = true;
-			w->listen_fds[w->nlisten++] = open_one(
-				o, tls_addrs, naddrs, i, f, LISTEN_TLS);
-		}
-		w->port = net_addr_port(&addrs[0]);
 	}
+	log_error("bind %s: %s", what, strerror(-err));
+	exit(1);
 }
 
 /*
