@@ -331,10 +331,12 @@ static void send_some(struct tloop *l, struct tconn *c, uint64_t now)
 			return;
 		len = l->o->size - c->tx_off;
 		p = pat_bytes(pat_start(c->id, c->tx_seq) + c->tx_off, &len);
-		if (c->ssl && !(n = tls_send(l, c, p, len, now)))
-			return;
-		if (!c->ssl)
+		if (c->ssl)
+			n = tls_send(l, c, p, len, now);
+		else
 			n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (c->ssl && n == 0)
+			return;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
