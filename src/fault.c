@@ -665,7 +665,8 @@ static struct fault_set *set_build(const struct fault_set *cur,
 	if (s == NULL)
 		return NULL;
 	atomic_init(&s->refs, 1);
-	memcpy(s->f, f, n * sizeof(*f));
+	if (n)
+		memcpy(s->f, f, n * sizeof(*f));
 	for (s->n = 0; s->n < n; s->n++) {
 		j = find(cur, f[s->n].name);
 		if (j >= 0 && cur->f[j].type == f[s->n].type)

@@ -202,7 +202,7 @@ static void test_table_bounds(void)
  */
 static void test_faults(void)
 {
-	char *argv[OPTIONS_MAX_FAULTS * 2 + 3] = {(char *)"echod"};
+	char *argv[OPTIONS_MAX_FAULTS * 2 + 4] = {(char *)"echod"};
 	struct options o;
 	char err[256];
 	int argc = 1;
