@@ -297,9 +297,18 @@ def test_live_counters(backend):
     u.sendto(b"d" * 100, srv.addr())
     eq(u.recv(200), b"d" * 100, "%s: a datagram is echoed" % backend)
     u.close()
-    text, _ = scrape(srv)
-    eq((value(text, "echod_udp_received_bytes_total"), value(text, "echod_udp_sent_bytes_total")), (100, 100),
-       "%s: UDP bytes in and out are counted" % backend)
+    # The worker counts a reply once sendmmsg returns, which may be after
+    # the client has it: wait for the count (it was read 0 once, beside a
+    # loaded machine), with a deadline.
+    got = [None]
+
+    def counted():
+        text, _ = scrape(srv)
+        got[0] = (value(text, "echod_udp_received_bytes_total"), value(text, "echod_udp_sent_bytes_total"))
+        return got[0] == (100, 100)
+
+    wait_until(counted, 5)
+    eq(got[0], (100, 100), "%s: UDP bytes in and out are counted" % backend)
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
 
