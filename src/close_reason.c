@@ -4,71 +4,51 @@
 
 #include "close_reason.h"
 
-static const char *const labels[CLOSE_NREASONS] = {
-#define CLOSE_REASON_LABEL(name, label, words) [name] = label,
-	CLOSE_REASONS(CLOSE_REASON_LABEL)
-#undef CLOSE_REASON_LABEL
-};
+/* Every list's X(name, label, words) entry, as a label or as words. */
+#define AS_LABEL(name, label, text) [name] = label,
+#define AS_WORDS(name, label, text) [name] = text,
 
-static const char *const words[CLOSE_NREASONS] = {
-#define CLOSE_REASON_WORDS(name, label, text) [name] = text,
-	CLOSE_REASONS(CLOSE_REASON_WORDS)
-#undef CLOSE_REASON_WORDS
-};
-
+static const char *const labels[CLOSE_NREASONS] = {CLOSE_REASONS(AS_LABEL)};
+static const char *const words[CLOSE_NREASONS] = {CLOSE_REASONS(AS_WORDS)};
 static const char *const refuse_labels[REFUSE_NREASONS] = {
-#define REFUSE_REASON_LABEL(name, label, words) [name] = label,
-	REFUSE_REASONS(REFUSE_REASON_LABEL)
-#undef REFUSE_REASON_LABEL
-};
-
+	REFUSE_REASONS(AS_LABEL)};
 static const char *const refuse_words[REFUSE_NREASONS] = {
-#define REFUSE_REASON_WORDS(name, label, text) [name] = text,
-	REFUSE_REASONS(REFUSE_REASON_WORDS)
-#undef REFUSE_REASON_WORDS
-};
-
+	REFUSE_REASONS(AS_WORDS)};
 static const char *const proxy_labels[PROXY_NOUTCOMES] = {
-#define PROXY_OUTCOME_LABEL(name, label, words) [name] = label,
-	PROXY_OUTCOMES(PROXY_OUTCOME_LABEL)
-#undef PROXY_OUTCOME_LABEL
-};
-
+	PROXY_OUTCOMES(AS_LABEL)};
 static const char *const proxy_words[PROXY_NOUTCOMES] = {
-#define PROXY_OUTCOME_WORDS(name, label, text) [name] = text,
-	PROXY_OUTCOMES(PROXY_OUTCOME_WORDS)
-#undef PROXY_OUTCOME_WORDS
-};
+	PROXY_OUTCOMES(AS_WORDS)};
+static const char *const tls_labels[TLS_NOUTCOMES] = {TLS_OUTCOMES(AS_LABEL)};
 
-static const char *const tls_labels[TLS_NOUTCOMES] = {
-#define TLS_OUTCOME_LABEL(name, label, words) [name] = label,
-	TLS_OUTCOMES(TLS_OUTCOME_LABEL)
-#undef TLS_OUTCOME_LABEL
-};
+/* names[r], or "unknown" for r outside [0, n). */
+static const char *pick(const char *const *names, int n, int r)
+{
+	return r >= 0 && r < n ? names[r] : "unknown";
+}
 
 const char *tls_outcome_label(int r)
 {
-	return r >= 0 && r < TLS_NOUTCOMES ? tls_labels[r] : "unknown";
+	return pick(tls_labels, TLS_NOUTCOMES, r);
 }
 
 const char *proxy_outcome_label(int r)
 {
-	return r >= 0 && r < PROXY_NOUTCOMES ? proxy_labels[r] : "unknown";
+	return pick(proxy_labels, PROXY_NOUTCOMES, r);
 }
 
 const char *proxy_outcome_words(int r)
 {
-	return r >= 0 && r < PROXY_NOUTCOMES ? proxy_words[r] : "unknown";
+	return pick(proxy_words, PROXY_NOUTCOMES, r);
 }
 
 const char *refuse_reason_label(int r)
 {
-	return r >= 0 && r < REFUSE_NREASONS ? refuse_labels[r] : "unknown";
+	return pick(refuse_labels, REFUSE_NREASONS, r);
 }
 
 const char *refuse_reason_words(int r)
 {
-	return r >= 0 && r < REFUSE_NREASONS ? refuse_words[r] : "unknown";
+	return pick(refuse_words, REFUSE_NREASONS, r);
 }
 
 enum close_reason close_reason_of(int err)
@@ -84,10 +64,10 @@ enum close_reason close_reason_of(int err)
 
 const char *close_reason_label(int r)
 {
-	return r >= 0 && r < CLOSE_NREASONS ? labels[r] : "unknown";
+	return pick(labels, CLOSE_NREASONS, r);
 }
 
 const char *close_reason_words(int r)
 {
-	return r >= 0 && r < CLOSE_NREASONS ? words[r] : "unknown";
+	return pick(words, CLOSE_NREASONS, r);
 }
