@@ -272,6 +272,23 @@ def promtool_ok(body, what):
         ok(p.returncode == 0, "%s: promtool check metrics accepts it" % what, p.stdout.decode(), p.stderr.decode())
 
 
+
+def scrape_until(srv, n, timeout=5.0):
+    """A scrape once sent and received bytes read n: the worker counts an
+    echo after its send returns, which can be after the client has it (a
+    sanitizer build read 260608 of 262144 once). (text, body, counts)."""
+    got = [None]
+
+    def counted():
+        text, body = scrape(srv)
+        got[0] = (text, body, (value(text, "echod_sent_bytes_total"),
+                               value(text, "echod_received_bytes_total"),
+                               value(text, "echod_messages_total")))
+        return got[0][2][:2] == (n, n)
+
+    wait_until(counted, timeout)
+    return got[0]
+
 def test_live_counters(backend):
     """Byte and message counters grow while a connection streams, not at
     its close: scraped twice while it is open, both grow by what was
@@ -280,14 +297,10 @@ def test_live_counters(backend):
     with connect(srv.addr()) as s:
         chunk = pattern(256 * 1024)
         eq(echo_all(s, chunk), chunk, "%s: the first 256 KiB come back" % backend)
-        text, body = scrape(srv)
-        first = (value(text, "echod_sent_bytes_total"), value(text, "echod_received_bytes_total"),
-                 value(text, "echod_messages_total"))
+        text, body, first = scrape_until(srv, len(chunk))
         promtool_ok(body, "%s: a scrape during a stream" % backend)
         eq(echo_all(s, chunk), chunk, "%s: 256 KiB more come back" % backend)
-        text, body = scrape(srv)
-        second = (value(text, "echod_sent_bytes_total"), value(text, "echod_received_bytes_total"),
-                  value(text, "echod_messages_total"))
+        text, body, second = scrape_until(srv, 2 * len(chunk))
         eq(first[:2], (len(chunk), len(chunk)), "%s: open, the first scrape counts the bytes echoed so far" % backend)
         eq(second[:2], (2 * len(chunk), 2 * len(chunk)),
            "%s: open, the second scrape counts what was echoed in between" % backend)
