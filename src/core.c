@@ -290,7 +290,6 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	c->fd = fd;
 	c->peer = from;
 	c->flags |= flags;
-	net_tune_conn(fd);
 	c->born_ms = c->sent_ms = k->now_ms;
 	deadline_add(&k->due, c, k->now_ms);
 	counter_add(&k->w->stats.accepted, 1);

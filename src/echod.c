@@ -120,13 +120,13 @@ static int resolve_binds(const struct options *o, union net_addr *addrs,
 	return o->nbinds;
 }
 
-/* Urgent bytes in line, and --send-timeout for what the kernel holds. */
+/* No Nagle, urgent bytes in line, --send-timeout for what the kernel holds. */
 static void tune_stream(const struct options *o, int fd)
 {
 	int err = net_tune_stream(fd, o->send_timeout * 1000u);
 
 	if (err < 0)
-		log_warn("fd %d: SO_OOBINLINE or TCP_USER_TIMEOUT: %s", fd,
+		log_warn("fd %d: TCP_NODELAY, SO_OOBINLINE or TCP_USER_TIMEOUT: %s", fd,
 			 strerror(-err));
 }
 

@@ -478,19 +478,18 @@ int net_udp_shed(int fd, const struct net_shed *shed, unsigned int n)
 	return 0;
 }
 
-int net_tune_conn(int fd)
+int net_tune_stream(int fd, unsigned int send_timeout_ms)
 {
 	/*
 	 * Echoes go back as soon as they arrive; Nagle would hold a small
 	 * echo until the previous one is acknowledged, and with delayed
-	 * ACKs on the client that is tens of milliseconds.
+	 * ACKs on the client that is tens of milliseconds. Set on the
+	 * listener, it costs an accepted connection no call of its own.
 	 */
-	return set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-}
+	int err = set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 
-int net_tune_stream(int fd, unsigned int send_timeout_ms)
-{
-	int err = set_int_opt(fd, SOL_SOCKET, SO_OOBINLINE, 1);
+	if (err == 0)
+		err = set_int_opt(fd, SOL_SOCKET, SO_OOBINLINE, 1);
 
 	if (err == 0 && send_timeout_ms)
 		err = set_int_opt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,

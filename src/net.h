@@ -97,13 +97,11 @@ enum {
  */
 int net_udp_shed(int fd, const struct net_shed *shed, unsigned int n);
 
-/* Sets the options every accepted connection gets (TCP_NODELAY). */
-int net_tune_conn(int fd);
-
 /*
  * Sets on a TCP socket echod serves, a listener (its connections inherit
- * them) or a given connection: SO_OOBINLINE, so that urgent bytes come
- * in the stream and are echoed in order like any other (RFC 862), and,
+ * them) or a given connection: TCP_NODELAY, so that an echo leaves at
+ * once; SO_OOBINLINE, so that urgent bytes come in the stream and are
+ * echoed in order like any other (RFC 862); and,
  * when send_timeout_ms is not 0, TCP_USER_TIMEOUT, so that the kernel
  * gives up a peer that takes none of what it holds for it (its window
  * shut, or gone) after that long: echod's own queue is not all a

@@ -3,6 +3,7 @@
 """echo.t - RFC 862 echo over TCP: every byte back, in order, for any payload,
 any read pace, IPv4 and IPv6; the start-up lines, `echod: ready` last, and
 the -v lines and the exit counters; once per backend."""
+import ctypes
 import os
 import re
 import socket
@@ -26,6 +27,39 @@ def slow_reader(s, n, chunk, pause):
         got += d
         time.sleep(pause)
     return bytes(got)
+
+
+def served_socket(pid, fd):
+    """A duplicate of descriptor fd of process pid (pidfd_getfd(2)), as a socket."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        dup = libc.syscall(438, pidfd, fd, 0)  # SYS_pidfd_getfd
+        if dup < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    finally:
+        os.close(pidfd)
+    return socket.socket(fileno=dup)
+
+
+def test_sockopts(backend):
+    """What each served connection carries, read from echod's own descriptor:
+    no Nagle (a small echo never waits for the previous one's ACK) and
+    urgent bytes in line. Both are set once on the listener, which every
+    accepted connection inherits: no call per connection."""
+    srv = Echod("-t", "1", "-v", "-b", "127.0.0.1", backend=backend)
+    with connect(srv.addr()) as c:
+        c.sendall(b"x")
+        recv_exact(c, 1)
+        m = srv.wait_log(r"accept fd (\d+) ")
+        ok(m, "%s: the -v accept line names the descriptor" % backend, srv.log())
+        if m:
+            with served_socket(srv.proc.pid, int(m.group(1))) as s:
+                eq(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1,
+                   "%s: the served connection has TCP_NODELAY" % backend)
+                eq(s.getsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE), 1,
+                   "%s: the served connection has SO_OOBINLINE" % backend)
+    eq(srv.stop(), 0, "%s: SIGTERM: exit 0" % backend)
 
 
 def test_echo(backend):
@@ -169,6 +203,7 @@ def test_exit_counters(backend):
 
 
 for_each_backend(test_echo)
+for_each_backend(test_sockopts)
 for_each_backend(test_bind)
 for_each_backend(test_ready)
 for_each_backend(test_exit_counters)
