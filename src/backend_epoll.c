@@ -39,6 +39,7 @@
 #include "net.h"
 #include "options.h"
 #include "splice.h"
+#include "sys.h"
 
 enum {
 	MAX_EVENTS = 256,
@@ -116,7 +117,7 @@ static int flush(struct eloop *l, struct conn *c)
 
 	/* Nothing is ever lent here: unused stays unused. */
 	while ((len = outq_front(&l->core.pool, &c->out, &data)) > 0) {
-		n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = sys_send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -137,7 +138,7 @@ static int echo_now(struct eloop *l, struct conn *c, const char *data, size_t n)
 	ssize_t sent;
 
 	do {
-		sent = send(c->fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		sent = sys_send(c->fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	} while (sent < 0 && errno == EINTR);
 	if (sent < 0) {
 		if (fatal_errno(errno))
@@ -211,7 +212,7 @@ static int read_once(struct eloop *l, struct conn *c, bool urgent)
 	if (queued)
 		buf = outq_tail(&l->core.pool, &c->out, o->max_pending, &space);
 	do {
-		n = recv(c->fd, buf, space, 0);
+		n = sys_recv(c->fd, buf, space, 0);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return fatal_errno(errno) ? -errno : READ_DRAINED;
@@ -254,37 +255,44 @@ static int read_ready(struct eloop *l, struct conn *c, bool to_end, bool urgent)
 }
 
 /*
- * Brings c's epoll interest in line with its state: read while there is
- * room under --max-pending and --memory and the peer may still send;
- * wait for writability while bytes are queued. A change, or rearm,
+ * What c's epoll interest must be: read while there is room under
+ * --max-pending and --memory and the peer may still send; wait for
+ * writability while bytes are queued. One the core serves says itself.
+ */
+static uint32_t interest(struct eloop *l, struct conn *c)
+{
+	uint32_t want = EPOLLET;
+	bool served = conn_core_served(c);
+	unsigned int core_wants = served ? core_serve_wants(&l->core, c) : 0;
+
+	if (served ? core_wants & CORE_WANT_READ
+		   : !(c->flags & CONN_PEER_EOF) &&
+			     core_may_read(&l->core, c,
+					   outq_room(&c->out,
+						     l->core.o->max_pending)))
+		want |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
+	if (served ? core_wants & CORE_WANT_WRITE : outq_bytes(&c->out) > 0)
+		want |= EPOLLOUT;
+	return want;
+}
+
+/*
+ * Brings c's epoll interest in line with its state. A change, or rearm,
  * re-arms the edge: the kernel polls the socket then and queues an
  * event if it is ready, so turning reading back on finds bytes that
  * came meanwhile. Returns 0 or -errno.
  */
 static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 {
-	struct epoll_event ev = {0};
-	uint32_t want = EPOLLET;
-	bool served = conn_core_served(c);
-	unsigned int fault = served ? core_serve_wants(&l->core, c) : 0;
+	struct epoll_event ev = {.events = interest(l, c)};
 
-	if (served ? fault & CORE_WANT_READ
-		   : !(c->flags & CONN_PEER_EOF) &&
-			     core_read_room(&l->core, c,
-					    outq_room(&c->out,
-						      l->core.o->max_pending)) >
-				     0)
-		want |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
-	if (served ? fault & CORE_WANT_WRITE : outq_bytes(&c->out) > 0)
-		want |= EPOLLOUT;
 	/* The core reads a connection it serves only so far: look again. */
-	if (want == *registered(c) && !rearm && !served)
+	if (ev.events == *registered(c) && !rearm && !conn_core_served(c))
 		return 0;
-	ev.events = want;
 	ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
 		return -errno;
-	*registered(c) = want;
+	*registered(c) = ev.events;
 	return 0;
 }
 
@@ -344,17 +352,35 @@ static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
 		close_conn(l, c, why);
 }
 
-/* Watches c for input; returns 0, or -errno after retiring nothing. */
-static int add_conn(struct eloop *l, struct conn *c)
+/*
+ * Serves a new connection, then watches it. The client of an echo
+ * server speaks first, and when each connection carries one echo
+ * (health checks, short-lived clients) its bytes are most often in by
+ * the time accept4 returns: read now, they save a round through
+ * epoll_wait. The socket joins the set after that read, with the
+ * interest its state then asks for: EPOLL_CTL_ADD polls it, so bytes
+ * that came between the read and the call still raise an event. A
+ * client that has not spoken yet costs one recv that finds nothing.
+ */
+static void add_conn(struct eloop *l, struct conn *c)
 {
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLPRI |
-					   EPOLLET};
+	struct epoll_event ev;
+	enum close_reason why = CLOSE_NONE;
+	bool more = false;
 
-	ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
-	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
-		return -errno;
-	*registered(c) = ev.events;
-	return 0;
+	if (!conn_core_served(c))
+		why = serve_events(l, c, EPOLLIN, &more);
+	if (why == CLOSE_NONE)
+		why = core_settle(&l->core, c);
+	if (why == CLOSE_NONE) {
+		ev.events = interest(l, c);
+		ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+			why = CLOSE_ERROR;
+		*registered(c) = ev.events;
+	}
+	if (why != CLOSE_NONE)
+		close_conn(l, c, why);
 }
 
 static void set_listening(struct eloop *l, uint32_t events)
@@ -376,7 +402,8 @@ static void handle_accept(struct eloop *l, int lfd)
 
 	for (int i = 0; i < CORE_ACCEPTS_PER_WAKEUP; i++) {
 		len = sizeof(peer);
-		fd = accept4(lfd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = sys_accept4(lfd, &peer.sa, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (fd < 0) {
@@ -391,8 +418,8 @@ static void handle_accept(struct eloop *l, int lfd)
 			}
 		}
 		c = core_admit(&l->core, fd, &peer, lfd);
-		if (c && add_conn(l, c) < 0)
-			close_conn(l, c, CLOSE_ERROR);
+		if (c)
+			add_conn(l, c);
 	}
 }
 
@@ -494,13 +521,13 @@ static int serve(void *loop)
 	n = core_given_fd(&l->core);
 	if (n >= 0) {
 		c = core_admit(&l->core, n, NULL, -1);
-		if (c && add_conn(l, c) < 0)
-			close_conn(l, c, CLOSE_ERROR);
+		if (c)
+			add_conn(l, c);
 	}
 
 	while (!stop) {
-		n = epoll_wait(l->epfd, events, MAX_EVENTS,
-			       core_timeout_ms(&l->core));
+		n = sys_epoll_wait(l->epfd, events, MAX_EVENTS,
+				   core_timeout_ms(&l->core));
 		if (n < 0 && errno != EINTR)
 			return core_fail(&l->core, "epoll_wait", -errno);
 		core_clock(&l->core);

@@ -24,6 +24,7 @@
 #include "net.h"
 #include "options.h"
 #include "report.h"
+#include "sys.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -739,7 +740,7 @@ void core_free(struct core *k, struct conn *c)
 		c->tls = NULL;
 	}
 	/* For epoll, close() also drops fd from the set: it is never dup'd. */
-	close(c->fd);
+	sys_close(c->fd);
 	/*
 	 * A refusal that gave the spare up can lose it for good: another
 	 * worker may take its number before it is opened again. The number

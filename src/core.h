@@ -213,6 +213,14 @@ bool core_trim_due(struct core *k);
  */
 size_t core_read_room(struct core *k, struct conn *c, size_t room);
 
+/*
+ * Whether core_read_room would let c read anything: the question a
+ * backend asks when it decides what to wait for, after every event.
+ * With nothing pooled the answer is yes without the budget's shared
+ * counters and division, and without core_read_room's side effect.
+ */
+bool core_may_read(struct core *k, struct conn *c, size_t room);
+
 /* Milliseconds until the next deadline or pause end; -1 if none. */
 int core_timeout_ms(const struct core *k);
 

@@ -116,6 +116,13 @@ size_t core_read_room(struct core *k, struct conn *c, size_t room)
 	return n;
 }
 
+bool core_may_read(struct core *k, struct conn *c, size_t room)
+{
+	if (c->out.buf == NULL && !(c->flags & CONN_MEMWAIT))
+		return room > 0;
+	return core_read_room(k, c, room) > 0;
+}
+
 struct conn *core_mem_resumed(struct core *k)
 {
 	uint64_t e;
