@@ -65,6 +65,7 @@ static void dispatch(struct uloop *l, const struct io_uring_cqe *cqe)
 		uloop_handle_udp(l, ud_slot(ud), cqe->res);
 		break;
 	case OP_CANCEL:
+	case OP_CLOSE: /* even a failed close(2) frees the number */
 		break;
 	case OP_TIMER:
 		l->timer_at = 0; /* expired, or cancelled at the stop */

@@ -739,8 +739,12 @@ void core_free(struct core *k, struct conn *c)
 		tls_conn_free(c->tls);
 		c->tls = NULL;
 	}
-	/* For epoll, close() also drops fd from the set: it is never dup'd. */
-	sys_close(c->fd);
+	/*
+	 * For epoll, close() also drops fd from the set: it is never dup'd.
+	 * -1: the backend has its close under way (io_uring).
+	 */
+	if (c->fd >= 0)
+		sys_close(c->fd);
 	/*
 	 * A refusal that gave the spare up can lose it for good: another
 	 * worker may take its number before it is opened again. The number

@@ -56,6 +56,7 @@ enum ud_op {
 	OP_SPOLL, /* a streaming connection's poll: its bytes are spliced */
 	OP_TIMER, /* the timeout for the core's next deadline */
 	OP_TIMER_MOVE, /* a request moving it sooner */
+	OP_CLOSE, /* a closed connection's descriptor */
 };
 
 #define UD_OP_SHIFT 60

@@ -179,6 +179,7 @@ void uloop_run_waiters(struct uloop *l)
  */
 static void maybe_free(struct uloop *l, struct conn *c)
 {
+	struct io_uring_sqe *sqe;
 	uint16_t done[OUTQ_LENT_MAX];
 	int n;
 
@@ -187,6 +188,17 @@ static void maybe_free(struct uloop *l, struct conn *c)
 	n = outq_unlend_all(&c->out, done);
 	while (n-- > 0)
 		uring_buf_put(&l->bufs, done[n]);
+	/*
+	 * The descriptor is closed by the next submission rather than by a
+	 * call of its own, which every churned connection would pay. TLS
+	 * still writes its close_notify on it, in core_free.
+	 */
+	sqe = c->tls ? NULL : uloop_get_sqe(l);
+	if (sqe) {
+		io_uring_prep_close(sqe, c->fd);
+		io_uring_sqe_set_data64(sqe, ud_pack(OP_CLOSE, 0, 0));
+		c->fd = -1;
+	}
 	core_free(&l->core, c);
 }
 
