@@ -142,7 +142,7 @@ static ssize_t write_out(struct conn *c, const void *buf, size_t n)
 	return sent < 0 ? -errno : sent;
 }
 
-static ssize_t fault_recv(struct core *k, struct conn *c, uint64_t now_ns)
+static ssize_t fault_recv(struct core *k, struct conn *c)
 {
 	struct fault_conn *f = c->fault;
 	size_t room, echo;
@@ -168,7 +168,13 @@ static ssize_t fault_recv(struct core *k, struct conn *c, uint64_t now_ns)
 	if (n <= 0)
 		return n < 0 && !c->tls ? -errno : n;
 	echo = conn_consume(k->o, c, buf, (size_t)n);
-	fault_conn_took(f, buf, (size_t)n, echo, now_ns);
+	/*
+	 * A hold runs from when the bytes were read, not from when this
+	 * call began: a client may have sent them in between (it sends as
+	 * soon as its connect returns, while echod serves the accept), and
+	 * its echo must never come back sooner than the delay it was given.
+	 */
+	fault_conn_took(f, buf, (size_t)n, echo, fault_now_ns());
 	outq_tail_filled(&c->out, echo);
 	return n;
 }
@@ -187,7 +193,7 @@ static int fault_read(struct core *k, struct conn *c, uint64_t now_ns)
 	for (int i = 0; i < reads; i++) {
 		if ((c->flags & CONN_PEER_EOF) || c->fault->eof_ns)
 			return 0;
-		n = fault_recv(k, c, now_ns);
+		n = fault_recv(k, c);
 		if (n == -EINTR)
 			continue;
 		if (n == -EAGAIN || n == -EWOULDBLOCK)
