@@ -22,6 +22,7 @@ on the median, with room, never on every one (a share of 90 % failed in
 Each case starts its own echod on port 0 on loopback; the cases of one
 backend run a few at a time in threads. Every wait has a deadline.
 """
+import collections
 import json
 import os
 import re
@@ -531,8 +532,12 @@ def delayed(srv, n, threshold=0.050, threads=1):
     log, RTTs): the sets of connection indexes whose echo took >=
     threshold, and (with -v) whose accept line names a fault, and each
     index's RTT. One thread keeps echod's order of connections the
-    indexes'."""
-    rtts, ports = {}, {}
+    indexes', and the accept lines are read in that order. With more,
+    a connection is known in the log by its client port, so a
+    port the kernel gave twice in the run (loopback reuses a TIME-WAIT
+    port after a second, net.ipv4.tcp_tw_reuse = 2) names no index: its
+    two accept lines cannot be told apart."""
+    rtts, ports = {}, collections.defaultdict(list)
     lock = threading.Lock()
     counter = [0]
 
@@ -548,14 +553,21 @@ def delayed(srv, n, threshold=0.050, threads=1):
                 port = s.getsockname()[1]
             with lock:
                 rtts[i] = t if got == b"x" else None
-                ports[port] = i
+                ports[port].append(i)
 
     in_threads([(run, ()) for _ in range(threads)], 60)
     by_log = set()
-    for port, i in ports.items():
+    if threads == 1:
+        # In order: the i'th accept line is connection i, whatever its port.
+        accept = re.compile(r"accept fd \d+ peer \S+ on fd \d+( faults \S+)?$")
+        wait_until(lambda: sum(1 for x in srv.lines if accept.search(x)) >= n, 5)
+        lines = [m for m in map(accept.search, list(srv.lines)) if m]
+        return ({i for i, t in rtts.items() if t is None or t >= threshold},
+                {i for i, m in enumerate(lines[:n]) if m.group(1)}, rtts)
+    for port, idx in ports.items():
         m = srv.wait_log(r"accept fd \d+ peer 127\.0\.0\.1:%d on fd \d+( faults \S+)?$" % port, 5)
-        if m and m.group(1):
-            by_log.add(i)
+        if m and m.group(1) and len(idx) == 1:
+            by_log.add(idx[0])
     return {i for i, t in rtts.items() if t is None or t >= threshold}, by_log, rtts
 
 
