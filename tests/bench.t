@@ -147,15 +147,16 @@ def test_bad_input():
 
 
 def test_same_time():
-    """bench/same_time.py: one short repetition of column a against the
-    asyncio reference as PEERS, and no uvloop (its Python does not exist)."""
+    """bench/same_time.py: one short repetition of columns a and ch8 (open-loop
+    churn) against the asyncio reference as PEERS, and no uvloop (its Python
+    does not exist)."""
     env = dict(os.environ, ECHOD=t.ECHOD, ECHOBENCH=t.ECHOBENCH,
                UVLOOP_PYTHON="/nonexistent/python3",
                PEERS="ref=%s %s --port {PORT};once=%s --port {PORT} -t 1 -n 1"
                % (sys.executable, REF, t.ECHOD))
     # 500/s: a rate every server carries even while other tests load the
     # machine (at 8,000/s echod fell short once in make check).
-    p = subprocess.run([sys.executable, SAME_TIME, "--workloads", "a", "--reps", "1",
+    p = subprocess.run([sys.executable, SAME_TIME, "--workloads", "a,ch8", "--reps", "1",
                         "--duration", "0.4", "--warmup", "0.1", "--rate", "500"], env=env,
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     eq(p.returncode, 0, "same_time.py exits 0", p.stderr[-2000:])
@@ -163,16 +164,19 @@ def test_same_time():
     t.ok(rows is not None, "same_time.py prints its ratio table", p.stdout[-2000:])
     if rows is None:
         return
-    eq(rows[0], ["echod / peer", "a: 1 conn 64 B at 500/s"], "same_time.py: one column per workload")
+    eq(rows[0], ["echod / peer", "a: 1 conn 64 B at 500/s", "ch8: churn, 8 slots, 64 B at 500 conn/s"],
+       "same_time.py: one column per workload, churn's in connections/s")
     names = [r[0] for r in rows[1:]]
     mine = ["echod-epoll", "echod-io_uring"] if len(names) > 2 else ["echod-epoll"]
     eq(names, ["%s / %s" % (m, p) for m in mine for p in ("ref", "once")],
        "same_time.py: a row per echod backend and peer, none for the missing uvloop")
-    by = {r[0]: r[1] for r in rows[1:]}
-    cell = by.get("echod-epoll / ref", "")
-    t.ok(RATIO.match(cell), "same_time.py: epoll / ref is a median with its range", cell)
-    # echod -n 1 closes each connection after one echo: the load sees it.
-    cell = by.get("echod-epoll / once", "")
+    by = {r[0]: r[1:] for r in rows[1:]}
+    cells = by.get("echod-epoll / ref", ["", ""])
+    t.ok(RATIO.match(cells[0]), "same_time.py: epoll / ref is a median with its range", cells[0])
+    t.ok(RATIO.match(cells[1]), "same_time.py: and so is its churn cell", cells[1])
+    # echod -n 1 closes each connection after one echo: the load sees it
+    # (not in churn, where a connection carries one echo anyway).
+    cell = by.get("echod-epoll / once", [""])[0]
     t.ok(cell.startswith("FAIL 1 of 1: peer "),
          "same_time.py: a peer that drops the load's connections makes its cell FAIL", cell)
     p = subprocess.run([sys.executable, SAME_TIME, "--workloads", "zz"], env=env,
