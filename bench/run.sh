@@ -13,7 +13,10 @@
 # Environment:
 #   ECHOD, ECHOBENCH   programs (make exports them; default build/)
 #   REPS=3 DURATION=2 WARMUP=1   repetitions, seconds per run
-#   WORKLOADS="a b c d d4 e o"   columns to run ("" = none: only the cost pairs)
+#   WORKLOADS="a b c d d4 e o ch8 ch64"   columns to run ("" = none: only the
+#                      cost pairs); ch8 and ch64 are churn, a new connection
+#                      per echo, so their cells are connections/s and CPU-µs
+#                      per connection
 #   OPEN_RATE=8000     column o's offered rate (echoes/s over 50 connections),
 #                      below every row's saturation: equal load for all
 #   SERVERS="echod-epoll echod-io_uring asyncio uvloop socat"   rows; one that
@@ -31,7 +34,8 @@
 #                      each pair served at once (an echod for each client)
 #   COST_WORKLOADS="a b c"         workloads of that comparison ("" = none)
 #   CELL_TIMEOUT=60    seconds before a run that hangs is killed (a FAIL cell)
-#   SAME_TIME="a o c"  columns measured again with bench/same_time.py: echod
+#   SAME_TIME="a o c ch8 ch64"   columns measured again with
+#                      bench/same_time.py: echod
 #                      and each peer (PEERS, uvloop) served at the same time
 #                      under the same open-loop load, the comparison with the
 #                      C peers that the machine's drift does not move ("" =
@@ -56,10 +60,10 @@ COST_WORKLOADS=${COST_WORKLOADS-a b c}
 REPS=${REPS:-3}
 DURATION=${DURATION:-2}
 WARMUP=${WARMUP:-1}
-WORKLOADS=${WORKLOADS-a b c d d4 e o}
+WORKLOADS=${WORKLOADS-a b c d d4 e o ch8 ch64}
 OPEN_RATE=${OPEN_RATE:-8000}
 CELL_TIMEOUT=${CELL_TIMEOUT:-60}
-SAME_TIME=${SAME_TIME-a o c}
+SAME_TIME=${SAME_TIME-a o c ch8 ch64}
 SAME_REPS=${SAME_REPS:-5}
 SAME_DURATION=${SAME_DURATION:-3}
 SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio uvloop socat}
@@ -86,8 +90,11 @@ workload_args() {
 	d4) echo "-c 4 -s 65536 -d 8" ;;
 	e) echo "--udp -c 50 -s 512" ;;
 	o) echo "-c 50 -s 512 -r $OPEN_RATE" ;;
+	# A connection per echo, closed loop: 8 or 64 connects at a time.
+	ch8) echo "-m churn -c 8 -s 64" ;;
+	ch64) echo "-m churn -c 64 -s 64" ;;
 	*)
-		echo "run.sh: unknown workload '$1' (a b c d d4 e o)" >&2
+		echo "run.sh: unknown workload '$1' (a b c d d4 e o ch8 ch64)" >&2
 		return 2
 		;;
 	esac
@@ -187,6 +194,9 @@ run_cell() {
 		"127.0.0.1:$port" >"$OUT/$server.$w.$rep.json" \
 		2>>"$OUT/$server.$w.$rep.log" || st=$?
 	echo "$st" >"$OUT/$server.$w.$rep.status"
+	# A server that died under the load (some do under churn) is part of
+	# the cell's reason; bash has reaped it by now, so kill -0 fails.
+	kill -0 "$pid" 2>/dev/null || echo exited >"$OUT/$server.$w.$rep.server"
 	kill -TERM -- "-$pid" 2>/dev/null || true
 	for _ in $(seq 250); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -252,9 +262,9 @@ for w in $WORKLOADS; do
 done
 for w in $SAME_TIME; do
 	case $w in
-	a | o | c) ;;
+	a | o | c | ch8 | ch64) ;;
 	*)
-		echo "run.sh: SAME_TIME: unknown workload '$w' (a o c)" >&2
+		echo "run.sh: SAME_TIME: unknown workload '$w' (a o c ch8 ch64)" >&2
 		exit 2
 		;;
 	esac

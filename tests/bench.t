@@ -10,11 +10,14 @@ offered rate no server can meet, so that every o cell must show its
 shortfall. Checks the shape of the absolute table and of both ratio tables
 (echod / peer, median and range per column); no figure is judged, since
 speed is for `make bench`, not for a test. Needs neither the published peers
-nor uvloop.
+nor uvloop. Then a churn column (a connection per echo) with socat, which
+forks per connection, and a peer that exits after a few connections: its
+cell must say FAIL and why, and the run must end.
 """
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +34,24 @@ ROWS = ["echod-epoll", "echod-io_uring", "uvloop", "ref"]
 RATIO = re.compile(r"^\d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\)( \(\d of \d\))?( SHORT)?$")
 ABS = re.compile(r"^(SHORT in \d of \d: )?[\d.]+k?/s, p99 [\d.]+ (µs|ms), "
                  r"[\d.]+ µs( \(CPU of \d of \d runs\))?$")
+CHURN_ABS = re.compile(r"^[\d.]+k? conn/s, p99 [\d.]+ (µs|ms), "
+                       r"[\d.]+ µs/conn( \(CPU of \d of \d runs\))?$")
+# A server that serves a few connections, then exits: one that dies under
+# churn. Written at run time (PEERS starts a command line, not a program).
+DIES = """import socket, sys
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1])))
+ls.listen(64)
+for _ in range(20):
+    c, _ = ls.accept()
+    while True:
+        data = c.recv(65536)
+        if not data:
+            break
+        c.sendall(data)
+    c.close()
+"""
 
 
 def eq(got, want, name, *details):
@@ -114,6 +135,47 @@ def test_matrix():
     mine = [r for r in ("echod-epoll", "echod-io_uring") if by.get(r, ["n/a"] * 3) != ["n/a"] * 3]
     check_ratio_table(find(tabs, "echod / peer", "CPU"), "CPU", mine)
     check_ratio_table(find(tabs, "echod / peer", "throughput"), "throughput", mine)
+
+
+def test_churn():
+    """Column ch8: its title, cells in connections/s and CPU-µs per
+    connection, socat's forks measured, a dying peer a FAIL with its reason."""
+    out = tempfile.mkdtemp(prefix="bench-t.")
+    dies = os.path.join(out, "dies.py")
+    with open(dies, "w") as f:
+        f.write(DIES)
+    st, text, err = run_bench({
+        "SERVERS": "echod-epoll socat", "REPS": "1", "WORKLOADS": "ch8", "CELL_TIMEOUT": "20",
+        "PEERS": "dies=%s %s {PORT}" % (sys.executable, dies), "OUT": out})
+    eq(st, 0, "churn: run.sh exits 0", err[-2000:])
+    tabs = tables(text)
+    main = find(tabs, "server", "Servers on CPU")
+    t.ok(main is not None, "churn: the table of absolutes is printed", text[-3000:])
+    if main is None:
+        return
+    eq(main[0], ["server", "ch8: churn, 8 slots, 64 B"], "churn: the column's title")
+    by = {r[0]: r[1] for r in main[1:]}
+    eq(sorted(by), ["dies", "echod-epoll", "socat"], "churn: every row, the dying one too")
+    cell = by.get("echod-epoll", "")
+    t.ok(CHURN_ABS.match(cell), "churn: echod-epoll in conn/s, p99, CPU-µs per connection", cell)
+    cell = by.get("socat", "")
+    have_socat = shutil.which("socat") is not None
+    t.ok(CHURN_ABS.match(cell) if have_socat else cell == "n/a",
+         "churn: socat, a fork per connection, is measured (n/a without socat)", cell)
+    cell = by.get("dies", "")
+    t.ok(cell.startswith("FAIL 1 of 1: ") and "server exited (1 of 1)" in cell,
+         "churn: a peer that exits under the load is FAIL, with the reason", cell)
+    rows = find(tabs, "echod / peer", "per connection in churn columns")
+    t.ok(rows is not None, "churn: the CPU ratio table says per connection", text[-3000:])
+    if rows is None:
+        return
+    ratios = {r[0]: r[1] for r in rows[1:]}
+    eq(ratios.get("echod-epoll / dies"), "FAIL", "churn: no ratio with the dying peer")
+    if have_socat:
+        cell = ratios.get("echod-epoll / socat", "")
+        t.ok(RATIO.match(cell), "churn: echod-epoll / socat is a median with its range", cell)
+    t.ok(find(tabs, "echod / peer", "connections/s for churn") is not None,
+         "churn: the throughput ratio table says connections/s", text[-3000:])
 
 
 def test_cost_pairs():
@@ -206,6 +268,7 @@ def test_same_time_in_run():
 
 def main():
     test_matrix()
+    test_churn()
     test_cost_pairs()
     test_bad_input()
     test_same_time()
