@@ -27,7 +27,8 @@
 #                      started by sh with {PORT} replaced by a free port
 #                      (bench/peers.sh prints this for the published servers)
 #   QUICK=1            a small matrix (columns b d4 o, 2 short repetitions, no
-#                      cost pairs) to check the script in about a minute
+#                      cost pairs, no same-moment or instructions table) to
+#                      check the script in about a minute
 #   SERVER_CPU=0 LOAD_CPU=1        the CPUs for taskset
 #   BARE_CLIENT        build/bare-client: echobench's cost is shown as its
 #                      ratio to this client's, in REPS pairs per workload,
@@ -41,6 +42,9 @@
 #                      C peers that the machine's drift does not move ("" =
 #                      none); SAME_REPS=5 SAME_DURATION=3, SAME_RATE (default:
 #                      each column's own rate)
+#   INSTRUCTIONS=1     end with bench/instructions.py's table (user-space
+#                      instructions per echo under callgrind) when valgrind
+#                      is here; 0 skips it
 #   OUT=dir            keep each run's JSON there (default: a temporary dir)
 set -eu
 
@@ -55,6 +59,7 @@ if [ -n "${QUICK:-}" ] && [ "$QUICK" != 0 ]; then
 	WARMUP=${WARMUP:-0.25}
 	WORKLOADS=${WORKLOADS-b d4 o}
 	SAME_TIME=${SAME_TIME-}
+	INSTRUCTIONS=${INSTRUCTIONS-0}
 fi
 COST_WORKLOADS=${COST_WORKLOADS-a b c}
 REPS=${REPS:-3}
@@ -66,6 +71,7 @@ CELL_TIMEOUT=${CELL_TIMEOUT:-60}
 SAME_TIME=${SAME_TIME-a o c ch8 ch64}
 SAME_REPS=${SAME_REPS:-5}
 SAME_DURATION=${SAME_DURATION:-3}
+INSTRUCTIONS=${INSTRUCTIONS:-1}
 SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio uvloop socat}
 PEERS=${PEERS:-}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -296,12 +302,13 @@ elapsed=$(($(date +%s) - start))
 # One server after another, a ratio of a few per cent moves with the
 # machine; served at once, it does not (BENCHMARKS.md, "Same load, same
 # moment").
-same_list=
-for w in $SAME_TIME; do
-	same_list=${same_list:+$same_list,}$w
-done
-if [ -n "$same_list" ]; then
-	set -- --workloads "$same_list" --reps "$SAME_REPS" \
+same_moment() {
+	local w list=
+	for w in $SAME_TIME; do
+		list=${list:+$list,}$w
+	done
+	[ -n "$list" ] || return 0
+	set -- --workloads "$list" --reps "$SAME_REPS" \
 		--duration "$SAME_DURATION" --warmup "$WARMUP"
 	if [ -n "${SAME_RATE:-}" ]; then
 		set -- "$@" --rate "$SAME_RATE"
@@ -311,10 +318,28 @@ if [ -n "$same_list" ]; then
 	echo
 	if [ -z "$PEERS" ] && [ -z "$uvloop_python" ]; then
 		echo "No peer to serve beside echod (PEERS, uvloop): not measured."
-		exit 0
+		return 0
 	fi
 	ECHOD=$ECHOD ECHOBENCH=$ECHOBENCH PEERS=$PEERS \
 		UVLOOP_PYTHON=${uvloop_python:-/nonexistent} \
 		SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU \
 		"$PYTHON" "$here/same_time.py" "$@"
-fi
+}
+
+# Instructions are what the machine's noise does not move: the figure a
+# regression gate can hold (make bench-instructions, INSTR_GATE).
+instructions() {
+	[ "$INSTRUCTIONS" != 0 ] || return 0
+	echo
+	echo "User-space instructions per echo under callgrind (bench/instructions.py):"
+	echo
+	if ! command -v "${VALGRIND:-valgrind}" >/dev/null; then
+		echo "No valgrind here: not measured."
+		return 0
+	fi
+	ECHOD=$ECHOD ECHOBENCH=$ECHOBENCH PEERS=$PEERS \
+		"$PYTHON" "$here/instructions.py"
+}
+
+same_moment
+instructions

@@ -61,7 +61,7 @@ def eq(got, want, name, *details):
 def run_bench(env_extra, timeout=60):
     env = dict(os.environ, ECHOD=t.ECHOD, ECHOBENCH=t.ECHOBENCH, PYTHON=sys.executable,
                REPS="2", DURATION="0.2", WARMUP="0.05", COST_WORKLOADS="", QUICK="",
-               SAME_TIME="")
+               SAME_TIME="", INSTRUCTIONS="0")
     env.update(env_extra)
     p = subprocess.run([RUN], env=env, capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
@@ -266,6 +266,21 @@ def test_same_time_in_run():
     t.ok(not any("uvloop" in r for r in by), "run.sh: no uvloop row without uvloop", by)
 
 
+def test_instructions_in_run():
+    """make bench ends with bench/instructions.py's table unless
+    INSTRUCTIONS=0; without valgrind it says so (tests/instructions.t runs
+    the script itself)."""
+    st, text, err = run_bench({"WORKLOADS": "", "INSTRUCTIONS": "1",
+                               "VALGRIND": "/nonexistent/valgrind"}, timeout=20)
+    eq(st, 0, "run.sh with INSTRUCTIONS=1 and no valgrind exits 0", err[-2000:])
+    t.ok("User-space instructions per echo under callgrind" in text and
+         "No valgrind here: not measured." in text,
+         "run.sh: the instructions section says valgrind is missing", text[-2000:])
+    st, text, err = run_bench({"WORKLOADS": "", "VALGRIND": "/nonexistent/valgrind"}, timeout=20)
+    t.ok("User-space instructions" not in text, "INSTRUCTIONS=0: no instructions section",
+         text[-2000:])
+
+
 def main():
     test_matrix()
     test_churn()
@@ -273,6 +288,7 @@ def main():
     test_bad_input()
     test_same_time()
     test_same_time_in_run()
+    test_instructions_in_run()
     t.done_testing()
 
 
