@@ -147,6 +147,7 @@ def test_churn():
     st, text, err = run_bench({
         "SERVERS": "echod-epoll socat", "REPS": "1", "WORKLOADS": "ch8", "CELL_TIMEOUT": "20",
         "PEERS": "dies=%s %s {PORT}" % (sys.executable, dies), "OUT": out})
+    shutil.rmtree(out, ignore_errors=True)
     eq(st, 0, "churn: run.sh exits 0", err[-2000:])
     tabs = tables(text)
     main = find(tabs, "server", "Servers on CPU")
