@@ -36,12 +36,12 @@
 #   COST_WORKLOADS="a b c"         workloads of that comparison ("" = none)
 #   CELL_TIMEOUT=60    seconds before a run that hangs is killed (a FAIL cell)
 #   SAME_TIME="a o c ch8 ch64"   columns measured again with
-#                      bench/same_time.py: echod
-#                      and each peer (PEERS, uvloop) served at the same time
-#                      under the same open-loop load, the comparison with the
-#                      C peers that the machine's drift does not move ("" =
-#                      none); SAME_REPS=5 SAME_DURATION=3, SAME_RATE (default:
-#                      each column's own rate)
+#                      bench/same_time.py: echod and each peer (PEERS,
+#                      uvloop) served at the same time under the same
+#                      open-loop load, the comparison with the C peers that
+#                      the machine's drift does not move ("" = none);
+#                      SAME_REPS=5 SAME_DURATION=3, SAME_RATE (default: each
+#                      column's own rate)
 #   INSTRUCTIONS=1     end with bench/instructions.py's table (user-space
 #                      instructions per echo under callgrind) when valgrind
 #                      is here; 0 skips it
