@@ -10,6 +10,10 @@
 #   make bench-conns     idle memory per connection, 50 vs 10,000 connections
 #   make bench-same-time echod / each peer under the same open-loop load, both
 #                        served at the same time (PEERS=... as for make bench)
+#   make bench-instructions  user-space instructions per echo and per
+#                        connection under valgrind's callgrind (PEERS=...);
+#                        INSTR_GATE=N fails when echod-epoll's ping-pong
+#                        figure is over N
 #   make bench-proxy     echod behind HAProxy with send-proxy-v2 against
 #                        echod behind HAProxy without it, served at once
 #   make bench-tls       echod's own TLS against socat, stunnel4 and HAProxy
@@ -120,7 +124,7 @@ BARE_CLIENT := $(if $(wildcard bench/bare_client.c),$(BUILD)/bare-client)
 
 .SECONDARY:
 
-.PHONY: all run check check-threads bench bench-conns bench-same-time bench-proxy bench-tls ci install install-strip install-units uninstall clean \
+.PHONY: all run check check-threads bench bench-conns bench-same-time bench-proxy bench-tls bench-instructions ci install install-strip install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
 
 all: $(PROGRAMS) $(EXAMPLES) $(BARE_CLIENT)
@@ -213,6 +217,11 @@ bench-proxy: all
 bench-tls: all
 	$(Q)$(TEST_ENV) bench/tls.py
 
+# Instructions per echo, which the machine's noise does not move: a gate
+# for changes (INSTR_GATE), where CPU time moves by tens of per cent.
+bench-instructions: all
+	$(Q)$(TEST_ENV) bench/instructions.py $(if $(INSTR_GATE),--gate $(INSTR_GATE))
+
 # The long soak: tests/soak.t and tests/churn.t read these from the environment.
 SOAK_SECONDS ?= 120
 soak: all
@@ -262,7 +271,7 @@ manlint:
 	$(Q)for m in man/*.1; do out=$$(groff -mdoc -Tutf8 -ww -z $$m 2>&1); \
 		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; done; echo "  MANLINT ok"
 
-.PHONY: all run check check-threads bench bench-conns bench-same-time bench-proxy ci install install-units uninstall clean \
+.PHONY: all run check check-threads bench bench-conns bench-same-time bench-proxy bench-instructions ci install install-units uninstall clean \
 	format format-check hdrcheck manlint fuzz fuzz-build soak
 FORMAT_FILES = $(wildcard src/*.[ch] echobench/*.[ch] bench/*.c examples/*.c tests/*.[ch] fuzz/*.[ch] mk/*.[ch])
 format:

@@ -13,7 +13,10 @@
 # Environment:
 #   ECHOD, ECHOBENCH   programs (make exports them; default build/)
 #   REPS=3 DURATION=2 WARMUP=1   repetitions, seconds per run
-#   WORKLOADS="a b c d d4 e o"   columns to run ("" = none: only the cost pairs)
+#   WORKLOADS="a b c d d4 e o ch8 ch64"   columns to run ("" = none: only the
+#                      cost pairs); ch8 and ch64 are churn, a new connection
+#                      per echo, so their cells are connections/s and CPU-µs
+#                      per connection
 #   OPEN_RATE=8000     column o's offered rate (echoes/s over 50 connections),
 #                      below every row's saturation: equal load for all
 #   SERVERS="echod-epoll echod-io_uring asyncio uvloop socat"   rows; one that
@@ -24,19 +27,24 @@
 #                      started by sh with {PORT} replaced by a free port
 #                      (bench/peers.sh prints this for the published servers)
 #   QUICK=1            a small matrix (columns b d4 o, 2 short repetitions, no
-#                      cost pairs) to check the script in about a minute
+#                      cost pairs, no same-moment or instructions table) to
+#                      check the script in about a minute
 #   SERVER_CPU=0 LOAD_CPU=1        the CPUs for taskset
 #   BARE_CLIENT        build/bare-client: echobench's cost is shown as its
 #                      ratio to this client's, in REPS pairs per workload,
 #                      each pair served at once (an echod for each client)
 #   COST_WORKLOADS="a b c"         workloads of that comparison ("" = none)
 #   CELL_TIMEOUT=60    seconds before a run that hangs is killed (a FAIL cell)
-#   SAME_TIME="a o c"  columns measured again with bench/same_time.py: echod
-#                      and each peer (PEERS, uvloop) served at the same time
-#                      under the same open-loop load, the comparison with the
-#                      C peers that the machine's drift does not move ("" =
-#                      none); SAME_REPS=5 SAME_DURATION=3, SAME_RATE (default:
-#                      each column's own rate)
+#   SAME_TIME="a o c ch8 ch64"   columns measured again with
+#                      bench/same_time.py: echod and each peer (PEERS,
+#                      uvloop) served at the same time under the same
+#                      open-loop load, the comparison with the C peers that
+#                      the machine's drift does not move ("" = none);
+#                      SAME_REPS=5 SAME_DURATION=3, SAME_RATE (default: each
+#                      column's own rate)
+#   INSTRUCTIONS=1     end with bench/instructions.py's table (user-space
+#                      instructions per echo under callgrind) when valgrind
+#                      is here; 0 skips it
 #   OUT=dir            keep each run's JSON there (default: a temporary dir)
 set -eu
 
@@ -51,17 +59,19 @@ if [ -n "${QUICK:-}" ] && [ "$QUICK" != 0 ]; then
 	WARMUP=${WARMUP:-0.25}
 	WORKLOADS=${WORKLOADS-b d4 o}
 	SAME_TIME=${SAME_TIME-}
+	INSTRUCTIONS=${INSTRUCTIONS-0}
 fi
 COST_WORKLOADS=${COST_WORKLOADS-a b c}
 REPS=${REPS:-3}
 DURATION=${DURATION:-2}
 WARMUP=${WARMUP:-1}
-WORKLOADS=${WORKLOADS-a b c d d4 e o}
+WORKLOADS=${WORKLOADS-a b c d d4 e o ch8 ch64}
 OPEN_RATE=${OPEN_RATE:-8000}
 CELL_TIMEOUT=${CELL_TIMEOUT:-60}
-SAME_TIME=${SAME_TIME-a o c}
+SAME_TIME=${SAME_TIME-a o c ch8 ch64}
 SAME_REPS=${SAME_REPS:-5}
 SAME_DURATION=${SAME_DURATION:-3}
+INSTRUCTIONS=${INSTRUCTIONS:-1}
 SERVERS=${SERVERS:-echod-epoll echod-io_uring asyncio uvloop socat}
 PEERS=${PEERS:-}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -86,8 +96,11 @@ workload_args() {
 	d4) echo "-c 4 -s 65536 -d 8" ;;
 	e) echo "--udp -c 50 -s 512" ;;
 	o) echo "-c 50 -s 512 -r $OPEN_RATE" ;;
+	# A connection per echo, closed loop: 8 or 64 connects at a time.
+	ch8) echo "-m churn -c 8 -s 64" ;;
+	ch64) echo "-m churn -c 64 -s 64" ;;
 	*)
-		echo "run.sh: unknown workload '$1' (a b c d d4 e o)" >&2
+		echo "run.sh: unknown workload '$1' (a b c d d4 e o ch8 ch64)" >&2
 		return 2
 		;;
 	esac
@@ -187,6 +200,9 @@ run_cell() {
 		"127.0.0.1:$port" >"$OUT/$server.$w.$rep.json" \
 		2>>"$OUT/$server.$w.$rep.log" || st=$?
 	echo "$st" >"$OUT/$server.$w.$rep.status"
+	# A server that died under the load (some do under churn) is part of
+	# the cell's reason; bash has reaped it by now, so kill -0 fails.
+	kill -0 "$pid" 2>/dev/null || echo exited >"$OUT/$server.$w.$rep.server"
 	kill -TERM -- "-$pid" 2>/dev/null || true
 	for _ in $(seq 250); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -252,9 +268,9 @@ for w in $WORKLOADS; do
 done
 for w in $SAME_TIME; do
 	case $w in
-	a | o | c) ;;
+	a | o | c | ch8 | ch64) ;;
 	*)
-		echo "run.sh: SAME_TIME: unknown workload '$w' (a o c)" >&2
+		echo "run.sh: SAME_TIME: unknown workload '$w' (a o c ch8 ch64)" >&2
 		exit 2
 		;;
 	esac
@@ -286,12 +302,13 @@ elapsed=$(($(date +%s) - start))
 # One server after another, a ratio of a few per cent moves with the
 # machine; served at once, it does not (BENCHMARKS.md, "Same load, same
 # moment").
-same_list=
-for w in $SAME_TIME; do
-	same_list=${same_list:+$same_list,}$w
-done
-if [ -n "$same_list" ]; then
-	set -- --workloads "$same_list" --reps "$SAME_REPS" \
+same_moment() {
+	local w list=
+	for w in $SAME_TIME; do
+		list=${list:+$list,}$w
+	done
+	[ -n "$list" ] || return 0
+	set -- --workloads "$list" --reps "$SAME_REPS" \
 		--duration "$SAME_DURATION" --warmup "$WARMUP"
 	if [ -n "${SAME_RATE:-}" ]; then
 		set -- "$@" --rate "$SAME_RATE"
@@ -301,10 +318,28 @@ if [ -n "$same_list" ]; then
 	echo
 	if [ -z "$PEERS" ] && [ -z "$uvloop_python" ]; then
 		echo "No peer to serve beside echod (PEERS, uvloop): not measured."
-		exit 0
+		return 0
 	fi
 	ECHOD=$ECHOD ECHOBENCH=$ECHOBENCH PEERS=$PEERS \
 		UVLOOP_PYTHON=${uvloop_python:-/nonexistent} \
 		SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU \
 		"$PYTHON" "$here/same_time.py" "$@"
-fi
+}
+
+# Instructions are what the machine's noise does not move: the figure a
+# regression gate can hold (make bench-instructions, INSTR_GATE).
+instructions() {
+	[ "$INSTRUCTIONS" != 0 ] || return 0
+	echo
+	echo "User-space instructions per echo under callgrind (bench/instructions.py):"
+	echo
+	if ! command -v "${VALGRIND:-valgrind}" >/dev/null; then
+		echo "No valgrind here: not measured."
+		return 0
+	fi
+	ECHOD=$ECHOD ECHOBENCH=$ECHOBENCH PEERS=$PEERS \
+		"$PYTHON" "$here/instructions.py"
+}
+
+same_moment
+instructions

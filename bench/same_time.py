@@ -4,7 +4,7 @@
 peer's, both serving the same open-loop load at the same time. Part of the
 benchmarks (BENCHMARKS.md), not a test.
 
-usage: bench/same_time.py [--workloads a,o] [--reps 5] [--duration 3]
+usage: bench/same_time.py [--workloads a,o,c,ch8,ch64] [--reps 5] [--duration 3]
                           [--warmup 1] [--backends epoll,io_uring] [--rate N]
 
 `make bench` runs one server after another; on this shared machine the same
@@ -27,6 +27,16 @@ o = 50 connections x 512 B at 8,000/s, c = 500 connections x 128 B at
 for twice a server's cost on SERVER_CPU and twice a client's on LOAD_CPU:
 c at 25,000/s asked about 0.9 of each, and a repetition fell short now and
 then, a client or a server, whichever the scheduler served last.
+
+Churn (open loop, -m churn -T 1, 64 B, one echo per connection): ch8 = up
+to 8 connections at a time, ch64 = up to 64, both at 2,000 connections/s.
+A connection costs a server about 30-50 µs of CPU in a closed loop
+(accept, one echo, the close) and echobench about 45 µs, so at 2,000/s two
+servers take 0.12-0.2 of SERVER_CPU and two clients about 0.18 of
+LOAD_CPU. At this rate fewer connections share a wakeup, and served side
+by side echod and frevib's epoll server took 50-90 µs each (2026-12-06,
+beside other work): still under 0.4 of a CPU, room for the noise. The
+cells are CPU per connection, echod / peer.
 
 Environment: ECHOD, ECHOBENCH (default build/); PEERS='name=cmd {PORT};...'
 as for bench/run.sh (bench/peers.sh prints it); UVLOOP_PYTHON, a Python
@@ -55,6 +65,8 @@ WORKLOADS = {  # title, echobench arguments, offered rate (echoes/s)
     "a": ("a: 1 conn 64 B", ["-c", "1", "-s", "64"], 8000),
     "o": ("o: 50 conn 512 B", ["-c", "50", "-s", "512"], 8000),
     "c": ("c: 500 conn 128 B", ["-c", "500", "-s", "128"], 15000),
+    "ch8": ("ch8: churn, 8 slots, 64 B", ["-m", "churn", "-c", "8", "-s", "64"], 2000),
+    "ch64": ("ch64: churn, 64 slots, 64 B", ["-m", "churn", "-c", "64", "-s", "64"], 2000),
 }
 
 
@@ -62,8 +74,9 @@ def workload(w, rate):
     """(column title, echobench arguments) of workload w at rate (0: its own)."""
     title, args, own = WORKLOADS[w]
     rate = rate or own
-    text = "%gk/s" % (rate / 1000) if rate >= 1000 else "%d/s" % rate
-    return "%s at %s" % (title, text), args + ["-r", str(rate)]
+    text = "%gk" % (rate / 1000) if rate >= 1000 else "%d" % rate
+    unit = " conn/s" if "churn" in args else "/s"
+    return "%s at %s%s" % (title, text, unit), args + ["-r", str(rate)]
 
 
 def free_port():
@@ -133,7 +146,8 @@ def load(args, port, pid, duration, warmup):
 
 
 def result(run, timeout):
-    """Server CPU-µs per echo of a finished load, or why the run failed."""
+    """Server CPU-µs per echo (per connection in churn) of a finished load,
+    or why the run failed."""
     try:
         out, _ = run.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -191,7 +205,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--backends", default="epoll,io_uring")
     ap.add_argument("--rate", type=int, default=0,
-                    help="offered echoes/s for every workload (default: its own)")
+                    help="offered echoes/s (connections/s in churn) for every workload "
+                    "(default: its own)")
     a = ap.parse_args()
     works = a.workloads.split(",")
     for w in works:
@@ -218,9 +233,11 @@ def main():
                 (pairs.append(got) if got else fails.append(why))
                 print("  %s %s rep %d: %s" % (row, w, rep + 1,
                       "%.1f / %.1f µs" % got if got else why), file=sys.stderr)
-    print("Server CPU-µs per echo, echod / peer, both serving the same open-loop load at "
+    churn = any("churn" in WORKLOADS[w][1] for w in works)
+    churn = " (per connection in churn columns)" if churn else ""
+    print("Server CPU-µs per echo%s, echod / peer, both serving the same open-loop load at "
           "the same time: median of the per-repetition ratios (range), %d repetitions of "
-          "%g s:\n" % (a.reps, a.duration))
+          "%g s:\n" % (churn, a.reps, a.duration))
     table(["echod / peer"] + [workload(w, a.rate)[0] for w in works],
           [[row] + [cell(*cells[(row, w)], a.reps) for w in works] for row, _, _ in rows])
     return 0

@@ -10,11 +10,14 @@ offered rate no server can meet, so that every o cell must show its
 shortfall. Checks the shape of the absolute table and of both ratio tables
 (echod / peer, median and range per column); no figure is judged, since
 speed is for `make bench`, not for a test. Needs neither the published peers
-nor uvloop.
+nor uvloop. Then a churn column (a connection per echo) with socat, which
+forks per connection, and a peer that exits after a few connections: its
+cell must say FAIL and why, and the run must end.
 """
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +34,24 @@ ROWS = ["echod-epoll", "echod-io_uring", "uvloop", "ref"]
 RATIO = re.compile(r"^\d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\)( \(\d of \d\))?( SHORT)?$")
 ABS = re.compile(r"^(SHORT in \d of \d: )?[\d.]+k?/s, p99 [\d.]+ (µs|ms), "
                  r"[\d.]+ µs( \(CPU of \d of \d runs\))?$")
+CHURN_ABS = re.compile(r"^[\d.]+k? conn/s, p99 [\d.]+ (µs|ms), "
+                       r"[\d.]+ µs/conn( \(CPU of \d of \d runs\))?$")
+# A server that serves a few connections, then exits: one that dies under
+# churn. Written at run time (PEERS starts a command line, not a program).
+DIES = """import socket, sys
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1])))
+ls.listen(64)
+for _ in range(20):
+    c, _ = ls.accept()
+    while True:
+        data = c.recv(65536)
+        if not data:
+            break
+        c.sendall(data)
+    c.close()
+"""
 
 
 def eq(got, want, name, *details):
@@ -40,7 +61,7 @@ def eq(got, want, name, *details):
 def run_bench(env_extra, timeout=60):
     env = dict(os.environ, ECHOD=t.ECHOD, ECHOBENCH=t.ECHOBENCH, PYTHON=sys.executable,
                REPS="2", DURATION="0.2", WARMUP="0.05", COST_WORKLOADS="", QUICK="",
-               SAME_TIME="")
+               SAME_TIME="", INSTRUCTIONS="0")
     env.update(env_extra)
     p = subprocess.run([RUN], env=env, capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
@@ -116,6 +137,48 @@ def test_matrix():
     check_ratio_table(find(tabs, "echod / peer", "throughput"), "throughput", mine)
 
 
+def test_churn():
+    """Column ch8: its title, cells in connections/s and CPU-µs per
+    connection, socat's forks measured, a dying peer a FAIL with its reason."""
+    out = tempfile.mkdtemp(prefix="bench-t.")
+    dies = os.path.join(out, "dies.py")
+    with open(dies, "w") as f:
+        f.write(DIES)
+    st, text, err = run_bench({
+        "SERVERS": "echod-epoll socat", "REPS": "1", "WORKLOADS": "ch8", "CELL_TIMEOUT": "20",
+        "PEERS": "dies=%s %s {PORT}" % (sys.executable, dies), "OUT": out})
+    shutil.rmtree(out, ignore_errors=True)
+    eq(st, 0, "churn: run.sh exits 0", err[-2000:])
+    tabs = tables(text)
+    main = find(tabs, "server", "Servers on CPU")
+    t.ok(main is not None, "churn: the table of absolutes is printed", text[-3000:])
+    if main is None:
+        return
+    eq(main[0], ["server", "ch8: churn, 8 slots, 64 B"], "churn: the column's title")
+    by = {r[0]: r[1] for r in main[1:]}
+    eq(sorted(by), ["dies", "echod-epoll", "socat"], "churn: every row, the dying one too")
+    cell = by.get("echod-epoll", "")
+    t.ok(CHURN_ABS.match(cell), "churn: echod-epoll in conn/s, p99, CPU-µs per connection", cell)
+    cell = by.get("socat", "")
+    have_socat = shutil.which("socat") is not None
+    t.ok(CHURN_ABS.match(cell) if have_socat else cell == "n/a",
+         "churn: socat, a fork per connection, is measured (n/a without socat)", cell)
+    cell = by.get("dies", "")
+    t.ok(cell.startswith("FAIL 1 of 1: ") and "server exited (1 of 1)" in cell,
+         "churn: a peer that exits under the load is FAIL, with the reason", cell)
+    rows = find(tabs, "echod / peer", "per connection in churn columns")
+    t.ok(rows is not None, "churn: the CPU ratio table says per connection", text[-3000:])
+    if rows is None:
+        return
+    ratios = {r[0]: r[1] for r in rows[1:]}
+    eq(ratios.get("echod-epoll / dies"), "FAIL", "churn: no ratio with the dying peer")
+    if have_socat:
+        cell = ratios.get("echod-epoll / socat", "")
+        t.ok(RATIO.match(cell), "churn: echod-epoll / socat is a median with its range", cell)
+    t.ok(find(tabs, "echod / peer", "connections/s for churn") is not None,
+         "churn: the throughput ratio table says connections/s", text[-3000:])
+
+
 def test_cost_pairs():
     """echobench against the bare client, a pair served at once: the table
     has its row, with a median and range for CPU and rate."""
@@ -147,15 +210,16 @@ def test_bad_input():
 
 
 def test_same_time():
-    """bench/same_time.py: one short repetition of column a against the
-    asyncio reference as PEERS, and no uvloop (its Python does not exist)."""
+    """bench/same_time.py: one short repetition of columns a and ch8 (open-loop
+    churn) against the asyncio reference as PEERS, and no uvloop (its Python
+    does not exist)."""
     env = dict(os.environ, ECHOD=t.ECHOD, ECHOBENCH=t.ECHOBENCH,
                UVLOOP_PYTHON="/nonexistent/python3",
                PEERS="ref=%s %s --port {PORT};once=%s --port {PORT} -t 1 -n 1"
                % (sys.executable, REF, t.ECHOD))
     # 500/s: a rate every server carries even while other tests load the
     # machine (at 8,000/s echod fell short once in make check).
-    p = subprocess.run([sys.executable, SAME_TIME, "--workloads", "a", "--reps", "1",
+    p = subprocess.run([sys.executable, SAME_TIME, "--workloads", "a,ch8", "--reps", "1",
                         "--duration", "0.4", "--warmup", "0.1", "--rate", "500"], env=env,
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     eq(p.returncode, 0, "same_time.py exits 0", p.stderr[-2000:])
@@ -163,16 +227,19 @@ def test_same_time():
     t.ok(rows is not None, "same_time.py prints its ratio table", p.stdout[-2000:])
     if rows is None:
         return
-    eq(rows[0], ["echod / peer", "a: 1 conn 64 B at 500/s"], "same_time.py: one column per workload")
+    eq(rows[0], ["echod / peer", "a: 1 conn 64 B at 500/s", "ch8: churn, 8 slots, 64 B at 500 conn/s"],
+       "same_time.py: one column per workload, churn's in connections/s")
     names = [r[0] for r in rows[1:]]
     mine = ["echod-epoll", "echod-io_uring"] if len(names) > 2 else ["echod-epoll"]
     eq(names, ["%s / %s" % (m, p) for m in mine for p in ("ref", "once")],
        "same_time.py: a row per echod backend and peer, none for the missing uvloop")
-    by = {r[0]: r[1] for r in rows[1:]}
-    cell = by.get("echod-epoll / ref", "")
-    t.ok(RATIO.match(cell), "same_time.py: epoll / ref is a median with its range", cell)
-    # echod -n 1 closes each connection after one echo: the load sees it.
-    cell = by.get("echod-epoll / once", "")
+    by = {r[0]: r[1:] for r in rows[1:]}
+    cells = by.get("echod-epoll / ref", ["", ""])
+    t.ok(RATIO.match(cells[0]), "same_time.py: epoll / ref is a median with its range", cells[0])
+    t.ok(RATIO.match(cells[1]), "same_time.py: and so is its churn cell", cells[1])
+    # echod -n 1 closes each connection after one echo: the load sees it
+    # (not in churn, where a connection carries one echo anyway).
+    cell = by.get("echod-epoll / once", [""])[0]
     t.ok(cell.startswith("FAIL 1 of 1: peer "),
          "same_time.py: a peer that drops the load's connections makes its cell FAIL", cell)
     p = subprocess.run([sys.executable, SAME_TIME, "--workloads", "zz"], env=env,
@@ -200,12 +267,29 @@ def test_same_time_in_run():
     t.ok(not any("uvloop" in r for r in by), "run.sh: no uvloop row without uvloop", by)
 
 
+def test_instructions_in_run():
+    """make bench ends with bench/instructions.py's table unless
+    INSTRUCTIONS=0; without valgrind it says so (tests/instructions.t runs
+    the script itself)."""
+    st, text, err = run_bench({"WORKLOADS": "", "INSTRUCTIONS": "1",
+                               "VALGRIND": "/nonexistent/valgrind"}, timeout=20)
+    eq(st, 0, "run.sh with INSTRUCTIONS=1 and no valgrind exits 0", err[-2000:])
+    t.ok("User-space instructions per echo under callgrind" in text and
+         "No valgrind here: not measured." in text,
+         "run.sh: the instructions section says valgrind is missing", text[-2000:])
+    st, text, err = run_bench({"WORKLOADS": "", "VALGRIND": "/nonexistent/valgrind"}, timeout=20)
+    t.ok("User-space instructions" not in text, "INSTRUCTIONS=0: no instructions section",
+         text[-2000:])
+
+
 def main():
     test_matrix()
+    test_churn()
     test_cost_pairs()
     test_bad_input()
     test_same_time()
     test_same_time_in_run()
+    test_instructions_in_run()
     t.done_testing()
 
 
