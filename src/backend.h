@@ -19,6 +19,11 @@ struct worker;
 struct backend_ops {
 	const char *name;
 	/*
+	 * Why auto prefers this one, for --list-backends; NULL when it is
+	 * only the fallback. The order of backend_table is that preference.
+	 */
+	const char *preferred_for;
+	/*
 	 * Returns 0 when this process can use the backend here, or -errno
 	 * with a one-line reason in why ("kernel.io_uring_disabled is 2").
 	 * NULL: always usable. Called through backend_probe.

@@ -51,16 +51,26 @@ static void usage_error(const char *msg)
 	exit(2);
 }
 
+/* Each backend, available or why not; the one auto takes says so, and why. */
 static int list_backends(void)
 {
+	const struct backend_ops *b;
+	bool chosen = false;
 	char why[256];
 
-	for (int i = 0; backend_table[i]; i++) {
-		if (backend_probe(backend_table[i], why, sizeof(why)) == 0)
-			printf("%s available\n", backend_table[i]->name);
-		else
-			printf("%s unavailable: %s\n", backend_table[i]->name,
-			       why);
+	for (int i = 0; (b = backend_table[i]); i++) {
+		if (backend_probe(b, why, sizeof(why)) < 0) {
+			printf("%s unavailable: %s\n", b->name, why);
+			continue;
+		}
+		if (chosen) {
+			printf("%s available\n", b->name);
+			continue;
+		}
+		chosen = true;
+		printf("%s available, auto's choice: %s\n", b->name,
+		       b->preferred_for ? b->preferred_for
+					: "the one backend that can run here");
 	}
 	return 0;
 }
@@ -126,8 +136,9 @@ static void tune_stream(const struct options *o, int fd)
 	int err = net_tune_stream(fd, o->send_timeout * 1000u);
 
 	if (err < 0)
-		log_warn("fd %d: TCP_NODELAY, SO_OOBINLINE or TCP_USER_TIMEOUT: %s", fd,
-			 strerror(-err));
+		log_warn(
+			"fd %d: TCP_NODELAY, SO_OOBINLINE or TCP_USER_TIMEOUT: %s",
+			fd, strerror(-err));
 }
 
 /* What a socket echod listens on serves: its word in the log lines. */

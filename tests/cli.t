@@ -189,5 +189,14 @@ busy.close()
 certs.cleanup()
 
 p = run("--list-backends")
-ok(p.returncode == 0 and re.search(r"^epoll available$", p.stdout, re.M), "--list-backends lists epoll as available")
+ok(p.returncode == 0 and re.search(r"^epoll available", p.stdout, re.M), "--list-backends lists epoll as available")
+chosen = re.findall(r"^(\S+) available, auto's choice: (.+)$", p.stdout, re.M)
+listed = re.findall(r"^(\S+) available", p.stdout, re.M)
+ok(len(chosen) == 1 and listed and chosen[0][0] == listed[0],
+   "--list-backends: the first available backend, and only it, says it is auto's choice and why", p.stdout)
+if chosen:
+    srv = Echod("-b", "127.0.0.1", "-t", "1")
+    ok(srv.wait_log(r"^echod: backend %s$" % re.escape(chosen[0][0])),
+       "--backend auto (the default) starts the backend --list-backends says it chooses", srv.log())
+    srv.stop()
 done_testing()
