@@ -201,7 +201,15 @@ run_cell() {
 		2>>"$OUT/$server.$w.$rep.log" || st=$?
 	echo "$st" >"$OUT/$server.$w.$rep.status"
 	# A server that died under the load (some do under churn) is part of
-	# the cell's reason; bash has reaped it by now, so kill -0 fails.
+	# the cell's reason; bash reaps it, and kill -0 fails then. Its
+	# sockets close before its process has ended (which is what ended
+	# the run), so a failed run gives it up to a second to be gone.
+	if [ "$st" != 0 ]; then
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.02
+		done
+	fi
 	kill -0 "$pid" 2>/dev/null || echo exited >"$OUT/$server.$w.$rep.server"
 	kill -TERM -- "-$pid" 2>/dev/null || true
 	for _ in $(seq 250); do
