@@ -276,6 +276,18 @@ static uint32_t interest(struct eloop *l, struct conn *c)
 	return want;
 }
 
+/* Registers events for c with op (EPOLL_CTL_ADD or _MOD); 0 or -errno. */
+static int watch(struct eloop *l, struct conn *c, int op, uint32_t events)
+{
+	struct epoll_event ev = {.events = events};
+
+	ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
+	if (epoll_ctl(l->epfd, op, c->fd, &ev) < 0)
+		return -errno;
+	*registered(c) = events;
+	return 0;
+}
+
 /*
  * Brings c's epoll interest in line with its state. A change, or rearm,
  * re-arms the edge: the kernel polls the socket then and queues an
@@ -284,16 +296,12 @@ static uint32_t interest(struct eloop *l, struct conn *c)
  */
 static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 {
-	struct epoll_event ev = {.events = interest(l, c)};
+	uint32_t want = interest(l, c);
 
 	/* The core reads a connection it serves only so far: look again. */
-	if (ev.events == *registered(c) && !rearm && !conn_core_served(c))
+	if (want == *registered(c) && !rearm && !conn_core_served(c))
 		return 0;
-	ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
-	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-		return -errno;
-	*registered(c) = ev.events;
-	return 0;
+	return watch(l, c, EPOLL_CTL_MOD, want);
 }
 
 /*
@@ -364,7 +372,6 @@ static void handle_conn(struct eloop *l, struct conn *c, uint32_t events)
  */
 static void add_conn(struct eloop *l, struct conn *c)
 {
-	struct epoll_event ev;
 	enum close_reason why = CLOSE_NONE;
 	bool more = false;
 
@@ -372,13 +379,8 @@ static void add_conn(struct eloop *l, struct conn *c)
 		why = serve_events(l, c, EPOLLIN, &more);
 	if (why == CLOSE_NONE)
 		why = core_settle(&l->core, c);
-	if (why == CLOSE_NONE) {
-		ev.events = interest(l, c);
-		ev.data.u64 = (uint64_t)c->gen << 32 | c->slot;
-		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
-			why = CLOSE_ERROR;
-		*registered(c) = ev.events;
-	}
+	if (why == CLOSE_NONE && watch(l, c, EPOLL_CTL_ADD, interest(l, c)) < 0)
+		why = CLOSE_ERROR;
 	if (why != CLOSE_NONE)
 		close_conn(l, c, why);
 }

@@ -108,16 +108,23 @@ def check_ratio_table(rows, what, mine):
     eq(by.get("echod-epoll / uvloop"), ["n/a"] * 3, "%s: no uvloop, ratios n/a" % what)
 
 
+def absolutes(st, text, err, what):
+    """run.sh's exit and its table of absolutes, checked: (tables, that
+    table or None)."""
+    eq(st, 0, what + "run.sh exits 0", err[-2000:])
+    tabs = tables(text)
+    main = find(tabs, "server", "Servers on CPU")
+    t.ok(main is not None, what + "the table of absolutes is printed", text[-3000:])
+    return tabs, main
+
+
 def test_matrix():
     out = tempfile.mkdtemp(prefix="bench-t.")
     st, text, err = run_bench({
         "SERVERS": "echod-epoll echod-io_uring uvloop", "UVLOOP_PYTHON": "/nonexistent/python3",
         "PEERS": "ref=%s %s --port {PORT}" % (sys.executable, REF),
         "WORKLOADS": "b e o", "OPEN_RATE": "5000000", "OUT": out})
-    eq(st, 0, "run.sh exits 0", err[-2000:])
-    tabs = tables(text)
-    main = find(tabs, "server", "Servers on CPU")
-    t.ok(main is not None, "the table of absolutes is printed", text[-3000:])
+    tabs, main = absolutes(st, text, err, "")
     if main is None:
         return
     eq(main[0], ["server"] + COLS, "absolutes: one column per workload")
@@ -148,10 +155,7 @@ def test_churn():
         "SERVERS": "echod-epoll socat", "REPS": "1", "WORKLOADS": "ch8", "CELL_TIMEOUT": "20",
         "PEERS": "dies=%s %s {PORT}" % (sys.executable, dies), "OUT": out})
     shutil.rmtree(out, ignore_errors=True)
-    eq(st, 0, "churn: run.sh exits 0", err[-2000:])
-    tabs = tables(text)
-    main = find(tabs, "server", "Servers on CPU")
-    t.ok(main is not None, "churn: the table of absolutes is printed", text[-3000:])
+    tabs, main = absolutes(st, text, err, "churn: ")
     if main is None:
         return
     eq(main[0], ["server", "ch8: churn, 8 slots, 64 B"], "churn: the column's title")
