@@ -64,7 +64,7 @@ const struct options_spec options_table[] = {
 	{"backend", 0, "auto|epoll|io_uring", OPTIONS_WORD, FIELD(backend), 0,
 	 0, "the event loop: auto (default), epoll or io_uring"},
 	{"list-backends", 0, NULL, OPTIONS_FLAG, FIELD(list_backends), 0, 0,
-	 "say which backends this system can run"},
+	 "say which backends can run here, and which auto takes"},
 	{"uring-buffers", 0, "N", OPTIONS_NUMBER, FIELD(uring_buffers), 1,
 	 OPTIONS_MAX_URING_BUFFERS,
 	 "io_uring: 64 KiB receive buffers per worker, given\n"
