@@ -101,6 +101,10 @@ msg = @printf '  %-8s %s\n' $(1) $(2)
 endif
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+# The fuzz build keeps glibc's system calls (src/sys.h): fuzz-conn wraps them.
+ifneq ($(findstring fuzzer,$(SANITIZE)),)
+ALL_CFLAGS += -DECHOD_SYS_LIBC=1
+endif
 ALL_CFLAGS += -DECHOD_VERSION='"$(VERSION)"'
 
 # echod: every src/*.c; its library part (all but main) is shared with unit tests.

@@ -12,6 +12,10 @@
  * same call with the same return convention (-1 and errno), minus that.
  * Only the calls made per echo or per connection go through here; the
  * rest keep glibc's (and _FORTIFY_SOURCE's) wrappers.
+ *
+ * ECHOD_SYS_LIBC (the fuzz build's) keeps glibc's calls: fuzz-conn
+ * stands in for the kernel by wrapping those symbols at link time
+ * (-Wl,--wrap), and a syscall(2) would pass it by.
  */
 #ifndef ECHOD_SYS_H
 #define ECHOD_SYS_H
@@ -21,6 +25,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifdef ECHOD_SYS_LIBC
+#define sys_recv recv
+#define sys_send send
+#define sys_accept4 accept4
+#define sys_close close
+#define sys_epoll_wait epoll_wait
+#else
 static inline ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
 {
 	return syscall(SYS_recvfrom, fd, buf, len, flags, NULL, NULL);
@@ -49,5 +60,6 @@ static inline int sys_epoll_wait(int epfd, struct epoll_event *events, int n,
 	return (int)syscall(SYS_epoll_pwait, epfd, events, n, timeout_ms, NULL,
 			    0);
 }
+#endif /* ECHOD_SYS_LIBC */
 
 #endif
