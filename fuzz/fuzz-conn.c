@@ -21,7 +21,8 @@
  * a round" (op: bits 0-2 the action, 0 and 7 a round; 3-4 which client;
  * 5-7 a scale; then an argument byte where one is needed). The kernel
  * reads it from its back, a byte for each recv, send, splice and accept4
- * of echod's: how it answers (0 in full; short, EAGAIN, EINTR, a reset).
+ * of echod's: how it answers (0 in full; short, EAGAIN, EINTR, a reset;
+ * for a splice also EINVAL, or 0 at an urgent mark once the FIN is in).
  * Short answers and EAGAIN are what a real socket gives when bytes or
  * room arrive just after: each raises the edge that arrival would. Once
  * the two ends meet, every client shuts its sending side and reads all
@@ -74,6 +75,7 @@ enum fault {
 	FAULT_INTR,
 	FAULT_RESET,
 	FAULT_INVAL, /* splice only: this socket cannot splice */
+	FAULT_MARK, /* splice only: it met an urgent mark, after the FIN: 0 */
 };
 
 /* A descriptor's place in the epoll set. */
@@ -195,7 +197,11 @@ static enum fault fault(size_t *n, bool splicing)
 	case 7:
 		if (arg < 4)
 			return FAULT_RESET;
-		return splicing && arg < 8 ? FAULT_INVAL : FAULT_NONE;
+		if (!splicing)
+			return FAULT_NONE;
+		if (arg < 8)
+			return FAULT_INVAL;
+		return arg < 12 ? FAULT_MARK : FAULT_NONE;
 	default:
 		return FAULT_NONE;
 	}
@@ -298,6 +304,11 @@ static ssize_t recv_allow(struct client *c, size_t n, bool splicing)
 		return fail(ECONNRESET);
 	case FAULT_INVAL:
 		return fail(EINVAL);
+	case FAULT_MARK:
+		/* splice reads nothing at the mark; the rest waits, unread. */
+		if (c->fin)
+			return 0;
+		break;
 	default:
 		break;
 	}
@@ -359,6 +370,16 @@ ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 	if (c == NULL)
 		return __real_recv(fd, buf, n, flags);
 	sim.calls[0]++;
+	if (flags & MSG_PEEK) {
+		/* A peek says what waits: no fault drawn, nothing read. */
+		uint64_t avail = c->sent - c->rd;
+
+		if (c->reset)
+			return fail(ECONNRESET);
+		got = (ssize_t)(avail < n ? avail : n);
+		memcpy(buf, stream(c) + c->rd, (size_t)got);
+		return got;
+	}
 	got = recv_allow(c, n, false);
 	if (got > 0) {
 		memcpy(buf, stream(c) + c->rd, (size_t)got);

@@ -2,6 +2,7 @@
 /*
  * splice.c - a streaming peer's echo through a pipe (see splice.h).
  */
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -87,6 +88,20 @@ static bool transient(int err)
 	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
 }
 
+/*
+ * Whether c's splice that read nothing met the end of its stream. It
+ * may instead have met an urgent mark: splice never reads past one
+ * (tcp_read_sock stops there), and says 0 there once the peer's FIN is
+ * in, with the urgent byte and all behind it still waiting. A peek
+ * tells them apart; it runs once a streaming connection, at its end.
+ */
+static bool at_end(struct conn *c)
+{
+	char byte;
+
+	return recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
 ssize_t splicer_echo(struct splicer *s, struct core *k, struct conn *c,
 		     size_t len)
 {
@@ -101,7 +116,7 @@ ssize_t splicer_echo(struct splicer *s, struct core *k, struct conn *c,
 	if (n < 0)
 		return errno == ENOSYS ? -EINVAL : -errno;
 	if (n == 0)
-		return 0;
+		return at_end(c) ? 0 : -EINVAL;
 	conn_consume(k->o, c, NULL, (size_t)n);
 	for (left = (size_t)n; left > 0; left -= (size_t)sent) {
 		sent = splice(s->pipe[0], NULL, c->fd, NULL, left,

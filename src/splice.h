@@ -96,8 +96,9 @@ bool splicer_wants(const struct splicer *s, const struct stream *st,
  * --memory says, like bytes recv'd). A splice may stop short of what
  * waits (the pipe's slots are per page): only -EAGAIN proves the socket
  * empty. Returns the bytes read, 0 at end of input, -EAGAIN, -EINVAL
- * when c's socket cannot splice (read it with recv), or another -errno
- * that ends c. A pipe that failed is closed, and splicer_ok turns false.
+ * when c's socket cannot splice or cannot now (an urgent mark: read it
+ * with recv, which takes urgent bytes in line), or another -errno that
+ * ends c. A pipe that failed is closed, and splicer_ok turns false.
  */
 ssize_t splicer_echo(struct splicer *s, struct core *k, struct conn *c,
 		     size_t len);

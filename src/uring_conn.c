@@ -424,7 +424,7 @@ static int arm_poll(struct uloop *l, struct conn *c)
 
 	if (sqe == NULL)
 		return -EBUSY;
-	io_uring_prep_poll_add(sqe, c->fd, POLLIN | POLLRDHUP);
+	io_uring_prep_poll_add(sqe, c->fd, POLLIN | POLLRDHUP | POLLPRI);
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_SPOLL, c->gen, c->slot));
 	uc(c)->state |= IO_POLL;
 	uc(c)->inflight++;
@@ -692,7 +692,11 @@ static void handle_poll(struct uloop *l, struct conn *c, int res)
 	uc(c)->state &= (uint8_t)~IO_RECV_CANCEL;
 	if (!request_ended(l, c, IO_POLL, res))
 		return;
-	if (res > 0 && set_nonblocking(c, true) < 0)
+	/*
+	 * Urgent data: splice would stop at its mark, so the ring's
+	 * receive, which takes it in line, reads on from here.
+	 */
+	if (res > 0 && ((res & POLLPRI) || set_nonblocking(c, true) < 0))
 		uc(c)->stream.on = 0;
 	for (int i = 0; res > 0 && i < SPLICES_PER_POLL; i++) {
 		if (!splices(l, c) || outq_bytes(&c->out))

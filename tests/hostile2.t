@@ -4,7 +4,10 @@
 kernel queue a client cannot pin, a flag that is honoured, a client's
 stream no log line can reach.
 
-- Urgent data (MSG_OOB) is echoed in order like any other byte.
+- Urgent data (MSG_OOB) is echoed in order like any other byte, also
+  when it and the client's FIN reach a streaming connection together
+  (splice(2) stops at the urgent mark and says 0 there once the FIN is
+  in: not the end of the stream).
 - A client that sends less than the kernel's queues hold and never reads
   is closed by --send-timeout, though echod itself holds nothing for it.
 - -6 on a host without IPv6 is one error and exit 1, never IPv4 instead.
@@ -39,6 +42,32 @@ def test_urgent(backend):
         back, eof = recv_until_eof(s, 20)
     eq((len(back), eof), (len(sent), True), "%s: 300 KB with 300 urgent bytes among them: every byte back" % backend)
     ok(bytes(back) == bytes(sent), "%s: ... in the order they were sent" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+def test_urgent_with_fin(backend):
+    """A connection that streams (its bytes go through the pipe) gets
+    bytes, an urgent byte, more bytes and the FIN while echod cannot run
+    (SIGSTOP): when it runs again, all of them are there at once."""
+    srv = Echod("-t", "1", backend=backend)
+    with connect(srv.addr()) as s:
+        bulk = pattern(1 << 20)
+        back = echo_all(s, bulk)
+        eq(len(back), len(bulk), "%s: a streaming connection: 1 MiB echoed" % backend)
+        tail = pattern(1000, seed=1) + b"U" + pattern(1000, seed=2)
+        srv.proc.send_signal(signal.SIGSTOP)
+        try:
+            s.sendall(tail[:1000])
+            s.send(tail[1000:1001], socket.MSG_OOB)
+            s.sendall(tail[1001:])
+            s.shutdown(socket.SHUT_WR)
+            time.sleep(0.2)
+        finally:
+            srv.proc.send_signal(signal.SIGCONT)
+        back, eof = recv_until_eof(s, 10)
+    eq((len(back), eof), (len(tail), True),
+       "%s: bytes, an urgent byte, bytes and the FIN at once: every byte back, then the end" % backend)
+    ok(bytes(back) == tail, "%s: ... in the order they were sent" % backend)
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
 
@@ -179,6 +208,7 @@ def test_small_memory_gives_back(backend):
 
 
 for_each_backend(test_urgent)
+for_each_backend(test_urgent_with_fin)
 for_each_backend(test_tight_descriptors)
 for_each_backend(test_kernel_held)
 for_each_backend(test_inetd_streams)
