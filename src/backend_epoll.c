@@ -162,8 +162,15 @@ static int splice_once(struct eloop *l, struct conn *c)
 				 splice_size(l->core.o->max_pending));
 
 	if (n == -EINVAL) {
-		/* A socket that cannot splice (inetd's may be any): recv. */
+		/*
+		 * A socket that cannot splice (inetd's may be any), or not
+		 * now (an urgent mark): recv. At the mark that too may find
+		 * nothing for a moment (splicer_echo says when), and no edge
+		 * would follow: the registration is forgotten, so that
+		 * update_interest re-arms it (EPOLL_CTL_MOD polls the socket).
+		 */
 		stream(c)->on = 0;
+		*registered(c) = 0;
 		return READ_FULL;
 	}
 	if (n < 0)

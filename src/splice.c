@@ -94,12 +94,15 @@ static bool transient(int err)
  * (tcp_read_sock stops there), and says 0 there once the peer's FIN is
  * in, with the urgent byte and all behind it still waiting. A peek
  * tells them apart; it runs once a streaming connection, at its end.
+ * Only its 0 is the end: at the mark it may also say EAGAIN, bytes
+ * waiting all the same (tcp_recvmsg reads nothing there while a signal
+ * is pending, as when a job-control stop is under way).
  */
 static bool at_end(struct conn *c)
 {
 	char byte;
 
-	return recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+	return recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 ssize_t splicer_echo(struct splicer *s, struct core *k, struct conn *c,

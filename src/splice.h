@@ -97,8 +97,9 @@ bool splicer_wants(const struct splicer *s, const struct stream *st,
  * waits (the pipe's slots are per page): only -EAGAIN proves the socket
  * empty. Returns the bytes read, 0 at end of input, -EAGAIN, -EINVAL
  * when c's socket cannot splice or cannot now (an urgent mark: read it
- * with recv, which takes urgent bytes in line), or another -errno that
- * ends c. A pipe that failed is closed, and splicer_ok turns false.
+ * with recv, which takes urgent bytes in line, though at the mark even
+ * recv may find nothing while a signal is pending), or another -errno
+ * that ends c. A pipe that failed is closed, and splicer_ok turns false.
  */
 ssize_t splicer_echo(struct splicer *s, struct core *k, struct conn *c,
 		     size_t len);

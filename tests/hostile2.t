@@ -45,6 +45,17 @@ def test_urgent(backend):
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
 
+def all_stopped(pid):
+    states = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except FileNotFoundError:
+            pass
+    return bool(states) and all(st in ("T", "t") for st in states)
+
+
 def test_urgent_with_fin(backend):
     """A connection that streams (its bytes go through the pipe) gets
     bytes, an urgent byte, more bytes and the FIN while echod cannot run
@@ -56,6 +67,10 @@ def test_urgent_with_fin(backend):
         eq(len(back), len(bulk), "%s: a streaming connection: 1 MiB echoed" % backend)
         tail = pattern(1000, seed=1) + b"U" + pattern(1000, seed=2)
         srv.proc.send_signal(signal.SIGSTOP)
+        # Every thread stopped first: one still running with the stop
+        # pending reads nothing at the urgent mark (tcp_recvmsg).
+        ok(wait_until(lambda: all_stopped(srv.proc.pid), 5),
+           "%s: echod's threads all stop on SIGSTOP" % backend)
         try:
             s.sendall(tail[:1000])
             s.send(tail[1000:1001], socket.MSG_OOB)
