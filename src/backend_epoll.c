@@ -268,16 +268,26 @@ static int read_ready(struct eloop *l, struct conn *c, bool to_end, bool urgent)
  */
 static uint32_t interest(struct eloop *l, struct conn *c)
 {
+	const uint32_t reading = EPOLLET | EPOLLIN | EPOLLRDHUP | EPOLLPRI;
 	uint32_t want = EPOLLET;
 	bool served = conn_core_served(c);
-	unsigned int core_wants = served ? core_serve_wants(&l->core, c) : 0;
+	unsigned int core_wants;
 
+	/*
+	 * After an echo that all went out (nothing pooled, so nothing
+	 * waits and memory is no matter): read on. What follows answers
+	 * the same, in more steps.
+	 */
+	if (!served && c->out.buf == NULL &&
+	    !(c->flags & (CONN_PEER_EOF | CONN_MEMWAIT)))
+		return reading;
+	core_wants = served ? core_serve_wants(&l->core, c) : 0;
 	if (served ? core_wants & CORE_WANT_READ
 		   : !(c->flags & CONN_PEER_EOF) &&
 			     core_may_read(&l->core, c,
 					   outq_room(&c->out,
 						     l->core.o->max_pending)))
-		want |= EPOLLIN | EPOLLRDHUP | EPOLLPRI;
+		want |= reading;
 	if (served ? core_wants & CORE_WANT_WRITE : outq_bytes(&c->out) > 0)
 		want |= EPOLLOUT;
 	return want;

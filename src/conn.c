@@ -24,27 +24,34 @@ static size_t nth_line_end(const char *data, size_t n, uint64_t k,
 	return 0;
 }
 
+/* conn_consume's count with line framing: up to the -n'th line's end. */
+static size_t consume_lines(const struct options *o, struct conn *c,
+			    const char *data, size_t n)
+{
+	uint64_t left = o->messages ? o->messages - c->messages : UINT64_MAX;
+	uint64_t seen;
+	size_t echo = nth_line_end(data, n, left, &seen);
+
+	if (echo == 0)
+		echo = n;
+	else
+		seen = left;
+	c->messages += seen;
+	return echo;
+}
+
 size_t conn_consume(const struct options *o, struct conn *c, const char *data,
 		    size_t n)
 {
-	uint64_t left, seen;
-	size_t echo;
+	size_t echo = n;
 
 	c->bytes_in += n;
 	if (c->flags & CONN_LIMIT)
 		return 0;
-	left = o->messages ? o->messages - c->messages : UINT64_MAX;
-	if (o->framing == FRAMING_RAW) {
+	if (o->framing == FRAMING_RAW)
 		c->messages++;
-		echo = n;
-	} else {
-		echo = nth_line_end(data, n, left, &seen);
-		if (echo == 0)
-			echo = n;
-		else
-			seen = left;
-		c->messages += seen;
-	}
+	else
+		echo = consume_lines(o, c, data, n);
 	if (o->messages && c->messages >= o->messages)
 		c->flags |= CONN_LIMIT;
 	return echo;

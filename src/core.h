@@ -85,6 +85,7 @@ struct core {
 	uint64_t sweep_at; /* the next --send-timeout/--max-lifetime check */
 	struct conn *sweep_next; /* where the check goes on; NULL: done */
 	bool sweep_due; /* the check runs in this wakeup */
+	uint64_t quiet_until; /* nothing timed is due before: core_due */
 	/* Connections with echoes waiting (CONN_QUEUED), linked by slot. */
 	uint32_t queued_head; /* UINT32_MAX: none */
 	uint64_t trim_at; /* when to give memory back; 0 = not planned */
@@ -221,8 +222,12 @@ size_t core_read_room(struct core *k, struct conn *c, size_t room);
  */
 bool core_may_read(struct core *k, struct conn *c, size_t room);
 
-/* Milliseconds until the next deadline or pause end; -1 if none. */
-int core_timeout_ms(const struct core *k);
+/*
+ * Milliseconds until the next deadline or pause end; -1 if none. Called
+ * before each sleep: what it finds is also when core_due next has
+ * anything timed to do.
+ */
+int core_timeout_ms(struct core *k);
 
 /*
  * Ends c for the core, once: counts it, logs it (-v), takes it off its

@@ -41,6 +41,12 @@ void admission_refused(struct core *k, const union net_addr *peer, int lfd,
 /* c waits for memory no more; its place in the queue, if any, is skipped. */
 void core_mem_unwait(struct core *k, struct conn *c);
 
+/*
+ * Puts c on the linger list, its time from now, and has core_due look
+ * in this wakeup (with --linger 0 it is due at once).
+ */
+void core_linger(struct core *k, struct conn *c);
+
 /* The next connection that waited for memory and now has some. */
 struct conn *core_mem_resumed(struct core *k);
 

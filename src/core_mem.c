@@ -76,14 +76,16 @@ void core_mem_unwait(struct core *k, struct conn *c)
 static size_t fair_share(const struct core *k)
 {
 	const struct budget *b = k->budget;
-	unsigned int conns = atomic_load_explicit(&k->w->shared->conns,
-						  memory_order_relaxed);
-	size_t used = budget_used(b), left;
+	unsigned int conns;
+	size_t used, left;
 
 	if (b->limit == 0)
 		return SIZE_MAX;
 	if (budget_tight(b))
 		return BUDGET_SMALL_READ;
+	conns = atomic_load_explicit(&k->w->shared->conns,
+				     memory_order_relaxed);
+	used = budget_used(b);
 	left = (b->limit - used) / (conns ? conns : 1);
 	return left > BUDGET_SMALL_READ ? left : BUDGET_SMALL_READ;
 }

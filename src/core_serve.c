@@ -221,7 +221,7 @@ static void fault_shut(struct core *k, struct conn *c)
 	shutdown(c->fd, SHUT_WR);
 	c->flags |= CONN_SHUT_WR;
 	outq_release(&k->pool, &c->out);
-	deadline_linger(&k->due, c, k->now_ms);
+	core_linger(k, c);
 }
 
 /* Sends what of c's queue may go at now_ns; ends c when a fault says so. */

@@ -148,24 +148,6 @@ static void slide(struct outq *q)
 	q->off = 0;
 }
 
-size_t outq_bytes(const struct outq *q)
-{
-	size_t n = q->len;
-
-	for (unsigned int i = 0; i < q->nlent; i++)
-		n += q->lent_len[i];
-	return n - (q->nlent ? q->lent_off : 0);
-}
-
-size_t outq_room(const struct outq *q, size_t limit)
-{
-	size_t used = outq_bytes(q);
-
-	if (q->flight == OUTQ_SENDING_BUF)
-		used += q->off;
-	return used < limit ? limit - used : 0;
-}
-
 int outq_append(struct outq_pool *p, struct outq *q, const char *data, size_t n)
 {
 	if (pool_get(p, q) < 0)

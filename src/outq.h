@@ -100,15 +100,34 @@ static inline size_t outq_charged(const struct outq_pool *p,
 	return (size_t)q->charged * p->unit;
 }
 
-/* The bytes queued, lent and pooled. */
-size_t outq_bytes(const struct outq *q);
+/*
+ * The bytes queued, lent and pooled. Inline, with outq_room: both are
+ * asked after every echo, on both backends.
+ */
+static inline size_t outq_bytes(const struct outq *q)
+{
+	size_t n = q->len;
+
+	if (q->nlent == 0)
+		return n;
+	for (unsigned int i = 0; i < q->nlent; i++)
+		n += q->lent_len[i];
+	return n - q->lent_off;
+}
 
 /*
  * Bytes q can still take before it holds limit: what waits, plus, while
  * a send reads the pooled buffer, the space before its bytes (appending
  * must not move them, so that space cannot be reused until it ends).
  */
-size_t outq_room(const struct outq *q, size_t limit);
+static inline size_t outq_room(const struct outq *q, size_t limit)
+{
+	size_t used = outq_bytes(q);
+
+	if (q->flight == OUTQ_SENDING_BUF)
+		used += q->off;
+	return used < limit ? limit - used : 0;
+}
 
 /*
  * Appends a copy of data[0, n); the caller checked outq_room against
