@@ -448,12 +448,6 @@ static void count_moved(struct core *k, struct conn *c)
 	c->counted_messages = messages;
 }
 
-void core_linger(struct core *k, struct conn *c)
-{
-	deadline_linger(&k->due, c, k->now_ms);
-	k->quiet_until = 0;
-}
-
 enum close_reason core_settle(struct core *k, struct conn *c)
 {
 	bool queued = outq_bytes(&c->out) > 0;

@@ -43,7 +43,8 @@ void core_mem_unwait(struct core *k, struct conn *c);
 
 /*
  * Puts c on the linger list, its time from now, and has core_due look
- * in this wakeup (with --linger 0 it is due at once).
+ * in this wakeup (with --linger 0 it is due at once). In core_serve.c,
+ * which lingers too: core.c calls into it, never the other way.
  */
 void core_linger(struct core *k, struct conn *c);
 

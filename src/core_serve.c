@@ -211,6 +211,12 @@ static int fault_read(struct core *k, struct conn *c, uint64_t now_ns)
 	return 1;
 }
 
+void core_linger(struct core *k, struct conn *c)
+{
+	deadline_linger(&k->due, c, k->now_ms);
+	k->quiet_until = 0;
+}
+
 /*
  * limit-data's FIN: ours now; what waits is dropped, what comes is
  * discarded, and the peer's close is awaited on the linger list, as after
