@@ -222,9 +222,11 @@ def test_same_time():
                PEERS="ref=%s %s --port {PORT};once=%s --port {PORT} -t 1 -n 1"
                % (sys.executable, REF, t.ECHOD))
     # 500/s: a rate every server carries even while other tests load the
-    # machine (at 8,000/s echod fell short once in make check).
+    # machine (at 8,000/s echod fell short once in make check); 1 s, so
+    # that falling 5 % short takes a 50 ms stall, not 20 ms (0.4 s fell
+    # short once in a loop of make check).
     p = subprocess.run([sys.executable, SAME_TIME, "--workloads", "a,ch8", "--reps", "1",
-                        "--duration", "0.4", "--warmup", "0.1", "--rate", "500"], env=env,
+                        "--duration", "1", "--warmup", "0.1", "--rate", "500"], env=env,
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     eq(p.returncode, 0, "same_time.py exits 0", p.stderr[-2000:])
     rows = find(tables(p.stdout), "echod / peer", "same time")
@@ -256,7 +258,7 @@ def test_same_time_in_run():
     """make bench ends with the same-moment table: run.sh hands SAME_TIME,
     SAME_REPS, SAME_RATE and PEERS to same_time.py."""
     st, text, err = run_bench({"WORKLOADS": "", "SAME_TIME": "a", "SAME_REPS": "1",
-                               "SAME_RATE": "500", "SAME_DURATION": "0.4", "WARMUP": "0.1",
+                               "SAME_RATE": "500", "SAME_DURATION": "1", "WARMUP": "0.1",
                                "UVLOOP_PYTHON": "/nonexistent/python3",
                                "PEERS": "ref=%s %s --port {PORT}" % (sys.executable, REF)})
     eq(st, 0, "run.sh with SAME_TIME=a exits 0", err[-2000:])
