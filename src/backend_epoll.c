@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "compiler.h"
 #include "conn.h"
 #include "core.h"
 #include "log.h"
@@ -133,7 +134,8 @@ static int flush(struct eloop *l, struct conn *c)
  * Echoes data[0, n) at once, queueing whatever the socket does not take.
  * Returns 0 or -errno.
  */
-static int echo_now(struct eloop *l, struct conn *c, const char *data, size_t n)
+static ALWAYS_INLINE int echo_now(struct eloop *l, struct conn *c,
+				  const char *data, size_t n)
 {
 	ssize_t sent;
 
@@ -194,7 +196,7 @@ static bool splice_ready(const struct eloop *l, struct conn *c)
  * kept; through the pipe when c streams. Returns an enum read_result or
  * -errno.
  */
-static int read_once(struct eloop *l, struct conn *c, bool urgent)
+static ALWAYS_INLINE int read_once(struct eloop *l, struct conn *c, bool urgent)
 {
 	const struct options *o = l->core.o;
 	bool queued = outq_bytes(&c->out) > 0;
@@ -246,7 +248,8 @@ static int read_once(struct eloop *l, struct conn *c, bool urgent)
  * Only while there is room. Returns an enum read_result (READ_FULL:
  * stopped at READS_PER_EVENT with more perhaps waiting) or -errno.
  */
-static int read_ready(struct eloop *l, struct conn *c, bool to_end, bool urgent)
+static ALWAYS_INLINE int read_ready(struct eloop *l, struct conn *c,
+				    bool to_end, bool urgent)
 {
 	uint64_t before = c->bytes_in;
 	int r = READ_FULL;
@@ -261,6 +264,19 @@ static int read_ready(struct eloop *l, struct conn *c, bool to_end, bool urgent)
 	return r;
 }
 
+#define READING (EPOLLET | EPOLLIN | EPOLLRDHUP | EPOLLPRI)
+
+/*
+ * Whether c reads on after an echo that all went out: nothing pooled,
+ * so nothing waits and memory is no matter. interest() answers the same
+ * for it, in more steps.
+ */
+static bool reads_on(const struct conn *c)
+{
+	return !conn_core_served(c) && c->out.buf == NULL &&
+	       !(c->flags & (CONN_PEER_EOF | CONN_MEMWAIT));
+}
+
 /*
  * What c's epoll interest must be: read while there is room under
  * --max-pending and --memory and the peer may still send; wait for
@@ -268,26 +284,19 @@ static int read_ready(struct eloop *l, struct conn *c, bool to_end, bool urgent)
  */
 static uint32_t interest(struct eloop *l, struct conn *c)
 {
-	const uint32_t reading = EPOLLET | EPOLLIN | EPOLLRDHUP | EPOLLPRI;
 	uint32_t want = EPOLLET;
 	bool served = conn_core_served(c);
 	unsigned int core_wants;
 
-	/*
-	 * After an echo that all went out (nothing pooled, so nothing
-	 * waits and memory is no matter): read on. What follows answers
-	 * the same, in more steps.
-	 */
-	if (!served && c->out.buf == NULL &&
-	    !(c->flags & (CONN_PEER_EOF | CONN_MEMWAIT)))
-		return reading;
+	if (reads_on(c))
+		return READING;
 	core_wants = served ? core_serve_wants(&l->core, c) : 0;
 	if (served ? core_wants & CORE_WANT_READ
 		   : !(c->flags & CONN_PEER_EOF) &&
 			     core_may_read(&l->core, c,
 					   outq_room(&c->out,
 						     l->core.o->max_pending)))
-		want |= reading;
+		want |= READING;
 	if (served ? core_wants & CORE_WANT_WRITE : outq_bytes(&c->out) > 0)
 		want |= EPOLLOUT;
 	return want;
@@ -311,7 +320,7 @@ static int watch(struct eloop *l, struct conn *c, int op, uint32_t events)
  * event if it is ready, so turning reading back on finds bytes that
  * came meanwhile. Returns 0 or -errno.
  */
-static int update_interest(struct eloop *l, struct conn *c, bool rearm)
+static NOINLINE int change_interest(struct eloop *l, struct conn *c, bool rearm)
 {
 	uint32_t want = interest(l, c);
 
@@ -321,12 +330,20 @@ static int update_interest(struct eloop *l, struct conn *c, bool rearm)
 	return watch(l, c, EPOLL_CTL_MOD, want);
 }
 
+static inline int update_interest(struct eloop *l, struct conn *c, bool rearm)
+{
+	/* As most echoes leave it: no question for the core, no frame. */
+	if (!rearm && *registered(c) == READING && reads_on(c))
+		return 0;
+	return change_interest(l, c, rearm);
+}
+
 /*
  * What an event of c's means, read and sent as echoes: CLOSE_NONE, or
  * why c must close. *more: reads stopped with bytes perhaps waiting.
  */
-static enum close_reason serve_events(struct eloop *l, struct conn *c,
-				      uint32_t events, bool *more)
+static ALWAYS_INLINE enum close_reason
+serve_events(struct eloop *l, struct conn *c, uint32_t events, bool *more)
 {
 	const uint32_t input =
 		EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI;
@@ -493,22 +510,22 @@ static void dispatch(struct eloop *l, const struct epoll_event *ev, bool *stop)
 	uint64_t tag = ev->data.u64;
 	struct conn *c;
 
-	if (tag == TAG_CTL) {
-		*stop = core_control(&l->core);
-		/* A shut listener reports EPOLLHUP whatever it is asked. */
-		for (int i = 0; l->core.draining && i < l->core.nlisten; i++)
-			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->core.listen_fds[i],
-				  NULL);
-	} else if (tag & TAG_SPECIAL && tag & TAG_UDP_BIT) {
-		core_serve_udp(&l->core, (int)(tag & 0xffff));
-	} else if (tag & TAG_SPECIAL) {
-		handle_accept(l, l->core.listen_fds[tag & 0xffff]);
-	} else {
+	if (!(tag & TAG_SPECIAL)) {
 		c = conn_table_find(&l->core.table, (uint32_t)tag,
 				    (uint32_t)(tag >> 32));
 		/* A connection closed earlier in this batch is stale. */
 		if (c)
 			handle_conn(l, c, ev->events);
+	} else if (tag == TAG_CTL) {
+		*stop = core_control(&l->core);
+		/* A shut listener reports EPOLLHUP whatever it is asked. */
+		for (int i = 0; l->core.draining && i < l->core.nlisten; i++)
+			epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->core.listen_fds[i],
+				  NULL);
+	} else if (tag & TAG_UDP_BIT) {
+		core_serve_udp(&l->core, (int)(tag & 0xffff));
+	} else {
+		handle_accept(l, l->core.listen_fds[tag & 0xffff]);
 	}
 }
 
@@ -518,6 +535,8 @@ static void expire(struct eloop *l)
 	enum close_reason why;
 	struct conn *c;
 
+	if (core_quiet(&l->core))
+		return;
 	/* Memory came back to those without a reason: they read again. */
 	while ((c = core_due(&l->core, &why)))
 		if (why != CLOSE_NONE || update_interest(l, c, true) < 0)

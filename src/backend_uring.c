@@ -106,6 +106,9 @@ static void expire(struct uloop *l)
 	enum close_reason why;
 	struct conn *c;
 
+	l->core.trim_more = l->bufs.touched;
+	if (core_quiet(&l->core))
+		return;
 	/* Memory came back to those without a reason: they read again. */
 	while ((c = core_due(&l->core, &why))) {
 		if (why != CLOSE_NONE)
@@ -115,7 +118,6 @@ static void expire(struct uloop *l)
 	}
 	/* arm_listeners resumes once the core no longer says paused. */
 	core_resume_due(&l->core);
-	l->core.trim_more = l->bufs.touched;
 	if (core_trim_due(&l->core))
 		uring_bufs_trim(&l->bufs, l->ring.flags);
 }

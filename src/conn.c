@@ -40,8 +40,8 @@ static size_t consume_lines(const struct options *o, struct conn *c,
 	return echo;
 }
 
-size_t conn_consume(const struct options *o, struct conn *c, const char *data,
-		    size_t n)
+size_t conn_consume_framed(const struct options *o, struct conn *c,
+			   const char *data, size_t n)
 {
 	size_t echo = n;
 

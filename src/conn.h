@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "net.h"
+#include "options.h"
 #include "outq.h"
 
 struct fault_conn;
@@ -37,6 +38,7 @@ enum conn_flags {
 	CONN_BALANCER = 1 << 11, /* from a --proxy-from balancer */
 	CONN_VIA = 1 << 12, /* peer is the client a PROXY header named */
 	CONN_TLS_UP = 1 << 13, /* its TLS handshake is done */
+	CONN_SERVED = 1 << 14, /* the core serves it: conn_core_served */
 };
 
 /*
@@ -79,12 +81,20 @@ struct conn {
 /*
  * Whether the core reads and sends for c (core_serve_io), the backend
  * only watching its socket: it has faults, is TLS, or its PROXY header
- * is due.
+ * is due. A flag, since the backends ask after every event.
  */
 static inline bool conn_core_served(const struct conn *c)
 {
-	return c->fault != NULL || c->tls != NULL ||
-	       (c->flags & CONN_PROXY_WAIT);
+	return c->flags & CONN_SERVED;
+}
+
+/* Sets CONN_SERVED from what c has, after its faults, TLS or header changed. */
+static inline void conn_note_served(struct conn *c)
+{
+	bool served = c->fault != NULL || c->tls != NULL ||
+		      (c->flags & CONN_PROXY_WAIT);
+
+	c->flags = served ? c->flags | CONN_SERVED : c->flags & ~CONN_SERVED;
 }
 
 /* The backend's state for c, core_init's priv_size bytes, zeroed at admit. */
@@ -100,8 +110,20 @@ static inline void *conn_priv(struct conn *c)
  * rest is discarded and CONN_LIMIT set). Bytes after the limit return 0.
  * Raw framing never reads data (a backend that splices passes NULL).
  */
-size_t conn_consume(const struct options *o, struct conn *c, const char *data,
-		    size_t n);
+size_t conn_consume_framed(const struct options *o, struct conn *c,
+			   const char *data, size_t n);
+
+static inline size_t conn_consume(const struct options *o, struct conn *c,
+				  const char *data, size_t n)
+{
+	/* Raw bytes without -n, as most are: a message per read, all echoed. */
+	if (o->framing == FRAMING_RAW && !o->messages) {
+		c->bytes_in += n;
+		c->messages++;
+		return n;
+	}
+	return conn_consume_framed(o, c, data, n);
+}
 
 /*
  * Fills row with c as the live table shows it (all but the worker's

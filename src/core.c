@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "core.h"
 #include "core_internal.h"
+#include "compiler.h"
 #include "counter.h"
 #include "fault.h"
 #include "fault_conn.h"
@@ -293,6 +294,9 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	c->flags |= flags;
 	c->born_ms = c->sent_ms = k->now_ms;
 	deadline_add(&k->due, c, k->now_ms);
+	/* A first deadline; with --max-lifetime, a first sweep. */
+	if (k->due.idle.count == 1)
+		core_recheck(k);
 	counter_add(&k->w->stats.accepted, 1);
 	c->wake_pos = WAKEUP_NONE;
 	tls = k->tls && on_tls_listener(k, lfd);
@@ -340,6 +344,7 @@ enum core_accept core_accept_failed(struct core *k, int lfd, int err)
 	if (busy == 0)
 		return CORE_ACCEPT_EMPTIED;
 	k->paused_until = k->now_ms + CORE_ACCEPT_PAUSE_MS;
+	core_recheck(k);
 	return CORE_ACCEPT_PAUSED;
 }
 
@@ -402,6 +407,9 @@ static void note_queued(struct core *k, struct conn *c, bool queued)
 		return;
 	}
 	head = slot_conn(k, k->queued_head);
+	/* A first queue: with --send-timeout, a sweep to plan. */
+	if (head == NULL)
+		core_recheck(k);
 	c->qprev = NO_SLOT;
 	c->qnext = k->queued_head;
 	if (head)
@@ -425,34 +433,8 @@ static void note_pause(struct core *k, struct conn *c)
 	c->flags = full ? c->flags | CONN_PAUSED : c->flags & ~CONN_PAUSED;
 }
 
-/*
- * Adds what c moved since the last call to the worker's counters, so
- * that they grow with the work, not at close. One event never moves
- * 4 GiB, so the low 32 bits tell the difference.
- */
-static void count_moved(struct core *k, struct conn *c)
+enum close_reason core_settle_queue(struct core *k, struct conn *c, bool queued)
 {
-	struct worker_stats *s = &k->w->stats;
-	uint32_t in = (uint32_t)c->bytes_in, out = (uint32_t)c->bytes_out;
-	uint32_t messages = (uint32_t)c->messages;
-
-	if (in != c->counted_in)
-		counter_add(&s->bytes_in, (uint32_t)(in - c->counted_in));
-	if (out != c->counted_out)
-		counter_add(&s->bytes_out, (uint32_t)(out - c->counted_out));
-	if (messages != c->counted_messages)
-		counter_add(&s->messages,
-			    (uint32_t)(messages - c->counted_messages));
-	c->counted_in = in;
-	c->counted_out = out;
-	c->counted_messages = messages;
-}
-
-enum close_reason core_settle(struct core *k, struct conn *c)
-{
-	bool queued = outq_bytes(&c->out) > 0;
-
-	count_moved(k, c);
 	note_pause(k, c);
 	note_queued(k, c, queued);
 	if (!queued) {
@@ -469,7 +451,6 @@ enum close_reason core_settle(struct core *k, struct conn *c)
 			core_linger(k, c);
 		}
 	}
-	deadline_touch(&k->due, c, k->now_ms);
 	return CLOSE_NONE;
 }
 
@@ -561,6 +542,8 @@ bool core_trim_due(struct core *k)
 {
 	if (k->trim_at == 0) {
 		k->trim_at = next_trim(k);
+		if (k->trim_at)
+			core_recheck(k);
 		return false;
 	}
 	if (k->trim_at > k->now_ms)
@@ -612,22 +595,8 @@ static struct conn *fault_woken(struct core *k, enum close_reason *why)
 	return c;
 }
 
-/*
- * Whether core_due has nothing to do in this wakeup: no deadline, sweep,
- * pause or trim was due before the time core_timeout_ms found before the
- * sleep (what this wakeup set comes due after it: from now, or is
- * marked, below), no fault is held and nobody waits for memory. Most
- * wakeups carry echoes alone, and then this is all core_due costs.
- */
-static bool quiet(const struct core *k)
-{
-	return k->now_ms < k->quiet_until && !k->sweep_due &&
-	       k->wakeups.n == 0 && k->memq_n == 0 && !fault_udp_next_of(k);
-}
-
 /* core_due when not quiet: apart, so that a quiet wakeup pays no frame. */
-static __attribute__((noinline)) struct conn *due(struct core *k,
-						  enum close_reason *why)
+static NOINLINE struct conn *due(struct core *k, enum close_reason *why)
 {
 	struct conn *c = expired(k, why);
 
@@ -643,7 +612,7 @@ static __attribute__((noinline)) struct conn *due(struct core *k,
 struct conn *core_due(struct core *k, enum close_reason *why)
 {
 	*why = CLOSE_NONE;
-	return quiet(k) ? NULL : due(k, why);
+	return core_quiet(k) ? NULL : due(k, why);
 }
 
 /*
@@ -667,7 +636,7 @@ static int fault_timeout_ms(const struct core *k, int ms)
 	return ms < 0 || (int)wait < ms ? (int)wait : ms;
 }
 
-int core_timeout_ms(struct core *k)
+int core_timeout_recompute(struct core *k)
 {
 	uint64_t next = deadline_next(&k->due);
 
@@ -680,7 +649,10 @@ int core_timeout_ms(struct core *k)
 	/* Memory another worker gives back wakes nobody: look again soon. */
 	if (k->nmemwait && k->now_ms + CORE_MEM_RETRY_MS < next)
 		next = k->now_ms + CORE_MEM_RETRY_MS;
+	/* Held faults' times are in ns, and memory may come any time. */
 	k->quiet_until = next;
+	if (k->wakeups.n || k->udp.faults || k->memq_n || k->sweep_due)
+		k->quiet_until = 0;
 	if (next == UINT64_MAX)
 		return fault_timeout_ms(k, -1);
 	/* The coarse clock ticks every few ms: round up, never spin. */
@@ -731,7 +703,7 @@ void core_retire(struct core *k, struct conn *c, enum close_reason why)
 
 	counter_add(&s->closed_by[why], 1);
 	count_lifetime(k, c);
-	count_moved(k, c);
+	core_count_moved(k, c);
 	/* Last, so that a reader never sees more closed than reasons. */
 	counter_add(&s->closed, 1);
 	if (log_level >= LOG_VERBOSE)
@@ -745,8 +717,10 @@ void core_retire(struct core *k, struct conn *c, enum close_reason why)
 	core_mem_unwait(k, c);
 	wakeup_set(&k->wakeups, &c->wake_pos, c, 0);
 	c->flags |= CONN_CLOSING;
-	if (core_count(k) == 0)
+	if (core_count(k) == 0) {
 		k->trim_at = k->now_ms + CORE_TRIM_MS;
+		core_recheck(k);
+	}
 }
 
 void core_free(struct core *k, struct conn *c)

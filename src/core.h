@@ -21,11 +21,15 @@
 #include <stdint.h>
 
 #include "close_reason.h"
+#include "compiler.h"
+#include "conn.h"
+#include "counter.h"
 #include "deadline.h"
 #include "outq.h"
 #include "table.h"
 #include "udp.h"
 #include "wakeup.h"
+#include "worker.h"
 
 struct budget;
 struct conn;
@@ -85,12 +89,20 @@ struct core {
 	uint64_t sweep_at; /* the next --send-timeout/--max-lifetime check */
 	struct conn *sweep_next; /* where the check goes on; NULL: done */
 	bool sweep_due; /* the check runs in this wakeup */
-	uint64_t quiet_until; /* nothing timed is due before: core_due */
+	/*
+	 * Nothing timed is due before this (a lower bound: a deadline that
+	 * moved later keeps it; whatever arms something sooner sets it to 0,
+	 * core_recheck); 0 while faults are held or memory awaited:
+	 * core_quiet.
+	 */
+	uint64_t quiet_until;
 	/* Connections with echoes waiting (CONN_QUEUED), linked by slot. */
 	uint32_t queued_head; /* UINT32_MAX: none */
 	uint64_t trim_at; /* when to give memory back; 0 = not planned */
 	bool trim_more; /* the backend has memory to give back too */
 	struct budget *budget; /* --memory, shared by every worker */
+	size_t share; /* a read's fair share of it, as found at share_ms */
+	uint64_t share_ms;
 	uint64_t *memq; /* waiting for memory, first come first served: */
 	uint32_t memq_cap, memq_head, memq_n; /* (gen << 32 | slot) */
 	unsigned int nmemwait; /* connections with CONN_MEMWAIT */
@@ -172,11 +184,60 @@ static inline bool core_paused(const struct core *k)
 bool core_resume_due(struct core *k);
 
 /*
- * After c's bytes moved: sends our FIN once every echo owed after -n is
- * out, and restarts the idle clock. Returns why c must close now
- * (CLOSE_EOF), or CLOSE_NONE.
+ * Adds what c moved since the last call to the worker's counters, so
+ * that they grow with the work, not at close. One event never moves
+ * 4 GiB, so the low 32 bits tell the difference.
  */
-enum close_reason core_settle(struct core *k, struct conn *c);
+static inline void core_count_moved(struct core *k, struct conn *c)
+{
+	struct worker_stats *s = &k->w->stats;
+	uint32_t in = (uint32_t)c->bytes_in, out = (uint32_t)c->bytes_out;
+	uint32_t messages = (uint32_t)c->messages;
+
+	/* An echo moves all three: adding 0 costs less than asking. */
+	counter_add(&s->bytes_in, (uint32_t)(in - c->counted_in));
+	counter_add(&s->bytes_out, (uint32_t)(out - c->counted_out));
+	counter_add(&s->messages, (uint32_t)(messages - c->counted_messages));
+	c->counted_in = in;
+	c->counted_out = out;
+	c->counted_messages = messages;
+}
+
+/*
+ * core_settle's look at c's queue: its pause and queued state noted,
+ * and, with nothing queued, the peer's FIN answered or ours sent after
+ * the -n'th echo.
+ */
+enum close_reason core_settle_queue(struct core *k, struct conn *c,
+				    bool queued);
+
+/*
+ * After c's bytes moved: counts them, sends our FIN once every echo owed
+ * after -n is out, and restarts the idle clock. Returns why c must close
+ * now (CLOSE_EOF), or CLOSE_NONE. Inline: every event ends here.
+ */
+static ALWAYS_INLINE enum close_reason core_settle(struct core *k,
+						   struct conn *c)
+{
+	const uint32_t noted =
+		CONN_PAUSED | CONN_QUEUED | CONN_PEER_EOF | CONN_LIMIT;
+	bool queued = outq_bytes(&c->out) > 0;
+	enum close_reason why;
+
+	core_count_moved(k, c);
+	/*
+	 * An echo that all went out, no send in flight, nothing noted
+	 * before: settle_queue would find nothing to do (an empty queue has
+	 * room for a read, max_pending being at least the read unit).
+	 */
+	if (queued || (c->flags & noted) || c->out.flight == OUTQ_SENDING_BUF) {
+		why = core_settle_queue(k, c, queued);
+		if (why != CLOSE_NONE)
+			return why;
+	}
+	deadline_touch(&k->due, c, k->now_ms);
+	return CLOSE_NONE;
+}
 
 /*
  * Once per wakeup, until NULL: the next connection the backend must act
@@ -212,7 +273,22 @@ bool core_trim_due(struct core *k);
  *    budget first; when there are none, 0: c waits, first come first
  *    served, until core_due hands it back.
  */
-size_t core_read_room(struct core *k, struct conn *c, size_t room);
+size_t core_read_room_shared(struct core *k, struct conn *c, size_t room);
+
+static inline size_t core_read_room(struct core *k, struct conn *c, size_t room)
+{
+	/*
+	 * Nothing pooled, and the share found in this tick of the clock is
+	 * at least twice this read: the read as asked, without the budget's
+	 * shared counters and division. Only a budget spent by half of what
+	 * was left, or a doubling of the connections, within the tick could
+	 * have brought the share below it meanwhile.
+	 */
+	if (c->out.buf == NULL && !(c->flags & CONN_MEMWAIT) &&
+	    k->share_ms == k->now_ms && room <= k->share / 2)
+		return room;
+	return core_read_room_shared(k, c, room);
+}
 
 /*
  * Whether core_read_room would let c read anything: the question a
@@ -223,11 +299,52 @@ size_t core_read_room(struct core *k, struct conn *c, size_t room);
 bool core_may_read(struct core *k, struct conn *c, size_t room);
 
 /*
+ * Whether this wakeup has nothing timed to do: no deadline, sweep, pause
+ * end or trim before quiet_until (what core_timeout_ms last found, 0
+ * while a fault is held or memory awaited), and a trim planned if there
+ * is anything to trim. Most wakeups carry echoes alone: then this is all
+ * the backend's look at the clock costs, and core_due, core_resume_due
+ * and core_trim_due are not asked.
+ */
+static inline bool core_quiet(const struct core *k)
+{
+	return k->now_ms < k->quiet_until &&
+	       (k->trim_at || !(k->pool.nfree || k->trim_more));
+}
+
+/*
+ * Something timed was armed that may come before what core_timeout_ms
+ * found last (a first deadline, a linger, a pause, a trim, a sweep, a
+ * wait for memory): the next wakeup and sleep look at everything again.
+ * What only moves later (an idle deadline touched) needs no recheck: it
+ * costs one early wakeup at most.
+ */
+static inline void core_recheck(struct core *k)
+{
+	k->quiet_until = 0;
+}
+
+/* core_timeout_ms's full look: every deadline and fault, quiet_until set. */
+int core_timeout_recompute(struct core *k);
+
+/*
  * Milliseconds until the next deadline or pause end; -1 if none. Called
  * before each sleep: what it finds is also when core_due next has
- * anything timed to do.
+ * anything timed to do. While quiet, what it found last still holds
+ * (rounded up: the coarse clock ticks every few ms).
  */
-int core_timeout_ms(struct core *k);
+static inline int core_timeout_ms(struct core *k)
+{
+	/*
+	 * After core_due's round (the backend's expire), which planned a
+	 * trim if one was wanting: only the time is left to ask.
+	 */
+	if (k->now_ms >= k->quiet_until)
+		return core_timeout_recompute(k);
+	return k->quiet_until == UINT64_MAX
+		       ? -1
+		       : (int)(k->quiet_until - k->now_ms) + 5;
+}
 
 /*
  * Ends c for the core, once: counts it, logs it (-v), takes it off its

@@ -52,6 +52,7 @@ static void mem_wait(struct core *k, struct conn *c)
 		return;
 	c->flags |= CONN_MEMWAIT;
 	k->nmemwait++;
+	core_recheck(k);
 	atomic_fetch_add_explicit(&k->budget->waiting, 1, memory_order_relaxed);
 	counter_add(&k->w->stats.mem_waits, 1);
 }
@@ -73,7 +74,7 @@ void core_mem_unwait(struct core *k, struct conn *c)
  * peer does not read, so the sum of what they can bring past the budget
  * stays within what was left of it.
  */
-static size_t fair_share(const struct core *k)
+static size_t fair_share_now(const struct core *k)
 {
 	const struct budget *b = k->budget;
 	unsigned int conns;
@@ -90,7 +91,15 @@ static size_t fair_share(const struct core *k)
 	return left > BUDGET_SMALL_READ ? left : BUDGET_SMALL_READ;
 }
 
-size_t core_read_room(struct core *k, struct conn *c, size_t room)
+/* The fair share, noted with the tick it was found in (core_read_room). */
+static size_t fair_share(struct core *k)
+{
+	k->share = fair_share_now(k);
+	k->share_ms = k->now_ms;
+	return k->share;
+}
+
+size_t core_read_room_shared(struct core *k, struct conn *c, size_t room)
 {
 	size_t n;
 

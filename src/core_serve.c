@@ -79,6 +79,8 @@ static int set_wake(struct core *k, struct conn *c, uint64_t now_ns)
 	}
 	if (at && at <= now_ns)
 		at = now_ns + 1000000;
+	if (at)
+		core_recheck(k);
 	return wakeup_set(&k->wakeups, &c->wake_pos, c, at);
 }
 
@@ -96,6 +98,7 @@ int core_serve_open(struct core *k, struct conn *c, bool balancer, bool tls)
 		c->flags |= CONN_PROXY_WAIT | (balancer ? CONN_BALANCER : 0);
 	else if (fault_take(k, c, now_ns) < 0)
 		return -ENOMEM;
+	conn_note_served(c);
 	return set_wake(k, c, now_ns);
 }
 
@@ -214,7 +217,7 @@ static int fault_read(struct core *k, struct conn *c, uint64_t now_ns)
 void core_linger(struct core *k, struct conn *c)
 {
 	deadline_linger(&k->due, c, k->now_ms);
-	k->quiet_until = 0;
+	core_recheck(k);
 }
 
 /*
@@ -314,6 +317,7 @@ enum close_reason core_serve_step(struct core *k, struct conn *c,
 		if (why == CLOSE_NONE && !(c->flags & CONN_PROXY_WAIT) &&
 		    fault_take(k, c, now_ns) < 0)
 			why = CLOSE_MEMORY;
+		conn_note_served(c);
 	} else if (tls_pending(c))
 		why = tls_step(k, c, now_ns);
 	else if (c->fault)
@@ -373,6 +377,7 @@ enum close_reason core_serve_io(struct core *k, struct conn *c, bool readable,
 			return why;
 	}
 	/* Still more: the next look comes by time, not by the socket. */
+	core_recheck(k);
 	return wakeup_set(&k->wakeups, &c->wake_pos, c, now_ns + 1000000) < 0
 		       ? CLOSE_MEMORY
 		       : CLOSE_NONE;
