@@ -216,7 +216,8 @@ static ALWAYS_INLINE int read_once(struct eloop *l, struct conn *c, bool urgent)
 	 * there: EAGAIN, or 0 after a FIN, which would read as the end):
 	 * with urgent data in, recv takes it in line.
 	 */
-	if (!urgent && !queued && space == l->read_size && splice_ready(l, c))
+	if (stream(c)->on && !urgent && !queued && space == l->read_size &&
+	    splice_ready(l, c))
 		return splice_once(l, c);
 	if (queued)
 		buf = outq_tail(&l->core.pool, &c->out, o->max_pending, &space);
