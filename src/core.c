@@ -653,11 +653,7 @@ int core_timeout_recompute(struct core *k)
 	k->quiet_until = next;
 	if (k->wakeups.n || k->udp.faults || k->memq_n || k->sweep_due)
 		k->quiet_until = 0;
-	if (next == UINT64_MAX)
-		return fault_timeout_ms(k, -1);
-	/* The coarse clock ticks every few ms: round up, never spin. */
-	return fault_timeout_ms(
-		k, next > k->now_ms ? (int)(next - k->now_ms) + 5 : 5);
+	return fault_timeout_ms(k, core_wait_ms(k, next));
 }
 
 /* Counts c's lifetime in its histogram bucket. */

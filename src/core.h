@@ -324,6 +324,20 @@ static inline void core_recheck(struct core *k)
 	k->quiet_until = 0;
 }
 
+/*
+ * The sleep until at (ms), -1 for UINT64_MAX (nothing timed): rounded up,
+ * since the coarse clock ticks every few ms, and never past what
+ * epoll_wait takes (an --idle-timeout may be a year).
+ */
+static inline int core_wait_ms(const struct core *k, uint64_t at)
+{
+	uint64_t ms = at > k->now_ms ? at - k->now_ms + 5 : 5;
+
+	if (at == UINT64_MAX)
+		return -1;
+	return ms < INT32_MAX ? (int)ms : INT32_MAX;
+}
+
 /* core_timeout_ms's full look: every deadline and fault, quiet_until set. */
 int core_timeout_recompute(struct core *k);
 
@@ -341,9 +355,7 @@ static inline int core_timeout_ms(struct core *k)
 	 */
 	if (k->now_ms >= k->quiet_until)
 		return core_timeout_recompute(k);
-	return k->quiet_until == UINT64_MAX
-		       ? -1
-		       : (int)(k->quiet_until - k->now_ms) + 5;
+	return core_wait_ms(k, k->quiet_until);
 }
 
 /*

@@ -190,6 +190,34 @@ def test_goes_back(backend):
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
 
+def test_burst_goes_back(backend):
+    """(4) One client's burst, and nothing else: its echoes queued in a
+    pooled buffer, which went spare when they drained. The worker has no
+    other client and no timer of its own running then (no idle timeout,
+    no send timeout), yet the spare goes back within a few trim ticks,
+    with the client still connected: the trim planned in a wakeup that
+    had nothing else timed to do must wake the worker itself."""
+    srv = Echod("-t", "1", "--max-pending", "8M", "--send-timeout", "0",
+                "--idle-timeout", "0", backend=backend)
+    base = srv.rss_kib()
+    with connect(srv.addr()) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CLIENT_BUF)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CLIENT_BUF)
+        data = pattern(PER_CLIENT, seed=11)
+        sent = fill_until_blocked(s, data, quiet=0.5, limit=20)
+        peak = srv.rss_kib() - base
+        got = recv_exact(s, sent, 30)
+        ok(got == data[:sent], "%s: the burst's %d KiB come back" % (backend, sent >> 10))
+        if SANITIZED:
+            skip("%s: the burst's memory goes back" % backend, "sanitizer build")
+        else:
+            back = wait_until(lambda: srv.rss_kib() - base < 2048, 8, 0.2)
+            ok(peak > 4096 and back,
+               "%s: with the client still connected and idle, RSS goes back within 2 MiB of the start (peak +%d KiB, now +%d KiB)"
+               % (backend, peak, srv.rss_kib() - base))
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
 def test_bad_values():
     for value, why in (("100K", "too small (at least 256K, or 0 for no limit)"),
                        ("lots", "invalid"), ("1T", "invalid"), ("-1", "too small")):
@@ -207,5 +235,6 @@ def test_bad_values():
 
 for_each_backend(test_budget)
 for_each_backend(test_goes_back)
+for_each_backend(test_burst_goes_back)
 test_bad_values()
 done_testing()
