@@ -146,6 +146,33 @@ def test_send_timeout(backend):
     srv.stop()
 
 
+def test_send_timeout_alone(backend):
+    """A non-reader that is the worker's only client: nothing else wakes
+    the worker once its echoes stop moving (no other client, no idle
+    timeout, no buffer going spare), yet it goes at its send timeout:
+    by the sweep planned when its echoes first wait, or by the kernel
+    (TCP_USER_TIMEOUT), whichever comes first."""
+    srv = Echod("-t", "1", "-v", "--send-timeout", "1", "--idle-timeout", "0",
+                "--max-pending", "64K", backend=backend)
+    # Its receive buffer fixed and small, so that once echoes wait in
+    # echod they never drain (a queue that drains frees a buffer, and a
+    # spare buffer wakes the worker for a trim).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as stuck:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.settimeout(5)
+        stuck.connect(srv.addr())
+        # An echo first: the worker has slept since it took the client.
+        stuck.sendall(b"hello")
+        eq(recv_exact(stuck, 5), b"hello", "%s: the client is served" % backend)
+        fill_until_blocked(stuck, pattern(32 << 20, seed=12), quiet=0.2, limit=10)
+        stalled = time.monotonic()
+        found = wait_until(lambda: "(send timeout)" in srv.log(), 5, 0.05)
+        took = time.monotonic() - stalled
+        ok(found, "%s: the lone non-reader is closed for its send timeout (%.1f s after it stalled)"
+           % (backend, took), srv.log()[-800:])
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
 def test_send_timeout_many(backend):
     """Several non-readers all go at one send timeout, whatever order they
     stalled in, also when others on the same queued list reset meanwhile
@@ -284,6 +311,7 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RL
 for_each_backend(test_max_conns)
 for_each_backend(test_idle_timeout)
 for_each_backend(test_send_timeout)
+for_each_backend(test_send_timeout_alone)
 for_each_backend(test_send_timeout_many)
 for_each_backend(test_max_lifetime)
 for_each_backend(test_exhaustion)
