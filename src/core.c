@@ -294,9 +294,11 @@ struct conn *core_admit(struct core *k, int fd, const union net_addr *peer,
 	c->flags |= flags;
 	c->born_ms = c->sent_ms = k->now_ms;
 	deadline_add(&k->due, c, k->now_ms);
-	/* A first deadline; with --max-lifetime, a first sweep. */
-	if (k->due.idle.count == 1)
-		core_recheck(k);
+	/* Its idle deadline; with --max-lifetime, the sweep. */
+	if (k->due.idle_ms)
+		core_wake_by(k, k->now_ms + k->due.idle_ms);
+	if (k->o->max_lifetime)
+		core_wake_by(k, k->sweep_at);
 	counter_add(&k->w->stats.accepted, 1);
 	c->wake_pos = WAKEUP_NONE;
 	tls = k->tls && on_tls_listener(k, lfd);
@@ -344,7 +346,7 @@ enum core_accept core_accept_failed(struct core *k, int lfd, int err)
 	if (busy == 0)
 		return CORE_ACCEPT_EMPTIED;
 	k->paused_until = k->now_ms + CORE_ACCEPT_PAUSE_MS;
-	core_recheck(k);
+	core_wake_by(k, k->paused_until);
 	return CORE_ACCEPT_PAUSED;
 }
 
@@ -407,9 +409,9 @@ static void note_queued(struct core *k, struct conn *c, bool queued)
 		return;
 	}
 	head = slot_conn(k, k->queued_head);
-	/* A first queue: with --send-timeout, a sweep to plan. */
-	if (head == NULL)
-		core_recheck(k);
+	/* A first queue: with --send-timeout, the sweep. */
+	if (head == NULL && k->o->send_timeout)
+		core_wake_by(k, k->sweep_at);
 	c->qprev = NO_SLOT;
 	c->qnext = k->queued_head;
 	if (head)
@@ -543,7 +545,7 @@ bool core_trim_due(struct core *k)
 	if (k->trim_at == 0) {
 		k->trim_at = next_trim(k);
 		if (k->trim_at)
-			core_recheck(k);
+			core_wake_by(k, k->trim_at);
 		return false;
 	}
 	if (k->trim_at > k->now_ms)
@@ -715,7 +717,7 @@ void core_retire(struct core *k, struct conn *c, enum close_reason why)
 	c->flags |= CONN_CLOSING;
 	if (core_count(k) == 0) {
 		k->trim_at = k->now_ms + CORE_TRIM_MS;
-		core_recheck(k);
+		core_wake_by(k, k->trim_at);
 	}
 }
 

@@ -91,8 +91,8 @@ struct core {
 	bool sweep_due; /* the check runs in this wakeup */
 	/*
 	 * Nothing timed is due before this (a lower bound: a deadline that
-	 * moved later keeps it; whatever arms something sooner sets it to 0,
-	 * core_recheck); 0 while faults are held or memory awaited:
+	 * moved later keeps it; whatever arms something sooner lowers it,
+	 * core_wake_by); 0 while faults are held or memory awaited:
 	 * core_quiet.
 	 */
 	uint64_t quiet_until;
@@ -313,11 +313,21 @@ static inline bool core_quiet(const struct core *k)
 }
 
 /*
- * Something timed was armed that may come before what core_timeout_ms
- * found last (a first deadline, a linger, a pause, a trim, a sweep, a
- * wait for memory): the next wakeup and sleep look at everything again.
- * What only moves later (an idle deadline touched) needs no recheck: it
- * costs one early wakeup at most.
+ * Something timed was armed for at (ms: a deadline, a linger, a pause, a
+ * trim, a sweep), which may come before what core_timeout_ms found last:
+ * the sleep ends by then, and from then on the wakeups look at
+ * everything again. What only moves later (an idle deadline touched)
+ * needs nothing: it costs one early wakeup at most.
+ */
+static inline void core_wake_by(struct core *k, uint64_t at)
+{
+	if (at < k->quiet_until)
+		k->quiet_until = at;
+}
+
+/*
+ * Something was armed whose time is not in ms (a fault's wake-up), or
+ * memory is awaited: the next wakeup and sleep look at everything.
  */
 static inline void core_recheck(struct core *k)
 {

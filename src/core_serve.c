@@ -217,7 +217,7 @@ static int fault_read(struct core *k, struct conn *c, uint64_t now_ns)
 void core_linger(struct core *k, struct conn *c)
 {
 	deadline_linger(&k->due, c, k->now_ms);
-	core_recheck(k);
+	core_wake_by(k, k->now_ms + k->due.linger_ms);
 }
 
 /*
