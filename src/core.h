@@ -227,8 +227,8 @@ static ALWAYS_INLINE enum close_reason core_settle(struct core *k,
 	core_count_moved(k, c);
 	/*
 	 * An echo that all went out, no send in flight, nothing noted
-	 * before: settle_queue would find nothing to do (an empty queue has
-	 * room for a read, max_pending being at least the read unit).
+	 * before: core_settle_queue would find nothing to do (an empty queue
+	 * has room for a read, max_pending being at least the read unit).
 	 */
 	if (queued || (c->flags & noted) || c->out.flight == OUTQ_SENDING_BUF) {
 		why = core_settle_queue(k, c, queued);
