@@ -343,6 +343,8 @@ enum core_accept core_accept_failed(struct core *k, int lfd, int err)
 	busy = net_refuse_waiting(lfd, &k->spare_fd, CORE_ACCEPTS_PER_WAKEUP,
 				  &refused);
 	counter_add(&k->w->stats.refused_by[REFUSE_DESCRIPTORS], refused);
+	if (k->spare_fd < 0)
+		core_wake_by(k, k->now_ms + CORE_ACCEPT_PAUSE_MS);
 	if (busy == 0)
 		return CORE_ACCEPT_EMPTIED;
 	k->paused_until = k->now_ms + CORE_ACCEPT_PAUSE_MS;
@@ -598,10 +600,23 @@ static struct conn *fault_woken(struct core *k, enum close_reason *why)
 }
 
 /* core_due when not quiet: apart, so that a quiet wakeup pays no frame. */
+/*
+ * A refusal that gave the spare descriptor up can lose it for good:
+ * another worker may take its number before it is opened again. It is
+ * taken back at this worker's next close, or, with none to come, tried
+ * again every CORE_ACCEPT_PAUSE_MS (core_timeout_ms wakes the worker).
+ */
+static void spare_back(struct core *k)
+{
+	if (k->spare_fd < 0)
+		k->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static NOINLINE struct conn *due(struct core *k, enum close_reason *why)
 {
 	struct conn *c = expired(k, why);
 
+	spare_back(k);
 	if (c)
 		return c;
 	c = fault_woken(k, why);
@@ -651,6 +666,8 @@ int core_timeout_recompute(struct core *k)
 	/* Memory another worker gives back wakes nobody: look again soon. */
 	if (k->nmemwait && k->now_ms + CORE_MEM_RETRY_MS < next)
 		next = k->now_ms + CORE_MEM_RETRY_MS;
+	if (k->spare_fd < 0 && k->now_ms + CORE_ACCEPT_PAUSE_MS < next)
+		next = k->now_ms + CORE_ACCEPT_PAUSE_MS;
 	/* Held faults' times are in ns, and memory may come any time. */
 	k->quiet_until = next;
 	if (k->wakeups.n || k->udp.faults || k->memq_n || k->sweep_due)
@@ -739,13 +756,8 @@ void core_free(struct core *k, struct conn *c)
 	 */
 	if (c->fd >= 0)
 		sys_close(c->fd);
-	/*
-	 * A refusal that gave the spare up can lose it for good: another
-	 * worker may take its number before it is opened again. The number
-	 * just freed brings it back.
-	 */
-	if (k->spare_fd < 0)
-		k->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* A spare lost to another worker: the number just freed. */
+	spare_back(k);
 	give_place(k);
 	if (c->flags & CONN_SOURCE)
 		admission_give_source(k, &c->peer);

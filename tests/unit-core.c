@@ -5,6 +5,7 @@
  * (core_quiet), on a core that holds no connection (tests/tap.h).
  */
 #include <stdint.h>
+#include <unistd.h>
 
 #include "../src/core.h"
 #include "tap.h"
@@ -56,9 +57,27 @@ static void test_quiet(void)
 	ok(!core_quiet(&k), "a fault's wake-up armed: the next wakeup looks");
 }
 
+static void test_spare_back(void)
+{
+	struct core k = {.now_ms = NOW, .spare_fd = -1};
+	enum close_reason why;
+
+	is_int(core_timeout_ms(&k), 105,
+	       "a worker whose spare descriptor another took wakes within "
+	       "100 ms, whatever else it has to do");
+	k.now_ms = NOW + 100;
+	ok(core_due(&k, &why) == NULL && k.spare_fd >= 0,
+	   "... and takes a spare back then");
+	if (k.spare_fd >= 0)
+		close(k.spare_fd);
+	k.spare_fd = 3;
+	is_int(core_timeout_ms(&k), -1, "with its spare: no timeout");
+}
+
 int main(void)
 {
 	test_wait_ms();
 	test_quiet();
+	test_spare_back();
 	return done_testing();
 }
