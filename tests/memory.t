@@ -169,6 +169,17 @@ def test_budget(backend):
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
 
+def rss_goes_back(srv, base, peak, min_peak, skipped, what):
+    """(3), (4): RSS grew by more than min_peak KiB over base, and comes back
+    within 2 MiB of it within 8 s (not measured under a sanitizer)."""
+    if SANITIZED:
+        skip(skipped, "sanitizer build")
+        return
+    back = wait_until(lambda: srv.rss_kib() - base < 2048, 8, 0.2)
+    ok(peak > min_peak and back, "%s within 2 MiB of the start (peak +%d KiB, now +%d KiB)"
+       % (what, peak, srv.rss_kib() - base))
+
+
 def test_goes_back(backend):
     """(3) The same load under the default budget takes memory; once it
     goes, the memory goes back, though a client stays connected (so not
@@ -179,13 +190,8 @@ def test_goes_back(backend):
     drain(backend, socks, sent, data)
     idle.sendall(b"still here")
     eq(recv_exact(idle, 10), b"still here", "%s: the client that stayed is served" % backend)
-    if SANITIZED:
-        skip("%s: memory goes back" % backend, "sanitizer build")
-    else:
-        back = wait_until(lambda: srv.rss_kib() - base < 2048, 8, 0.2)
-        ok(peak > 8192 and back,
-           "%s: with a client still connected, RSS goes back within 2 MiB of the start (peak +%d KiB, now +%d KiB)"
-           % (backend, peak, srv.rss_kib() - base))
+    rss_goes_back(srv, base, peak, 8192, "%s: memory goes back" % backend,
+                  "%s: with a client still connected, RSS goes back" % backend)
     idle.close()
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
@@ -208,13 +214,8 @@ def test_burst_goes_back(backend):
         peak = srv.rss_kib() - base
         got = recv_exact(s, sent, 30)
         ok(got == data[:sent], "%s: the burst's %d KiB come back" % (backend, sent >> 10))
-        if SANITIZED:
-            skip("%s: the burst's memory goes back" % backend, "sanitizer build")
-        else:
-            back = wait_until(lambda: srv.rss_kib() - base < 2048, 8, 0.2)
-            ok(peak > 4096 and back,
-               "%s: with the client still connected and idle, RSS goes back within 2 MiB of the start (peak +%d KiB, now +%d KiB)"
-               % (backend, peak, srv.rss_kib() - base))
+        rss_goes_back(srv, base, peak, 4096, "%s: the burst's memory goes back" % backend,
+                      "%s: with the client still connected and idle, RSS goes back" % backend)
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
 
