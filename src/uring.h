@@ -276,12 +276,7 @@ struct uloop {
 	uint64_t *kick; /* (generation, slot) of connections to send for */
 	uint32_t nkick, kick_cap;
 	unsigned int ops; /* requests whose last CQE is still due */
-	unsigned int reaped; /* completions the last wakeup brought in */
-	/*
-	 * Requests queued since the last wait that complete while they are
-	 * submitted (submit_wait), and how many the last submission had.
-	 */
-	unsigned int at_submit, at_submit_last;
+	unsigned int reaped; /* completions handled by the last wakeup */
 	uint8_t accept_state[OPTIONS_MAX_LISTEN];
 	bool udp_armed[OPTIONS_MAX_BINDS];
 	bool ring_ok, stopping, ctl_armed;

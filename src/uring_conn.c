@@ -197,8 +197,6 @@ static void maybe_free(struct uloop *l, struct conn *c)
 	if (sqe) {
 		io_uring_prep_close(sqe, c->fd);
 		io_uring_sqe_set_data64(sqe, ud_pack(OP_CLOSE, 0, 0));
-		/* A socket has no flush to wait for: closed at submission. */
-		l->at_submit++;
 		c->fd = -1;
 	}
 	core_free(&l->core, c);
@@ -289,7 +287,6 @@ static int start_send(struct uloop *l, struct conn *c)
 	outq_start_send(&l->core.pool, &c->out, uc(c)->recv_left);
 	if (c->out.flight == OUTQ_SENDING_LENT) {
 		prep_send_lent(l, c, sqe);
-		l->at_submit++; /* MSG_DONTWAIT: see submit_wait */
 	} else {
 		n = outq_front(&l->core.pool, &c->out, &data);
 		io_uring_prep_send(sqe, c->fd, data, n, MSG_NOSIGNAL);
