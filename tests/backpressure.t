@@ -6,6 +6,7 @@ once per backend."""
 import os
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -65,6 +66,46 @@ def test_non_reader(backend):
     for c in stuck:
         c.close()
     ok(srv.alive(), "%s: server alive after blocked clients vanished" % backend)
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
+def server_queues(port):
+    """(Recv-Q, Send-Q) of echod's end of the connection from port, by ss."""
+    out = subprocess.run(["ss", "-tnH", "state", "established", "( dport = :%d )" % port],
+                         capture_output=True, text=True, timeout=10).stdout.split()
+    return (int(out[0]), int(out[1])) if len(out) >= 2 else None
+
+
+def test_non_reader_settles(backend):
+    """A client that stops reading and sending: echod takes what it can
+    and then stands still, its queues as ss sees them not moving. A send
+    that completed short must have its rest queued at once, not when some
+    other completion happens to wake the worker: an io_uring wait that
+    slept past such a send (reverted in 6019d9c) woke only at its
+    1-second trim timer and moved 64 KiB a second for as long as the
+    client kept 64 MiB waiting. Passes once ss reads the same for 2 s in
+    a row (4 s allowed); the old fault never stood still for more than
+    one."""
+    # Line framing: bytes that are looked at are never spliced, so the
+    # echoes go through the worker's own sends.
+    srv = Echod("-t", "1", "-b", "127.0.0.1", "--framing", "line", "--max-pending",
+                str(MAX_PENDING), backend=backend)
+    with connect(srv.addr()) as s:
+        fill_until_blocked(s, b"x" * (64 << 20), quiet=0.5)
+        port = s.getsockname()[1]
+        readings, still_since, start = [], None, time.monotonic()
+        while time.monotonic() - start < 6:
+            q = server_queues(port)
+            if readings and q == readings[-1][1]:
+                if still_since is not None and time.monotonic() - still_since >= 2:
+                    break
+            else:
+                still_since = time.monotonic()
+            readings.append((round(time.monotonic() - start, 2), q))
+            time.sleep(0.2)
+        ok(still_since is not None and time.monotonic() - still_since >= 2 and readings[-1][1],
+           "%s: a client that stopped reading: echod's queues stand still (2 s of the same ss reading)"
+           % backend, "readings (s, (Recv-Q, Send-Q)): %r" % readings[-12:])
     eq(srv.stop(), 0, "%s: exit 0" % backend)
 
 
@@ -192,6 +233,7 @@ def test_memory_goes_back(backend):
 
 
 for_each_backend(test_non_reader)
+for_each_backend(test_non_reader_settles)
 for_each_backend(test_half_close)
 for_each_backend(test_stream_then_small)
 for_each_backend(test_stream_then_idle)
