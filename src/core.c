@@ -599,7 +599,6 @@ static struct conn *fault_woken(struct core *k, enum close_reason *why)
 	return c;
 }
 
-/* core_due when not quiet: apart, so that a quiet wakeup pays no frame. */
 /*
  * A refusal that gave the spare descriptor up can lose it for good:
  * another worker may take its number before it is opened again. It is
@@ -612,6 +611,7 @@ static void spare_back(struct core *k)
 		k->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+/* core_due when not quiet: apart, so that a quiet wakeup pays no frame. */
 static NOINLINE struct conn *due(struct core *k, enum close_reason *why)
 {
 	struct conn *c = expired(k, why);
