@@ -25,6 +25,7 @@
 #include <liburing.h>
 
 #include "backend.h"
+#include "budget.h"
 #include "core.h"
 #include "log.h"
 #include "options.h"
@@ -46,7 +47,8 @@ static void dispatch(struct uloop *l, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
 
-	if (!(cqe->flags & IORING_CQE_F_MORE))
+	/* OP_SHORT is not a request whose CQE is due: it ends the wait. */
+	if (!(cqe->flags & IORING_CQE_F_MORE) && ud_op(ud) != OP_SHORT)
 		l->ops--;
 	switch (ud_op(ud)) {
 	case OP_ACCEPT:
@@ -65,6 +67,7 @@ static void dispatch(struct uloop *l, const struct io_uring_cqe *cqe)
 		uloop_handle_udp(l, ud_slot(ud), cqe->res);
 		break;
 	case OP_CANCEL:
+	case OP_SHORT: /* the send's own completion says what to do */
 	case OP_CLOSE: /* even a failed close(2) frees the number */
 		break;
 	case OP_TIMER:
@@ -95,7 +98,8 @@ static void reap(struct uloop *l)
 		n++;
 	}
 	io_uring_cq_advance(&l->ring, n);
-	l->reaped = n;
+	/* What completed at submission says nothing of how busy we are. */
+	l->reaped = n > l->at_submit_last ? n - l->at_submit_last : 0;
 	l->reaping = false;
 	uloop_run_kicks(l);
 }
@@ -168,11 +172,27 @@ static bool arm_timer(struct uloop *l, int timeout_ms)
 /*
  * Publishes the buffers given back, submits everything queued and waits
  * for a completion or the deadline: one io_uring_enter per loop.
+ *
+ * A send with MSG_DONTWAIT (every send of lent buffers, so every
+ * ping-pong echo) completes while io_uring_enter submits it: it never
+ * waits for room, a full socket says -EAGAIN. So does the close of a
+ * socket. Their completions are there before the wait begins, so
+ * waiting for one completion returned at once and every echo paid a
+ * second io_uring_enter to sleep (2.0 calls an echo, now 1.0). The wait
+ * asks for one more completion than those requests bring (at_submit).
+ * The kernel waits only once it has taken every SQE (a submission cut
+ * short returns at once), so the count cannot ask for completions that
+ * will not come. Which sends are counted, and how one that falls short
+ * still ends the wait: uring_conn.c, expect_at_submit.
  * Returns 0, or -errno when the ring itself failed.
  */
 static int submit_wait(struct uloop *l, int timeout_ms)
 {
 	unsigned int batch = core_count(&l->core) / BATCH_PER_CONNS;
+	/* Buffers given back are work for those waiting: see uring_conn.c. */
+	unsigned int sure = l->nwait || budget_tight(l->core.budget)
+				    ? 0
+				    : l->at_submit;
 	struct __kernel_timespec ts = {0};
 	struct io_uring_cqe *cqe;
 	int ret;
@@ -191,16 +211,18 @@ static int submit_wait(struct uloop *l, int timeout_ms)
 		batch = BATCH_MAX;
 	if (batch > 1 && timeout_ms != 0) {
 		ts.tv_nsec = BATCH_WAIT_NS;
-		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, batch,
-						       &ts, NULL);
+		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe,
+						       batch + sure, &ts, NULL);
 	} else if (timeout_ms < 0 ||
 		   (timeout_ms > 0 && arm_timer(l, timeout_ms))) {
-		ret = io_uring_submit_and_wait(&l->ring, 1);
+		ret = io_uring_submit_and_wait(&l->ring, 1 + sure);
 	} else {
 		ts = ms_timespec(timeout_ms);
-		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts,
-						       NULL);
+		ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1 + sure,
+						       &ts, NULL);
 	}
+	l->at_submit_last = sure;
+	l->at_submit = 0;
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN &&
 	    ret != -EBUSY)
 		return ret;

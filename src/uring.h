@@ -57,6 +57,7 @@ enum ud_op {
 	OP_TIMER, /* the timeout for the core's next deadline */
 	OP_TIMER_MOVE, /* a request moving it sooner */
 	OP_CLOSE, /* a closed connection's descriptor */
+	OP_SHORT, /* a NOP whose completion says a lent send fell short */
 };
 
 #define UD_OP_SHIFT 60
@@ -276,7 +277,12 @@ struct uloop {
 	uint64_t *kick; /* (generation, slot) of connections to send for */
 	uint32_t nkick, kick_cap;
 	unsigned int ops; /* requests whose last CQE is still due */
-	unsigned int reaped; /* completions handled by the last wakeup */
+	unsigned int reaped; /* completions the last wakeup brought in */
+	/*
+	 * Requests queued since the last wait that complete while they are
+	 * submitted (submit_wait), and how many the last submission had.
+	 */
+	unsigned int at_submit, at_submit_last;
 	uint8_t accept_state[OPTIONS_MAX_LISTEN];
 	bool udp_armed[OPTIONS_MAX_BINDS];
 	bool ring_ok, stopping, ctl_armed;

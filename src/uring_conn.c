@@ -197,6 +197,8 @@ static void maybe_free(struct uloop *l, struct conn *c)
 	if (sqe) {
 		io_uring_prep_close(sqe, c->fd);
 		io_uring_sqe_set_data64(sqe, ud_pack(OP_CLOSE, 0, 0));
+		/* A socket has no flush to wait for: closed at submission. */
+		l->at_submit++;
 		c->fd = -1;
 	}
 	core_free(&l->core, c);
@@ -263,6 +265,47 @@ static void prep_send_lent(struct uloop *l, struct conn *c,
 }
 
 /*
+ * A lent send completes while it is submitted, and submit_wait can
+ * count on that completion and sleep until one more comes, when
+ * handling it will have nothing to start: c's receive stays armed
+ * (else the completion's room re-arms it), the send carries all that
+ * is queued (else the rest follows it), c is not closing (else the
+ * completion ends it) and the core does not serve it (faults, TLS and
+ * PROXY have timers of their own). Later changes in the same wakeup
+ * reach the ring as requests that complete at once, uncounted: a close
+ * or a memory wait cancels the receive. submit_wait counts nothing
+ * while connections wait for buffers or memory is tight, for which a
+ * buffer given back is work.
+ *
+ * A short send must end the sleep too: its rest is queued and sent only
+ * once its completion is handled (with a client that had stopped
+ * reading, the rest waited for the 1 s trim timer; tests/backpressure.t).
+ * So the send carries MSG_WAITALL, under which the kernel reports a
+ * short send (or -EAGAIN) as a failure, and a NOP is linked behind it: a
+ * failed send cancels the NOP, whose completion is then posted, and
+ * IOSQE_CQE_SKIP_SUCCESS posts none when the send went whole. The pair
+ * needs two SQEs in one submission (start_send makes room).
+ */
+static void expect_at_submit(struct uloop *l, struct conn *c,
+			     struct io_uring_sqe *send)
+{
+	struct io_uring_sqe *nop;
+
+	if ((uc(c)->state & (IO_RECV | IO_RECV_CANCEL)) != IO_RECV ||
+	    c->out.len || (c->flags & CONN_CLOSING) || conn_core_served(c))
+		return;
+	nop = io_uring_get_sqe(&l->ring);
+	if (nop == NULL)
+		return;
+	send->msg_flags |= MSG_WAITALL;
+	send->flags |= IOSQE_IO_LINK;
+	io_uring_prep_nop(nop);
+	nop->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(nop, ud_pack(OP_SHORT, 0, 0));
+	l->at_submit++;
+}
+
+/*
  * Starts c's one send, from the front of its queue: every lent ring
  * buffer in one send with MSG_DONTWAIT, so that a slow reader shows at
  * once as a short send and the buffers come back; pooled bytes go in
@@ -271,10 +314,14 @@ static void prep_send_lent(struct uloop *l, struct conn *c,
  */
 static int start_send(struct uloop *l, struct conn *c)
 {
-	struct io_uring_sqe *sqe = uloop_get_sqe(l);
+	struct io_uring_sqe *sqe;
 	const char *data;
 	size_t n;
 
+	/* A lent send and its NOP must go in the same submission. */
+	if (io_uring_sq_space_left(&l->ring) < 2)
+		io_uring_submit(&l->ring);
+	sqe = uloop_get_sqe(l);
 	if (sqe == NULL)
 		return -EBUSY;
 	(void)set_nonblocking(c, false); /* else a send may end with -EAGAIN */
@@ -287,6 +334,7 @@ static int start_send(struct uloop *l, struct conn *c)
 	outq_start_send(&l->core.pool, &c->out, uc(c)->recv_left);
 	if (c->out.flight == OUTQ_SENDING_LENT) {
 		prep_send_lent(l, c, sqe);
+		expect_at_submit(l, c, sqe);
 	} else {
 		n = outq_front(&l->core.pool, &c->out, &data);
 		io_uring_prep_send(sqe, c->fd, data, n, MSG_NOSIGNAL);
