@@ -80,6 +80,7 @@ static void dispatch(struct uloop *l, const struct io_uring_cqe *cqe)
 		break;
 	case OP_RECV:
 	case OP_SEND:
+	case OP_SEND_COUNTED:
 	case OP_SPOLL:
 		uloop_conn_cqe(l, cqe);
 		break;
@@ -190,9 +191,8 @@ static int submit_wait(struct uloop *l, int timeout_ms)
 {
 	unsigned int batch = core_count(&l->core) / BATCH_PER_CONNS;
 	/* Buffers given back are work for those waiting: see uring_conn.c. */
-	unsigned int sure = l->nwait || budget_tight(l->core.budget)
-				    ? 0
-				    : l->at_submit;
+	unsigned int sure =
+		l->nwait || budget_tight(l->core.budget) ? 0 : l->at_submit;
 	struct __kernel_timespec ts = {0};
 	struct io_uring_cqe *cqe;
 	int ret;

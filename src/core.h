@@ -213,11 +213,14 @@ enum close_reason core_settle_queue(struct core *k, struct conn *c,
 
 /*
  * After c's bytes moved: counts them, sends our FIN once every echo owed
- * after -n is out, and restarts the idle clock. Returns why c must close
- * now (CLOSE_EOF), or CLOSE_NONE. Inline: every event ends here.
+ * after -n is out, and, with touch, restarts the idle clock. Returns why c
+ * must close now (CLOSE_EOF), or CLOSE_NONE. Inline: every event ends here.
+ * Without touch: bytes that moved earlier than now (io_uring's send that
+ * completed at submission, handled at a later wakeup), whose wakeup
+ * touched the clock already.
  */
-static ALWAYS_INLINE enum close_reason core_settle(struct core *k,
-						   struct conn *c)
+static ALWAYS_INLINE enum close_reason
+core_settle_as(struct core *k, struct conn *c, bool touch)
 {
 	const uint32_t noted =
 		CONN_PAUSED | CONN_QUEUED | CONN_PEER_EOF | CONN_LIMIT;
@@ -235,8 +238,15 @@ static ALWAYS_INLINE enum close_reason core_settle(struct core *k,
 		if (why != CLOSE_NONE)
 			return why;
 	}
-	deadline_touch(&k->due, c, k->now_ms);
+	if (touch)
+		deadline_touch(&k->due, c, k->now_ms);
 	return CLOSE_NONE;
+}
+
+static ALWAYS_INLINE enum close_reason core_settle(struct core *k,
+						   struct conn *c)
+{
+	return core_settle_as(k, c, true);
 }
 
 /*

@@ -49,6 +49,7 @@ enum ud_op {
 	OP_ACCEPT = 1, /* a listener's multishot accept */
 	OP_RECV, /* a connection's receive */
 	OP_SEND, /* a connection's send */
+	OP_SEND_COUNTED, /* ... counted on to complete at submission */
 	OP_CTL, /* the poll on the worker's ctl_fd, main's requests */
 	OP_CANCEL, /* a cancel request */
 	OP_LPOLL, /* a listener's poll while out of descriptors */
@@ -336,7 +337,7 @@ void uloop_add_conn(struct uloop *l, int fd, int lfd);
 /* The bytes the backend keeps per connection (conn_priv). */
 size_t uloop_conn_size(void);
 
-/* A completion of OP_RECV, OP_SEND or OP_SPOLL. */
+/* A completion of OP_RECV, OP_SEND(_COUNTED) or OP_SPOLL. */
 void uloop_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe);
 
 /*

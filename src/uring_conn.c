@@ -270,12 +270,16 @@ static void prep_send_lent(struct uloop *l, struct conn *c,
  * handling it will have nothing to start: c's receive stays armed
  * (else the completion's room re-arms it), the send carries all that
  * is queued (else the rest follows it), c is not closing (else the
- * completion ends it) and the core does not serve it (faults, TLS and
- * PROXY have timers of their own). Later changes in the same wakeup
- * reach the ring as requests that complete at once, uncounted: a close
- * or a memory wait cancels the receive. submit_wait counts nothing
- * while connections wait for buffers or memory is tight, for which a
- * buffer given back is work.
+ * completion ends it), owes no FIN after -n (else the completion sends
+ * it), does not stream (else the completion moves it to the pipe), and
+ * the core does not serve it (faults, TLS and PROXY have timers of
+ * their own). Later changes in the same wakeup reach the ring as
+ * requests that complete at once, uncounted: a close or a memory wait
+ * cancels the receive. submit_wait counts nothing while connections
+ * wait for buffers or memory is tight, for which a buffer given back is
+ * work. The completion is then handled at the next wakeup, as of the
+ * wakeup that sent it (OP_SEND_COUNTED: the idle clock is not touched
+ * again), and the byte counters take it then.
  *
  * A short send must end the sleep too: its rest is queued and sent only
  * once its completion is handled (with a client that had stopped
@@ -284,25 +288,30 @@ static void prep_send_lent(struct uloop *l, struct conn *c,
  * short send (or -EAGAIN) as a failure, and a NOP is linked behind it: a
  * failed send cancels the NOP, whose completion is then posted, and
  * IOSQE_CQE_SKIP_SUCCESS posts none when the send went whole. The pair
- * needs two SQEs in one submission (start_send makes room).
+ * needs two SQEs in one submission (start_send makes room). Returns
+ * whether the send is counted.
  */
-static void expect_at_submit(struct uloop *l, struct conn *c,
+static bool splices(const struct uloop *l, struct conn *c);
+
+static bool expect_at_submit(struct uloop *l, struct conn *c,
 			     struct io_uring_sqe *send)
 {
 	struct io_uring_sqe *nop;
 
 	if ((uc(c)->state & (IO_RECV | IO_RECV_CANCEL)) != IO_RECV ||
-	    c->out.len || (c->flags & CONN_CLOSING) || conn_core_served(c))
-		return;
+	    c->out.len || (c->flags & (CONN_CLOSING | CONN_LIMIT)) ||
+	    conn_core_served(c) || splices(l, c))
+		return false;
 	nop = io_uring_get_sqe(&l->ring);
 	if (nop == NULL)
-		return;
+		return false;
 	send->msg_flags |= MSG_WAITALL;
 	send->flags |= IOSQE_IO_LINK;
 	io_uring_prep_nop(nop);
 	nop->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(nop, ud_pack(OP_SHORT, 0, 0));
-	l->at_submit++;
+	l->at_submit++; /* the send's completion: see submit_wait */
+	return true;
 }
 
 /*
@@ -314,6 +323,7 @@ static void expect_at_submit(struct uloop *l, struct conn *c,
  */
 static int start_send(struct uloop *l, struct conn *c)
 {
+	enum ud_op op = OP_SEND;
 	struct io_uring_sqe *sqe;
 	const char *data;
 	size_t n;
@@ -334,12 +344,13 @@ static int start_send(struct uloop *l, struct conn *c)
 	outq_start_send(&l->core.pool, &c->out, uc(c)->recv_left);
 	if (c->out.flight == OUTQ_SENDING_LENT) {
 		prep_send_lent(l, c, sqe);
-		expect_at_submit(l, c, sqe);
+		if (expect_at_submit(l, c, sqe))
+			op = OP_SEND_COUNTED;
 	} else {
 		n = outq_front(&l->core.pool, &c->out, &data);
 		io_uring_prep_send(sqe, c->fd, data, n, MSG_NOSIGNAL);
 	}
-	io_uring_sqe_set_data64(sqe, ud_pack(OP_SEND, c->gen, c->slot));
+	io_uring_sqe_set_data64(sqe, ud_pack(op, c->gen, c->slot));
 	uc(c)->state |= IO_SEND;
 	uc(c)->inflight++;
 	return 0;
@@ -582,7 +593,8 @@ static void fault_update(struct uloop *l, struct conn *c)
  * update does: a send while bytes wait, a receive while there is room;
  * the FIN, or the close, once everything owed is out. c may be closed.
  */
-void uloop_update(struct uloop *l, struct conn *c)
+/* uloop_update; without touch, as of an earlier wakeup (core_settle_as). */
+static void update(struct uloop *l, struct conn *c, bool touch)
 {
 	enum close_reason why;
 
@@ -593,12 +605,17 @@ void uloop_update(struct uloop *l, struct conn *c)
 	if (outq_bytes(&c->out) && !(uc(c)->state & IO_SEND) &&
 	    !kick_later(l, c) && start_send(l, c) < 0)
 		wait_push(l, c);
-	why = core_settle(&l->core, c);
+	why = core_settle_as(&l->core, c, touch);
 	if (why != CLOSE_NONE) {
 		uloop_close_conn(l, c, why);
 		return;
 	}
 	update_recv(l, c);
+}
+
+void uloop_update(struct uloop *l, struct conn *c)
+{
+	update(l, c, true);
 }
 
 static bool transient(int res)
@@ -772,8 +789,10 @@ static void handle_poll(struct uloop *l, struct conn *c, int res)
 /*
  * A send completed with res bytes taken (or -errno). Lent buffers the
  * queue is done with, sent whole or copied after a short send, go back.
+ * counted: it completed at submission, in an earlier wakeup
+ * (expect_at_submit).
  */
-static void handle_send(struct uloop *l, struct conn *c, int res)
+static void handle_send(struct uloop *l, struct conn *c, int res, bool counted)
 {
 	size_t n = res > 0 ? (size_t)res : 0;
 	uint16_t done[OUTQ_LENT_MAX];
@@ -793,7 +812,7 @@ static void handle_send(struct uloop *l, struct conn *c, int res)
 	}
 	while (ndone-- > 0)
 		uring_buf_put(&l->bufs, done[ndone]);
-	uloop_update(l, c);
+	update(l, c, !counted);
 }
 
 /* ---------------------------------------------------------- accepting */
@@ -814,7 +833,8 @@ void uloop_add_conn(struct uloop *l, int fd, int lfd)
 	uloop_update(l, c);
 }
 
-/* A completion of OP_RECV, OP_SEND or OP_SPOLL, for the connection it names. */
+/* A completion of OP_RECV, OP_SEND(_COUNTED) or OP_SPOLL, for the connection it
+ * names. */
 void uloop_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -837,7 +857,7 @@ void uloop_conn_cqe(struct uloop *l, const struct io_uring_cqe *cqe)
 	else if (ud_op(ud) == OP_SPOLL)
 		handle_poll(l, c, cqe->res);
 	else
-		handle_send(l, c, cqe->res);
+		handle_send(l, c, cqe->res, ud_op(ud) == OP_SEND_COUNTED);
 }
 
 size_t uloop_conn_size(void)

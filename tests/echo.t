@@ -202,9 +202,35 @@ def test_exit_counters(backend):
        "%s: udp: received, echoed, bytes out" % backend)
 
 
+def test_fin_after_n(backend):
+    """With -n, our FIN follows the n-th echo at once, whatever else the
+    worker has to do (here: nothing). On io_uring a send that completes at
+    submission is handled at the next wakeup, and when the FIN waited for
+    that, it came about 1 s late (the buffer-trim timer). Five clients in
+    turn, each on a fresh connection; the median of their waits must be
+    well under that."""
+    srv = Echod("-t", "1", "--framing", "line", "-n", "2", backend=backend)
+    waits = []
+    for i in range(5):
+        with connect(srv.addr()) as s:
+            s.sendall(b"a\n")
+            recv_exact(s, 2)
+            s.sendall(b"b%d\n" % i)
+            got = recv_exact(s, 3)
+            echoed = time.monotonic()
+            rest, eof = recv_until_eof(s, 5)
+            waits.append(time.monotonic() - echoed if got == b"b%d\n" % i and eof and not rest
+                         else float("inf"))
+    waits.sort()
+    ok(waits[2] <= 0.3, "%s: -n 2: EOF right after the 2nd echo (median wait %.3f s of %s)"
+       % (backend, waits[2], ", ".join("%.3f" % w for w in waits)))
+    eq(srv.stop(), 0, "%s: exit 0" % backend)
+
+
 for_each_backend(test_echo)
 for_each_backend(test_sockopts)
 for_each_backend(test_bind)
 for_each_backend(test_ready)
 for_each_backend(test_exit_counters)
+for_each_backend(test_fin_after_n)
 done_testing()

@@ -87,6 +87,34 @@ def test_idle_timeout(backend):
     srv.stop()
 
 
+def test_idle_timeout_alone(backend):
+    """The same with the idle client alone on its worker and no send
+    timeout: nothing else wakes the worker, so the idle clock must run
+    from the echo, not from when the worker next looked at its send. On
+    io_uring a send that completes at submission is handled at the next
+    wakeup (one io_uring_enter an echo), and when that touched the clock
+    again the close came at twice the timeout (2.0 s for 1)."""
+    timeout = 1
+    srv = Echod("-t", "1", "--idle-timeout", str(timeout), "--send-timeout", "0", backend=backend)
+    with connect(srv.addr()) as idle:
+        idle.sendall(b"last")
+        eq(recv_exact(idle, 4), b"last", "%s: a lone client's last bytes come back" % backend)
+        last = time.monotonic()
+        closed = None
+        while closed is None and time.monotonic() < last + timeout + 3:
+            if select.select([idle], [], [], 0.05)[0]:
+                try:
+                    idle.recv(100)
+                except ConnectionResetError:
+                    pass
+                closed = time.monotonic()
+        took = closed - last if closed else float("inf")
+        ok(timeout - 0.1 <= took <= timeout + 0.5,
+           "%s: alone on its worker, it is closed %.3f s after its last byte, within [%.1f, %.1f]"
+           % (backend, took, timeout - 0.1, timeout + 0.5))
+    srv.stop()
+
+
 def test_send_timeout(backend):
     """A client that never reads its echoes is closed after --send-timeout
     (it never looks idle to us: we stop reading it); a slow but steady
@@ -310,6 +338,7 @@ def test_exhaustion(backend, threads=1, nclients=200):
 resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 for_each_backend(test_max_conns)
 for_each_backend(test_idle_timeout)
+for_each_backend(test_idle_timeout_alone)
 for_each_backend(test_send_timeout)
 for_each_backend(test_send_timeout_alone)
 for_each_backend(test_send_timeout_many)
