@@ -265,6 +265,15 @@ static void prep_send_lent(struct uloop *l, struct conn *c,
 }
 
 /*
+ * Whether c's bytes go through the pipe: it streams, and they need no
+ * looking at.
+ */
+static bool splices(const struct uloop *l, struct conn *c)
+{
+	return splicer_wants(&l->splicer, &uc(c)->stream, l->core.o);
+}
+
+/*
  * A lent send completes while it is submitted, and submit_wait can
  * count on that completion and sleep until one more comes, when
  * handling it will have nothing to start: c's receive stays armed
@@ -287,12 +296,11 @@ static void prep_send_lent(struct uloop *l, struct conn *c,
  * So the send carries MSG_WAITALL, under which the kernel reports a
  * short send (or -EAGAIN) as a failure, and a NOP is linked behind it: a
  * failed send cancels the NOP, whose completion is then posted, and
- * IOSQE_CQE_SKIP_SUCCESS posts none when the send went whole. The pair
- * needs two SQEs in one submission (start_send makes room). Returns
- * whether the send is counted.
+ * IOSQE_CQE_SKIP_SUCCESS posts none when the send went whole. The NOP's
+ * SQE is taken without submitting what is queued, so the pair always
+ * goes in one submission; with the ring full the send is not counted.
+ * Returns whether the send is counted.
  */
-static bool splices(const struct uloop *l, struct conn *c);
-
 static bool expect_at_submit(struct uloop *l, struct conn *c,
 			     struct io_uring_sqe *send)
 {
@@ -323,15 +331,11 @@ static bool expect_at_submit(struct uloop *l, struct conn *c,
  */
 static int start_send(struct uloop *l, struct conn *c)
 {
+	struct io_uring_sqe *sqe = uloop_get_sqe(l);
 	enum ud_op op = OP_SEND;
-	struct io_uring_sqe *sqe;
 	const char *data;
 	size_t n;
 
-	/* A lent send and its NOP must go in the same submission. */
-	if (io_uring_sq_space_left(&l->ring) < 2)
-		io_uring_submit(&l->ring);
-	sqe = uloop_get_sqe(l);
 	if (sqe == NULL)
 		return -EBUSY;
 	(void)set_nonblocking(c, false); /* else a send may end with -EAGAIN */
@@ -467,15 +471,6 @@ static void stop_recv_if_tight(struct uloop *l, struct conn *c)
 		uc(c)->state |= IO_RECV_CANCEL;
 }
 
-/*
- * Whether c's bytes go through the pipe: it streams, and they need no
- * looking at.
- */
-static bool splices(const struct uloop *l, struct conn *c)
-{
-	return splicer_wants(&l->splicer, &uc(c)->stream, l->core.o);
-}
-
 /* Watches a streaming c for input. Returns 0 or -EBUSY. */
 static int arm_poll(struct uloop *l, struct conn *c)
 {
@@ -592,8 +587,8 @@ static void fault_update(struct uloop *l, struct conn *c)
  * Brings c's requests in line with its state, as epoll's interest
  * update does: a send while bytes wait, a receive while there is room;
  * the FIN, or the close, once everything owed is out. c may be closed.
+ * Without touch: as of an earlier wakeup (core_settle_as).
  */
-/* uloop_update; without touch, as of an earlier wakeup (core_settle_as). */
 static void update(struct uloop *l, struct conn *c, bool touch)
 {
 	enum close_reason why;

@@ -171,8 +171,9 @@ def ring_sqes(pid):
 def test_receive_stays_armed():
     """A ping-pong client's multishot receive stays armed: each echo costs
     two SQEs (its send, and the NOP linked behind it that completes only
-    when the send falls short), not three (its receive armed again too). It did not while a receive could set aside every buffer of a
-    small ring for a bundle: the kernel then ends the multishot. Server
+    when the send falls short), not three (its receive armed again too).
+    It did not while a receive could set aside every buffer of a small
+    ring for a bundle: the kernel then ends the multishot. Server
     and client on CPUs of their own, as in a benchmark: on one CPU the
     old fault did not show, and on two it set in on about 2 servers in
     3, so 4 servers are asked."""
